@@ -1,0 +1,77 @@
+/**
+ * Test runner: starts one real Postgres (the embedded server users run, in a temp folder), builds
+ * the template database with our migrations, then runs node's test runner on a suite:
+ *   unit  — everything under test/ except the slow suites (the default, what `npm test` runs)
+ *   crash — kill -9 crash tests against the batch oracle
+ *   kafka — suites that need a real Kafka broker (KAFKA_BROKERS)
+ * Extra arguments are passed to `node --test` (e.g. --test-name-pattern).
+ */
+import { spawn } from 'node:child_process';
+import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { silentLogger } from '../src/telemetry/logger.ts';
+import { createPool, migrate, startEmbeddedPostgres } from '../src/store/index.ts';
+
+const SUITES: Record<string, (file: string) => boolean> = {
+  unit: (f) => !/^test\/(crash|kafka|bench)\//.test(f),
+  crash: (f) => f.startsWith('test/crash/'),
+  kafka: (f) => f.startsWith('test/kafka/'),
+};
+
+const [suite = 'unit', ...rest] = process.argv.slice(2);
+const select = SUITES[suite];
+if (!select) {
+  console.error(`unknown suite "${suite}": use one of ${Object.keys(SUITES).join(', ')}`);
+  process.exit(2);
+}
+
+async function listTests(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const full = `${dir}/${entry.name}`;
+    if (entry.isDirectory()) out.push(...(await listTests(full)));
+    else if (entry.name.endsWith('.test.ts')) out.push(full);
+  }
+  return out;
+}
+
+const files = (await listTests('test')).filter(select).sort();
+if (files.length === 0) {
+  console.error(`no test files in suite ${suite}`);
+  process.exit(1);
+}
+
+let stopPostgres = async () => {};
+let dataDir: string | undefined;
+if (!process.env.RTSA_TEST_PG_URL) {
+  dataDir = await mkdtemp(path.join(tmpdir(), 'rtsa-test-pg-'));
+  await chmod(dataDir, 0o755); // Postgres runs as its own user when we are root
+  const handle = await startEmbeddedPostgres(dataDir, silentLogger());
+  process.env.RTSA_TEST_PG_URL = handle.url;
+  stopPostgres = handle.stop;
+}
+
+const admin = new pg.Client({ connectionString: process.env.RTSA_TEST_PG_URL });
+await admin.connect();
+await admin.query('DROP DATABASE IF EXISTS rtsa_template WITH (FORCE)');
+await admin.query('CREATE DATABASE rtsa_template');
+await admin.end();
+const templateUrl = new URL(process.env.RTSA_TEST_PG_URL);
+templateUrl.pathname = '/rtsa_template';
+const pool = createPool(templateUrl.toString(), 1);
+await migrate(pool);
+await pool.end();
+
+const concurrency = suite === 'unit' ? '2' : '1';
+const child = spawn(process.execPath, ['--test', `--test-concurrency=${concurrency}`, ...rest, ...files], {
+  stdio: 'inherit',
+  env: process.env,
+});
+const code: number = await new Promise((resolve) =>
+  child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0))),
+);
+await stopPostgres().catch(() => {});
+if (dataDir) await rm(dataDir, { recursive: true, force: true });
+process.exit(code);

@@ -1,0 +1,11 @@
+export { partitionForKey } from './partitioner.ts';
+export type {
+  Bus,
+  BusRecord,
+  OutgoingMessage,
+  Sink,
+  Source,
+  SourceHandler,
+  SourceOptions,
+  TopicInfo,
+} from './types.ts';

@@ -1,0 +1,78 @@
+/**
+ * The event bus boundary. The processor, the generator and the API know these interfaces only;
+ * the embedded log (`./embedded`) and Kafka (`./kafka`) implement them and pass one contract
+ * test suite (test/bus/contract.ts).
+ */
+
+/** A message to append: `key` picks the partition (same key, same partition, in order). */
+export interface OutgoingMessage {
+  key: string;
+  value: Buffer | string;
+}
+
+/** A message read back, with its position. */
+export interface BusRecord {
+  partition: number;
+  /** Position within the partition: consecutive integers from 0 on the embedded log; Kafka's offsets. */
+  offset: number;
+  key: string | null;
+  value: Buffer;
+  /** When the log accepted the message (ms since epoch); used to judge far-future event times. */
+  timestamp: number;
+}
+
+/** Appends messages. `send` resolves once every message is durable (see docs/operations.md). */
+export interface Sink {
+  send(topic: string, messages: readonly OutgoingMessage[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * What a Source calls back. Partitions are assigned and revoked as consumers come and go (always
+ * all of them for the embedded log). For each assigned partition the handler says where to start
+ * reading; records then arrive in offset order per partition.
+ */
+export interface SourceHandler {
+  /** Returns the offset to start from per partition (it may be before the committed one, to rebuild state). */
+  assigned(partitions: readonly number[]): Promise<Map<number, number>>;
+  /** After this resolves the handler must not commit for these partitions. */
+  revoked(partitions: readonly number[]): Promise<void>;
+  /** A batch of records of one or more assigned partitions. The next batch waits for this promise (backpressure). */
+  records(batch: readonly BusRecord[]): Promise<void>;
+  /** Called when no record arrived for a while, so time-based work (flush, idle partitions) goes on. */
+  idle?(): Promise<void>;
+}
+
+export interface SourceOptions {
+  topic: string;
+  group: string;
+  /** Most records per `records` call. */
+  maxBatch?: number;
+  /** How long `idle` waits between calls when nothing arrives. */
+  idleIntervalMs?: number;
+}
+
+/** Reads a topic as one member of a consumer group. */
+export interface Source {
+  /** Joins and starts delivering; resolves once running. Errors after that go to `onError`. */
+  start(handler: SourceHandler): Promise<void>;
+  stop(): Promise<void>;
+  /** Latest offset + 1 per partition (the end of the log), for lag. */
+  endOffsets(): Promise<Map<number, number>>;
+}
+
+export interface TopicInfo {
+  name: string;
+  partitions: number;
+}
+
+/** A connection to one bus: creates topics, producers and consumers. */
+export interface Bus {
+  readonly kind: 'embedded' | 'kafka';
+  /** Creates the topic when missing; returns what exists (an existing topic keeps its partition count). */
+  ensureTopic(name: string, partitions: number): Promise<TopicInfo>;
+  describeTopic(name: string): Promise<TopicInfo | undefined>;
+  sink(): Sink;
+  source(options: SourceOptions): Source;
+  close(): Promise<void>;
+}

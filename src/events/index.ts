@@ -1,0 +1,2 @@
+export * from './stream-event.ts';
+export * from './timestamp.ts';

@@ -1,0 +1,3 @@
+export { type EmbeddedPostgresHandle, startEmbeddedPostgres } from './embedded-postgres.ts';
+export { loadMigrations, type Migration, migrate } from './migrate.ts';
+export { createPool, isTransientDbError, withTransaction } from './pool.ts';
