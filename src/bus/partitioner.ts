@@ -27,16 +27,12 @@ export function murmur2(data: Uint8Array): number {
     h ^= k;
   }
   const index = length4 << 2;
-  switch (length % 4) {
-    // biome-ignore lint/suspicious/noFallthroughSwitchClause: the fall-through is murmur2's tail
-    case 3:
-      h ^= (data[index + 2]! & 0xff) << 16;
-    // biome-ignore lint/suspicious/noFallthroughSwitchClause: the fall-through is murmur2's tail
-    case 2:
-      h ^= (data[index + 1]! & 0xff) << 8;
-    case 1:
-      h ^= data[index]! & 0xff;
-      h = Math.imul(h, m);
+  const tail = length % 4;
+  if (tail === 3) h ^= (data[index + 2]! & 0xff) << 16;
+  if (tail >= 2) h ^= (data[index + 1]! & 0xff) << 8;
+  if (tail >= 1) {
+    h ^= data[index]! & 0xff;
+    h = Math.imul(h, m);
   }
   h ^= h >>> 13;
   h = Math.imul(h, m);
