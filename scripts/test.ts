@@ -4,7 +4,7 @@
  *   unit  — everything under test/ except the slow suites (the default, what `npm test` runs)
  *   crash — kill -9 crash tests against the batch oracle
  *   kafka — suites that need a real Kafka broker (KAFKA_BROKERS)
- * Extra arguments are passed to `node --test` (e.g. --test-name-pattern).
+ * Extra arguments ending in .test.ts pick files; others go to `node --test` (e.g. --test-name-pattern).
  */
 import { spawn } from 'node:child_process';
 import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
@@ -37,7 +37,9 @@ async function listTests(dir: string): Promise<string[]> {
   return out;
 }
 
-const files = (await listTests('test')).filter(select).sort();
+const explicit = rest.filter((a) => a.endsWith('.test.ts'));
+const nodeArgs = rest.filter((a) => !a.endsWith('.test.ts'));
+const files = explicit.length > 0 ? explicit : (await listTests('test')).filter(select).sort();
 if (files.length === 0) {
   console.error(`no test files in suite ${suite}`);
   process.exit(1);
@@ -65,7 +67,7 @@ await migrate(pool);
 await pool.end();
 
 const concurrency = suite === 'unit' ? '2' : '1';
-const child = spawn(process.execPath, ['--test', `--test-concurrency=${concurrency}`, ...rest, ...files], {
+const child = spawn(process.execPath, ['--test', `--test-concurrency=${concurrency}`, ...nodeArgs, ...files], {
   stdio: 'inherit',
   env: process.env,
 });
