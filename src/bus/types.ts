@@ -41,6 +41,7 @@ export interface SourceHandler {
   records(batch: readonly BusRecord[]): Promise<void>;
   /** Called when no record arrived for a while, so time-based work (flush, idle partitions) goes on. */
   idle?(): Promise<void>;
+  // A Source never calls these concurrently: each call waits for the previous one to settle.
 }
 
 export interface SourceOptions {
@@ -54,8 +55,10 @@ export interface SourceOptions {
 
 /** Reads a topic as one member of a consumer group. */
 export interface Source {
-  /** Joins and starts delivering; resolves once running. Errors after that go to `onError`. */
+  /** Joins and starts delivering; resolves once running. */
   start(handler: SourceHandler): Promise<void>;
+  /** Settles when delivery ends: resolves after `stop()`, rejects if the loop died (handler or bus error). */
+  readonly done: Promise<void>;
   stop(): Promise<void>;
   /** Latest offset + 1 per partition (the end of the log), for lag. */
   endOffsets(): Promise<Map<number, number>>;

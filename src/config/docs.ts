@@ -1,0 +1,24 @@
+import { SETTINGS, type SettingSpec } from './schema.ts';
+
+/** docs/configuration.md, generated from the settings table (`npm run docs:config`). */
+export function configurationMarkdown(): string {
+  const lines = [
+    '# Configuration',
+    '',
+    '<!-- Generated from src/config/schema.ts by `npm run docs:config`; do not edit by hand. -->',
+    '',
+    'Every setting is an environment variable and a CLI flag (the flag wins). Values are checked at',
+    'start; a bad one stops the command with a message naming the setting and the fix. Unknown flags',
+    'are refused. Durations take `ms`, `s`, `m`, `h`, `d` (e.g. `500ms`, `10m`).',
+    '',
+    '| Environment | Flag | Default | Used by | Meaning |',
+    '| --- | --- | --- | --- | --- |',
+  ];
+  for (const spec of Object.values(SETTINGS) as SettingSpec[]) {
+    const flag = spec.kind === 'bool' ? `\`--${spec.flag}\` / \`--no-${spec.flag}\`` : `\`--${spec.flag}\``;
+    const def = spec.default === undefined ? '—' : `\`${spec.default}\``;
+    const choices = spec.choices ? ` One of: ${spec.choices.map((c) => `\`${c}\``).join(', ')}.` : '';
+    lines.push(`| \`${spec.env}\` | ${flag} | ${def} | ${spec.roles.join(', ')} | ${spec.doc}${choices} |`);
+  }
+  return `${lines.join('\n')}\n`;
+}

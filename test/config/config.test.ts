@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { test } from 'node:test';
+import { configurationMarkdown } from '../../src/config/docs.ts';
+import { ConfigError } from '../../src/errors.ts';
+import { loadConfig, redactedConfig } from '../../src/config/index.ts';
+
+test('defaults apply when nothing is set', () => {
+  const { config } = loadConfig('start', [], {});
+  assert.equal(config.port, 8000);
+  assert.equal(config.watermarkDelayMs, 600_000);
+  assert.equal(config.flushIntervalMs, 500);
+  assert.equal(config.generator, true);
+  assert.equal(config.databaseUrl, undefined);
+  assert.equal(config.kafkaBrokers, undefined);
+});
+
+test('flags win over environment variables', () => {
+  const { config } = loadConfig('start', ['--port', '9001', '--no-generator', '--watermark-delay', '30s'], {
+    PORT: '9000',
+    RTSA_GENERATOR: 'true',
+  });
+  assert.equal(config.port, 9001);
+  assert.equal(config.generator, false);
+  assert.equal(config.watermarkDelayMs, 30_000);
+});
+
+test('a bad value names the setting and what is expected', () => {
+  assert.throws(
+    () => loadConfig('start', [], { PORT: 'eighty' }),
+    (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.match(e.message, /PORT is "eighty": expected a whole number.*--port/);
+      return true;
+    },
+  );
+  assert.throws(
+    () => loadConfig('process', ['--watermark-delay', 'soon'], {}),
+    /--watermark-delay is "soon": expected a duration/,
+  );
+  assert.throws(() => loadConfig('start', ['--port', '70000'], {}), /at most 65535/);
+  assert.throws(() => loadConfig('start', [], { LOG_FORMAT: 'xml' }), /one of json, pretty/);
+  assert.throws(() => loadConfig('start', [], { KAFKA_BROKERS: ' , ' }), /KAFKA_BROKERS.*at least one item/);
+});
+
+test('unknown flags and flags of other roles are refused', () => {
+  assert.throws(() => loadConfig('start', ['--prot', '1'], {}), /Unknown option '--prot'.*rtsa start --help/);
+  assert.throws(() => loadConfig('serve', ['--rate', '5'], {}), /Unknown option '--rate'/);
+  assert.throws(() => loadConfig('start', ['stray'], {}), /positional/);
+});
+
+test('secrets are masked', () => {
+  const { config } = loadConfig('start', [], {
+    DATABASE_URL: 'postgres://u:hunter2@db:5432/x',
+    RTSA_INGEST_TOKEN: 's3cret',
+  });
+  const shown = JSON.stringify(redactedConfig(config));
+  assert.doesNotMatch(shown, /hunter2|s3cret/);
+  assert.match(shown, /postgres:\/\/u:\*\*\*@db:5432\/x/);
+});
+
+test('docs/configuration.md is generated from the schema and up to date', async () => {
+  const onDisk = await readFile('docs/configuration.md', 'utf8');
+  assert.equal(onDisk, configurationMarkdown(), 'run `npm run docs:config`');
+});
