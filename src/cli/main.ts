@@ -2,7 +2,6 @@
  * `rtsa <command>`: one CLI for every role. Each command reads the one config schema (flags, then
  * environment), refuses unknown flags, and stops cleanly on Ctrl-C / SIGTERM.
  */
-import { stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { type CommandFlag, type Config, helpFor, loadConfig, type Role } from '../config/index.ts';
@@ -101,15 +100,13 @@ const COMMANDS: Record<string, Command> = {
       const file = flags.file;
       if (typeof file !== 'string')
         throw new ConfigError('--file is required: rtsa produce --file events.ndjson');
-      await stat(file).catch(() => {
-        throw new ConfigError(`--file ${file}: no such file`);
-      });
       const { produceFile } = await import('../generator/index.ts');
       const { output, close } = await openOutput(config, logger);
       const result = await produceFile({
         path: file,
         output,
         signal,
+        logger,
         onProgress: (p) => {
           if (process.stderr.isTTY) {
             const pct = p.totalBytes > 0 ? ((100 * p.bytes) / p.totalBytes).toFixed(1) : '100';

@@ -219,7 +219,7 @@ export const SETTINGS = {
     env: 'RTSA_GEN_WEIGHTS',
     flag: 'weights',
     kind: 'string',
-    default: 'viewer_join=25,viewer_leave=18,chat_message=50,donation=5,stream_start=1,stream_stop=1',
+    default: 'viewer_join=25,viewer_leave=18,chat_message=50,donation=5,stream_start=0.2,stream_stop=0.1',
     doc: 'Generator: relative weight of each event type, type=weight,...',
     roles: GENERATE,
   },
