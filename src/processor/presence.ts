@@ -64,6 +64,7 @@ export class StreamPresence {
     }
     const at = lastBefore(list, ts, id) + 1;
     list.splice(at, 0, { ts, id, join });
+    this.noteKey(ts, id);
     if (before === join) return undefined;
     const d = join ? 1 : -1;
     this.addDelta(ts, d);
@@ -74,6 +75,16 @@ export class StreamPresence {
 
   /** Applies a stream_stop: everyone present leaves. Returns the first changed minute, or undefined. */
   applyStop(ts: number, id: string): number | undefined {
+    if (this.isAfterEverything(ts, id)) {
+      // In order (the common case): whoever is present now leaves, nobody comes back later.
+      this.stops.push({ ts, id, join: false });
+      this.noteKey(ts, id);
+      const n = this.currentCount();
+      if (n === 0) return undefined;
+      this.addDelta(ts, -n);
+      return minuteFloor(ts);
+    }
+    this.noteKey(ts, id);
     const present: string[] = [];
     for (const user of this.users()) {
       if (this.presentBefore(user, ts, id)) present.push(user);
@@ -135,6 +146,21 @@ export class StreamPresence {
   /** True when nothing but the baseline is held (the stream can be forgotten if that is empty too). */
   isSettled(): boolean {
     return this.marks.size === 0 && this.stops.length === 0 && this.deltas.size === 0;
+  }
+
+  /** Newest (ts, id) ever inserted: a stop after it is in order. */
+  private lastTs = Number.NEGATIVE_INFINITY;
+  private lastId = '';
+
+  private noteKey(ts: number, id: string): void {
+    if (ts > this.lastTs || (ts === this.lastTs && id > this.lastId)) {
+      this.lastTs = ts;
+      this.lastId = id;
+    }
+  }
+
+  private isAfterEverything(ts: number, id: string): boolean {
+    return ts > this.lastTs || (ts === this.lastTs && id > this.lastId);
   }
 
   private users(): Set<string> {

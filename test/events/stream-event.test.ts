@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import fc from 'fast-check';
 import {
   MAX_DONATION_USD,
   MAX_EVENT_BYTES,
@@ -112,4 +113,62 @@ test('timestamp parsing: offsets, fractions, leap years, formatting', () => {
   const t = parseTimestampMicros('2025-12-20T18:34:38.300308Z')!;
   assert.equal(formatMicros(t), '2025-12-20T18:34:38.300308Z');
   assert.equal(formatMicros(minuteFloor(t)), '2025-12-20T18:34:00.000Z');
+});
+
+/** The obvious implementation, to check the hand-rolled parser against. */
+function referenceMicros(text: string): number | undefined {
+  const m =
+    /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?(?:(Z)|([+-])(\d{2}):?(\d{2}))$/.exec(
+      text,
+    );
+  if (m === null) return undefined;
+  const [y, mo, d, h, mi, s] = [1, 2, 3, 4, 5, 6].map((i) => Number(m[i]));
+  if (mo! < 1 || mo! > 12 || d! < 1 || h! > 23 || mi! > 59 || s! > 59) return undefined;
+  const date = new Date(0);
+  date.setUTCFullYear(y!, mo! - 1, d!); // not Date.UTC: it maps years 0-99 to 1900-1999
+  date.setUTCHours(h!, mi!, s!, 0);
+  if (date.getUTCDate() !== d) return undefined;
+  if (m[10] !== undefined && (Number(m[10]) > 23 || Number(m[11]) > 59)) return undefined;
+  const offset = m[8] ? 0 : (Number(m[10]) * 60 + Number(m[11])) * (m[9] === '-' ? -1 : 1);
+  const fraction = m[7] === undefined ? 0 : Number(m[7].slice(0, 6).padEnd(6, '0'));
+  return (date.getTime() - offset * 60_000) * 1000 + fraction;
+}
+
+test('the timestamp parser agrees with the reference on generated timestamps and junk', () => {
+  const pad = (n: number, w: number) => String(n).padStart(w, '0');
+  fc.assert(
+    fc.property(
+      fc.record({
+        y: fc.integer({ min: 1, max: 9999 }),
+        mo: fc.integer({ min: 0, max: 13 }),
+        d: fc.integer({ min: 0, max: 32 }),
+        h: fc.integer({ min: 0, max: 25 }),
+        mi: fc.integer({ min: 0, max: 61 }),
+        s: fc.integer({ min: 0, max: 61 }),
+        frac: fc.option(fc.stringMatching(/^[0-9]{1,10}$/)),
+        zone: fc.oneof(
+          fc.constant('Z'),
+          fc
+            .tuple(
+              fc.constantFrom('+', '-'),
+              fc.integer({ min: 0, max: 25 }),
+              fc.integer({ min: 0, max: 61 }),
+              fc.boolean(),
+            )
+            .map(([sign, oh, om, colon]) => `${sign}${pad(oh, 2)}${colon ? ':' : ''}${pad(om, 2)}`),
+        ),
+      }),
+      (p) => {
+        const text = `${pad(p.y, 4)}-${pad(p.mo, 2)}-${pad(p.d, 2)}T${pad(p.h, 2)}:${pad(p.mi, 2)}:${pad(p.s, 2)}${p.frac === null ? '' : `.${p.frac}`}${p.zone}`;
+        assert.equal(parseTimestampMicros(text), referenceMicros(text), text);
+      },
+    ),
+    { numRuns: 5000 },
+  );
+  fc.assert(
+    fc.property(fc.string({ maxLength: 45 }), (text) => {
+      assert.equal(parseTimestampMicros(text), referenceMicros(text));
+    }),
+    { numRuns: 5000 },
+  );
 });
