@@ -158,19 +158,45 @@ export class StreamProcessor implements SourceHandler {
     }
   }
 
-  private async commit(force: boolean): Promise<void> {
+  /**
+   * Takes what is pending and starts writing it. Commits are pipelined: the next batch is
+   * processed while this one is in flight (Postgres works on the other core), but a commit
+   * starts only after the previous one is durable, and is retried until it is. With `wait`,
+   * returns once everything taken is durable.
+   */
+  private async commit(wait: boolean): Promise<void> {
     if (this.closed) return;
-    const { store, group, topic, metrics, logger } = this.options;
-    let pending: { state: PartitionState; commit: PartitionCommit }[] = [];
+    await this.inflight;
+    const pending: { state: PartitionState; commit: PartitionCommit }[] = [];
     for (const state of this.partitions.values()) {
       if (state.replaying) continue;
       state.compact();
-      if (state.hasPending || force) pending.push({ state, commit: state.takeCommit() });
+      if (state.hasPending || wait) {
+        const commit = state.takeCommit();
+        // Forget it now: this payload is retried until durable, and a crash replays the log.
+        state.committed(commit);
+        pending.push({ state, commit });
+      }
     }
-    if (pending.length === 0) {
-      this.lastCommitAt = this.clock();
-      return;
+    const oldest = this.oldestUncommittedAppendMs;
+    this.oldestUncommittedAppendMs = undefined;
+    this.eventsSinceCommit = 0;
+    this.lastCommitAt = this.clock();
+    if (pending.length > 0) {
+      this.inflight = this.write(pending, oldest);
+      // Surface a fatal error on the next commit (or now when waiting); never unhandled.
+      this.inflight.catch(() => {});
     }
+    if (wait) await this.inflight;
+  }
+
+  private inflight: Promise<void> = Promise.resolve();
+
+  private async write(
+    pending: { state: PartitionState; commit: PartitionCommit }[],
+    oldestAppendMs: number | undefined,
+  ): Promise<void> {
+    const { store, group, topic, metrics, logger } = this.options;
     let backoff = 100;
     for (;;) {
       const started = performance.now();
@@ -180,13 +206,14 @@ export class StreamProcessor implements SourceHandler {
           topic,
           pending.map((p) => p.commit),
         );
-        const seconds = (performance.now() - started) / 1000;
-        for (const p of pending) p.state.committed(p.commit);
         metrics.commits.inc();
-        metrics.commitDuration.observe(seconds);
+        metrics.commitDuration.observe((performance.now() - started) / 1000);
         metrics.rowsUpserted.inc({ table: 'stream_metrics_minute' }, stats.windows);
         metrics.rowsUpserted.inc({ table: 'stream_state' }, stats.streams);
         metrics.rowsUpserted.inc({ table: 'dead_letter_events' }, stats.deadLetters);
+        if (oldestAppendMs !== undefined) {
+          metrics.freshness.observe(Math.max(0, this.clock() - oldestAppendMs) / 1000);
+        }
         this.afterCommit(pending.map((p) => p.state));
         if (this.failing) logger.info('Postgres is back; commits resumed');
         this.failing = false;
@@ -218,12 +245,6 @@ export class StreamProcessor implements SourceHandler {
   private afterCommit(states: PartitionState[]): void {
     const { metrics } = this.options;
     const now = this.clock();
-    if (this.oldestUncommittedAppendMs !== undefined) {
-      metrics.freshness.observe(Math.max(0, now - this.oldestUncommittedAppendMs) / 1000);
-    }
-    this.oldestUncommittedAppendMs = undefined;
-    this.eventsSinceCommit = 0;
-    this.lastCommitAt = now;
     for (const state of states) {
       const c = state.counters;
       for (const [type, n] of c.byType) metrics.events.inc({ event_type: type }, n);

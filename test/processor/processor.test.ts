@@ -1,0 +1,215 @@
+/**
+ * The processor role on real parts: the embedded log and a real Postgres. Generated traffic with
+ * invalid events goes through, the processor is stopped and started again mid-stream, and the
+ * tables must equal the batch oracle over the records in the log. Also: fencing.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { Registry } from 'prom-client';
+import { EmbeddedBus } from '../../src/bus/embedded/index.ts';
+import type { BusRecord } from '../../src/bus/types.ts';
+import { loadConfig } from '../../src/config/index.ts';
+import { FencedError } from '../../src/errors.ts';
+import { createEventGenerator, parseWeights } from '../../src/generator/index.ts';
+import { startProcessorRole } from '../../src/runtime/processor-role.ts';
+import { PostgresResultStore } from '../../src/store/results-store.ts';
+import { silentLogger } from '../../src/telemetry/logger.ts';
+import { compareWindows, oracle } from '../helpers/oracle.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
+
+const TOPIC = 'stream.events';
+let db: TestDatabase;
+let dir: string;
+let bus: EmbeddedBus;
+
+before(async () => {
+  db = await createTestDatabase('proc');
+  dir = await mkdtemp(path.join(tmpdir(), 'rtsa-proc-'));
+  bus = new EmbeddedBus({ dir, fsync: 'never', retentionMs: 86_400_000, segmentBytes: 1 << 20 });
+});
+
+after(async () => {
+  await bus.close();
+  await db.drop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const { config } = loadConfig(
+  'process',
+  [
+    '--partitions',
+    '3',
+    '--flush-interval',
+    '50ms',
+    '--idle-timeout',
+    '1h',
+    '--watermark-delay',
+    '2m',
+    '--max-batch',
+    '700',
+  ],
+  {},
+);
+
+async function waitCaughtUp(): Promise<void> {
+  const ends = await bus.source({ topic: TOPIC, group: 'probe' }).endOffsets();
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const { rows } = await db.pool.query<{ partition: number; committed_offset: number }>(
+      'SELECT partition, committed_offset FROM processor_partitions WHERE topic = $1',
+      [TOPIC],
+    );
+    const at = new Map(rows.map((r) => [r.partition, r.committed_offset]));
+    if ([...ends].every(([p, end]) => (at.get(p) ?? 0) >= end)) return;
+    assert.ok(Date.now() < deadline, 'processor did not catch up in 30 s');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+async function readLog(): Promise<BusRecord[]> {
+  const source = bus.source({ topic: TOPIC, group: 'reader', maxBatch: 10_000 });
+  const ends = await source.endOffsets();
+  const total = [...ends.values()].reduce((a, b) => a + b, 0);
+  const out: BusRecord[] = [];
+  await new Promise<void>((resolve, reject) => {
+    source
+      .start({
+        assigned: async (parts) => new Map(parts.map((p) => [p, 0])),
+        revoked: async () => {},
+        records: async (batch) => {
+          out.push(...batch);
+          if (out.length >= total) resolve();
+        },
+      })
+      .catch(reject);
+  });
+  await source.stop();
+  return out;
+}
+
+async function expectOracle(): Promise<void> {
+  const records = await readLog();
+  const expected = {
+    windows: [] as ReturnType<typeof oracle>['windows'],
+    state: [] as ReturnType<typeof oracle>['state'],
+  };
+  for (const p of new Set(records.map((r) => r.partition))) {
+    const o = oracle(
+      records.filter((r) => r.partition === p).sort((a, b) => a.offset - b.offset),
+      { watermarkDelayMs: config.watermarkDelayMs, maxFutureSkewMs: config.maxFutureSkewMs },
+    );
+    expected.windows.push(...o.windows);
+    expected.state.push(...o.state);
+  }
+  const windows = (
+    await db.pool.query(
+      `SELECT window_start, stream_id, active_viewers, chat_messages, donations_usd::text AS donations_usd,
+              donation_count, viewer_joins, viewer_leaves, events, is_final FROM stream_metrics_minute`,
+    )
+  ).rows.map((r) => ({ ...r, window_start: (r.window_start as Date).toISOString() }));
+  assert.deepEqual(windows.sort(compareWindows), expected.windows.sort(compareWindows));
+  const state = (
+    await db.pool.query('SELECT stream_id, active_viewers, last_event_at FROM stream_state')
+  ).rows.map((r) => ({
+    ...r,
+    last_event_at: (r.last_event_at as Date).toISOString(),
+  }));
+  const byId = (a: { stream_id: string }, b: { stream_id: string }) => (a.stream_id < b.stream_id ? -1 : 1);
+  assert.deepEqual(state.sort(byId), expected.state.sort(byId));
+}
+
+test('processes generated traffic exactly once across a stop and restart', async () => {
+  let now = Date.parse('2026-05-01T10:00:00Z');
+  const gen = createEventGenerator({
+    streams: 12,
+    users: 60,
+    weights: parseWeights(
+      'viewer_join=25,viewer_leave=18,chat_message=40,donation=8,stream_start=1,stream_stop=1',
+    ),
+    seed: 11,
+    badRate: 0.03,
+    now: () => now,
+  });
+  const sink = bus.sink();
+  const send = async (n: number) => {
+    const batch = [];
+    for (let i = 0; i < n; i++) {
+      now += 37;
+      batch.push(gen.next());
+    }
+    await sink.send(
+      TOPIC,
+      batch.map((e) => ({ key: e.key, value: e.value })),
+    );
+  };
+  const registry = new Registry();
+  let role = await startProcessorRole({ config, bus, pool: db.pool, registry, logger: silentLogger() });
+  await send(3000);
+  await waitCaughtUp();
+  await role.stop();
+  await send(3000); // arrives while no processor runs
+  role = await startProcessorRole({
+    config,
+    bus,
+    pool: db.pool,
+    registry: new Registry(),
+    logger: silentLogger(),
+  });
+  await send(2000);
+  await waitCaughtUp();
+  await role.stop();
+  await expectOracle();
+  const dead = await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM dead_letter_events');
+  assert.ok(dead.rows[0]!.n > 100, 'invalid generated events are dead-lettered');
+  const metrics = await registry.getSingleMetricAsString('rtsa_processor_events_total');
+  assert.match(metrics, /event_type="chat_message"/);
+});
+
+test('a processor that lost its partition cannot commit (fencing)', async () => {
+  const storeA = new PostgresResultStore(db.pool);
+  const storeB = new PostgresResultStore(db.pool);
+  const a = await storeA.claim('fence-group', 'fence-topic', 0, 'a');
+  const b = await storeB.claim('fence-group', 'fence-topic', 0, 'b');
+  assert.equal(b.epoch, a.epoch + 1);
+  const commit = {
+    partition: 0,
+    committedOffset: 10,
+    replayOffset: 10,
+    replayMaxTs: undefined,
+    compactedThrough: undefined,
+    maxTs: undefined,
+    idleMarks: [],
+    windows: [
+      {
+        windowStart: Date.parse('2026-05-01T00:00:00Z') * 1000,
+        streamId: 'zombie_stream',
+        activeViewers: 1,
+        chatMessages: 1,
+        donationMicros: 0,
+        donationCount: 0,
+        viewerJoins: 0,
+        viewerLeaves: 0,
+        events: 1,
+        isFinal: false,
+      },
+    ],
+    streams: [],
+    viewersAdded: [],
+    viewersRemoved: [],
+    deadLetters: [],
+  };
+  await assert.rejects(
+    storeA.commit('fence-group', 'fence-topic', [{ ...commit, epoch: a.epoch }]),
+    FencedError,
+  );
+  const zombie = await db.pool.query(`SELECT 1 FROM stream_metrics_minute WHERE stream_id = 'zombie_stream'`);
+  assert.equal(zombie.rowCount, 0, 'the fenced commit wrote nothing');
+  await storeB.commit('fence-group', 'fence-topic', [{ ...commit, epoch: b.epoch }]);
+  const row = await db.pool.query(
+    `SELECT committed_offset FROM processor_partitions WHERE consumer_group = 'fence-group' AND topic = 'fence-topic'`,
+  );
+  assert.equal(row.rows[0].committed_offset, 10);
+});
