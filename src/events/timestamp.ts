@@ -117,6 +117,11 @@ export function formatMicros(micros: number): string {
   return rest === 0 ? iso : `${iso.slice(0, -1)}${String(rest).padStart(3, '0')}Z`;
 }
 
+/** Index (minutes since the epoch) of the one-minute window holding `micros`: a small integer, cheap as a Map key. */
+export function minuteIndex(micros: number): number {
+  return Math.floor(micros / MICROS_PER_MINUTE);
+}
+
 /** Start of the one-minute window holding `micros`. */
 export function minuteFloor(micros: number): number {
   return Math.floor(micros / MICROS_PER_MINUTE) * MICROS_PER_MINUTE;

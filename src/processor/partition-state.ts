@@ -13,7 +13,7 @@
  */
 import type { BusRecord } from '../bus/types.ts';
 import { parseStreamEvent } from '../events/stream-event.ts';
-import { MICROS_PER_MINUTE, MICROS_PER_MS, minuteFloor } from '../events/timestamp.ts';
+import { MICROS_PER_MINUTE, MICROS_PER_MS, minuteFloor, minuteIndex } from '../events/timestamp.ts';
 import { StreamPresence } from './presence.ts';
 import type { ClaimedPartition, DeadLetterRow, IdleMark, PartitionCommit, WindowRow } from './types.ts';
 
@@ -156,7 +156,7 @@ export class PartitionState {
       this.maxTs = Math.max(this.maxTs, tsMicros);
       return 'replayed';
     }
-    const minute = minuteFloor(tsMicros);
+    const minute = minuteIndex(tsMicros);
     let seen = this.dedup.get(minute);
     if (seen === undefined) {
       seen = new Set();
@@ -286,11 +286,12 @@ export class PartitionState {
     const watermark = this.watermark;
     if (watermark === NONE) return;
     const c = minuteFloor(watermark);
+    const cIndex = c / MICROS_PER_MINUTE;
     // While replaying, the watermark only climbs back to the persisted one, already folded.
     if (c <= this.compactedThrough || this.replaying) return;
     for (const [streamId, slot] of this.streams) {
       for (const [minute, agg] of slot.windows) {
-        if (minute >= c) continue;
+        if (minute >= cIndex) continue;
         this.finalRows.push(this.rowOf(streamId, slot, minute, agg, true));
         slot.windows.delete(minute);
         this.dirtyWindows.get(streamId)?.delete(minute);
@@ -305,8 +306,8 @@ export class PartitionState {
         if (!this.dirtyStreams.has(streamId)) this.streams.delete(streamId);
       }
     }
-    for (const m of [...this.dedup.keys()]) if (m < c) this.dedup.delete(m);
-    for (const m of [...this.buckets.keys()]) if (m < c) this.buckets.delete(m);
+    for (const m of [...this.dedup.keys()]) if (m < cIndex) this.dedup.delete(m);
+    for (const m of [...this.buckets.keys()]) if (m < cIndex) this.buckets.delete(m);
     this.compactedThrough = c;
     this.positionDirty = true;
   }
@@ -367,7 +368,7 @@ export class PartitionState {
     let replayOffset = this.position;
     let replayMaxTs = this.maxTs;
     for (const [minute, bucket] of this.buckets) {
-      if (minute >= this.compactedThrough && bucket.minOffset < replayOffset) {
+      if (minute * MICROS_PER_MINUTE >= this.compactedThrough && bucket.minOffset < replayOffset) {
         replayOffset = bucket.minOffset;
         replayMaxTs = bucket.maxTsBefore;
       }
@@ -425,7 +426,7 @@ export class PartitionState {
     isFinal: boolean,
   ): WindowRow {
     return {
-      windowStart: minute,
+      windowStart: minute * MICROS_PER_MINUTE,
       streamId,
       activeViewers: slot.presence.countAtEndOf(minute),
       chatMessages: agg.chatMessages,

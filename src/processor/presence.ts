@@ -13,7 +13,7 @@
  * `baseline.size + sum(deltas of minutes <= m)`, where a delta is recorded at the minute a
  * user's presence changes, so inserting an event costs O(log k) plus two map updates.
  */
-import { minuteFloor } from '../events/timestamp.ts';
+import { MICROS_PER_MINUTE, minuteIndex } from '../events/timestamp.ts';
 
 export interface Mark {
   ts: number;
@@ -47,14 +47,14 @@ export class StreamPresence {
   readonly baseline: Set<string>;
   private readonly marks = new Map<string, Mark[]>();
   private stops: Mark[] = [];
-  /** minute start (µs) → change of the active count at that minute. */
+  /** minute index → change of the active count at that minute. */
   private readonly deltas = new Map<number, number>();
 
   constructor(baseline: Iterable<string> = []) {
     this.baseline = new Set(baseline);
   }
 
-  /** Applies a join or leave; returns the first minute whose count changed, or undefined. */
+  /** Applies a join or leave; returns the index of the first minute whose count changed, or undefined. */
   apply(user: string, ts: number, id: string, join: boolean): number | undefined {
     const before = this.presentBefore(user, ts, id);
     let list = this.marks.get(user);
@@ -70,7 +70,7 @@ export class StreamPresence {
     this.addDelta(ts, d);
     const next = this.nextAfter(user, ts, id);
     if (next !== undefined) this.addDelta(next, -d);
-    return minuteFloor(ts);
+    return minuteIndex(ts);
   }
 
   /** Applies a stream_stop: everyone present leaves. Returns the first changed minute, or undefined. */
@@ -82,7 +82,7 @@ export class StreamPresence {
       const n = this.currentCount();
       if (n === 0) return undefined;
       this.addDelta(ts, -n);
-      return minuteFloor(ts);
+      return minuteIndex(ts);
     }
     this.noteKey(ts, id);
     const present: string[] = [];
@@ -97,10 +97,10 @@ export class StreamPresence {
       const next = this.nextAfter(user, ts, id);
       if (next !== undefined) this.addDelta(next, 1);
     }
-    return minuteFloor(ts);
+    return minuteIndex(ts);
   }
 
-  /** Active viewers at the end of the window starting at `minute` (events before minute + 1 min). */
+  /** Active viewers at the end of the window with index `minute` (events before its end). */
   countAtEndOf(minute: number): number {
     let count = this.baseline.size;
     for (const [m, d] of this.deltas) if (m <= minute) count += d;
@@ -139,7 +139,8 @@ export class StreamPresence {
       else if (cut > 0) list.splice(0, cut);
     }
     if (stopsBefore > 0) this.stops = this.stops.slice(stopsBefore);
-    for (const m of [...this.deltas.keys()]) if (m < c) this.deltas.delete(m);
+    const cIndex = c / MICROS_PER_MINUTE;
+    for (const m of [...this.deltas.keys()]) if (m < cIndex) this.deltas.delete(m);
     return change;
   }
 
@@ -200,7 +201,7 @@ export class StreamPresence {
   }
 
   private addDelta(ts: number, d: number): void {
-    const m = minuteFloor(ts);
+    const m = minuteIndex(ts);
     const v = (this.deltas.get(m) ?? 0) + d;
     if (v === 0) this.deltas.delete(m);
     else this.deltas.set(m, v);

@@ -1,0 +1,91 @@
+/**
+ * Freshness: `rtsa start` generating `rate` events/s (1,000 streams, 100,000 users); every
+ * 100 ms a probe donation for its own stream is POSTed to /events, and /metrics/latest is polled
+ * for it. Latency = from the 202 (the event is durable in the log) to the row being visible.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { BenchOptions } from './run.ts';
+import { freePort, startRtsa, stopRtsa, waitFor } from './child.ts';
+import { endProgress, percentile, progress } from './harness.ts';
+
+export async function runFreshness(opts: BenchOptions): Promise<Record<string, unknown>> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'rtsa-bench-fresh-'));
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const child = startRtsa([
+    '--data-dir',
+    dir,
+    '--port',
+    String(port),
+    '--rate',
+    String(opts.rate),
+    '--streams',
+    '1000',
+    '--users',
+    '100000',
+  ]);
+  try {
+    await waitFor('API', async () => ((await fetch(`${base}/health`)).ok ? true : undefined), 60_000);
+    // Let the generator reach its rate before measuring.
+    await new Promise((r) => setTimeout(r, 3_000));
+    const latencies: number[] = [];
+    const probes: Promise<void>[] = [];
+    const end = Date.now() + opts.seconds * 1000;
+    for (let i = 0; Date.now() < end; i++) {
+      const stream = `probe_${process.pid}_${i}`;
+      probes.push(
+        (async () => {
+          const body = JSON.stringify({
+            event_id: `probe-${process.pid}-${i}`,
+            ts: new Date().toISOString(),
+            event_type: 'donation',
+            stream_id: stream,
+            user_id: 'prober',
+            amount_usd: 1,
+          });
+          const res = await fetch(`${base}/events`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body,
+          });
+          if (res.status !== 202) throw new Error(`probe rejected: ${res.status} ${await res.text()}`);
+          const accepted = performance.now();
+          await waitFor(
+            'probe',
+            async () => {
+              const r = await fetch(`${base}/metrics/latest?stream_id=${stream}`);
+              const b = (await r.json()) as { rows: unknown[] };
+              return b.rows.length > 0 ? true : undefined;
+            },
+            30_000,
+          );
+          latencies.push((performance.now() - accepted) / 1000);
+        })(),
+      );
+      progress(`probes: ${latencies.length} seen`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await Promise.all(probes);
+    endProgress();
+    const events = await (await fetch(`${base}/prometheus`)).text();
+    const counted = [...events.matchAll(/^rtsa_processor_events_total\{[^}]*\} (\d+)/gm)].reduce(
+      (s, m) => s + Number(m[1]),
+      0,
+    );
+    latencies.sort((a, b) => a - b);
+    return {
+      rate: opts.rate,
+      probes: latencies.length,
+      p50_seconds: Number(percentile(latencies, 50).toFixed(3)),
+      p99_seconds: Number(percentile(latencies, 99).toFixed(3)),
+      max_seconds: Number(latencies[latencies.length - 1]!.toFixed(3)),
+      events_counted: counted,
+      setup: `rtsa start --rate ${opts.rate} --streams 1000 --users 100000 (defaults: flush 500 ms, fsync always); probe every 100 ms for ${opts.seconds} s`,
+    };
+  } finally {
+    await stopRtsa(child);
+    await rm(dir, { recursive: true, force: true });
+  }
+}

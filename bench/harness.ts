@@ -1,0 +1,54 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createEventGenerator, parseWeights } from '../src/generator/index.ts';
+import { startEmbeddedPostgres } from '../src/store/index.ts';
+import { silentLogger } from '../src/telemetry/logger.ts';
+
+export const WEIGHTS =
+  'viewer_join=25,viewer_leave=18,chat_message=50,donation=5,stream_start=0.2,stream_stop=0.1';
+
+/** A temp folder with a running embedded Postgres; `close` removes both. */
+export async function scratch(): Promise<{ dir: string; pgUrl: string; close(): Promise<void> }> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'rtsa-bench-'));
+  const pg = await startEmbeddedPostgres(dir, silentLogger());
+  return {
+    dir,
+    pgUrl: pg.url,
+    close: async () => {
+      await pg.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The benchmark's traffic: 1,000 streams, 100,000 users, event time moving `stepMs` per event. */
+export function benchGenerator(startMs: number, stepMs: number) {
+  let now = startMs;
+  const gen = createEventGenerator({
+    streams: 1000,
+    users: 100_000,
+    weights: parseWeights(WEIGHTS),
+    seed: 1,
+    now: () => now,
+  });
+  return {
+    next: () => {
+      now += stepMs;
+      return gen.next();
+    },
+  };
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+export function progress(text: string): void {
+  if (process.stdout.isTTY) process.stdout.write(`\r${text}   `);
+}
+
+export function endProgress(): void {
+  if (process.stdout.isTTY) process.stdout.write('\n');
+}

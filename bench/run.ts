@@ -1,0 +1,61 @@
+/**
+ * `npm run bench [scenario ...] [-- --events N]`: rtsa's benchmarks, on the real code paths.
+ * Prints the setup, a progress line per phase, and one JSON line per result (prefixed `RESULT`),
+ * and writes them to bench/results/<scenario>.json. Scenarios:
+ *   throughput — pre-filled embedded log → processor → Postgres, exactly-once commits on
+ *   freshness  — `rtsa start` at 20,000 events/s; probe events posted and polled on /metrics/latest
+ *   startup    — `rtsa start` on a fresh data folder until the first window is visible
+ *   memory     — heap per 1M event_ids held for deduplication
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus, totalmem } from 'node:os';
+import { parseArgs } from 'node:util';
+import { runFreshness } from './freshness.ts';
+import { runMemory } from './memory.ts';
+import { runStartup } from './startup.ts';
+import { runThroughput } from './throughput.ts';
+
+const SCENARIOS: Record<string, (opts: BenchOptions) => Promise<Record<string, unknown>>> = {
+  throughput: runThroughput,
+  freshness: runFreshness,
+  startup: runStartup,
+  memory: runMemory,
+};
+
+export interface BenchOptions {
+  events: number;
+  seconds: number;
+  rate: number;
+}
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    events: { type: 'string', default: '2000000' },
+    seconds: { type: 'string', default: '30' },
+    rate: { type: 'string', default: '20000' },
+  },
+});
+const chosen = positionals.length > 0 ? positionals : Object.keys(SCENARIOS);
+for (const name of chosen) {
+  if (!SCENARIOS[name]) {
+    console.error(`unknown scenario "${name}": one of ${Object.keys(SCENARIOS).join(', ')}`);
+    process.exit(2);
+  }
+}
+const options: BenchOptions = {
+  events: Number(values.events),
+  seconds: Number(values.seconds),
+  rate: Number(values.rate),
+};
+console.log(
+  `setup: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, ` +
+    `embedded Postgres, embedded log; options ${JSON.stringify(options)}`,
+);
+await mkdir('bench/results', { recursive: true });
+for (const name of chosen) {
+  console.log(`\n== ${name}`);
+  const result = { scenario: name, at: new Date().toISOString(), ...(await SCENARIOS[name]!(options)) };
+  console.log(`RESULT ${JSON.stringify(result)}`);
+  await writeFile(`bench/results/${name}.json`, `${JSON.stringify(result, null, 2)}\n`);
+}
