@@ -252,7 +252,7 @@ export class PartitionState {
       offset: record.offset,
       reason,
       detail,
-      raw: record.value,
+      raw: Buffer.from(record.value), // a copy: the record is a view into a large read chunk
       eventId,
       streamId,
       eventTs,
