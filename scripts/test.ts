@@ -67,10 +67,14 @@ await migrate(pool);
 await pool.end();
 
 const concurrency = suite === 'unit' ? '2' : '1';
-const child = spawn(process.execPath, ['--test', `--test-concurrency=${concurrency}`, ...nodeArgs, ...files], {
-  stdio: 'inherit',
-  env: process.env,
-});
+const child = spawn(
+  process.execPath,
+  ['--test', `--test-concurrency=${concurrency}`, ...nodeArgs, ...files],
+  {
+    stdio: 'inherit',
+    env: process.env,
+  },
+);
 const code: number = await new Promise((resolve) =>
   child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0))),
 );

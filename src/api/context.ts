@@ -1,0 +1,35 @@
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { Sink } from '../bus/index.ts';
+import type { ApiMetrics } from './api-metrics.ts';
+import type { JsonBody } from './json-body.ts';
+import type { ResponseCache } from './response-cache.ts';
+import type { PipelineStatus } from './schemas.ts';
+
+/** What the API needs from the rest of rtsa. */
+export interface ApiDeps {
+  pool: pg.Pool;
+  /** Where POST /events appends; `send` must resolve only once the messages are durable. */
+  sink: Sink;
+  /** Topic of live-stream events (RTSA_TOPIC). */
+  topic: string;
+  /** The API's metrics are registered here (never on prom-client's global registry). */
+  registry: Registry;
+  logger: Logger;
+  /** When set, POST /events requires `Authorization: Bearer <token>`. */
+  ingestToken?: string | undefined;
+  /** The processor's view of itself, shown by /health (which answers 200/503 on the database only). */
+  status?: (() => PipelineStatus) | undefined;
+  /** How long identical read requests share one result, in ms (default 250; 0 turns it off). */
+  cacheTtlMs?: number | undefined;
+  /** When set, POST /events refuses events stamped more than this many ms ahead of the clock (future_ts). */
+  maxFutureSkewMs?: number | undefined;
+}
+
+/** What the route modules share. */
+export interface ApiContext {
+  deps: ApiDeps;
+  cache: ResponseCache<JsonBody>;
+  metrics: ApiMetrics;
+}

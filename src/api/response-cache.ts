@@ -1,0 +1,59 @@
+/**
+ * A tiny cache of serialized responses (see json-body.ts), keyed by the endpoint and its validated
+ * parameters.
+ *
+ * Why: the read endpoints are polled hard (dashboards, benchmarks at 10k req/s) with the same few
+ * parameter sets, while the data changes at most every flush interval (500 ms by default). For
+ * `ttlMs` (250 ms by default) identical requests share one query, one serialization and one gzip; requests
+ * arriving while that query runs wait for it instead of starting their own (no stampede). A
+ * response is therefore at most `ttlMs` plus one query older than the table. Failures are not
+ * cached. At most `maxEntries` keys are held (oldest dropped first), so odd parameters cannot grow it.
+ */
+export class ResponseCache<T> {
+  private readonly ttlMs: number;
+  private readonly maxEntries: number;
+  private readonly clock: () => number;
+  private readonly entries = new Map<string, { expiresAt: number; value: Promise<T> }>();
+
+  constructor(ttlMs: number, maxEntries = 1000, clock: () => number = () => performance.now()) {
+    this.ttlMs = ttlMs;
+    this.maxEntries = maxEntries;
+    this.clock = clock;
+  }
+
+  /** The cached body for `key`, or the one `load` makes (shared by every caller until it expires). */
+  get(key: string, load: () => Promise<T>): Promise<T> {
+    if (this.ttlMs <= 0) return load();
+    const now = this.clock();
+    const hit = this.entries.get(key);
+    if (hit !== undefined && hit.expiresAt > now) return hit.value;
+    if (hit !== undefined) this.entries.delete(key);
+    const entry = { expiresAt: now + this.ttlMs, value: load() };
+    this.entries.set(key, entry);
+    entry.value.catch(() => {
+      if (this.entries.get(key) === entry) this.entries.delete(key);
+    });
+    if (this.entries.size > this.maxEntries) this.evict(now);
+    return entry.value;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  private evict(now: number): void {
+    for (const [key, entry] of this.entries) {
+      if (entry.expiresAt <= now) this.entries.delete(key);
+    }
+    // Map iteration is insertion order: the first keys are the oldest.
+    for (const key of this.entries.keys()) {
+      if (this.entries.size <= this.maxEntries) break;
+      this.entries.delete(key);
+    }
+  }
+}
+
+/** The cache key of a request: its route and validated (defaulted) parameters, in a fixed order. */
+export function cacheKey(route: string, ...params: unknown[]): string {
+  return JSON.stringify([route, ...params]);
+}

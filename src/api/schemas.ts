@@ -1,0 +1,214 @@
+/**
+ * The HTTP API's contract, once: query parameters with their limits and defaults, and response
+ * bodies. Fastify validates requests with these schemas, the 400 messages describe the allowed
+ * values from them, the TypeScript types come from them, and the OpenAPI document will too.
+ */
+import Type, { type Static, type TSchema } from 'typebox';
+import { MAX_ID_LENGTH } from '../events/index.ts';
+
+// ---- query parameters ---------------------------------------------------------------------------
+
+/** Rankings `/streams/top` knows; each maps to a fixed ORDER BY in queries.ts (never user text). */
+export const TOP_BY = ['donations_usd', 'chat_messages', 'active_viewers'] as const;
+export type TopBy = (typeof TOP_BY)[number];
+
+const minutes = Type.Integer({
+  minimum: 1,
+  maximum: 10_080,
+  default: 10,
+  description:
+    'Lookback in minutes, counted back from the latest window in the table (not from the clock), ' +
+    'so historical data stays queryable: minutes=10 covers the latest window and the 9 before it.',
+});
+
+const limit = (maximum: number, fallback: number) =>
+  Type.Integer({ minimum: 1, maximum, default: fallback, description: 'Most rows to return.' });
+
+const offset = Type.Integer({
+  minimum: 0,
+  maximum: 100_000,
+  default: 0,
+  description: 'Rows to skip, for pagination (see `next_offset` in the response).',
+});
+
+const streamId = Type.String({
+  minLength: 1,
+  maxLength: MAX_ID_LENGTH,
+  // Postgres text cannot hold NUL: refuse it here rather than fail in the database.
+  pattern: '^[^\\u0000]*$',
+  description: 'Only this stream.',
+});
+
+const n = Type.Integer({ minimum: 1, maximum: 100, default: 5, description: 'How many streams.' });
+
+const by = Type.Enum(TOP_BY, {
+  default: 'donations_usd',
+  description:
+    'Ranking: total donations, total chat messages, or viewers in the latest window of each stream.',
+});
+
+/** Routes without parameters still reject unknown ones (a typo must not be silently ignored). */
+export const NoQuerySchema = Type.Object({}, { additionalProperties: false });
+
+export const MetricsQuerySchema = Type.Object(
+  {
+    minutes: Type.Optional(minutes),
+    limit: Type.Optional(limit(1000, 100)),
+    offset: Type.Optional(offset),
+    stream_id: Type.Optional(streamId),
+  },
+  { additionalProperties: false },
+);
+
+export const LatestQuerySchema = Type.Object(
+  { stream_id: Type.Optional(streamId) },
+  { additionalProperties: false },
+);
+
+export const HistoryQuerySchema = Type.Object(
+  {
+    minutes: Type.Optional(minutes),
+    limit: Type.Optional(limit(10_000, 1000)),
+    offset: Type.Optional(offset),
+    stream_id: Type.Optional(streamId),
+  },
+  { additionalProperties: false },
+);
+
+export const TopQuerySchema = Type.Object(
+  { minutes: Type.Optional(minutes), by: Type.Optional(by), n: Type.Optional(n) },
+  { additionalProperties: false },
+);
+
+export const StateQuerySchema = Type.Object(
+  {
+    limit: Type.Optional(limit(1000, 100)),
+    offset: Type.Optional(offset),
+    stream_id: Type.Optional(streamId),
+  },
+  { additionalProperties: false },
+);
+
+/** A query after validation: fastify fills in every default, so only `stream_id` may be missing. */
+type Resolved<T> = Required<Omit<T, 'stream_id'>> & Pick<T, Extract<keyof T, 'stream_id'>>;
+
+export type MetricsQuery = Resolved<Static<typeof MetricsQuerySchema>>;
+export type LatestQuery = Static<typeof LatestQuerySchema>;
+export type HistoryQuery = Resolved<Static<typeof HistoryQuerySchema>>;
+export type TopQuery = Resolved<Static<typeof TopQuerySchema>>;
+export type StateQuery = Resolved<Static<typeof StateQuerySchema>>;
+
+// ---- responses ----------------------------------------------------------------------------------
+
+const DateTime = (description: string) => Type.String({ format: 'date-time', description });
+const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+const Count = (description: string) => Type.Integer({ minimum: 0, description });
+
+export const MetricsRowSchema = Type.Object({
+  window_start: DateTime('Start of the one-minute event-time window (inclusive).'),
+  window_end: DateTime('End of the window (exclusive).'),
+  stream_id: Type.String(),
+  active_viewers: Count('Users joined at the end of the window.'),
+  chat_messages: Count('Chat messages in the window.'),
+  donations_usd: Type.Number({ minimum: 0, description: 'Sum of donations in the window, USD.' }),
+  donation_count: Count('Donations in the window.'),
+  viewer_joins: Count('viewer_join events in the window.'),
+  viewer_leaves: Count('viewer_leave events in the window.'),
+  events: Count('Events counted in the window.'),
+  is_final: Type.Boolean({
+    description: 'True once the watermark passed the window end; false while it may still change.',
+  }),
+  updated_at: DateTime('When the processor last wrote this row.'),
+});
+export type MetricsRow = Static<typeof MetricsRowSchema>;
+
+const latestWindowStart = Nullable(
+  DateTime('The newest window_start in the table (of the stream, when stream_id is given); null when empty.'),
+);
+const nextOffset = Nullable(
+  Type.Integer({ minimum: 0, description: 'Offset of the next page; null on the last page.' }),
+);
+
+export const MetricsPageSchema = Type.Object({
+  latest_window_start: latestWindowStart,
+  rows: Type.Array(MetricsRowSchema),
+  next_offset: Type.Optional(nextOffset),
+});
+export type MetricsPage = Static<typeof MetricsPageSchema>;
+
+export const TopRowSchema = Type.Object({
+  stream_id: Type.String(),
+  donations_usd: Type.Number({ minimum: 0, description: 'Sum over the range, USD.' }),
+  chat_messages: Count('Sum over the range.'),
+  active_viewers: Count("Viewers in the stream's latest window within the range."),
+  windows: Count('Windows of the stream within the range.'),
+});
+export type TopRow = Static<typeof TopRowSchema>;
+
+export const TopPageSchema = Type.Object({
+  latest_window_start: latestWindowStart,
+  by: Type.Enum(TOP_BY),
+  rows: Type.Array(TopRowSchema),
+});
+export type TopPage = Static<typeof TopPageSchema>;
+
+export const StateRowSchema = Type.Object({
+  stream_id: Type.String(),
+  active_viewers: Count('Users joined right now (as of the last processed event).'),
+  last_event_at: DateTime('Event time of the last event of the stream.'),
+  updated_at: DateTime('When the processor last wrote this row.'),
+});
+export type StateRow = Static<typeof StateRowSchema>;
+
+export const StatePageSchema = Type.Object({
+  rows: Type.Array(StateRowSchema),
+  total: Count('Streams matching the filter.'),
+  next_offset: nextOffset,
+});
+export type StatePage = Static<typeof StatePageSchema>;
+
+export const PROCESSOR_STATES = ['running', 'starting', 'unhealthy', 'absent'] as const;
+
+export const PipelineStatusSchema = Type.Object({
+  processor: Type.Enum(PROCESSOR_STATES),
+  detail: Type.Optional(Type.String()),
+});
+/** What the processor reports about itself; shown by /health (which still answers on the database). */
+export type PipelineStatus = Static<typeof PipelineStatusSchema>;
+
+export const HealthSchema = Type.Object({
+  ok: Type.Boolean(),
+  reason: Type.Optional(Type.String({ description: 'Why not ok.' })),
+  database: Type.Enum(['ok', 'unavailable']),
+  pipeline: Type.Optional(PipelineStatusSchema),
+});
+export type Health = Static<typeof HealthSchema>;
+
+export const IngestErrorSchema = Type.Object({
+  line: Type.Integer({
+    minimum: 1,
+    description: 'NDJSON: the line number; JSON array: the 1-based element index; single event: 1.',
+  }),
+  reason: Type.String({ description: 'invalid_json | invalid_event | too_large | future_ts' }),
+  detail: Type.String(),
+});
+
+export const IngestResultSchema = Type.Object({
+  accepted: Count('Events appended durably to the topic.'),
+  rejected: Count('Events refused; each is kept in dead_letter_events.'),
+  errors: Type.Array(IngestErrorSchema, { description: 'The first 1000 rejections.' }),
+  errors_omitted: Type.Optional(Count('Rejections not listed in `errors`.')),
+});
+export type IngestResult = Static<typeof IngestResultSchema>;
+
+/** Every error response: `error` is a stable code; 400s for parameters also name it and what is allowed. */
+export const ErrorSchema = Type.Object(
+  {
+    error: Type.String(),
+    message: Type.String(),
+    parameter: Type.Optional(Type.String()),
+    allowed: Type.Optional(Type.String()),
+  },
+  { additionalProperties: true },
+);
+export type ErrorBody = Static<typeof ErrorSchema>;
