@@ -152,7 +152,7 @@ export const SETTINGS = {
     kind: 'duration',
     default: '15m',
     doc: 'Events stamped more than this after their arrival in the log are invalid (reason future_ts).',
-    roles: PROCESS,
+    roles: ['start', 'process', 'serve'],
   },
   logFsync: {
     env: 'RTSA_LOG_FSYNC',

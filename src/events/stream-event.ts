@@ -70,6 +70,7 @@ export type ParseResult =
   | { ok: false; reason: InvalidReason; detail: string };
 
 const validator = Compile(StreamEventSchema);
+const ID_FIELDS = ['event_id', 'stream_id', 'user_id'] as const;
 
 /** Validates an already-decoded JSON value. */
 export function validateStreamEvent(value: unknown): ParseResult {
@@ -82,6 +83,11 @@ export function validateStreamEvent(value: unknown): ParseResult {
       reason: 'invalid_event',
       detail: `ts: "${truncate(event.ts)}" is not an ISO-8601 time with Z or an offset`,
     };
+  }
+  for (const field of ID_FIELDS) {
+    // Postgres text cannot hold NUL; such an id could never be stored.
+    if (event[field].includes('\u0000'))
+      return { ok: false, reason: 'invalid_event', detail: `${field}: contains a NUL character` };
   }
   if (event.event_type === 'donation' && (event.amount_usd === undefined || event.amount_usd === null)) {
     return { ok: false, reason: 'invalid_event', detail: 'amount_usd: required for a donation' };

@@ -29,6 +29,7 @@ export async function startApiRole(deps: {
     topic: config.topic,
     registry,
     logger,
+    maxFutureSkewMs: config.maxFutureSkewMs,
     ...(config.ingestToken !== undefined ? { ingestToken: config.ingestToken } : {}),
     ...(deps.status !== undefined ? { status: deps.status } : {}),
   });

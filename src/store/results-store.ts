@@ -182,10 +182,10 @@ export class PostgresResultStore implements ResultStore {
           dead.map((d) => d.partition),
           dead.map((d) => d.offset),
           dead.map((d) => d.reason),
-          dead.map((d) => d.detail),
+          dead.map((d) => withoutNul(d.detail)),
           dead.map((d) => d.raw),
-          dead.map((d) => d.eventId ?? null),
-          dead.map((d) => d.streamId ?? null),
+          dead.map((d) => (d.eventId === undefined ? null : withoutNul(d.eventId))),
+          dead.map((d) => (d.streamId === undefined ? null : withoutNul(d.streamId))),
           dead.map((d) => (d.eventTs === undefined ? null : formatMicros(d.eventTs))),
         ]);
       }
@@ -204,6 +204,11 @@ export class FencedPartitionsError extends FencedError {
     );
     this.partitions = partitions;
   }
+}
+
+/** Postgres text cannot hold NUL; dead-letter text echoes hostile input, so it is made storable (raw keeps the bytes). */
+function withoutNul(text: string): string {
+  return text.includes('\u0000') ? text.replaceAll('\u0000', '\uFFFD') : text;
 }
 
 /** Exact decimal text of an integer number of micro-dollars. */

@@ -172,3 +172,8 @@ test('the timestamp parser agrees with the reference on generated timestamps and
     { numRuns: 5000 },
   );
 });
+
+test('regression: ids with a NUL character are invalid (Postgres text cannot store them)', () => {
+  reject({ ...valid, stream_id: 'a\u0000b' }, 'invalid_event', /^stream_id: contains a NUL character/);
+  reject({ ...valid, event_id: '\u0000' }, 'invalid_event', /^event_id: contains a NUL/);
+});

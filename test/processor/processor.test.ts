@@ -159,9 +159,31 @@ test('processes generated traffic exactly once across a stop and restart', async
     logger: silentLogger(),
   });
   await send(2000);
+  // Regression: hostile text with NUL characters must not break the dead-letter insert.
+  await sink.send(TOPIC, [
+    {
+      key: 'nul',
+      value:
+        '{"event_id":"x\\u0000y","ts":"\u0000","event_type":"chat_message","stream_id":"nul","user_id":"u"}',
+    },
+    {
+      key: 'nul',
+      value: JSON.stringify({
+        event_id: 'n1',
+        ts: 'not\u0000a time',
+        event_type: 'chat_message',
+        stream_id: 's\u0000',
+        user_id: 'u',
+      }),
+    },
+  ]);
   await waitCaughtUp();
   await role.stop();
   await expectOracle();
+  const nul = await db.pool.query(
+    `SELECT detail FROM dead_letter_events WHERE raw::text LIKE '%nul%' OR detail LIKE '%time%'`,
+  );
+  assert.ok(nul.rowCount! >= 1, 'events with NUL characters are dead-lettered');
   const dead = await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM dead_letter_events');
   assert.ok(dead.rows[0]!.n > 100, 'invalid generated events are dead-lettered');
   const metrics = await registry.getSingleMetricAsString('rtsa_processor_events_total');
