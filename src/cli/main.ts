@@ -3,7 +3,7 @@
  * environment), refuses unknown flags, and stops cleanly on Ctrl-C / SIGTERM.
  */
 import type { Logger } from 'pino';
-import { Registry } from 'prom-client';
+import { collectDefaultMetrics, Registry } from 'prom-client';
 import { type CommandFlag, type Config, helpFor, loadConfig, type Role } from '../config/index.ts';
 import { ConfigError, RtsaError } from '../errors.ts';
 import type { EventOutput } from '../generator/index.ts';
@@ -37,9 +37,12 @@ const COMMANDS: Record<string, Command> = {
       const { startProcessorRole } = await import('../runtime/processor-role.ts');
       const db = await openDatabase(config, logger);
       const bus = await openBus(config, logger);
-      const role = await startProcessorRole({ config, bus, pool: db.pool, registry: new Registry(), logger });
+      const registry = withDefaultMetrics(new Registry());
+      const metrics = await maybeServeMetrics(config, registry, logger);
+      const role = await startProcessorRole({ config, bus, pool: db.pool, registry, logger });
       await untilStopped(signal, role.done);
       await role.stop();
+      metrics?.close();
       await bus.close();
       await db.close();
       return 0;
@@ -66,6 +69,8 @@ const COMMANDS: Record<string, Command> = {
     run: async ({ config, logger, signal }) => {
       const gen = await import('../generator/index.ts');
       const { output, close } = await openOutput(config, logger);
+      const registry = withDefaultMetrics(new Registry());
+      const metrics = await maybeServeMetrics(config, registry, logger);
       const generator = gen.createEventGenerator({
         streams: config.streams,
         users: config.users,
@@ -90,6 +95,7 @@ const COMMANDS: Record<string, Command> = {
       });
       logger.info(stats, 'generator finished');
       await close();
+      metrics?.close();
       return 0;
     },
   },
@@ -131,6 +137,17 @@ const COMMANDS: Record<string, Command> = {
     },
   },
 };
+
+function withDefaultMetrics(registry: Registry): Registry {
+  collectDefaultMetrics({ register: registry });
+  return registry;
+}
+
+async function maybeServeMetrics(config: Config, registry: Registry, logger: Logger) {
+  if (config.metricsPort === undefined) return undefined;
+  const { serveMetrics } = await import('../runtime/metrics-server.ts');
+  return serveMetrics(registry, config.metricsPort, config.host, logger);
+}
 
 async function openOutput(
   config: Config,

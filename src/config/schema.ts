@@ -60,8 +60,8 @@ export const SETTINGS = {
     flag: 'host',
     kind: 'string',
     default: '127.0.0.1',
-    doc: 'Address the HTTP API listens on (0.0.0.0 inside a container).',
-    roles: SERVE,
+    doc: 'Address the HTTP API (and the metrics port of process/generate) listens on (0.0.0.0 inside a container).',
+    roles: [...SERVE, 'process', 'generate'],
   },
   port: {
     env: 'PORT',
@@ -72,6 +72,15 @@ export const SETTINGS = {
     max: 65535,
     doc: 'Port of the HTTP API and dashboard.',
     roles: SERVE,
+  },
+  metricsPort: {
+    env: 'RTSA_METRICS_PORT',
+    flag: 'metrics-port',
+    kind: 'int',
+    min: 0,
+    max: 65535,
+    doc: 'Roles without the API (process, generate) serve their Prometheus metrics on this port at /metrics (unset: not served).',
+    roles: ['process', 'generate'],
   },
   apiUrl: {
     env: 'RTSA_API_URL',
