@@ -25,6 +25,8 @@ export interface ApiDeps {
   cacheTtlMs?: number | undefined;
   /** When set, POST /events refuses events stamped more than this many ms ahead of the clock (future_ts). */
   maxFutureSkewMs?: number | undefined;
+  /** Most POST /events requests per client address per second (default 200; 0 turns the limit off). */
+  ingestRateLimit?: number | undefined;
 }
 
 /** What the route modules share. */

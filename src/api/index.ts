@@ -6,11 +6,15 @@
  * Read endpoints share results for `cacheTtlMs` (250 ms) between identical requests: see
  * response-cache.ts. Metrics are registered on `deps.registry`: see api-metrics.ts.
  */
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { DatabaseSampler, registerApiMetrics } from './api-metrics.ts';
 import type { ApiContext, ApiDeps } from './context.ts';
 import './route-docs.ts';
 import { formatSchemaErrors, installErrorHandlers, sendError } from './errors.ts';
+import { ErrorSchema } from './schemas.ts';
 import { ResponseCache } from './response-cache.ts';
 import { registerEventRoutes } from './routes/events.ts';
 import { registerHealthRoutes } from './routes/health.ts';
@@ -85,11 +89,71 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     done();
   });
 
+  documentErrors(app);
+  // The OpenAPI document is generated from the same route schemas that validate requests.
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'rtsa API',
+        version: '0.1.0',
+        description:
+          'Live-stream metrics per minute window (seed A) and event ingestion. Every error is JSON: ' +
+          '`{error, message, parameter?, allowed?}`; bad parameters get 400 naming the parameter and the allowed values.',
+      },
+      tags: [
+        { name: 'metrics', description: 'Minute windows per stream' },
+        { name: 'ingest', description: 'Sending events' },
+        { name: 'operations', description: 'Health and Prometheus' },
+      ],
+    },
+  });
+  await app.register(rateLimit, {
+    global: false,
+    errorResponseBuilder: (_request, context) => ({
+      statusCode: 429,
+      message: `more than ${context.max} POST /events requests a second from this address; retry after ${context.after}`,
+    }),
+  });
   registerHealthRoutes(app, ctx);
   registerMetricsRoutes(app, ctx);
   registerStreamRoutes(app, ctx);
   registerStateRoutes(app, ctx);
   registerPrometheusRoutes(app, ctx);
   registerEventRoutes(app, ctx);
+  app.get('/openapi.json', { schema: { hide: true } as object }, async () => app.swagger());
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    staticCSP: true,
+    uiConfig: { docExpansion: 'list' },
+  });
   return app;
+}
+
+/** Every documented route gets the error responses it can give, with the one error body schema. */
+function documentErrors(app: FastifyInstance): void {
+  const ingestOnly: Record<number, string> = {
+    401: 'RTSA_INGEST_TOKEN is set and the bearer token is missing or wrong.',
+    413: 'The body is over 8 MiB, or holds more than 100,000 events.',
+    415: 'Content-Type is not application/json, application/x-ndjson or text/plain.',
+    429: 'Too many requests from this address (RTSA_INGEST_RATE_LIMIT); see Retry-After.',
+  };
+  app.addHook('onRoute', (route) => {
+    const schema = route.schema as
+      | ({ hide?: boolean; response?: Record<string | number, unknown> } & object)
+      | undefined;
+    if (schema === undefined || schema.hide) return;
+    const responses: Record<string | number, unknown> = { ...(schema.response ?? {}) };
+    const add = (code: number, description: string) => {
+      if (responses[code] === undefined) responses[code] = { ...ErrorSchema, description };
+    };
+    add(
+      400,
+      'A parameter or the body is invalid: `parameter` names it and `allowed` says what is accepted; unknown parameters are refused.',
+    );
+    if (route.url === '/events')
+      for (const [code, text] of Object.entries(ingestOnly)) add(Number(code), text);
+    add(500, 'Unexpected error; the body carries a request id only.');
+    add(503, 'The database (or, for POST /events, the event log) is unavailable; see Retry-After.');
+    schema.response = responses;
+  });
 }

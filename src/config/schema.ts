@@ -272,6 +272,15 @@ export const SETTINGS = {
     roles: ['start', 'serve', 'generate', 'produce', 'smoke'],
     secret: true,
   },
+  ingestRateLimit: {
+    env: 'RTSA_INGEST_RATE_LIMIT',
+    flag: 'ingest-rate-limit',
+    kind: 'int',
+    default: 200,
+    min: 0,
+    doc: 'Most POST /events requests per client address per second (429 beyond; 0 = no limit).',
+    roles: ['start', 'serve'],
+  },
   logLevel: {
     env: 'LOG_LEVEL',
     flag: 'log-level',

@@ -30,6 +30,7 @@ export async function startApiRole(deps: {
     registry,
     logger,
     maxFutureSkewMs: config.maxFutureSkewMs,
+    ingestRateLimit: config.ingestRateLimit,
     ...(config.ingestToken !== undefined ? { ingestToken: config.ingestToken } : {}),
     ...(deps.status !== undefined ? { status: deps.status } : {}),
   });

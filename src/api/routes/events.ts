@@ -31,6 +31,9 @@ const INGEST_SCHEMA: FastifySchema = {
   response: { 202: IngestResultSchema },
 };
 
+/** POST /events requests per client address per second, unless ApiDeps says otherwise. */
+export const DEFAULT_INGEST_RATE_LIMIT = 200;
+
 export function registerEventRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const { deps } = ctx;
   // In its own scope: this route reads raw bytes, whatever parsers the rest of the app has.
@@ -46,6 +49,13 @@ export function registerEventRoutes(app: FastifyInstance, ctx: ApiContext): void
       {
         bodyLimit: MAX_BODY_BYTES,
         ...(deps.ingestToken ? { onRequest: requireBearerToken(deps.ingestToken) } : {}),
+        ...((deps.ingestRateLimit ?? DEFAULT_INGEST_RATE_LIMIT) > 0
+          ? {
+              config: {
+                rateLimit: { max: deps.ingestRateLimit ?? DEFAULT_INGEST_RATE_LIMIT, timeWindow: 1_000 },
+              },
+            }
+          : {}),
         schema: INGEST_SCHEMA,
       },
       async (request, reply) => {
