@@ -6,10 +6,12 @@
  *   freshness  — `rtsa start` at 20,000 events/s; probe events posted and polled on /metrics/latest
  *   startup    — `rtsa start` on a fresh data folder until the first window is visible
  *   memory     — heap per 1M event_ids held for deduplication
+ *   api-load   — requests/s and p99 of the hot endpoints over 1,000 streams x 24 h of windows
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
+import { runApiLoad } from './api-load.ts';
 import { runFreshness } from './freshness.ts';
 import { runMemory } from './memory.ts';
 import { runStartup } from './startup.ts';
@@ -20,6 +22,7 @@ const SCENARIOS: Record<string, (opts: BenchOptions) => Promise<Record<string, u
   freshness: runFreshness,
   startup: runStartup,
   memory: runMemory,
+  'api-load': runApiLoad,
 };
 
 export interface BenchOptions {

@@ -61,7 +61,11 @@ export const MetricsQuerySchema = Type.Object(
 );
 
 export const LatestQuerySchema = Type.Object(
-  { stream_id: Type.Optional(streamId) },
+  {
+    stream_id: Type.Optional(streamId),
+    limit: Type.Optional(limit(1000, 100)),
+    offset: Type.Optional(offset),
+  },
   { additionalProperties: false },
 );
 
@@ -93,7 +97,7 @@ export const StateQuerySchema = Type.Object(
 type Resolved<T> = Required<Omit<T, 'stream_id'>> & Pick<T, Extract<keyof T, 'stream_id'>>;
 
 export type MetricsQuery = Resolved<Static<typeof MetricsQuerySchema>>;
-export type LatestQuery = Static<typeof LatestQuerySchema>;
+export type LatestQuery = Resolved<Static<typeof LatestQuerySchema>>;
 export type HistoryQuery = Resolved<Static<typeof HistoryQuerySchema>>;
 export type TopQuery = Resolved<Static<typeof TopQuerySchema>>;
 export type StateQuery = Resolved<Static<typeof StateQuerySchema>>;

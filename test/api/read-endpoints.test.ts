@@ -247,7 +247,22 @@ describe('GET /metrics/latest', () => {
     assert.equal(body.latest_window_start, addMinutes(T0, -1));
     assert.equal(body.rows.length, 1);
     assert.equal(body.rows[0].active_viewers, 60);
-    assert.deepEqual(await get('/metrics/latest?stream_id=nope'), { latest_window_start: null, rows: [] });
+    assert.deepEqual(await get('/metrics/latest?stream_id=nope'), {
+      latest_window_start: null,
+      rows: [],
+      next_offset: null,
+    });
+  });
+
+  test('paged by stream_id: limit and offset, next_offset until the last page', async () => {
+    const all = (await get('/metrics/latest')).rows;
+    assert.ok(all.length >= 2, 'the fixture has several streams in the newest window');
+    const first = await get('/metrics/latest?limit=1');
+    assert.deepEqual(first.rows, all.slice(0, 1));
+    assert.equal(first.next_offset, 1);
+    const last = await get(`/metrics/latest?limit=1&offset=${all.length - 1}`);
+    assert.deepEqual(last.rows, all.slice(-1));
+    assert.equal(last.next_offset, null);
   });
 });
 

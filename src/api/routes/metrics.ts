@@ -65,20 +65,21 @@ export function registerMetricsRoutes(app: FastifyInstance, ctx: ApiContext): vo
       schema: {
         summary: 'The newest window',
         description:
-          'Every stream in the newest window, or the newest window of one stream. Provisional windows count ' +
-          '(is_final says whether a row may still change).',
+          'Every stream in the newest window (a page of them, by stream_id), or the newest window of one stream. ' +
+          'Provisional windows count (is_final says whether a row may still change).',
         tags: ['metrics'],
         querystring: LatestQuerySchema,
         response: { 200: MetricsPageSchema },
       },
     },
     async (request, reply) => {
-      const streamId = request.query.stream_id;
-      const body = await ctx.cache.get(cacheKey('/metrics/latest', streamId), async () => {
+      const { stream_id: streamId, limit, offset } = request.query;
+      const body = await ctx.cache.get(cacheKey('/metrics/latest', streamId, limit, offset), async () => {
         const result = await selectLatestWindow(pool, streamId);
         const page: MetricsPage = {
           latest_window_start: result.latest?.toISOString() ?? null,
-          rows: result.rows,
+          rows: result.rows.slice(offset, offset + limit),
+          next_offset: result.rows.length > offset + limit ? offset + limit : null,
         };
         return new JsonBody(page);
       });
