@@ -47,9 +47,15 @@ async function binaries(): Promise<Binaries> {
   }
 }
 
+export interface EmbeddedPostgresOptions {
+  /** Listen on this port (default: a free one). */
+  port?: number;
+}
+
 export async function startEmbeddedPostgres(
   dataDir: string,
   logger: Logger,
+  options: EmbeddedPostgresOptions = {},
 ): Promise<EmbeddedPostgresHandle> {
   const databaseDir = path.resolve(dataDir, 'postgres');
   const adopted = await adoptRunningServer(databaseDir);
@@ -74,7 +80,7 @@ export async function startEmbeddedPostgres(
       { cause: error },
     );
   }
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const logFile = path.join(path.dirname(databaseDir), 'postgres.log');
   const out = openSync(logFile, 'a');
   if (owner) await chown(logFile, owner.uid, owner.gid);

@@ -1,3 +1,7 @@
-export { type EmbeddedPostgresHandle, startEmbeddedPostgres } from './embedded-postgres.ts';
+export {
+  type EmbeddedPostgresHandle,
+  type EmbeddedPostgresOptions,
+  startEmbeddedPostgres,
+} from './embedded-postgres.ts';
 export { loadMigrations, type Migration, migrate } from './migrate.ts';
 export { createPool, isTransientDbError, withTransaction } from './pool.ts';
