@@ -31,6 +31,8 @@ export async function migrate(pool: pg.Pool, migrations?: Migration[]): Promise<
   const all = migrations ?? (await loadMigrations());
   const client = await pool.connect();
   const applied: number[] = [];
+  const onError = () => {}; // a lost connection also fails the running query, which reports it
+  client.on('error', onError);
   try {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
     await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -57,6 +59,7 @@ export async function migrate(pool: pg.Pool, migrations?: Migration[]): Promise<
     }
   } finally {
     await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => {});
+    client.off('error', onError);
     client.release();
   }
   return applied;

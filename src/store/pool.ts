@@ -55,6 +55,12 @@ export async function withTransaction<T>(
     });
   }
   let broken = false;
+  // While checked out, a lost connection is also emitted as 'error' on the client (the pool only
+  // listens to idle ones); the failing query reports it, so this one must not crash the process.
+  const onError = () => {
+    broken = true;
+  };
+  client.on('error', onError);
   try {
     await client.query('BEGIN');
     const result = await fn(client);
@@ -67,6 +73,7 @@ export async function withTransaction<T>(
     });
     throw error;
   } finally {
+    client.off('error', onError);
     client.release(broken);
   }
 }
