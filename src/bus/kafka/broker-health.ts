@@ -46,6 +46,7 @@ export class BrokerHealth {
   readonly #who: string;
   #failingSince: number | undefined;
   #unreachable = false;
+  #lastError: unknown;
 
   constructor(logger: Logger, brokers: readonly string[], who: string) {
     this.#logger = logger;
@@ -57,9 +58,16 @@ export class BrokerHealth {
     return this.#failingSince;
   }
 
+  /** What the last failure was, for the message of an error given up on ("" when healthy). */
+  lastProblem(): string {
+    if (this.#failingSince === undefined) return '';
+    return this.#unreachable ? 'broker unreachable' : describeKafkaError(this.#lastError);
+  }
+
   /** Called before each retry; logs only the first failure of a run. */
   failed(error: unknown, retryInMs: number, operation: string): void {
     const unreachable = isConnectionError(error);
+    this.#lastError = error;
     // Log the start of a failure run, and once more if an error reply turns into no reply at all.
     if (this.#failingSince !== undefined && (this.#unreachable || !unreachable)) {
       this.#logger.debug(
@@ -79,7 +87,7 @@ export class BrokerHealth {
     } else {
       // A reply with a retriable Kafka error: usually metadata settling (a new coordinator, a leader move).
       this.#logger.info(
-        fields,
+        { brokers: this.#brokers, operation, retryInMs, code: describeKafkaError(error) },
         `kafka ${this.#who}: ${operation} got ${describeKafkaError(error)}, retrying in ${retryInMs} ms`,
       );
     }

@@ -116,24 +116,26 @@ export class KafkaBus implements Bus {
   }
 
   sink(): Sink {
-    const sink = new KafkaSink({
+    const sink: KafkaSink = new KafkaSink({
       brokers: this.#brokers,
       clientId: `${this.#clientId}-producer`,
       logger: this.#logger,
       sendTimeoutMs: this.#timeoutMs,
+      onClosed: () => this.#sinks.delete(sink),
     });
     this.#sinks.add(sink);
     return sink;
   }
 
   source(options: SourceOptions): KafkaSource {
-    const source = new KafkaSource(options, {
+    const source: KafkaSource = new KafkaSource(options, {
       brokers: this.#brokers,
       clientId: `${this.#clientId}-consumer`,
       logger: this.#logger,
       sessionTimeoutMs: this.#sessionTimeoutMs,
       heartbeatIntervalMs: this.#heartbeatIntervalMs,
       rebalanceTimeoutMs: this.#rebalanceTimeoutMs,
+      onStopped: () => this.#sources.delete(source),
     });
     this.#sources.add(source);
     return source;

@@ -1,10 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type MessageToProduce, ProduceAcks, Producer } from '@platformatic/kafka';
-import { BusUnavailableError, errorMessage } from '../../errors.ts';
+import { BusUnavailableError } from '../../errors.ts';
 import type { Logger } from '../../telemetry/logger.ts';
 import { partitionForKey } from '../partitioner.ts';
 import type { OutgoingMessage, Sink } from '../types.ts';
-import { BrokerHealth, backoffMs } from './broker-health.ts';
+import { BrokerHealth, backoffMs, describeKafkaError } from './broker-health.ts';
 import { isUnknownTopic } from './unknown-topic.ts';
 
 export interface KafkaSinkSettings {
@@ -13,6 +13,8 @@ export interface KafkaSinkSettings {
   logger: Logger;
   /** How long `send` keeps retrying an unreachable broker before it rejects with BusUnavailableError. */
   sendTimeoutMs: number;
+  /** Called once the sink is closed. */
+  onClosed?: () => void;
 }
 
 /**
@@ -42,10 +44,12 @@ export class KafkaSink implements Sink {
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         gaveUp.abort();
+        const problem = this.#health.lastProblem();
         reject(
           new BusUnavailableError(
-            `Kafka did not acknowledge ${messages.length} message(s) for topic ${topic} within ${sendTimeoutMs / 1000} s ` +
-              `(brokers ${this.#settings.brokers.join(',')}): check that Kafka is running and KAFKA_BROKERS is right`,
+            `Kafka did not acknowledge ${messages.length} message(s) for topic ${topic} within ${sendTimeoutMs / 1000} s` +
+              `${problem ? ` (${problem})` : ''}, brokers ${this.#settings.brokers.join(',')}: ` +
+              'check that Kafka is running and KAFKA_BROKERS is right',
           ),
         );
       }, sendTimeoutMs);
@@ -68,7 +72,11 @@ export class KafkaSink implements Sink {
     this.#closed = true;
     const producer = this.#producer;
     this.#producer = undefined;
-    await producer?.close(true);
+    try {
+      await producer?.close(true);
+    } finally {
+      this.#settings.onClosed?.();
+    }
   }
 
   async #produce(
@@ -85,11 +93,14 @@ export class KafkaSink implements Sink {
       value: typeof m.value === 'string' ? Buffer.from(m.value, 'utf8') : m.value,
       partition: partitionForKey(m.key, partitions),
     }));
-    if (signal.aborted) return;
-    try {
-      await producer.send({ messages: batch });
-    } catch (error) {
-      throw this.#wrap(error, producer, topic);
+    // In order, one request after the other: per-key order holds across the pieces.
+    for (const piece of splitForRecordBatches(batch)) {
+      if (signal.aborted) return;
+      try {
+        await producer.send({ messages: piece });
+      } catch (error) {
+        throw this.#wrap(error, producer, topic);
+      }
     }
   }
 
@@ -121,7 +132,7 @@ export class KafkaSink implements Sink {
     if (this.#producer !== producer || producer.closed) {
       return new BusUnavailableError(`Kafka producer closed while sending to ${topic}`, { cause: error });
     }
-    return new Error(`Kafka rejected the messages for topic ${topic}: ${errorMessage(error)}`, {
+    return new Error(`Kafka rejected the messages for topic ${topic}: ${describeKafkaError(error)}`, {
       cause: error,
     });
   }
@@ -155,4 +166,36 @@ export class KafkaSink implements Sink {
       this.#settings.logger.debug({ err: error }, 'kafka producer: close after timeout failed');
     });
   }
+}
+
+/**
+ * The client writes everything a request holds for one partition as one record batch, and the
+ * broker refuses a batch over the topic's max.message.bytes (1 MiB by default): so a large send is
+ * cut into requests of at most this much per partition. A single bigger record still goes alone.
+ */
+const MAX_PARTITION_BYTES_PER_REQUEST = 512 * 1024;
+/** Bytes a record adds to its batch besides key and value (varints, attributes, headers count). */
+const RECORD_OVERHEAD_BYTES = 24;
+
+export function splitForRecordBatches<M extends { key?: Buffer; value?: Buffer; partition?: number }>(
+  messages: readonly M[],
+  maxBytes = MAX_PARTITION_BYTES_PER_REQUEST,
+): M[][] {
+  const pieces: M[][] = [];
+  let current: M[] = [];
+  const bytes = new Map<number, number>();
+  for (const message of messages) {
+    const size = (message.key?.length ?? 0) + (message.value?.length ?? 0) + RECORD_OVERHEAD_BYTES;
+    const partition = message.partition ?? -1;
+    const used = bytes.get(partition) ?? 0;
+    if (used > 0 && used + size > maxBytes) {
+      pieces.push(current);
+      current = [];
+      bytes.clear();
+    }
+    current.push(message);
+    bytes.set(partition, (bytes.get(partition) ?? 0) + size);
+  }
+  if (current.length > 0) pieces.push(current);
+  return pieces;
 }

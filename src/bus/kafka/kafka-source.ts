@@ -30,6 +30,8 @@ export interface KafkaSourceSettings {
   sessionTimeoutMs: number;
   heartbeatIntervalMs: number;
   rebalanceTimeoutMs: number;
+  /** Called once the source has stopped and closed its connections. */
+  onStopped?: () => void;
 }
 
 /**
@@ -138,13 +140,13 @@ export class KafkaSource implements Source {
     try {
       await this.#consumer.joinGroup({});
     } catch (error) {
-      await this.#closeClients();
       const failure = new BusUnavailableError(
         `could not join Kafka consumer group ${this.#options.group} on ${this.#settings.brokers.join(',')}: ${errorMessage(error)}`,
         { cause: error },
       );
       this.#failure = failure;
       this.#rejectDone(failure);
+      await this.stop();
       throw failure;
     }
     try {
@@ -201,6 +203,7 @@ export class KafkaSource implements Source {
     } finally {
       await this.#closeClients();
       if (this.#failure === undefined) this.#resolveDone();
+      this.#settings.onStopped?.();
     }
   }
 
@@ -280,17 +283,17 @@ export class KafkaSource implements Source {
       for (const p of added) {
         const start = earliest[p] ?? 0n;
         const end = latest[p] ?? 0n;
-        const wanted = requested.get(p);
-        if (wanted === undefined) {
+        const asked = requested.get(p);
+        if (asked === undefined) {
           this.#owned.set(p, start); // not mentioned: from the first retained record
           continue;
         }
-        if (!Number.isSafeInteger(wanted) || wanted < 0) {
+        if (!Number.isSafeInteger(asked) || asked < 0) {
           throw new RangeError(
-            `handler.assigned returned offset ${wanted} for partition ${p}: expected an integer ≥ 0`,
+            `handler.assigned returned offset ${asked} for partition ${p}: expected an integer ≥ 0`,
           );
         }
-        this.#owned.set(p, this.#checkStart(p, BigInt(wanted), start, end));
+        this.#owned.set(p, this.#checkStart(p, BigInt(asked), start, end));
       }
       this.#logger.info(
         { partitions: added, offsets: Object.fromEntries([...this.#owned].map(([p, o]) => [p, Number(o)])) },
