@@ -96,6 +96,23 @@ export const SETTINGS = {
     doc: 'Kafka bootstrap servers, host:port,... Unset: the embedded log in <data-dir>/log is used.',
     roles: BUS,
   },
+  kafkaSessionTimeoutMs: {
+    env: 'RTSA_KAFKA_SESSION_TIMEOUT',
+    flag: 'kafka-session-timeout',
+    kind: 'duration',
+    default: '30s',
+    doc: 'Kafka consumer-group session timeout: a processor silent this long loses its partitions (and is fenced).',
+    roles: BUS,
+  },
+  kafkaReplicationFactor: {
+    env: 'RTSA_KAFKA_REPLICATION',
+    flag: 'kafka-replication',
+    kind: 'int',
+    default: -1,
+    min: -1,
+    doc: 'Replication factor of topics rtsa creates on Kafka (-1: the broker default).',
+    roles: BUS,
+  },
   topic: {
     env: 'RTSA_TOPIC',
     flag: 'topic',

@@ -8,7 +8,13 @@ export async function openBus(config: Config, logger: Logger): Promise<Bus> {
   if (config.kafkaBrokers !== undefined) {
     const { KafkaBus } = await import('../bus/kafka/index.ts');
     logger.info({ brokers: config.kafkaBrokers }, 'using Kafka');
-    return new KafkaBus({ brokers: config.kafkaBrokers, logger });
+    return new KafkaBus({
+      brokers: config.kafkaBrokers,
+      logger,
+      sessionTimeoutMs: config.kafkaSessionTimeoutMs,
+      heartbeatIntervalMs: Math.max(100, Math.floor(config.kafkaSessionTimeoutMs / 10)),
+      replicationFactor: config.kafkaReplicationFactor,
+    });
   }
   const { EmbeddedBus } = await import('../bus/embedded/index.ts');
   const dir = path.resolve(config.dataDir, 'log');

@@ -40,6 +40,7 @@ export async function runStart(config: Config, logger: Logger, signal: AbortSign
     const stopGenerator = new AbortController();
     if (config.generator) {
       const gen = await import('../generator/index.ts');
+      const { createGeneratorMetrics } = await import('../generator/metrics.ts');
       const generator = gen.createEventGenerator({
         streams: config.streams,
         users: config.users,
@@ -57,6 +58,7 @@ export async function runStart(config: Config, logger: Logger, signal: AbortSign
           output,
           signal: stopGenerator.signal,
           logger: logger.child({ role: 'generator' }),
+          metrics: createGeneratorMetrics(registry),
         })
         .then((stats) => logger.info(stats, 'generator finished'))
         .catch((error: unknown) => logger.error({ err: error }, 'generator stopped'))
