@@ -71,6 +71,7 @@ const COMMANDS: Record<string, Command> = {
       const { output, close } = await openOutput(config, logger);
       const registry = withDefaultMetrics(new Registry());
       const metrics = await maybeServeMetrics(config, registry, logger);
+      const { createGeneratorMetrics } = await import('../generator/metrics.ts');
       const generator = gen.createEventGenerator({
         streams: config.streams,
         users: config.users,
@@ -92,6 +93,7 @@ const COMMANDS: Record<string, Command> = {
         logger,
         onProgress: (p) => logger.info(p, 'generator progress'),
         progressIntervalMs: 5_000,
+        metrics: createGeneratorMetrics(registry),
       });
       logger.info(stats, 'generator finished');
       await close();

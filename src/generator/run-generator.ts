@@ -4,6 +4,7 @@ import { type Logger, silentLogger } from '../telemetry/logger.ts';
 import type { EventGenerator } from './event-generator.ts';
 import { settingName } from './event-weights.ts';
 import type { EventOutput } from './event-output.ts';
+import type { GeneratorMetrics } from './metrics.ts';
 import { sendWithRetry } from './send-with-retry.ts';
 
 export interface RunGeneratorOptions {
@@ -28,6 +29,8 @@ export interface RunGeneratorOptions {
   logger?: Logger;
   /** Back-off of retries of a batch the output could not take: from initial, doubling, up to max. */
   retry?: { initialBackoffMs?: number; maxBackoffMs?: number };
+  /** Prometheus metrics to keep (createGeneratorMetrics on the role's registry). */
+  metrics?: GeneratorMetrics | undefined;
 }
 
 export interface GeneratorProgress {
@@ -56,7 +59,7 @@ export interface GeneratorStats extends GeneratorProgress {
  * kept: the generator then runs at the output's pace instead of bursting after an outage.
  */
 export async function runGenerator(options: RunGeneratorOptions): Promise<GeneratorStats> {
-  const { generator, rate, count, durationMs, output, signal } = options;
+  const { generator, rate, count, durationMs, output, signal, metrics } = options;
   const logger = options.logger ?? silentLogger();
   const batchMs = options.batchMs ?? 50;
   const progressIntervalMs = options.progressIntervalMs ?? 1_000;
@@ -89,6 +92,7 @@ export async function runGenerator(options: RunGeneratorOptions): Promise<Genera
   let lagging = false;
   let lastProgress = started;
   let stoppedBy: StopReason | undefined;
+  metrics?.targetRate.set(rate);
 
   const progress = (): GeneratorProgress => {
     const elapsedMs = performance.now() - started;
@@ -138,6 +142,7 @@ export async function runGenerator(options: RunGeneratorOptions): Promise<Genera
         ...options.retry,
       });
       retries += outcome.retries;
+      if (outcome.retries > 0) metrics?.sendRetries.inc(outcome.retries);
       if (!outcome.delivered) {
         stoppedBy = 'abort';
         break;
@@ -145,6 +150,8 @@ export async function runGenerator(options: RunGeneratorOptions): Promise<Genera
       const good = batch.reduce((n, e) => n + (e.valid ? 1 : 0), 0);
       valid += good;
       invalid += batch.length - good;
+      metrics?.events.inc({ valid: 'true' }, good);
+      metrics?.events.inc({ valid: 'false' }, batch.length - good);
       sent += batch.length;
       scheduled += batch.length;
       due -= batch.length;
@@ -172,5 +179,6 @@ export async function runGenerator(options: RunGeneratorOptions): Promise<Genera
       }
     }
   }
+  metrics?.targetRate.set(0);
   return { ...progress(), stoppedBy: stoppedBy ?? 'abort' };
 }
