@@ -25,6 +25,11 @@ export interface ApiDeps {
   cacheTtlMs?: number | undefined;
   /** When set, POST /events refuses events stamped more than this many ms ahead of the clock (future_ts). */
   maxFutureSkewMs?: number | undefined;
+  /**
+   * The processor's current watermark (µs) for the partition of a key, when known. POST /events
+   * uses it to warn that an accepted event is already late (it will be dead-lettered, not counted).
+   */
+  watermarkOf?: ((key: string) => Promise<number | undefined>) | undefined;
   /** Most POST /events requests per client address per second (default 200; 0 turns the limit off). */
   ingestRateLimit?: number | undefined;
 }

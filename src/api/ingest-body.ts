@@ -36,6 +36,8 @@ export interface Rejection extends DeadLetter {
 export interface IngestBatch {
   messages: OutgoingMessage[];
   rejections: Rejection[];
+  /** For each message, in order: its line and event time (µs), for lateness warnings. */
+  accepted: { line: number; key: string; tsMicros: number }[];
 }
 
 export interface IngestOptions {
@@ -97,6 +99,7 @@ function tooMany(): ApiError {
 
 class BatchBuilder {
   readonly messages: OutgoingMessage[] = [];
+  readonly accepted: { line: number; key: string; tsMicros: number }[] = [];
   readonly rejections: Rejection[] = [];
   private readonly options: IngestOptions;
 
@@ -131,6 +134,7 @@ class BatchBuilder {
       return;
     }
     this.messages.push({ key: event.stream_id, value: raw });
+    this.accepted.push({ line, key: event.stream_id, tsMicros });
   }
 
   reject(line: number, raw: Buffer, reason: string, detail: string, value?: unknown): void {
@@ -199,5 +203,5 @@ export function parseIngestBody(body: Buffer, format: IngestFormat, options: Ing
   const batch = new BatchBuilder(options);
   if (format === 'json') parseJson(body, batch);
   else parseNdjson(body, batch);
-  return { messages: batch.messages, rejections: batch.rejections };
+  return { messages: batch.messages, rejections: batch.rejections, accepted: batch.accepted };
 }

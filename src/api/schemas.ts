@@ -202,6 +202,13 @@ export const IngestResultSchema = Type.Object({
   rejected: Count('Events refused; each is kept in dead_letter_events.'),
   errors: Type.Array(IngestErrorSchema, { description: 'The first 1000 rejections.' }),
   errors_omitted: Type.Optional(Count('Rejections not listed in `errors`.')),
+  warnings: Type.Optional(
+    Type.Array(IngestErrorSchema, {
+      description:
+        'Accepted events that are already older than the watermark (reason late): they are in the log, but the ' +
+        'processor will keep them in dead_letter_events instead of counting them. The first 1000.',
+    }),
+  ),
 });
 export type IngestResult = Static<typeof IngestResultSchema>;
 

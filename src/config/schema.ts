@@ -136,7 +136,7 @@ export const SETTINGS = {
     kind: 'string',
     default: 'rtsa-processor',
     doc: 'Consumer group of the processors; its offsets live in Postgres.',
-    roles: PROCESS,
+    roles: [...PROCESS, 'serve'],
   },
   watermarkDelayMs: {
     env: 'RTSA_WATERMARK_DELAY',
@@ -144,7 +144,7 @@ export const SETTINGS = {
     kind: 'duration',
     default: '10m',
     doc: 'Allowed lateness: watermark = max event time seen - this. Older events are late.',
-    roles: PROCESS,
+    roles: [...PROCESS, 'serve'],
   },
   idleTimeoutMs: {
     env: 'RTSA_IDLE_TIMEOUT',

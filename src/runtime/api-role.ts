@@ -4,6 +4,7 @@ import type { Registry } from 'prom-client';
 import type { Bus } from '../bus/types.ts';
 import type { Config } from '../config/index.ts';
 import type { ProcessorHealth } from '../processor/index.ts';
+import { watermarkLookup } from './watermark-lookup.ts';
 
 export interface ApiRole {
   url: string;
@@ -30,6 +31,13 @@ export async function startApiRole(deps: {
     registry,
     logger,
     maxFutureSkewMs: config.maxFutureSkewMs,
+    watermarkOf: watermarkLookup({
+      pool,
+      bus,
+      topic: config.topic,
+      group: config.consumerGroup,
+      watermarkDelayMs: config.watermarkDelayMs,
+    }),
     ingestRateLimit: config.ingestRateLimit,
     ...(config.ingestToken !== undefined ? { ingestToken: config.ingestToken } : {}),
     ...(deps.status !== undefined ? { status: deps.status } : {}),

@@ -175,6 +175,24 @@ test('start, ingest, Ctrl-C, restart, kill -9, restart: nothing lost or doubled'
   });
   assert.equal(after.donations_usd, 30);
   assert.equal(after.donation_count, 2);
+  // An event far behind the watermark is accepted into the log, with a warning that it is late.
+  await post(event('recent', 'chat_message'));
+  const old = JSON.stringify({
+    event_id: 'old',
+    ts: '2020-01-01T00:00:00Z',
+    event_type: 'chat_message',
+    stream_id: 'e2e_stream',
+    user_id: 'u',
+  });
+  const late = await until('the watermark known to the API', async () => {
+    const r = await post(old.replace('"old"', `"old${Date.now()}"`));
+    return (r.json.warnings as unknown[] | undefined)?.length ? r : undefined;
+  });
+  assert.equal(late.status, 202);
+  assert.deepEqual(
+    (late.json.warnings as { reason: string }[]).map((w) => w.reason),
+    ['late'],
+  );
   c.kill('SIGINT');
   assert.equal(await exitOf(c), 0);
 });

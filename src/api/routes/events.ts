@@ -88,10 +88,35 @@ export function registerEventRoutes(app: FastifyInstance, ctx: ApiContext): void
         };
         if (rejections.length > MAX_LISTED_ERRORS)
           result.errors_omitted = rejections.length - MAX_LISTED_ERRORS;
+        const warnings = await lateWarnings(deps.watermarkOf, batch.accepted);
+        if (warnings.length > 0) result.warnings = warnings;
         if (messages.length === 0)
           return reply.code(400).type('application/json').send(JSON.stringify(result));
         return reply.code(202).send(result);
       },
     );
   });
+}
+
+/** Accepted events already behind their partition's watermark: they will be dead-lettered as late. */
+async function lateWarnings(
+  watermarkOf: ((key: string) => Promise<number | undefined>) | undefined,
+  accepted: readonly { line: number; key: string; tsMicros: number }[],
+): Promise<{ line: number; reason: string; detail: string }[]> {
+  if (watermarkOf === undefined) return [];
+  const out: { line: number; reason: string; detail: string }[] = [];
+  for (const a of accepted) {
+    if (out.length >= MAX_LISTED_ERRORS) break;
+    const watermark = await watermarkOf(a.key).catch(() => undefined);
+    if (watermark !== undefined && a.tsMicros < watermark) {
+      out.push({
+        line: a.line,
+        reason: 'late',
+        detail:
+          `event time ${new Date(Math.floor(a.tsMicros / 1000)).toISOString()} is before the watermark ` +
+          `${new Date(Math.floor(watermark / 1000)).toISOString()}: it will be kept in dead_letter_events, not counted`,
+      });
+    }
+  }
+  return out;
 }
