@@ -24,7 +24,12 @@ export function createLogger(options: LoggerOptions): Logger {
       ? {
           transport: {
             target: 'pino-pretty',
-            options: { colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' },
+            options: {
+              colorize: true,
+              singleLine: true,
+              translateTime: 'HH:MM:ss.l',
+              ignore: 'pid,hostname,name',
+            },
           },
         }
       : {}),
