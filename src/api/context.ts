@@ -6,6 +6,7 @@ import type { ApiMetrics } from './api-metrics.ts';
 import type { JsonBody } from './json-body.ts';
 import type { ResponseCache } from './response-cache.ts';
 import type { PipelineStatus } from './schemas.ts';
+import type { DashboardDeps } from '../web/index.ts';
 
 /** What the API needs from the rest of rtsa. */
 export interface ApiDeps {
@@ -30,6 +31,8 @@ export interface ApiDeps {
    * uses it to warn that an accepted event is already late (it will be dead-lettered, not counted).
    */
   watermarkOf?: ((key: string) => Promise<number | undefined>) | undefined;
+  /** Options of the web dashboard at / (live feed timing, client cap), or false to leave it out. */
+  dashboard?: Omit<DashboardDeps, 'pool' | 'logger' | 'status'> | false | undefined;
   /** Most POST /events requests per client address per second (default 200; 0 turns the limit off). */
   ingestRateLimit?: number | undefined;
 }

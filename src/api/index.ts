@@ -15,6 +15,7 @@ import type { ApiContext, ApiDeps } from './context.ts';
 import './route-docs.ts';
 import { formatSchemaErrors, installErrorHandlers, sendError } from './errors.ts';
 import { ErrorSchema } from './schemas.ts';
+import { registerDashboard } from '../web/index.ts';
 import { ResponseCache } from './response-cache.ts';
 import { registerEventRoutes } from './routes/events.ts';
 import { registerHealthRoutes } from './routes/health.ts';
@@ -61,6 +62,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       sendError(error, request, reply);
     },
     return503OnClosing: true,
+    // Idle keep-alive sockets (browsers) must not hold Ctrl-C for their keep-alive timeout.
+    forceCloseConnections: 'idle',
   });
 
   const sampler = new DatabaseSampler(deps.pool, deps.logger);
@@ -74,6 +77,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   installSecurityHeaders(app);
   app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url;
+    // A /live connection lasts minutes: its lifetime is not a request latency.
+    if (route === '/live') return done();
     ctx.metrics.observeRequest(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
     if (deps.logger.isLevelEnabled('debug')) {
       request.log.debug(
@@ -120,6 +125,14 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   registerStateRoutes(app, ctx);
   registerPrometheusRoutes(app, ctx);
   registerEventRoutes(app, ctx);
+  if (deps.dashboard !== false) {
+    await registerDashboard(app, {
+      pool: deps.pool,
+      logger: deps.logger,
+      status: deps.status,
+      ...deps.dashboard,
+    });
+  }
   app.get('/openapi.json', { schema: { hide: true } as object }, async () => app.swagger());
   await app.register(swaggerUi, {
     routePrefix: '/docs',
