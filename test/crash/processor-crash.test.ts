@@ -12,9 +12,8 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import fc from 'fast-check';
 import { EmbeddedBus } from '../../src/bus/embedded/index.ts';
-import type { BusRecord } from '../../src/bus/types.ts';
 import { recordsArbitrary } from '../helpers/event-gen.ts';
-import { compareWindows, oracle } from '../helpers/oracle.ts';
+import { assertTablesMatchOracle, readAllRecords, waitCommittedToEnd } from '../helpers/pipeline-oracle.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
 
 const CRASHES = Number(process.env.RTSA_CRASH_POINTS ?? 24);
@@ -87,27 +86,6 @@ async function committedOffsets(): Promise<Map<number, number>> {
   return new Map(rows.map((r) => [r.partition, r.committed_offset]));
 }
 
-async function readAll(): Promise<BusRecord[]> {
-  const ends = await bus.source({ topic: TOPIC, group: 'reader' }).endOffsets();
-  const total = [...ends.values()].reduce((a, b) => a + b, 0);
-  const out: BusRecord[] = [];
-  const source = bus.source({ topic: TOPIC, group: 'reader', maxBatch: 5000 });
-  await new Promise<void>((resolve, reject) => {
-    source
-      .start({
-        assigned: async (parts) => new Map(parts.map((p) => [p, 0])),
-        revoked: async () => {},
-        records: async (batch) => {
-          out.push(...batch);
-          if (out.length >= total) resolve();
-        },
-      })
-      .catch(reject);
-  });
-  await source.stop();
-  return out;
-}
-
 test(`kill -9 at ${CRASHES} random points, restart, tables equal the oracle`, {
   timeout: 600_000,
 }, async () => {
@@ -161,54 +139,13 @@ test(`kill -9 at ${CRASHES} random points, restart, tables equal the oracle`, {
   );
   // The last run processes to the end and stops cleanly.
   const last = startProcessor();
-  const ends = await bus.source({ topic: TOPIC, group: 'x' }).endOffsets();
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    const done = await committedOffsets();
-    if ([...ends].every(([p, end]) => (done.get(p) ?? 0) >= end)) break;
-    assert.ok(
-      Date.now() < deadline,
-      `processor did not catch up: ${JSON.stringify([...done])} vs ${JSON.stringify([...ends])}`,
-    );
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitCommittedToEnd(db.pool, bus, TOPIC, 120_000);
   last.kill('SIGTERM');
   await exited(last);
 
-  const all = await readAll();
-  const windows = (
-    await db.pool.query(
-      `SELECT window_start, stream_id, active_viewers, chat_messages, donations_usd::text AS donations_usd,
-              donation_count, viewer_joins, viewer_leaves, events, is_final FROM stream_metrics_minute`,
-    )
-  ).rows.map((r) => ({ ...r, window_start: (r.window_start as Date).toISOString() }));
-  const state = (
-    await db.pool.query(
-      'SELECT stream_id, active_viewers, last_event_at FROM stream_state ORDER BY stream_id',
-    )
-  ).rows.map((r) => ({ ...r, last_event_at: (r.last_event_at as Date).toISOString() }));
-  const dead = (await db.pool.query('SELECT partition, "offset", reason FROM dead_letter_events')).rows;
-
-  const expectedWindows = [];
-  const expectedState = [];
-  const expectedDead = [];
-  for (const p of [...new Set(all.map((r) => r.partition))]) {
-    const mine = all.filter((r) => r.partition === p).sort((a, b) => a.offset - b.offset);
-    const o = oracle(
-      mine.map((r) => ({ offset: r.offset, value: r.value, timestamp: r.timestamp })),
-      { watermarkDelayMs: DELAY_MS, maxFutureSkewMs: SKEW_MS },
-    );
-    expectedWindows.push(...o.windows);
-    expectedState.push(...o.state);
-    expectedDead.push(...o.deadLetters.map((d) => ({ partition: p, offset: d.offset, reason: d.reason })));
-  }
-  assert.ok(expectedWindows.length > 50, 'the test data makes many windows');
-  assert.deepEqual(windows.sort(compareWindows), expectedWindows.sort(compareWindows));
-  assert.deepEqual(
-    state,
-    expectedState.sort((a, b) => (a.stream_id < b.stream_id ? -1 : 1)),
-  );
-  const byPos = (a: { partition: number; offset: number }, b: typeof a) =>
-    a.partition - b.partition || a.offset - b.offset;
-  assert.deepEqual(dead.sort(byPos), expectedDead.sort(byPos));
+  const windows = await assertTablesMatchOracle(db.pool, await readAllRecords(bus, TOPIC), {
+    watermarkDelayMs: DELAY_MS,
+    maxFutureSkewMs: SKEW_MS,
+  });
+  assert.ok(windows.length > 50, 'the test data makes many windows');
 });

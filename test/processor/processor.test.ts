@@ -10,14 +10,13 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { Registry } from 'prom-client';
 import { EmbeddedBus } from '../../src/bus/embedded/index.ts';
-import type { BusRecord } from '../../src/bus/types.ts';
 import { loadConfig } from '../../src/config/index.ts';
 import { FencedError } from '../../src/errors.ts';
 import { createEventGenerator, parseWeights } from '../../src/generator/index.ts';
 import { startProcessorRole } from '../../src/runtime/processor-role.ts';
 import { PostgresResultStore } from '../../src/store/results-store.ts';
 import { silentLogger } from '../../src/telemetry/logger.ts';
-import { compareWindows, oracle } from '../helpers/oracle.ts';
+import { assertTablesMatchOracle, readAllRecords, waitCommittedToEnd } from '../helpers/pipeline-oracle.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
 
 const TOPIC = 'stream.events';
@@ -54,73 +53,6 @@ const { config } = loadConfig(
   {},
 );
 
-async function waitCaughtUp(): Promise<void> {
-  const ends = await bus.source({ topic: TOPIC, group: 'probe' }).endOffsets();
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const { rows } = await db.pool.query<{ partition: number; committed_offset: number }>(
-      'SELECT partition, committed_offset FROM processor_partitions WHERE topic = $1',
-      [TOPIC],
-    );
-    const at = new Map(rows.map((r) => [r.partition, r.committed_offset]));
-    if ([...ends].every(([p, end]) => (at.get(p) ?? 0) >= end)) return;
-    assert.ok(Date.now() < deadline, 'processor did not catch up in 30 s');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-async function readLog(): Promise<BusRecord[]> {
-  const source = bus.source({ topic: TOPIC, group: 'reader', maxBatch: 10_000 });
-  const ends = await source.endOffsets();
-  const total = [...ends.values()].reduce((a, b) => a + b, 0);
-  const out: BusRecord[] = [];
-  await new Promise<void>((resolve, reject) => {
-    source
-      .start({
-        assigned: async (parts) => new Map(parts.map((p) => [p, 0])),
-        revoked: async () => {},
-        records: async (batch) => {
-          out.push(...batch);
-          if (out.length >= total) resolve();
-        },
-      })
-      .catch(reject);
-  });
-  await source.stop();
-  return out;
-}
-
-async function expectOracle(): Promise<void> {
-  const records = await readLog();
-  const expected = {
-    windows: [] as ReturnType<typeof oracle>['windows'],
-    state: [] as ReturnType<typeof oracle>['state'],
-  };
-  for (const p of new Set(records.map((r) => r.partition))) {
-    const o = oracle(
-      records.filter((r) => r.partition === p).sort((a, b) => a.offset - b.offset),
-      { watermarkDelayMs: config.watermarkDelayMs, maxFutureSkewMs: config.maxFutureSkewMs },
-    );
-    expected.windows.push(...o.windows);
-    expected.state.push(...o.state);
-  }
-  const windows = (
-    await db.pool.query(
-      `SELECT window_start, stream_id, active_viewers, chat_messages, donations_usd::text AS donations_usd,
-              donation_count, viewer_joins, viewer_leaves, events, is_final FROM stream_metrics_minute`,
-    )
-  ).rows.map((r) => ({ ...r, window_start: (r.window_start as Date).toISOString() }));
-  assert.deepEqual(windows.sort(compareWindows), expected.windows.sort(compareWindows));
-  const state = (
-    await db.pool.query('SELECT stream_id, active_viewers, last_event_at FROM stream_state')
-  ).rows.map((r) => ({
-    ...r,
-    last_event_at: (r.last_event_at as Date).toISOString(),
-  }));
-  const byId = (a: { stream_id: string }, b: { stream_id: string }) => (a.stream_id < b.stream_id ? -1 : 1);
-  assert.deepEqual(state.sort(byId), expected.state.sort(byId));
-}
-
 test('processes generated traffic exactly once across a stop and restart', async () => {
   let now = Date.parse('2026-05-01T10:00:00Z');
   const gen = createEventGenerator({
@@ -148,7 +80,7 @@ test('processes generated traffic exactly once across a stop and restart', async
   const registry = new Registry();
   let role = await startProcessorRole({ config, bus, pool: db.pool, registry, logger: silentLogger() });
   await send(3000);
-  await waitCaughtUp();
+  await waitCommittedToEnd(db.pool, bus, TOPIC);
   await role.stop();
   await send(3000); // arrives while no processor runs
   role = await startProcessorRole({
@@ -177,9 +109,9 @@ test('processes generated traffic exactly once across a stop and restart', async
       }),
     },
   ]);
-  await waitCaughtUp();
+  await waitCommittedToEnd(db.pool, bus, TOPIC);
   await role.stop();
-  await expectOracle();
+  await assertTablesMatchOracle(db.pool, await readAllRecords(bus, TOPIC), config);
   const nul = await db.pool.query(
     `SELECT detail FROM dead_letter_events WHERE raw::text LIKE '%nul%' OR detail LIKE '%time%'`,
   );

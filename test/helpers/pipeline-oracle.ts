@@ -1,0 +1,104 @@
+/**
+ * The end-of-test check shared by the pipeline tests: read every record of the topic back, compute
+ * the batch oracle per partition, and compare it with what the processors committed.
+ */
+import assert from 'node:assert/strict';
+import type pg from 'pg';
+import type { Bus, BusRecord } from '../../src/bus/types.ts';
+import { compareWindows, type OracleWindow, oracle } from './oracle.ts';
+
+/** Every record of `topic`, read with a throwaway consumer. */
+export async function readAllRecords(bus: Bus, topic: string): Promise<BusRecord[]> {
+  const source = bus.source({ topic, group: `reader-${process.pid}-${Date.now()}`, maxBatch: 10_000 });
+  const ends = await source.endOffsets();
+  const total = [...ends.values()].reduce((a, b) => a + b, 0);
+  const out: BusRecord[] = [];
+  if (total === 0) return out;
+  await new Promise<void>((resolve, reject) => {
+    source
+      .start({
+        assigned: async (parts) => new Map(parts.map((p) => [p, 0])),
+        revoked: async () => {},
+        records: async (batch) => {
+          out.push(...batch);
+          if (out.length >= total) resolve();
+        },
+      })
+      .catch(reject);
+  });
+  await source.stop();
+  return out;
+}
+
+/** Waits until the committed offsets reach the end of every partition. */
+export async function waitCommittedToEnd(
+  pool: pg.Pool,
+  bus: Bus,
+  topic: string,
+  deadlineMs = 60_000,
+): Promise<void> {
+  const ends = await bus.source({ topic, group: `probe-${process.pid}` }).endOffsets();
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    const { rows } = await pool
+      .query<{ partition: number; committed_offset: number }>(
+        'SELECT partition, committed_offset FROM processor_partitions WHERE topic = $1',
+        [topic],
+      )
+      .catch(() => ({ rows: [] as { partition: number; committed_offset: number }[] }));
+    const at = new Map(rows.map((r) => [r.partition, r.committed_offset]));
+    if ([...ends].every(([p, end]) => (at.get(p) ?? 0) >= end)) return;
+    assert.ok(
+      Date.now() < deadline,
+      `processors did not catch up: committed ${JSON.stringify([...at])} of ${JSON.stringify([...ends])}`,
+    );
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export interface OracleSettings {
+  watermarkDelayMs: number;
+  maxFutureSkewMs: number;
+}
+
+/**
+ * Asserts stream_metrics_minute, stream_state and dead_letter_events equal the oracle over
+ * `records` (computed per partition, as the processors compute them). Returns the expected
+ * windows so callers can add their own checks.
+ */
+export async function assertTablesMatchOracle(
+  pool: pg.Pool,
+  records: readonly BusRecord[],
+  settings: OracleSettings,
+): Promise<OracleWindow[]> {
+  const windows: OracleWindow[] = [];
+  const state: { stream_id: string; active_viewers: number; last_event_at: string }[] = [];
+  const dead: { partition: number; offset: number; reason: string }[] = [];
+  for (const p of new Set(records.map((r) => r.partition))) {
+    const mine = records.filter((r) => r.partition === p).sort((a, b) => a.offset - b.offset);
+    const o = oracle(mine, settings);
+    windows.push(...o.windows);
+    state.push(...o.state);
+    dead.push(...o.deadLetters.map((d) => ({ partition: p, offset: d.offset, reason: d.reason })));
+  }
+  const actualWindows = (
+    await pool.query(
+      `SELECT window_start, stream_id, active_viewers, chat_messages, donations_usd::text AS donations_usd,
+              donation_count, viewer_joins, viewer_leaves, events, is_final FROM stream_metrics_minute`,
+    )
+  ).rows.map((r) => ({ ...r, window_start: (r.window_start as Date).toISOString() }));
+  assert.deepEqual(actualWindows.sort(compareWindows), windows.sort(compareWindows));
+  const byStream = (a: { stream_id: string }, b: { stream_id: string }) =>
+    a.stream_id < b.stream_id ? -1 : 1;
+  const actualState = (
+    await pool.query('SELECT stream_id, active_viewers, last_event_at FROM stream_state')
+  ).rows.map((r) => ({ ...r, last_event_at: (r.last_event_at as Date).toISOString() }));
+  assert.deepEqual(actualState.sort(byStream), state.sort(byStream));
+  const byPosition = (a: { partition: number; offset: number }, b: typeof a) =>
+    a.partition - b.partition || a.offset - b.offset;
+  const actualDead = (
+    await pool.query('SELECT partition, "offset", reason FROM dead_letter_events WHERE partition IS NOT NULL')
+  ).rows;
+  assert.deepEqual(actualDead.sort(byPosition), dead.sort(byPosition), 'each dead letter written once');
+  return windows;
+}
