@@ -138,6 +138,21 @@ const COMMANDS: Record<string, Command> = {
       return 0;
     },
   },
+  smoke: {
+    summary: 'check a running stack end to end (the seed smoke checks); exit 1 when any check fails',
+    flags: {
+      'prometheus-url': { type: 'string', doc: 'also check Prometheus there: ready, every target up' },
+      wait: { type: 'string', doc: 'how long the smoke donation may take to show up (default 60s)' },
+    },
+    run: async ({ config, flags, logger, signal }) =>
+      (await import('../ops/index.ts')).smokeCommand(config, flags, logger, signal),
+  },
+  doctor: {
+    summary: 'diagnose a running stack: what is down or lagging and what to do; exit 1 when anything is',
+    flags: { 'prometheus-url': { type: 'string', doc: 'also check Prometheus there and its targets' } },
+    run: async ({ config, flags, logger, signal }) =>
+      (await import('../ops/index.ts')).doctorCommand(config, flags, logger, signal),
+  },
 };
 
 function withDefaultMetrics(registry: Registry): Registry {

@@ -1,0 +1,304 @@
+/**
+ * `rtsa smoke` and `rtsa doctor` as users run them: child processes against a real running stack
+ * (`rtsa start` on a temp folder and a free port, the generator on). Healthy: exit 0 and ✓ lines;
+ * with a real Prometheus (when installed) scraping it, then with a target down. Then broken three
+ * ways — the wrong port, only Postgres stopped, the whole stack killed — each gives exit 1 with a
+ * ✗ naming the cause and a hint (→) saying what to do.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { SETTINGS } from '../../src/config/index.ts';
+
+let dir: string;
+let port: number;
+let stack: ChildProcess | undefined;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const p = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(p));
+    });
+  });
+}
+
+/** The environment without any rtsa setting of the developer's shell (DATABASE_URL, KAFKA_BROKERS…). */
+function cleanEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
+  for (const spec of Object.values(SETTINGS)) delete env[spec.env];
+  return env;
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn().catch(() => undefined);
+    if (v !== undefined) return v;
+    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function exitOf(c: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => {
+    if (c.exitCode !== null || c.signalCode !== null) resolve(c.exitCode);
+    else c.once('exit', (code) => resolve(code));
+  });
+}
+
+/** Runs `rtsa <args>` to its end; returns the exit code and what it printed. */
+async function rtsa(...args: string[]): Promise<{ code: number | null; out: string }> {
+  const child = spawn(process.execPath, ['src/cli/main.ts', ...args], {
+    env: cleanEnv(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.on('data', (b: Buffer) => {
+    out += b.toString();
+  });
+  child.stderr?.on('data', (b: Buffer) => {
+    out += b.toString();
+  });
+  const code = await exitOf(child);
+  return { code, out };
+}
+
+const at = () => ['--data-dir', dir, '--port', String(port)];
+
+async function postmasterPid(): Promise<number | undefined> {
+  const text = await readFile(path.join(dir, 'postgres', 'postmaster.pid'), 'utf8').catch(() => '');
+  const pid = Number(text.split('\n')[0]);
+  return pid > 0 ? pid : undefined;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+before(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'rtsa-ops-'));
+  await chmod(dir, 0o755); // Postgres runs as its own user when we are root
+  port = await freePort();
+  stack = spawn(
+    process.execPath,
+    [
+      'src/cli/main.ts',
+      'start',
+      ...at(),
+      '--rate',
+      '20',
+      '--log-format',
+      'json',
+      '--log-level',
+      'warn',
+      '--flush-interval',
+      '100ms',
+    ],
+    { env: cleanEnv(), stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  await until('the stack to answer /health', async () => {
+    const res = await fetch(`http://127.0.0.1:${port}/health`);
+    return res.ok ? true : undefined;
+  });
+});
+
+after(async () => {
+  stack?.kill('SIGKILL');
+  if (stack) await exitOf(stack);
+  // The kill -9 leaves the embedded Postgres running when a test stopped early: end it by its pid.
+  const pid = await postmasterPid();
+  if (pid !== undefined && alive(pid)) {
+    process.kill(pid, 'SIGINT');
+    await until('Postgres to stop', async () => (alive(pid) ? undefined : true), 20_000).catch(() => {});
+  }
+  await rm(dir, { recursive: true, force: true });
+});
+
+const SMOKE_CHECKS = [
+  'API /health',
+  'topic exists',
+  'donation aggregated',
+  'offsets advance',
+  'processor healthy',
+  'Postgres has recent rows',
+  'GET /metrics',
+  'GET /metrics/latest',
+  'GET /metrics/history',
+  'GET /streams/top',
+  'GET /state',
+  'GET /prometheus',
+];
+
+test('smoke passes against a healthy embedded stack, with every seed check ✓', {
+  timeout: 120_000,
+}, async () => {
+  const { code, out } = await rtsa('smoke', ...at(), '--wait', '30s');
+  assert.equal(code, 0, out);
+  for (const check of SMOKE_CHECKS)
+    assert.match(out, new RegExp(`✓ ${escapeRegExp(check)}: `), `${check}\n${out}`);
+  assert.doesNotMatch(out, /✗/);
+  assert.match(out, /✓ donation aggregated: 12\.34 USD in smoke_/);
+  assert.match(out, /smoke passed: 12 checks/);
+});
+
+test('smoke reads the database from DATABASE_URL as well as from the embedded data folder', {
+  timeout: 120_000,
+}, async () => {
+  const text = await readFile(path.join(dir, 'postgres', 'postmaster.pid'), 'utf8');
+  const pgPort = Number(text.split('\n')[3]);
+  const url = `postgres://rtsa:rtsa@127.0.0.1:${pgPort}/rtsa`;
+  const { code, out } = await rtsa('smoke', ...at(), '--database-url', url, '--wait', '30s');
+  assert.equal(code, 0, out);
+  assert.match(out, /postgres:\/\/rtsa:\*\*\*@127\.0\.0\.1/, 'the password is not printed');
+  assert.match(out, /✓ processor healthy: group rtsa-processor: 1\/1 partitions/);
+});
+
+test('doctor finds nothing wrong with a healthy stack', { timeout: 120_000 }, async () => {
+  const { code, out } = await rtsa('doctor', ...at());
+  assert.equal(code, 0, out);
+  for (const finding of ['API', 'Postgres', 'topic', 'input', 'consumer group', 'consumer lag', 'windows']) {
+    assert.match(out, new RegExp(`✓ ${finding}: `), `${finding}\n${out}`);
+  }
+  assert.match(out, /doctor: all good/);
+});
+
+/** A real Prometheus when this machine has one (.ci/run installs it); undefined otherwise. */
+function prometheusBinary(): string | undefined {
+  const found = spawnSync('prometheus', ['--version'], { encoding: 'utf8' });
+  return found.error === undefined && found.status === 0 ? 'prometheus' : undefined;
+}
+
+test('smoke --prometheus-url: ready with every target up passes; a target down fails and names it', {
+  timeout: 120_000,
+  skip: prometheusBinary() === undefined ? 'no prometheus binary on this machine' : false,
+}, async () => {
+  const promDir = path.join(dir, 'prometheus');
+  await mkdir(promDir);
+  const config = path.join(promDir, 'prometheus.yml');
+  const job = (name: string, target: string, metricsPath: string) =>
+    `  - job_name: ${name}\n    metrics_path: ${metricsPath}\n    static_configs:\n      - targets: ['${target}']\n`;
+  const head = 'global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n';
+  await writeFile(config, head + job('rtsa-api', `127.0.0.1:${port}`, '/prometheus'));
+  const promPort = await freePort();
+  const url = `http://127.0.0.1:${promPort}`;
+  const prometheus = spawn(
+    'prometheus',
+    [
+      `--config.file=${config}`,
+      `--storage.tsdb.path=${path.join(promDir, 'tsdb')}`,
+      `--web.listen-address=127.0.0.1:${promPort}`,
+    ],
+    { stdio: 'ignore' },
+  );
+  try {
+    await until('Prometheus to be ready', async () =>
+      (await fetch(`${url}/-/ready`)).ok ? true : undefined,
+    );
+    const up = await rtsa('smoke', ...at(), '--prometheus-url', url, '--wait', '30s');
+    assert.equal(up.code, 0, up.out);
+    assert.match(up.out, /✓ Prometheus ready: ready at /);
+    assert.match(up.out, /✓ Prometheus targets up: 1 target up \(rtsa-api\)/);
+
+    const dead = await freePort();
+    await writeFile(
+      config,
+      head +
+        job('rtsa-api', `127.0.0.1:${port}`, '/prometheus') +
+        job('rtsa-processor', `127.0.0.1:${dead}`, '/metrics'),
+    );
+    prometheus.kill('SIGHUP'); // reload the configuration
+    await until('the second target', async () => {
+      const body = (await (await fetch(`${url}/api/v1/targets`)).json()) as {
+        data: { activeTargets: unknown[] };
+      };
+      return body.data.activeTargets.length === 2 ? true : undefined;
+    });
+    const down = await rtsa('smoke', ...at(), '--prometheus-url', url, '--wait', '3s');
+    assert.equal(down.code, 1, down.out);
+    assert.match(
+      down.out,
+      new RegExp(
+        `✗ Prometheus targets up: not up after .*rtsa-processor http://127\\.0\\.0\\.1:${dead}/metrics`,
+      ),
+    );
+    assert.match(down.out, /→ is each service running and serving metrics/);
+    const doctor = await rtsa('doctor', ...at(), '--prometheus-url', url);
+    assert.equal(doctor.code, 1, doctor.out);
+    assert.match(doctor.out, /✗ targets: 1 of 2 not up/);
+  } finally {
+    prometheus.kill('SIGTERM');
+    await exitOf(prometheus);
+  }
+});
+
+test('the wrong port: smoke and doctor fail on the API with a hint', { timeout: 60_000 }, async () => {
+  const wrong = String(await freePort());
+  const smoke = await rtsa('smoke', '--data-dir', dir, '--port', wrong, '--wait', '3s');
+  assert.equal(smoke.code, 1, smoke.out);
+  assert.match(
+    smoke.out,
+    new RegExp(`✗ API /health: no answer from http://127\\.0\\.0\\.1:${wrong}: connection refused`),
+  );
+  assert.match(smoke.out, /→ start rtsa \(`npm start`\), or point --api-url/);
+  assert.match(smoke.out, /- GET \/metrics: skipped: the API is unreachable/);
+  assert.match(smoke.out, /smoke FAILED/);
+  const doctor = await rtsa('doctor', '--data-dir', dir, '--port', wrong);
+  assert.equal(doctor.code, 1, doctor.out);
+  assert.match(doctor.out, /✗ API: no answer/);
+});
+
+test('only Postgres stopped: smoke and doctor say the database is down and how to fix it', {
+  timeout: 120_000,
+}, async () => {
+  const pid = await postmasterPid();
+  assert.ok(pid !== undefined, 'the embedded Postgres runs');
+  process.kill(pid, 'SIGINT'); // fast shutdown, as an operator stopping it would
+  await until('Postgres to stop', async () => (alive(pid) ? undefined : true), 30_000);
+  await until('/health to report it', async () => {
+    const res = await fetch(`http://127.0.0.1:${port}/health`);
+    return res.status === 503 ? true : undefined;
+  });
+
+  const smoke = await rtsa('smoke', ...at(), '--wait', '3s');
+  assert.equal(smoke.code, 1, smoke.out);
+  assert.match(smoke.out, /✗ API \/health: answered 503: database unavailable/);
+  assert.match(smoke.out, /→ the embedded Postgres is not running: restart rtsa/);
+  assert.match(smoke.out, /✓ topic exists/, 'the log is still readable');
+  assert.match(smoke.out, /- donation aggregated: skipped: the API cannot reach its database/);
+
+  const doctor = await rtsa('doctor', ...at());
+  assert.equal(doctor.code, 1, doctor.out);
+  assert.match(doctor.out, /✗ Postgres: the embedded Postgres in .* is not running/);
+  assert.match(doctor.out, /✗ pipeline: \/health reports the processor unhealthy/);
+  assert.match(doctor.out, /✓ input: /, 'events still arrive in the log');
+  assert.match(doctor.out, /doctor: \d+ problems?/);
+});
+
+test('the whole stack stopped: smoke fails with what to start', { timeout: 60_000 }, async () => {
+  assert.ok(stack);
+  stack.kill('SIGKILL');
+  await exitOf(stack);
+  const smoke = await rtsa('smoke', ...at(), '--wait', '2s');
+  assert.equal(smoke.code, 1, smoke.out);
+  assert.match(smoke.out, /✗ API \/health: no answer .* connection refused/);
+  assert.match(smoke.out, /✗ offsets advance: no new records/);
+  assert.match(smoke.out, /→ no new events: is the generator on/);
+  const doctor = await rtsa('doctor', ...at());
+  assert.equal(doctor.code, 1, doctor.out);
+  assert.match(doctor.out, /! embedded log: .*its writer \(pid \d+\) is gone/);
+});
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+}
