@@ -136,7 +136,7 @@ export const SETTINGS = {
     kind: 'string',
     default: 'rtsa-processor',
     doc: 'Consumer group of the processors; its offsets live in Postgres.',
-    roles: [...PROCESS, 'serve'],
+    roles: [...PROCESS, 'serve', 'smoke', 'doctor'],
   },
   watermarkDelayMs: {
     env: 'RTSA_WATERMARK_DELAY',
@@ -144,7 +144,7 @@ export const SETTINGS = {
     kind: 'duration',
     default: '10m',
     doc: 'Allowed lateness: watermark = max event time seen - this. Older events are late.',
-    roles: [...PROCESS, 'serve'],
+    roles: [...PROCESS, 'serve', 'doctor'],
   },
   idleTimeoutMs: {
     env: 'RTSA_IDLE_TIMEOUT',

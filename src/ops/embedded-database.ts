@@ -5,12 +5,9 @@
  * The port comes from postmaster.pid (line 4, as Postgres writes it); the credentials are the
  * fixed loopback-only ones of src/store/embedded-postgres.ts.
  */
+import { embeddedPostgresUrl } from '../store/embedded-postgres.ts';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-
-// Keep in step with src/store/embedded-postgres.ts (USER, PASSWORD, DATABASE).
-const EMBEDDED_CREDENTIALS = 'rtsa:rtsa';
-const EMBEDDED_DATABASE = 'rtsa';
 
 export type EmbeddedDatabase =
   | { state: 'running'; url: string; pid: number; port: number; dir: string }
@@ -40,7 +37,7 @@ export async function findEmbeddedDatabase(dataDir: string): Promise<EmbeddedDat
   if (!isAlive(pid)) return { state: 'stopped', dir };
   return {
     state: 'running',
-    url: `postgres://${EMBEDDED_CREDENTIALS}@127.0.0.1:${port}/${EMBEDDED_DATABASE}`,
+    url: embeddedPostgresUrl(port),
     pid,
     port,
     dir,

@@ -64,7 +64,7 @@ export async function startEmbeddedPostgres(
       { port: adopted.port },
       'embedded Postgres already running (left by an earlier run); using it',
     );
-    return { url: urlFor(adopted.port), stop: () => stopServer(adopted.pid) };
+    return { url: embeddedPostgresUrl(adopted.port), stop: () => stopServer(adopted.pid) };
   }
   const bin = await binaries();
   const owner = process.getuid?.() === 0 ? await postgresUser(path.dirname(databaseDir), logger) : undefined;
@@ -103,7 +103,7 @@ export async function startEmbeddedPostgres(
   await ensureDatabase(port);
   logger.info({ port, dir: databaseDir }, 'embedded Postgres started');
   const pid = child.pid!;
-  return { url: urlFor(port), stop: () => stopServer(pid) };
+  return { url: embeddedPostgresUrl(port), stop: () => stopServer(pid) };
 }
 
 interface Owner {
@@ -179,7 +179,8 @@ async function letOthersTraverse(dir: string, logger: Logger): Promise<void> {
   }
 }
 
-function urlFor(port: number): string {
+/** Connection URL of the embedded server listening on `port`. */
+export function embeddedPostgresUrl(port: number): string {
   return `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${DATABASE}`;
 }
 
