@@ -1,7 +1,8 @@
 /**
  * The live-stream event: the one definition of its type, its validation and its documentation
- * (the OpenAPI document and docs/events.md are derived from `StreamEventSchema`).
+ * (the OpenAPI document of POST /events and docs/events.md are derived from `StreamEventSchema`).
  */
+import { isUtf8 } from 'node:buffer';
 import Type, { type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { parseTimestampMicros } from './timestamp.ts';
@@ -104,6 +105,10 @@ export function parseStreamEvent(raw: Buffer | string): ParseResult {
       reason: 'too_large',
       detail: `event is ${size} bytes; the limit is ${MAX_EVENT_BYTES}`,
     };
+  }
+  // Decoding would replace invalid bytes with U+FFFD: two different ids could become one.
+  if (typeof raw !== 'string' && !isUtf8(raw)) {
+    return { ok: false, reason: 'invalid_json', detail: 'not valid UTF-8 (JSON text must be UTF-8)' };
   }
   let value: unknown;
   try {
