@@ -1,5 +1,5 @@
 /** GET /metrics, /metrics/latest, /metrics/history: minute windows from stream_metrics_minute. */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiContext } from '../context.ts';
 import { type MetricsResult, selectLatestWindow, selectMetricsRange } from '../queries.ts';
 import { JsonBody, sendJsonBody } from '../json-body.ts';
@@ -27,6 +27,27 @@ function toPage(result: MetricsResult, limit: number, offset: number): MetricsPa
 export function registerMetricsRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const { pool } = ctx.deps;
 
+  /** /metrics and /metrics/history: the same lookback range, newest or oldest first. */
+  const rangeHandler =
+    (route: string, order: 'ASC' | 'DESC') =>
+    async (request: FastifyRequest<{ Querystring: MetricsQuery | HistoryQuery }>, reply: FastifyReply) => {
+      const q = request.query;
+      const body = await ctx.cache.get(
+        cacheKey(route, q.minutes, q.limit, q.offset, q.stream_id),
+        async () => {
+          const result = await selectMetricsRange(pool, {
+            minutes: q.minutes,
+            limit: q.limit + 1,
+            offset: q.offset,
+            streamId: q.stream_id,
+            order,
+          });
+          return new JsonBody(toPage(result, q.limit, q.offset));
+        },
+      );
+      return sendJsonBody(request, reply, body);
+    };
+
   app.get<{ Querystring: MetricsQuery }>(
     '/metrics',
     {
@@ -40,23 +61,7 @@ export function registerMetricsRoutes(app: FastifyInstance, ctx: ApiContext): vo
         response: { 200: MetricsPageSchema },
       },
     },
-    async (request, reply) => {
-      const q = request.query;
-      const body = await ctx.cache.get(
-        cacheKey('/metrics', q.minutes, q.limit, q.offset, q.stream_id),
-        async () => {
-          const result = await selectMetricsRange(pool, {
-            minutes: q.minutes,
-            limit: q.limit + 1,
-            offset: q.offset,
-            streamId: q.stream_id,
-            order: 'DESC',
-          });
-          return new JsonBody(toPage(result, q.limit, q.offset));
-        },
-      );
-      return sendJsonBody(request, reply, body);
-    },
+    rangeHandler('/metrics', 'DESC'),
   );
 
   app.get<{ Querystring: LatestQuery }>(
@@ -99,22 +104,6 @@ export function registerMetricsRoutes(app: FastifyInstance, ctx: ApiContext): vo
         response: { 200: MetricsPageSchema },
       },
     },
-    async (request, reply) => {
-      const q = request.query;
-      const body = await ctx.cache.get(
-        cacheKey('/metrics/history', q.minutes, q.limit, q.offset, q.stream_id),
-        async () => {
-          const result = await selectMetricsRange(pool, {
-            minutes: q.minutes,
-            limit: q.limit + 1,
-            offset: q.offset,
-            streamId: q.stream_id,
-            order: 'ASC',
-          });
-          return new JsonBody(toPage(result, q.limit, q.offset));
-        },
-      );
-      return sendJsonBody(request, reply, body);
-    },
+    rangeHandler('/metrics/history', 'ASC'),
   );
 }
