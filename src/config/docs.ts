@@ -1,11 +1,11 @@
 import { SETTINGS, type SettingSpec } from './schema.ts';
 
-/** docs/configuration.md, generated from the settings table (`npm run docs:config`). */
+/** docs/configuration.md, generated from the settings table (`npm run docs`). */
 export function configurationMarkdown(): string {
   const lines = [
     '# Configuration',
     '',
-    '<!-- Generated from src/config/schema.ts by `npm run docs:config`; do not edit by hand. -->',
+    '<!-- Generated from src/config/schema.ts by `npm run docs`; do not edit by hand. -->',
     '',
     'Every setting is an environment variable and a CLI flag (the flag wins). Values are checked at',
     'start; a bad one stops the command with a message naming the setting and the fix. Unknown flags',

@@ -61,5 +61,5 @@ test('secrets are masked', () => {
 
 test('docs/configuration.md is generated from the schema and up to date', async () => {
   const onDisk = await readFile('docs/configuration.md', 'utf8');
-  assert.equal(onDisk, configurationMarkdown(), 'run `npm run docs:config`');
+  assert.equal(onDisk, configurationMarkdown(), 'run `npm run docs`');
 });

@@ -177,3 +177,9 @@ test('regression: ids with a NUL character are invalid (Postgres text cannot sto
   reject({ ...valid, stream_id: 'a\u0000b' }, 'invalid_event', /^stream_id: contains a NUL character/);
   reject({ ...valid, event_id: '\u0000' }, 'invalid_event', /^event_id: contains a NUL/);
 });
+
+test('docs/events.md is generated from the schema and up to date', async () => {
+  const { readFile } = await import('node:fs/promises');
+  const { eventsMarkdown } = await import('../../src/events/docs.ts');
+  assert.equal(await readFile('docs/events.md', 'utf8'), eventsMarkdown(), 'run `npm run docs`');
+});
