@@ -13,6 +13,9 @@ import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { runApiLoad } from './api-load.ts';
 import { runFreshness } from './freshness.ts';
+import { runKafkaFreshness } from './kafka-freshness.ts';
+import { runKafkaProducer } from './kafka-producer.ts';
+import { runKafkaScaling, runKafkaThroughput } from './kafka-throughput-e2e.ts';
 import { runMemory } from './memory.ts';
 import { runStartup } from './startup.ts';
 import { runThroughput } from './throughput.ts';
@@ -23,6 +26,11 @@ const SCENARIOS: Record<string, (opts: BenchOptions) => Promise<Record<string, u
   startup: runStartup,
   memory: runMemory,
   'api-load': runApiLoad,
+  // Need a broker (KAFKA_BROKERS); not run by default: see docs/benchmarks-kafka.md.
+  'kafka-throughput': runKafkaThroughput,
+  'kafka-scaling': runKafkaScaling,
+  'kafka-freshness': runKafkaFreshness,
+  'kafka-producer': runKafkaProducer,
 };
 
 export interface BenchOptions {
@@ -39,7 +47,9 @@ const { values, positionals } = parseArgs({
     rate: { type: 'string', default: '20000' },
   },
 });
-const chosen = positionals.length > 0 ? positionals : Object.keys(SCENARIOS);
+// The kafka-* scenarios need a broker: run them by name.
+const chosen =
+  positionals.length > 0 ? positionals : Object.keys(SCENARIOS).filter((n) => !n.startsWith('kafka-'));
 for (const name of chosen) {
   if (!SCENARIOS[name]) {
     console.error(`unknown scenario "${name}": one of ${Object.keys(SCENARIOS).join(', ')}`);

@@ -4,12 +4,19 @@ import { StoreUnavailableError } from '../errors.ts';
 // bigint columns (offsets, µs timestamps) fit in a double: read them as numbers, not strings.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
+/** How long a transaction may sit idle on the server before Postgres ends its session. */
+export const IDLE_IN_TRANSACTION_TIMEOUT_MS = 10_000;
+
 export function createPool(connectionString: string, max = 10): pg.Pool {
   const pool = new pg.Pool({
     connectionString,
     max,
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
+    // Our transactions never wait on the client between statements. One that does belongs to a
+    // frozen or cut-off process (SIGSTOP, a long pause, a network partition): end it on the server
+    // so its row locks do not block the processor that took its partitions over.
+    idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_TIMEOUT_MS,
   });
   // An idle client losing its connection (database restart) must not crash the process.
   pool.on('error', () => {});
@@ -17,6 +24,7 @@ export function createPool(connectionString: string, max = 10): pg.Pool {
 }
 
 const TRANSIENT = new Set([
+  '25P03', // idle_in_transaction_session_timeout ended the session (this process was frozen)
   '57P01',
   '57P02',
   '57P03',
