@@ -3,6 +3,7 @@
  * schema module's (`parseStreamEvent` on each raw line, `validateStreamEvent` on each array
  * element); this module only frames the body, numbers the lines and keeps what a dead letter needs.
  */
+import { isUtf8 } from 'node:buffer';
 import type { OutgoingMessage } from '../bus/index.ts';
 import {
   MAX_EVENT_BYTES,
@@ -168,6 +169,11 @@ function parseJson(body: Buffer, batch: BatchBuilder): void {
       return;
     }
     batch.add(1, text, result);
+    return;
+  }
+  if (!isUtf8(text)) {
+    // Decoding would turn invalid bytes into U+FFFD and could make two different ids one.
+    batch.reject(1, text, 'invalid_json', 'the body is not valid UTF-8 (JSON text must be UTF-8)');
     return;
   }
   let elements: unknown;

@@ -84,3 +84,18 @@ test('future timestamps: refused only when a skew is configured', () => {
   });
   assert.equal(within.messages.length, 1);
 });
+
+test('regression: a JSON array body with invalid UTF-8 is refused, not decoded lossily', () => {
+  const event = (id: string) =>
+    `{"event_id":"${id}","ts":"2026-01-01T00:00:00Z","event_type":"chat_message","stream_id":"s","user_id":"u"}`;
+  const body = Buffer.concat([
+    Buffer.from(`[${event('a')},`),
+    Buffer.from(event('b\xff').replace('\xff', ''), 'latin1'),
+    Buffer.from([0xff]),
+    Buffer.from(']'),
+  ]);
+  const batch = parseIngestBody(body, 'json', { now: Date.parse('2026-01-01T00:00:00Z') });
+  assert.equal(batch.messages.length, 0);
+  assert.equal(batch.rejections.length, 1);
+  assert.match(batch.rejections[0]!.detail, /not valid UTF-8/);
+});
