@@ -38,3 +38,60 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>,
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+/**
+ * Every 100 ms for `seconds`, POSTs a probe donation for a stream of its own to `base`/events and
+ * polls /metrics/latest until it shows. Returns the latencies (seconds, sorted) from the 202 and
+ * from before the POST.
+ */
+export async function probeFreshness(
+  base: string,
+  seconds: number,
+  onProgress: (seen: number) => void,
+): Promise<{ fromAccepted: number[]; fromPost: number[] }> {
+  const fromAccepted: number[] = [];
+  const fromPost: number[] = [];
+  const probes: Promise<void>[] = [];
+  const end = Date.now() + seconds * 1000;
+  for (let i = 0; Date.now() < end; i++) {
+    const stream = `probe_${process.pid}_${i}`;
+    probes.push(
+      (async () => {
+        const body = JSON.stringify({
+          event_id: `probe-${process.pid}-${i}`,
+          ts: new Date().toISOString(),
+          event_type: 'donation',
+          stream_id: stream,
+          user_id: 'prober',
+          amount_usd: 1,
+        });
+        const posted = performance.now();
+        const res = await fetch(`${base}/events`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body,
+        });
+        if (res.status !== 202) throw new Error(`probe rejected: ${res.status} ${await res.text()}`);
+        const accepted = performance.now();
+        await waitFor(
+          'probe',
+          async () => {
+            const r = await fetch(`${base}/metrics/latest?stream_id=${stream}`);
+            const b = (await r.json()) as { rows: unknown[] };
+            return b.rows.length > 0 ? true : undefined;
+          },
+          30_000,
+        );
+        const seen = performance.now();
+        fromAccepted.push((seen - accepted) / 1000);
+        fromPost.push((seen - posted) / 1000);
+      })(),
+    );
+    onProgress(fromAccepted.length);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await Promise.all(probes);
+  fromAccepted.sort((a, b) => a - b);
+  fromPost.sort((a, b) => a - b);
+  return { fromAccepted, fromPost };
+}

@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { BenchOptions } from './run.ts';
-import { freePort, startRtsa, stopRtsa, waitFor } from './child.ts';
+import { freePort, probeFreshness, startRtsa, stopRtsa, waitFor } from './child.ts';
 import { endProgress, percentile, progress } from './harness.ts';
 
 export async function runFreshness(opts: BenchOptions): Promise<Record<string, unknown>> {
@@ -30,51 +30,15 @@ export async function runFreshness(opts: BenchOptions): Promise<Record<string, u
     await waitFor('API', async () => ((await fetch(`${base}/health`)).ok ? true : undefined), 60_000);
     // Let the generator reach its rate before measuring.
     await new Promise((r) => setTimeout(r, 3_000));
-    const latencies: number[] = [];
-    const probes: Promise<void>[] = [];
-    const end = Date.now() + opts.seconds * 1000;
-    for (let i = 0; Date.now() < end; i++) {
-      const stream = `probe_${process.pid}_${i}`;
-      probes.push(
-        (async () => {
-          const body = JSON.stringify({
-            event_id: `probe-${process.pid}-${i}`,
-            ts: new Date().toISOString(),
-            event_type: 'donation',
-            stream_id: stream,
-            user_id: 'prober',
-            amount_usd: 1,
-          });
-          const res = await fetch(`${base}/events`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body,
-          });
-          if (res.status !== 202) throw new Error(`probe rejected: ${res.status} ${await res.text()}`);
-          const accepted = performance.now();
-          await waitFor(
-            'probe',
-            async () => {
-              const r = await fetch(`${base}/metrics/latest?stream_id=${stream}`);
-              const b = (await r.json()) as { rows: unknown[] };
-              return b.rows.length > 0 ? true : undefined;
-            },
-            30_000,
-          );
-          latencies.push((performance.now() - accepted) / 1000);
-        })(),
-      );
-      progress(`probes: ${latencies.length} seen`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    await Promise.all(probes);
+    const { fromAccepted: latencies } = await probeFreshness(base, opts.seconds, (n) =>
+      progress(`probes: ${n} seen`),
+    );
     endProgress();
     const events = await (await fetch(`${base}/prometheus`)).text();
     const counted = [...events.matchAll(/^rtsa_processor_events_total\{[^}]*\} (\d+)/gm)].reduce(
       (s, m) => s + Number(m[1]),
       0,
     );
-    latencies.sort((a, b) => a - b);
     return {
       rate: opts.rate,
       probes: latencies.length,

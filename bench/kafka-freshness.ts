@@ -8,7 +8,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { freePort, startRtsa, stopRtsa, waitFor } from './child.ts';
+import { freePort, probeFreshness, startRtsa, stopRtsa, waitFor } from './child.ts';
 import { endProgress, percentile, progress } from './harness.ts';
 import { cpuSeconds, cpuUsed, deleteTopic, kafkaBrokers, uniqueName } from './kafka-harness.ts';
 import type { BenchOptions } from './run.ts';
@@ -43,54 +43,13 @@ export async function runKafkaFreshness(opts: BenchOptions): Promise<Record<stri
     await new Promise((r) => setTimeout(r, 3_000));
     const cpuBefore = cpuSeconds();
     const measureStart = performance.now();
-    const fromAccepted: number[] = [];
-    const fromPost: number[] = [];
-    const probes: Promise<void>[] = [];
-    const end = Date.now() + opts.seconds * 1000;
-    for (let i = 0; Date.now() < end; i++) {
-      const stream = `probe_${process.pid}_${i}`;
-      probes.push(
-        (async () => {
-          const body = JSON.stringify({
-            event_id: `probe-${process.pid}-${i}`,
-            ts: new Date().toISOString(),
-            event_type: 'donation',
-            stream_id: stream,
-            user_id: 'prober',
-            amount_usd: 1,
-          });
-          const posted = performance.now();
-          const res = await fetch(`${base}/events`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body,
-          });
-          if (res.status !== 202) throw new Error(`probe rejected: ${res.status} ${await res.text()}`);
-          const accepted = performance.now();
-          await waitFor(
-            'probe',
-            async () => {
-              const r = await fetch(`${base}/metrics/latest?stream_id=${stream}`);
-              const b = (await r.json()) as { rows: unknown[] };
-              return b.rows.length > 0 ? true : undefined;
-            },
-            30_000,
-          );
-          const seen = performance.now();
-          fromAccepted.push((seen - accepted) / 1000);
-          fromPost.push((seen - posted) / 1000);
-        })(),
-      );
-      progress(`probes: ${fromAccepted.length} seen`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    await Promise.all(probes);
+    const { fromAccepted, fromPost } = await probeFreshness(base, opts.seconds, (n) =>
+      progress(`probes: ${n} seen`),
+    );
     const cpu = cpuUsed(cpuBefore, cpuSeconds(), (performance.now() - measureStart) / 1000);
     endProgress();
     const text = await (await fetch(`${base}/prometheus`)).text();
     const sum = (re: RegExp) => [...text.matchAll(re)].reduce((s, m) => s + Number(m[1]), 0);
-    fromAccepted.sort((a, b) => a - b);
-    fromPost.sort((a, b) => a - b);
     const round = (x: number) => Number(x.toFixed(3));
     return {
       rate: opts.rate,
