@@ -52,3 +52,20 @@ export function progress(text: string): void {
 export function endProgress(): void {
   if (process.stdout.isTTY) process.stdout.write('\n');
 }
+
+/** CPU profile of the processing phase only (RTSA_BENCH_PROFILE=file.cpuprofile). */
+export async function startProfile() {
+  const { Session } = await import('node:inspector/promises');
+  const { writeFile } = await import('node:fs/promises');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return {
+    stop: async (file: string) => {
+      const { profile } = await session.post('Profiler.stop');
+      await writeFile(file, JSON.stringify(profile));
+      session.disconnect();
+    },
+  };
+}

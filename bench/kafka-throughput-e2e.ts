@@ -13,7 +13,7 @@ import { KafkaBus } from '../src/bus/kafka/index.ts';
 import { loadConfig } from '../src/config/index.ts';
 import { startProcessorRole } from '../src/runtime/processor-role.ts';
 import { silentLogger } from '../src/telemetry/logger.ts';
-import { endProgress, progress, scratch } from './harness.ts';
+import { endProgress, progress, scratch, startProfile } from './harness.ts';
 import {
   committedTotal,
   cpuSeconds,
@@ -169,21 +169,4 @@ async function untilCommitted(
     if (now > deadline) throw new Error(`only ${done} of ${events} events committed after 10 minutes`);
     await new Promise((r) => setTimeout(r, 20));
   }
-}
-
-/** CPU profile of the processing phase only (RTSA_BENCH_PROFILE=file.cpuprofile). */
-async function startProfile() {
-  const { Session } = await import('node:inspector/promises');
-  const { writeFile } = await import('node:fs/promises');
-  const session = new Session();
-  session.connect();
-  await session.post('Profiler.enable');
-  await session.post('Profiler.start');
-  return {
-    stop: async (file: string) => {
-      const { profile } = await session.post('Profiler.stop');
-      await writeFile(file, JSON.stringify(profile));
-      session.disconnect();
-    },
-  };
 }

@@ -11,7 +11,7 @@ import { startProcessorRole } from '../src/runtime/processor-role.ts';
 import { createPool, migrate } from '../src/store/index.ts';
 import { silentLogger } from '../src/telemetry/logger.ts';
 import type { BenchOptions } from './run.ts';
-import { benchGenerator, endProgress, progress, scratch } from './harness.ts';
+import { benchGenerator, endProgress, progress, scratch, startProfile } from './harness.ts';
 
 export async function runThroughput(opts: BenchOptions): Promise<Record<string, unknown>> {
   const env = await scratch();
@@ -82,21 +82,4 @@ export async function runThroughput(opts: BenchOptions): Promise<Record<string, 
     await pool.end();
     await env.close();
   }
-}
-
-/** CPU profile of the processing phase only (RTSA_BENCH_PROFILE=file.cpuprofile). */
-async function startProfile() {
-  const { Session } = await import('node:inspector/promises');
-  const { writeFile } = await import('node:fs/promises');
-  const session = new Session();
-  session.connect();
-  await session.post('Profiler.enable');
-  await session.post('Profiler.start');
-  return {
-    stop: async (file: string) => {
-      const { profile } = await session.post('Profiler.stop');
-      await writeFile(file, JSON.stringify(profile));
-      session.disconnect();
-    },
-  };
 }
