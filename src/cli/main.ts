@@ -72,13 +72,7 @@ const COMMANDS: Record<string, Command> = {
       const registry = withDefaultMetrics(new Registry());
       const metrics = await maybeServeMetrics(config, registry, logger);
       const { createGeneratorMetrics } = await import('../generator/metrics.ts');
-      const generator = gen.createEventGenerator({
-        streams: config.streams,
-        users: config.users,
-        weights: gen.parseWeights(config.weights),
-        seed: config.seed,
-        badRate: config.badRate,
-      });
+      const generator = (await import('../runtime/generator-config.ts')).generatorFromConfig(config);
       logger.info(
         { rate: config.rate, streams: config.streams, users: config.users, seed: generator.seed },
         'generating',

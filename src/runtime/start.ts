@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { Config } from '../config/index.ts';
 import { defaultPartitions, openBus } from './bus.ts';
+import { generatorFromConfig } from './generator-config.ts';
 import { openDatabase } from './database.ts';
 import { startApiRole } from './api-role.ts';
 import { startProcessorRole } from './processor-role.ts';
@@ -41,13 +42,7 @@ export async function runStart(config: Config, logger: Logger, signal: AbortSign
     if (config.generator) {
       const gen = await import('../generator/index.ts');
       const { createGeneratorMetrics } = await import('../generator/metrics.ts');
-      const generator = gen.createEventGenerator({
-        streams: config.streams,
-        users: config.users,
-        weights: gen.parseWeights(config.weights),
-        seed: config.seed,
-        badRate: config.badRate,
-      });
+      const generator = generatorFromConfig(config);
       const output = gen.sinkOutput(bus.sink(), config.topic);
       generatorDone = gen
         .runGenerator({

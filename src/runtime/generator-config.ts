@@ -1,0 +1,13 @@
+import type { Config } from '../config/index.ts';
+import { createEventGenerator, type EventGenerator, parseWeights } from '../generator/index.ts';
+
+/** The event generator the RTSA_GEN_* settings describe (used by `rtsa generate` and `rtsa start`). */
+export function generatorFromConfig(config: Config): EventGenerator {
+  return createEventGenerator({
+    streams: config.streams,
+    users: config.users,
+    weights: parseWeights(config.weights),
+    seed: config.seed,
+    badRate: config.badRate,
+  });
+}
