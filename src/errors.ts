@@ -11,7 +11,6 @@ export const errorCodes = [
   'LOG_TRUNCATED',
   'BUS_UNAVAILABLE',
   'FENCED',
-  'STATE_MISMATCH',
 ] as const;
 
 export type ErrorCode = (typeof errorCodes)[number];

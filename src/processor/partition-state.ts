@@ -439,5 +439,3 @@ export class PartitionState {
     };
   }
 }
-
-export const WINDOW_MICROS = MICROS_PER_MINUTE;
