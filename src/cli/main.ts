@@ -202,6 +202,9 @@ function usage(): string {
   return lines.join('\n');
 }
 
+/** A second Ctrl-C later than this after the first forces an immediate exit. */
+const FORCE_AFTER_MS = 1_000;
+
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
@@ -228,18 +231,21 @@ async function main(argv: string[]): Promise<number> {
   const { config } = loaded;
   const logger = createLogger({ level: config.logLevel, format: config.logFormat });
   const controller = new AbortController();
-  let signals = 0;
+  let firstSignalAt: number | undefined;
   const onSignal = (sig: string) => {
-    signals++;
-    if (signals === 1) {
+    if (firstSignalAt === undefined) {
+      firstSignalAt = Date.now();
       logger.info({ signal: sig }, 'stopping (press Ctrl-C again to force)');
       controller.abort();
-    } else {
+    } else if (Date.now() - firstSignalAt > FORCE_AFTER_MS) {
       process.exit(130);
     }
+    // Under `npm start` one Ctrl-C arrives twice (from the terminal and forwarded by npm): a
+    // second signal right after the first is the same keypress, not a request to force.
   };
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGHUP', () => onSignal('SIGHUP')); // the terminal closed
   try {
     return (await command.run({ config, flags: loaded.flags, logger, signal: controller.signal })) ?? 0;
   } catch (error) {
