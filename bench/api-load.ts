@@ -4,7 +4,7 @@
  */
 import autocannon from 'autocannon';
 import pg from 'pg';
-import { migrate } from '../src/store/index.ts';
+import { migrate } from '../src/db/index.ts';
 import { freePort, waitFor } from './child.ts';
 import type { BenchOptions } from './run.ts';
 import { scratch } from './harness.ts';

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { silentLogger } from '../src/telemetry/logger.ts';
-import { createPool, migrate, startEmbeddedPostgres } from '../src/store/index.ts';
+import { createPool, migrate, startEmbeddedPostgres } from '../src/db/index.ts';
 
 const SUITES: Record<string, (file: string) => boolean> = {
   unit: (f) => !/^test\/(crash|kafka|bench)\//.test(f),

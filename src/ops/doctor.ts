@@ -9,7 +9,8 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Compile } from 'typebox/compile';
-import { HealthSchema } from '../api/schemas.ts';
+import { migrationStatus } from '../db/index.ts';
+import { HealthSchema } from '../realtime/api/schemas.ts';
 import type { Config } from '../config/index.ts';
 import { errorMessage } from '../errors.ts';
 import { CheckFailed, createPrinter, formatAge, formatMs, type Line, plural } from './check-report.ts';
@@ -22,10 +23,9 @@ import {
   groupPositions,
   type PartitionPosition,
   selectDeadLetterRates,
-  selectMigrationStatus,
   selectPartitionPositions,
   selectServing,
-} from './pipeline-queries.ts';
+} from '../realtime/serving/index.ts';
 import {
   checkPrometheusReady,
   describeTargets,
@@ -103,7 +103,11 @@ export async function runDoctor(config: Config, options: DoctorOptions, io: OpsI
     } else {
       const probe = openDatabaseProbe(target.database.url);
       try {
-        const m = await selectMigrationStatus(probe);
+        const sets = await migrationStatus(probe);
+        const m = {
+          applied: sets.reduce((n, s) => n + s.applied, 0),
+          known: sets.reduce((n, s) => n + s.known, 0),
+        };
         if (m.applied < m.known) {
           report({
             status: 'fail',

@@ -18,7 +18,7 @@ import {
   MetricsPageSchema,
   StatePageSchema,
   TopPageSchema,
-} from '../api/schemas.ts';
+} from '../realtime/api/schemas.ts';
 import type { Config } from '../config/index.ts';
 import { errorMessage } from '../errors.ts';
 import type { Logger } from '../telemetry/logger.ts';
@@ -39,7 +39,7 @@ import {
   type PartitionPosition,
   selectPartitionPositions,
   selectServing,
-} from './pipeline-queries.ts';
+} from '../realtime/serving/index.ts';
 import {
   checkPrometheusReady,
   describeTargets,

@@ -10,7 +10,7 @@ import { openBus } from '../runtime/bus.ts';
 import type { Bus, Source, TopicInfo } from '../bus/types.ts';
 import { type Config, redactedConfig } from '../config/index.ts';
 import { ConfigError, errorMessage } from '../errors.ts';
-import { createPool } from '../store/pool.ts';
+import { createPool, type RowReader } from '../db/index.ts';
 import { type Logger, silentLogger } from '../telemetry/logger.ts';
 import { within } from './deadline.ts';
 import { findEmbeddedDatabase } from './embedded-database.ts';
@@ -102,8 +102,7 @@ async function resolveDatabase(config: Config): Promise<DatabaseTarget> {
 
 // ---- database ----------------------------------------------------------------------------------
 
-export interface DatabaseProbe {
-  query<R extends pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<R[]>;
+export interface DatabaseProbe extends RowReader {
   close(): Promise<void>;
 }
 

@@ -32,7 +32,7 @@ import {
   type EmbeddedPostgresHandle,
   migrate,
   startEmbeddedPostgres,
-} from '../../src/store/index.ts';
+} from '../../src/db/index.ts';
 import { silentLogger } from '../../src/telemetry/logger.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
 import {

@@ -1,0 +1,90 @@
+/**
+ * What the processor hands to, and reads back from, the result store. The Postgres
+ * implementation is `src/realtime/serving/results-writer.ts`; the processor knows only this interface.
+ */
+
+/** A partition's persisted position and folded state, as claimed by one processor. */
+export interface ClaimedPartition {
+  partition: number;
+  /** Fencing token: every commit for this partition must carry it. */
+  epoch: number;
+  /** Next offset to process; everything before it is reflected in the tables. */
+  committedOffset: number;
+  /** Re-read from here (before committedOffset) to rebuild the in-memory state. */
+  replayOffset: number;
+  /** Max event time (µs) of the records before replayOffset, or undefined when none. */
+  replayMaxTs: number | undefined;
+  /** Windows before this minute (µs) are final and folded into `viewers`. */
+  compactedThrough: number | undefined;
+  /** Max event time (µs) at committedOffset, idle advances included. */
+  maxTs: number | undefined;
+  /** Watermark advances made while the partition was idle, at the offset where they happened. */
+  idleMarks: IdleMark[];
+  /** Viewers present per stream as of compactedThrough. */
+  viewers: Map<string, string[]>;
+}
+
+export interface IdleMark {
+  /** Applies before the record at this offset. */
+  offset: number;
+  maxTs: number;
+}
+
+export interface WindowRow {
+  windowStart: number;
+  streamId: string;
+  activeViewers: number;
+  chatMessages: number;
+  donationMicros: number;
+  donationCount: number;
+  viewerJoins: number;
+  viewerLeaves: number;
+  events: number;
+  isFinal: boolean;
+}
+
+export interface StreamStateRow {
+  streamId: string;
+  activeViewers: number;
+  lastEventTs: number;
+}
+
+export interface DeadLetterRow {
+  partition: number;
+  offset: number;
+  reason: string;
+  detail: string;
+  raw: Buffer;
+  eventId: string | undefined;
+  streamId: string | undefined;
+  eventTs: number | undefined;
+}
+
+export interface PartitionCommit {
+  partition: number;
+  epoch: number;
+  committedOffset: number;
+  replayOffset: number;
+  replayMaxTs: number | undefined;
+  compactedThrough: number | undefined;
+  maxTs: number | undefined;
+  idleMarks: IdleMark[];
+  windows: WindowRow[];
+  streams: StreamStateRow[];
+  viewersAdded: { streamId: string; userId: string }[];
+  viewersRemoved: { streamId: string; userId: string }[];
+  deadLetters: DeadLetterRow[];
+}
+
+export interface ResultStore {
+  /** Takes ownership of a partition (bumping its epoch, which fences the previous owner) and loads its state. */
+  claim(group: string, topic: string, partition: number, owner: string): Promise<ClaimedPartition>;
+  /** Writes results, state and positions of several partitions in one transaction. Throws FencedError naming fenced partitions. */
+  commit(group: string, topic: string, commits: readonly PartitionCommit[]): Promise<CommitStats>;
+}
+
+export interface CommitStats {
+  windows: number;
+  streams: number;
+  deadLetters: number;
+}
