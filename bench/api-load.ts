@@ -6,7 +6,7 @@ import autocannon from 'autocannon';
 import pg from 'pg';
 import { migrate } from '../src/db/index.ts';
 import { freePort, waitFor } from './child.ts';
-import type { BenchOptions } from './run.ts';
+import type { BenchOptions } from './options.ts';
 import { scratch } from './harness.ts';
 import { spawn } from 'node:child_process';
 

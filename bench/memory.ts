@@ -4,7 +4,7 @@
  * minus the heap before. Needs --expose-gc (the npm script passes it).
  */
 import { PartitionState } from '../src/realtime/processor/partition-state.ts';
-import type { BenchOptions } from './run.ts';
+import type { BenchOptions } from './options.ts';
 
 export async function runMemory(_opts: BenchOptions): Promise<Record<string, unknown>> {
   const gc = (globalThis as { gc?: () => void }).gc;

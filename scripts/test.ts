@@ -12,6 +12,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { silentLogger } from '../src/telemetry/logger.ts';
+import {
+  hasBinary,
+  missingMessage,
+  REQUIRE_SYSTEM_TESTS,
+  SYSTEM_BINARIES,
+  type SystemBinaryName,
+} from '../test/helpers/system-binaries.ts';
 import { createPool, migrate, startEmbeddedPostgres } from '../src/db/index.ts';
 
 const SUITES: Record<string, (file: string) => boolean> = {
@@ -43,6 +50,17 @@ const files = explicit.length > 0 ? explicit : (await listTests('test')).filter(
 if (files.length === 0) {
   console.error(`no test files in suite ${suite}`);
   process.exit(1);
+}
+
+// Tests that need a program npm cannot bring say so once, here, and are skipped (or fail under
+// RTSA_REQUIRE_SYSTEM_TESTS=1, as in CI).
+for (const name of Object.keys(SYSTEM_BINARIES) as SystemBinaryName[]) {
+  if (hasBinary(name)) continue;
+  console.log(
+    REQUIRE_SYSTEM_TESTS
+      ? `RTSA_REQUIRE_SYSTEM_TESTS=1 and ${name} is missing: its tests will fail (${missingMessage(name)})`
+      : `skipped: the tests that ${missingMessage(name).replace(/^needs/, 'need')}`,
+  );
 }
 
 let stopPostgres = async () => {};

@@ -1,22 +1,18 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../errors.ts';
 import { formatDurationMs, parseDurationMs } from './duration.ts';
-import { type Config, type Role, SETTINGS, type SettingKey, type SettingSpec } from './schema.ts';
-
-/** A flag that belongs to one command only (e.g. `produce --file`), not to the shared config. */
-export interface CommandFlag {
-  type: 'string' | 'boolean';
-  doc: string;
-  short?: string;
-}
+import { COMMANDS, type CommandFlag, type CommandSpec, type Role } from './commands.ts';
+import { type Area, type Config, SETTINGS, type SettingKey, type SettingSpec } from './schema.ts';
 
 export interface LoadedConfig<F extends string> {
   config: Config;
   flags: Partial<Record<F, string | boolean>>;
 }
 
+/** The settings a command reads: those of its areas (src/config/commands.ts). */
 export function settingsFor(role: Role): [SettingKey, SettingSpec][] {
-  return (Object.entries(SETTINGS) as [SettingKey, SettingSpec][]).filter(([, s]) => s.roles.includes(role));
+  const areas: readonly Area[] = COMMANDS[role].areas;
+  return (Object.entries(SETTINGS) as [SettingKey, SettingSpec][]).filter(([, s]) => areas.includes(s.area));
 }
 
 /**
@@ -28,7 +24,7 @@ export function loadConfig<F extends string = never>(
   role: Role,
   argv: readonly string[],
   env: NodeJS.ProcessEnv = process.env,
-  commandFlags: Record<F, CommandFlag> = {} as Record<F, CommandFlag>,
+  commandFlags: Readonly<Record<F, CommandFlag>> = {} as Record<F, CommandFlag>,
 ): LoadedConfig<F> {
   const specs = settingsFor(role);
   const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {};
@@ -149,7 +145,9 @@ function redact(value: string): string {
 }
 
 /** Help text for one role, generated from the settings table. */
-export function helpFor(role: Role, summary: string, commandFlags: Record<string, CommandFlag> = {}): string {
+export function helpFor(role: Role): string {
+  const { summary } = COMMANDS[role];
+  const commandFlags = commandFlagsOf(role);
   const lines = [`rtsa ${role} — ${summary}`, '', 'Options (flag / environment variable / default):'];
   for (const [name, flag] of Object.entries(commandFlags)) {
     lines.push(`  --${name}${flag.type === 'string' ? ' <value>' : ''}`, `      ${flag.doc}`);
@@ -160,4 +158,10 @@ export function helpFor(role: Role, summary: string, commandFlags: Record<string
     lines.push(`  ${flag}   ${spec.env}${def}`, `      ${spec.doc}`);
   }
   return lines.join('\n');
+}
+
+/** The flags only `role` takes (e.g. `produce --file`). */
+export function commandFlagsOf(role: Role): Readonly<Record<string, CommandFlag>> {
+  const spec: CommandSpec = COMMANDS[role];
+  return spec.flags ?? {};
 }

@@ -6,7 +6,6 @@
  */
 import path from 'node:path';
 import type pg from 'pg';
-import { openBus } from '../runtime/bus.ts';
 import type { Bus, Source, TopicInfo } from '../bus/types.ts';
 import { type Config, redactedConfig } from '../config/index.ts';
 import { ConfigError, errorMessage } from '../errors.ts';
@@ -142,7 +141,14 @@ export interface BusProbe {
  * Opens the bus for reading end offsets. On the embedded log this works while another process
  * holds the writer lock (readers never take it).
  */
-export async function openBusProbe(config: Config, logger: Logger = silentLogger()): Promise<BusProbe> {
+/** Opens the bus a config describes (Kafka or the embedded log). */
+export type BusOpener = (config: Config, logger: Logger) => Promise<Bus>;
+
+export async function openBusProbe(
+  config: Config,
+  openBus: BusOpener,
+  logger: Logger = silentLogger(),
+): Promise<BusProbe> {
   const bus: Bus = await openBus(config, logger);
   let source: Source | undefined;
   return {

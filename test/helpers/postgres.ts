@@ -29,7 +29,10 @@ export interface TestDatabase {
 }
 
 /** A database of its own, cloned from the migrated template (or empty, with `empty`). */
-export async function createTestDatabase(prefix = 't', options: { empty?: boolean } = {}): Promise<TestDatabase> {
+export async function createTestDatabase(
+  prefix = 't',
+  options: { empty?: boolean } = {},
+): Promise<TestDatabase> {
   const name = `${prefix}_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: serverUrl() });
   await admin.connect();

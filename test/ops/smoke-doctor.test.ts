@@ -6,13 +6,14 @@
  * ✗ naming the cause and a hint (→) saying what to do.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { SETTINGS } from '../../src/config/index.ts';
+import { requireBinary, skipWithout } from '../helpers/system-binaries.ts';
 
 let dir: string;
 let port: number;
@@ -173,15 +174,9 @@ test('doctor finds nothing wrong with a healthy stack', { timeout: 120_000 }, as
   assert.match(out, /doctor: all good/);
 });
 
-/** A real Prometheus when this machine has one (.ci/run installs it); undefined otherwise. */
-function prometheusBinary(): string | undefined {
-  const found = spawnSync('prometheus', ['--version'], { encoding: 'utf8' });
-  return found.error === undefined && found.status === 0 ? 'prometheus' : undefined;
-}
-
 test('smoke --prometheus-url: ready with every target up passes; a target down fails and names it', {
   timeout: 120_000,
-  skip: prometheusBinary() === undefined ? 'no prometheus binary on this machine' : false,
+  skip: skipWithout('prometheus'),
 }, async () => {
   const promDir = path.join(dir, 'prometheus');
   await mkdir(promDir);
@@ -193,7 +188,7 @@ test('smoke --prometheus-url: ready with every target up passes; a target down f
   const promPort = await freePort();
   const url = `http://127.0.0.1:${promPort}`;
   const prometheus = spawn(
-    'prometheus',
+    requireBinary('prometheus'),
     [
       `--config.file=${config}`,
       `--storage.tsdb.path=${path.join(promDir, 'tsdb')}`,

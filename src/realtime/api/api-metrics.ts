@@ -1,5 +1,5 @@
 /**
- * The API's Prometheus metrics, with the seed's names (dashboards and alerts know them):
+ * The API's Prometheus metrics, with the names users' dashboards and alerts know (docs/observability.md):
  *   api_http_requests_total{method,path,status}     path is the route pattern, "unmatched" for 404s
  *   api_http_request_duration_seconds{method,path}  histogram
  *   api_db_ok                                       1 when the database answered the last sample

@@ -101,7 +101,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
         title: 'rtsa API',
         version: '0.1.0',
         description:
-          'Live-stream metrics per minute window (seed A) and event ingestion. Every error is JSON: ' +
+          'Live-stream metrics per minute window and event ingestion. Every error is JSON: ' +
           '`{error, message, parameter?, allowed?}`; bad parameters get 400 naming the parameter and the allowed values.',
       },
       tags: [

@@ -1,6 +1,6 @@
 /**
  * The windowing engine for one partition: event-time minute windows per stream, the watermark,
- * late events, dedup and active viewers (SPEC §4 items 1–7).
+ * late events, dedup and active viewers (docs/semantics.md).
  *
  * Everything here is a pure function of the partition's records in offset order (plus idle
  * marks, which are persisted), so re-reading the log from `replayOffset` after a crash rebuilds

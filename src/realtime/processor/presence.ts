@@ -1,5 +1,5 @@
 /**
- * Who is watching a stream, in event-time order (SPEC §4.5).
+ * Who is watching a stream, in event-time order (docs/semantics.md, "Active viewers").
  *
  * A user is present at instant t when the last of their joins/leaves before t, or a
  * `stream_stop` after it, is a join. That rule is the whole semantics: a join of a present user

@@ -145,7 +145,7 @@ export class StreamProcessor implements SourceHandler {
     for (const state of states) {
       if (busy.includes(state)) continue;
       // An idle partition follows the busiest other partition; when all are idle, event time
-      // moves on with the wall clock, so the last windows still become final (SPEC §4.4).
+      // moves on with the wall clock, so the last windows still become final (docs/semantics.md, "Watermark and late events").
       const candidate = busy.length > 0 ? Math.max(...busy.map((s) => s.maxTs)) : state.idleCandidate(now);
       if (Number.isFinite(candidate) && state.advanceIdle(candidate)) {
         this.options.logger.debug(

@@ -3,23 +3,30 @@
  * implementation is `src/realtime/serving/results-writer.ts`; the processor knows only this interface.
  */
 
-/** A partition's persisted position and folded state, as claimed by one processor. */
-export interface ClaimedPartition {
-  partition: number;
-  /** Fencing token: every commit for this partition must carry it. */
-  epoch: number;
+/**
+ * Where a partition stands, as persisted with every commit: everything before `committedOffset`
+ * is in the tables, and replaying from `replayOffset` rebuilds the in-memory state.
+ */
+export interface ProcessorPosition {
   /** Next offset to process; everything before it is reflected in the tables. */
   committedOffset: number;
   /** Re-read from here (before committedOffset) to rebuild the in-memory state. */
   replayOffset: number;
   /** Max event time (µs) of the records before replayOffset, or undefined when none. */
   replayMaxTs: number | undefined;
-  /** Windows before this minute (µs) are final and folded into `viewers`. */
+  /** Windows before this minute (µs) are final and folded into the viewer sets. */
   compactedThrough: number | undefined;
   /** Max event time (µs) at committedOffset, idle advances included. */
   maxTs: number | undefined;
   /** Watermark advances made while the partition was idle, at the offset where they happened. */
   idleMarks: IdleMark[];
+}
+
+/** A partition's persisted position and folded state, as claimed by one processor. */
+export interface ClaimedPartition extends ProcessorPosition {
+  partition: number;
+  /** Fencing token: every commit for this partition must carry it. */
+  epoch: number;
   /** Viewers present per stream as of compactedThrough. */
   viewers: Map<string, string[]>;
 }
@@ -60,15 +67,10 @@ export interface DeadLetterRow {
   eventTs: number | undefined;
 }
 
-export interface PartitionCommit {
+/** What one partition writes in a commit: its new position and what changed since the last one. */
+export interface PartitionCommit extends ProcessorPosition {
   partition: number;
   epoch: number;
-  committedOffset: number;
-  replayOffset: number;
-  replayMaxTs: number | undefined;
-  compactedThrough: number | undefined;
-  maxTs: number | undefined;
-  idleMarks: IdleMark[];
   windows: WindowRow[];
   streams: StreamStateRow[];
   viewersAdded: { streamId: string; userId: string }[];

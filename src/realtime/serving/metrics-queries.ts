@@ -260,7 +260,7 @@ export interface ServingGauges {
   latestWindowAgeSeconds: number | null;
 }
 
-/** The values behind the seed's serving gauges (api_stream_metrics_rows_recent and friends). */
+/** The values behind the API's serving gauges (api_stream_metrics_rows_recent and friends). */
 export async function selectServingGauges(pool: pg.Pool): Promise<ServingGauges> {
   const { rows } = await query<{
     rows_recent: number;

@@ -58,7 +58,7 @@ export function groupPositions(rows: readonly PartitionPosition[]): Map<string, 
 }
 
 export interface Serving {
-  /** stream_metrics_minute rows whose window starts within the last 5 minutes (the seed's gauge). */
+  /** stream_metrics_minute rows whose window starts within the last 5 minutes (as api_stream_metrics_rows_recent). */
   rowsRecent: number;
   /** Seconds from the end of the newest window to now; negative while it is open; null when empty. */
   newestWindowAgeSeconds: number | null;

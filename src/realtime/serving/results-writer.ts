@@ -2,7 +2,7 @@
  * The processor's results in Postgres. A commit writes the changed windows, stream state, folded
  * viewers, dead letters and the partitions' positions in ONE transaction; the positions update
  * runs first and matches only rows whose epoch is still ours, so a processor that lost a
- * partition (fenced) writes nothing at all (SPEC §4 items 7–8).
+ * partition (fenced) writes nothing at all (docs/semantics.md, "Exactly-once").
  */
 import type pg from 'pg';
 import { FencedError } from '../../errors.ts';

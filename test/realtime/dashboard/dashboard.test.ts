@@ -4,7 +4,6 @@
  * that a writer keeps changing, on a desktop and a phone viewport.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { copyFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -14,13 +13,13 @@ import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
 import { type Browser, chromium, type ConsoleMessage } from 'playwright-core';
 import { type LiveSnapshot, PAGE_CSP } from '../../../src/realtime/dashboard/index.ts';
+import { requireBinary, skipWithout } from '../../helpers/system-binaries.ts';
 import { buildSeries } from '../../../src/realtime/dashboard/live-snapshot.ts';
 import type { SeriesRow } from '../../../src/realtime/serving/index.ts';
 import { deadPool } from '../api/fixtures.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/postgres.ts';
 import { buildDashboardApp, LiveWriter, readFrames, STREAMS, seedHistory } from './fixtures.ts';
 
-const CHROMIUM = process.env.RTSA_CHROMIUM ?? '/usr/bin/chromium';
 const CHARTS = ['viewers', 'chat', 'donations'];
 const ARTIFACTS = 'test-artifacts';
 
@@ -399,7 +398,7 @@ describe('dashboard live feed limits', () => {
   });
 });
 
-describe('dashboard in a browser', () => {
+describe('dashboard in a browser', { skip: skipWithout('chromium') }, () => {
   let db: TestDatabase;
   let app: FastifyInstance;
   let writer: LiveWriter;
@@ -426,13 +425,8 @@ describe('dashboard in a browser', () => {
   });
 
   test('charts draw, values update live, no console errors, fits a phone', { timeout: 90_000 }, async () => {
-    assert.ok(
-      existsSync(CHROMIUM),
-      `Chromium is not installed at ${CHROMIUM}: install it with \`apt-get install -y chromium\` ` +
-        '(or point RTSA_CHROMIUM at a Chromium binary)',
-    );
     browser = await chromium.launch({
-      executablePath: CHROMIUM,
+      executablePath: requireBinary('chromium'),
       args: [
         '--no-sandbox',
         '--headless',
