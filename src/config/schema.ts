@@ -77,6 +77,14 @@ export const SETTINGS = {
     doc: 'Port of the HTTP API and dashboard.',
     area: 'api',
   },
+  apiCacheTtlMs: {
+    env: 'RTSA_API_CACHE_TTL',
+    flag: 'api-cache-ttl',
+    kind: 'duration',
+    default: '250ms',
+    doc: 'Identical read requests within this time share one result (0 turns the response cache off).',
+    area: 'api',
+  },
   metricsPort: {
     env: 'RTSA_METRICS_PORT',
     flag: 'metrics-port',

@@ -40,6 +40,7 @@ export async function startApiRole(deps: {
       watermarkDelayMs: config.watermarkDelayMs,
     }),
     ingestRateLimit: config.ingestRateLimit,
+    cacheTtlMs: config.apiCacheTtlMs,
     ...(config.ingestToken !== undefined ? { ingestToken: config.ingestToken } : {}),
     ...(deps.status !== undefined ? { status: deps.status } : {}),
   });

@@ -119,13 +119,15 @@ export async function selectMetricsRange(pool: pg.Pool, p: RangeParams): Promise
   return toMetricsResult(latest, rows);
 }
 
-// One statement: the anchor is an InitPlan (one index probe), then one PK prefix. An empty table
-// gives no row and so latest = null.
+// One statement: the anchor is an InitPlan (one index probe), then one page of a PK prefix, read
+// in index order (window_start, stream_id): only the rows returned (plus the skipped offset) are
+// read. An empty table gives no row and so latest = null.
 const LATEST_ALL_SQL = `
 SELECT m.window_start AS latest, ${METRIC_COLUMNS}
 FROM stream_metrics_minute m
 WHERE m.window_start = (SELECT max(window_start) FROM stream_metrics_minute)
-ORDER BY m.stream_id`;
+ORDER BY m.stream_id
+LIMIT $1 OFFSET $2`;
 
 const LATEST_ONE_SQL = `
 SELECT m.window_start AS latest, ${METRIC_COLUMNS}
@@ -134,16 +136,23 @@ WHERE m.stream_id = $1
 ORDER BY m.window_start DESC
 LIMIT 1`;
 
-/** The newest window (provisional or final): every stream in it, or the newest window of one stream. */
+/**
+ * The newest window (provisional or final): a page of the streams in it, by stream_id, or the
+ * newest window of one stream. Pass limit + 1 to learn whether there is a next page.
+ */
 export async function selectLatestWindow(
   pool: pg.Pool,
-  streamId: string | undefined,
+  p: { streamId: string | undefined; limit: number; offset: number },
 ): Promise<MetricsResult> {
-  const { rows } =
-    streamId === undefined
-      ? await query<MetricsDbRow>(pool, LATEST_ALL_SQL)
-      : await query<MetricsDbRow>(pool, LATEST_ONE_SQL, [streamId]);
-  return toMetricsResult(rows[0]?.latest ?? null, rows);
+  if (p.streamId !== undefined) {
+    const { rows } = await query<MetricsDbRow>(pool, LATEST_ONE_SQL, [p.streamId]);
+    const page = rows.slice(p.offset, p.offset + p.limit);
+    return toMetricsResult(rows[0]?.latest ?? null, page);
+  }
+  const { rows } = await query<MetricsDbRow>(pool, LATEST_ALL_SQL, [p.limit, p.offset]);
+  // A page past the end has no row to carry the anchor: ask for it alone.
+  const latest = rows[0]?.latest ?? (p.offset > 0 ? await selectLatestWindowStart(pool, undefined) : null);
+  return toMetricsResult(latest, rows);
 }
 
 // One hash aggregate over the range of the PK. The viewers of each stream's latest window in the

@@ -263,6 +263,17 @@ describe('GET /metrics/latest', () => {
     const last = await get(`/metrics/latest?limit=1&offset=${all.length - 1}`);
     assert.deepEqual(last.rows, all.slice(-1));
     assert.equal(last.next_offset, null);
+    // Past the last page the newest window is still named (the page is read in SQL, not sliced).
+    assert.deepEqual(await get(`/metrics/latest?offset=${all.length}`), {
+      latest_window_start: T0,
+      rows: [],
+      next_offset: null,
+    });
+    assert.deepEqual(await get('/metrics/latest?stream_id=beta&offset=1'), {
+      latest_window_start: addMinutes(T0, -1),
+      rows: [],
+      next_offset: null,
+    });
   });
 });
 

@@ -80,13 +80,8 @@ export function registerMetricsRoutes(app: FastifyInstance, ctx: ApiContext): vo
     async (request, reply) => {
       const { stream_id: streamId, limit, offset } = request.query;
       const body = await ctx.cache.get(cacheKey('/metrics/latest', streamId, limit, offset), async () => {
-        const result = await selectLatestWindow(pool, streamId);
-        const page: MetricsPage = {
-          latest_window_start: result.latest?.toISOString() ?? null,
-          rows: result.rows.slice(offset, offset + limit),
-          next_offset: result.rows.length > offset + limit ? offset + limit : null,
-        };
-        return new JsonBody(page);
+        const result = await selectLatestWindow(pool, { streamId, limit: limit + 1, offset });
+        return new JsonBody(toPage(result, limit, offset));
       });
       return sendJsonBody(request, reply, body);
     },
