@@ -172,7 +172,7 @@ export const SETTINGS = {
     kind: 'duration',
     default: '500ms',
     min: 1,
-    doc: 'Most time between commits: provisional window values are visible at least this often.',
+    doc: 'Commits start as soon as the previous one is durable; while one is in flight, the next is queued after at most this long.',
     area: 'processor',
   },
   maxBatchEvents: {

@@ -78,6 +78,15 @@ function exited(child: ChildProcess): Promise<void> {
   });
 }
 
+/** Sum of the partitions' epochs: it grows when a processor has claimed them (it is running). */
+async function claims(): Promise<number> {
+  const { rows } = await db.pool.query<{ n: number | null }>(
+    'SELECT sum(epoch)::int AS n FROM processor_partitions WHERE topic = $1',
+    [TOPIC],
+  );
+  return rows[0]?.n ?? 0;
+}
+
 async function committedOffsets(): Promise<Map<number, number>> {
   const { rows } = await db.pool.query<{ partition: number; committed_offset: number }>(
     'SELECT partition, committed_offset FROM processor_partitions WHERE topic = $1',
@@ -124,7 +133,15 @@ test(`kill -9 at ${CRASHES} random points, restart, tables equal the oracle`, {
   let interrupted = 0;
   let previous = 0;
   for (let crash = 0; crash < CRASHES; crash++) {
+    const claimedBefore = await claims();
     const child = startProcessor();
+    // The random moment is counted from when it runs (has claimed its partitions), not from the
+    // spawn: on a busy machine starting Node alone can take longer than the longest pause.
+    const deadline = Date.now() + 60_000;
+    while ((await claims()) <= claimedBefore && child.exitCode === null) {
+      assert.ok(Date.now() < deadline, 'the processor did not claim its partitions within 60 s');
+      await new Promise((r) => setTimeout(r, 20));
+    }
     await new Promise((r) => setTimeout(r, pauses[crash]));
     child.kill('SIGKILL');
     await exited(child);

@@ -2,7 +2,7 @@
  * Drives the windowing engine from a Source and commits to a ResultStore. One instance owns the
  * partitions its Source assigns; on assignment it claims them in Postgres (fencing any previous
  * owner), re-reads the log from their replay offset to rebuild state, and from then on commits
- * results and positions together at least every flush interval.
+ * results and positions together as soon as the previous commit is durable (see commitDue).
  */
 import type { Logger } from 'pino';
 import type { BusRecord, SourceHandler } from '../../bus/types.ts';
@@ -131,9 +131,16 @@ export class StreamProcessor implements SourceHandler {
     return new Map([...this.partitions].map(([p, s]) => [p, s.position]));
   }
 
+  /**
+   * Commits follow the data: one starts as soon as the previous one is durable and something
+   * changed, so results are visible one commit after they arrive, and under load commits grow by
+   * themselves (everything that arrived during the last one goes into the next). While a commit
+   * is in flight, the flush interval bounds how long before the next is queued behind it, and
+   * maxBatchEvents how much is taken before waiting for it.
+   */
   private commitDue(now: number): boolean {
     if (this.eventsSinceCommit >= this.options.settings.maxBatchEvents) return true;
-    if (now - this.lastCommitAt < this.options.settings.flushIntervalMs) return false;
+    if (this.committing && now - this.lastCommitAt < this.options.settings.flushIntervalMs) return false;
     for (const state of this.partitions.values()) if (!state.replaying && state.hasPending) return true;
     return false;
   }
@@ -181,7 +188,10 @@ export class StreamProcessor implements SourceHandler {
     this.eventsSinceCommit = 0;
     this.lastCommitAt = this.clock();
     if (pending.length > 0) {
-      this.inflight = this.write(pending, oldest);
+      this.committing = true;
+      this.inflight = this.write(pending, oldest).finally(() => {
+        this.committing = false;
+      });
       // Surface a fatal error on the next commit (or now when waiting); never unhandled.
       this.inflight.catch(() => {});
     }
@@ -189,6 +199,8 @@ export class StreamProcessor implements SourceHandler {
   }
 
   private inflight: Promise<void> = Promise.resolve();
+  /** A commit is being written (between `write` starting and its promise settling). */
+  private committing = false;
 
   private async write(
     pending: { state: PartitionState; commit: PartitionCommit }[],
