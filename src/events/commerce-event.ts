@@ -334,11 +334,7 @@ function findUnstorableString(value: unknown, path: string): [string, string] | 
 
 function describeEnvelopeError(record: Record<string, unknown>): InvalidCommerceEvent {
   for (const field of ENVELOPE_FIELDS) {
-    if (record[field] === undefined) {
-      return field === 'timestamp'
-        ? invalid('invalid_timestamp', field, 'timestamp: required')
-        : invalid('missing_field', field, `${field}: required`);
-    }
+    if (record[field] === undefined) return invalid('missing_field', field, `${field}: required`);
   }
   const [first] = envelopeValidator.Errors(record);
   const field = first?.instancePath.replace(/^\//, '').split('/')[0] || 'event';
@@ -502,7 +498,7 @@ export function commerceEventsMarkdown(): string {
     '| `not_an_object` | JSON, but not an object (an array, a string, null, ...) |',
     '| `missing_field` | an envelope field is absent (or `undefined`) |',
     '| `invalid_field` | an envelope field has the wrong type, an empty or too long id, a value outside its list (`event_type`, `device_type`, `schema_version`), or a string holding a lone surrogate or NUL |',
-    '| `invalid_timestamp` | `timestamp` absent, not a string, not ISO-8601 with `Z` or an offset, not a real date, or outside 1970-01-01 .. 2199-12-31 UTC |',
+    '| `invalid_timestamp` | `timestamp` not a string (null, a number), not ISO-8601 with `Z` or an offset, not a real date, or outside 1970-01-01 .. 2199-12-31 UTC |',
     '| `invalid_payload` | `payload` not an object; a required payload field absent or null; a payload field of the wrong type, out of range or outside its list; or a payload string holding a lone surrogate or NUL |',
     '',
     'Each rejection also names its `field` (`payload.currency` for a payload field). Times are',
