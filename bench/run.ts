@@ -7,6 +7,8 @@
  *   startup    — `rtsa start` on a fresh data folder until the first window is visible
  *   memory     — heap per 1M event_ids held for deduplication
  *   api-load   — requests/s and p99 of the hot endpoints over 1,000 streams x 24 h of windows
+ *   lake-engine — Parquet writers for the lake compared on 1M commerce events (run by name)
+ *   lake-parse — events/s of the commerce event contract (run by name)
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
@@ -17,6 +19,8 @@ import { runFreshness } from './freshness.ts';
 import { runKafkaFreshness } from './kafka-freshness.ts';
 import { runKafkaProducer } from './kafka-producer.ts';
 import { runKafkaScaling, runKafkaThroughput } from './kafka-throughput-e2e.ts';
+import { runLakeEngine } from './lake-engine.ts';
+import { runLakeParse } from './lake-parse.ts';
 import { runMemory } from './memory.ts';
 import { runStartup } from './startup.ts';
 import { runThroughput } from './throughput.ts';
@@ -27,6 +31,9 @@ const SCENARIOS: Record<string, (opts: BenchOptions) => Promise<Record<string, u
   startup: runStartup,
   memory: runMemory,
   'api-load': runApiLoad,
+  // System B; run by name: see docs/benchmarks.md.
+  'lake-engine': runLakeEngine,
+  'lake-parse': runLakeParse,
   // Need a broker (KAFKA_BROKERS); not run by default: see docs/benchmarks-kafka.md.
   'kafka-throughput': runKafkaThroughput,
   'kafka-scaling': runKafkaScaling,
@@ -44,7 +51,9 @@ const { values, positionals } = parseArgs({
 });
 // The kafka-* scenarios need a broker: run them by name.
 const chosen =
-  positionals.length > 0 ? positionals : Object.keys(SCENARIOS).filter((n) => !n.startsWith('kafka-'));
+  positionals.length > 0
+    ? positionals
+    : Object.keys(SCENARIOS).filter((n) => !n.startsWith('kafka-') && !n.startsWith('lake-'));
 for (const name of chosen) {
   if (!SCENARIOS[name]) {
     console.error(`unknown scenario "${name}": one of ${Object.keys(SCENARIOS).join(', ')}`);

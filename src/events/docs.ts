@@ -1,3 +1,4 @@
+import { commerceEventsMarkdown } from './commerce-event.ts';
 import {
   MAX_DONATION_USD,
   MAX_EVENT_BYTES,
@@ -67,6 +68,7 @@ export function eventsMarkdown(): string {
     '{"event_id": "manual-donation-1", "ts": "2025-12-20T18:34:38.300308+00:00", "event_type": "donation",',
     ' "stream_id": "stream_1001", "user_id": "user_999", "amount_usd": 25.0}',
     '```',
+    '',
   );
-  return `${lines.join('\n')}\n`;
+  return `${lines.join('\n')}\n${commerceEventsMarkdown()}`;
 }

@@ -1,14 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError } from '../errors.ts';
 import { type Logger, silentLogger } from '../telemetry/logger.ts';
-import type { EventGenerator } from './event-generator.ts';
 import { settingName } from './event-weights.ts';
-import type { EventOutput } from './event-output.ts';
+import type { EventOutput, OutputMessage } from './event-output.ts';
 import type { GeneratorMetrics } from './metrics.ts';
 import { sendWithRetry } from './send-with-retry.ts';
 
 export interface RunGeneratorOptions {
-  generator: EventGenerator;
+  /** Any generator of messages that know whether they are valid (live-stream or commerce). */
+  generator: { take(n: number): readonly (OutputMessage & { valid: boolean })[] };
   /** Events per second. */
   rate: number;
   /** Stop after this many events. */
