@@ -36,6 +36,8 @@ export const MIGRATION_SETS: readonly MigrationSet[] = [
   // System A's tables stay in `public`, with the ledger they always had: an existing data folder
   // upgrades with nothing to do.
   { name: 'realtime', schema: 'public', dir: here('realtime') },
+  // System B's lake writers: positions and committed files (src/lakehouse/lake-writer).
+  { name: 'lake', schema: 'lake', dir: here('lake') },
 ];
 
 export async function loadMigrations(set: MigrationSet = realtimeSet()): Promise<Migration[]> {
