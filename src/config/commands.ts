@@ -40,12 +40,17 @@ export const COMMANDS = {
     summary: 'run a stream processor (one member of the consumer group)',
     areas: ['general', 'database', 'bus', 'listen', 'metrics', 'edge', 'pipeline', 'processor'],
   },
+  lake: {
+    summary: 'run the lake writers: commerce events from events_raw into bronze and silver Parquet',
+    areas: ['general', 'database', 'bus', 'listen', 'metrics', 'lake'],
+  },
   serve: {
     summary: 'run the HTTP API (stateless; any number of replicas)',
     areas: ['general', 'database', 'bus', 'listen', 'api', 'token', 'edge', 'pipeline'],
   },
   generate: {
-    summary: 'generate live-stream events onto the log (or to a running API with --api-url)',
+    summary:
+      'generate live-stream (or, with --domain commerce, commerce) events onto the log or to a running API',
     areas: ['general', 'bus', 'listen', 'metrics', 'client', 'token', 'generator'],
   },
   produce: {

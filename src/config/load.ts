@@ -29,7 +29,9 @@ export function loadConfig<F extends string = never>(
   const specs = settingsFor(role);
   const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {};
   for (const [, spec] of specs) {
-    options[spec.flag] = { type: spec.kind === 'bool' ? 'boolean' : 'string' };
+    const type = spec.kind === 'bool' ? 'boolean' : 'string';
+    options[spec.flag] = { type };
+    for (const alias of spec.aliases ?? []) options[alias] = { type };
   }
   for (const [name, flag] of Object.entries(commandFlags) as [string, CommandFlag][]) {
     options[name] = flag.short ? { type: flag.type, short: flag.short } : { type: flag.type };
@@ -54,9 +56,14 @@ export function loadConfig<F extends string = never>(
   const values = parsed.values as Record<string, string | boolean | undefined>;
   const config: Record<string, unknown> = {};
   for (const [key, spec] of specs) {
-    const fromFlag = values[spec.flag];
+    const alias = (spec.aliases ?? []).find((a) => values[a] !== undefined);
+    const flag = values[spec.flag] !== undefined || alias === undefined ? spec.flag : alias;
+    if (alias !== undefined && flag !== alias) {
+      throw new ConfigError(`--${spec.flag} and --${alias} are the same setting: give one of them`);
+    }
+    const fromFlag = values[flag];
     const fromEnv = env[spec.env];
-    const source = fromFlag !== undefined ? `--${spec.flag}` : spec.env;
+    const source = fromFlag !== undefined ? `--${flag}` : spec.env;
     const raw = fromFlag ?? (fromEnv === '' ? undefined : fromEnv);
     config[key] = raw === undefined ? defaultOf(spec) : coerce(spec, raw, source);
   }

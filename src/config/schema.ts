@@ -17,6 +17,8 @@ export interface SettingSpec {
   readonly choices?: readonly string[];
   readonly min?: number;
   readonly max?: number;
+  /** Other flag names users know it by (e.g. the seed producer's `--events-per-second`). */
+  readonly aliases?: readonly string[];
   /** Never printed in logs or `rtsa config`. */
   readonly secret?: boolean;
 }
@@ -38,7 +40,8 @@ export const AREAS = {
   pipeline: 'The live-stream processors as a group (read by the API and ops too)',
   processor: 'The live-stream processor',
   embedded: '`rtsa start`: what runs in its one process',
-  generator: 'The live-stream event generator',
+  generator: 'The event generator (live-stream or commerce traffic)',
+  lake: 'The lake: where bronze and silver files go, and how often they are committed',
 } as const;
 export type Area = keyof typeof AREAS;
 
@@ -229,10 +232,11 @@ export const SETTINGS = {
   rate: {
     env: 'RTSA_GEN_RATE',
     flag: 'rate',
+    aliases: ['events-per-second'],
     kind: 'number',
     default: 50,
     min: 0.001,
-    doc: 'Generator: events per second.',
+    doc: 'Generator: events per second (`--events-per-second` too, as the seed producer).',
     area: 'generator',
   },
   streams: {
@@ -250,7 +254,7 @@ export const SETTINGS = {
     kind: 'int',
     default: 1000,
     min: 1,
-    doc: 'Generator: number of users.',
+    doc: 'Generator: number of users (commerce: the starting pool; signups grow it up to 10,000).',
     area: 'generator',
   },
   weights: {
@@ -271,9 +275,10 @@ export const SETTINGS = {
   count: {
     env: 'RTSA_GEN_COUNT',
     flag: 'count',
+    aliases: ['total-events'],
     kind: 'int',
     min: 1,
-    doc: 'Generator: stop after this many events.',
+    doc: 'Generator: stop after this many events (`--total-events` too).',
     area: 'generator',
   },
   durationMs: {
@@ -292,6 +297,97 @@ export const SETTINGS = {
     max: 1,
     doc: 'Generator: fraction of deliberately invalid events (they must land in the dead-letter table).',
     area: 'generator',
+  },
+  domain: {
+    env: 'RTSA_GEN_DOMAIN',
+    flag: 'domain',
+    kind: 'enum',
+    choices: ['live', 'commerce'],
+    default: 'live',
+    doc: '`rtsa generate`: live-stream events (topic RTSA_TOPIC) or commerce events (topic RTSA_COMMERCE_TOPIC).',
+    area: 'generator',
+  },
+  badDataPercentage: {
+    env: 'RTSA_GEN_BAD_DATA_PERCENTAGE',
+    flag: 'bad-data-percentage',
+    kind: 'number',
+    default: 1,
+    min: 0,
+    max: 100,
+    doc: "Commerce generator: percent of events broken by one of the seed producer's five bad-data kinds.",
+    area: 'generator',
+  },
+  commerceRate: {
+    env: 'RTSA_COMMERCE_RATE',
+    flag: 'commerce-rate',
+    kind: 'number',
+    default: 10,
+    min: 0.001,
+    doc: '`start` also generates commerce events at this rate (events per second) unless --no-generator.',
+    area: 'embedded',
+  },
+  commerceTopic: {
+    env: 'RTSA_COMMERCE_TOPIC',
+    flag: 'commerce-topic',
+    kind: 'string',
+    default: 'events_raw',
+    doc: 'Topic of commerce events (key: user_id), read by the lake writers.',
+    area: 'bus',
+  },
+  lakeUrl: {
+    env: 'RTSA_LAKE_URL',
+    flag: 'lake-url',
+    kind: 'string',
+    doc: 'Where the lake lives: a folder, or s3://bucket/prefix for an S3-compatible store (unset: <data-dir>/lake).',
+    area: 'lake',
+  },
+  s3Endpoint: {
+    env: 'RTSA_S3_ENDPOINT',
+    flag: 's3-endpoint',
+    kind: 'string',
+    doc: 'S3 API endpoint for an s3:// lake, e.g. http://minio:9000 (unset: AWS S3).',
+    area: 'lake',
+  },
+  s3Region: {
+    env: 'RTSA_S3_REGION',
+    flag: 's3-region',
+    kind: 'string',
+    default: 'us-east-1',
+    doc: 'Region of the S3 bucket.',
+    area: 'lake',
+  },
+  s3AccessKeyId: {
+    env: 'RTSA_S3_ACCESS_KEY_ID',
+    flag: 's3-access-key-id',
+    kind: 'string',
+    doc: 'Access key of the S3 bucket (unset: the AWS SDK looks for credentials itself).',
+    area: 'lake',
+  },
+  s3SecretAccessKey: {
+    env: 'RTSA_S3_SECRET_ACCESS_KEY',
+    flag: 's3-secret-access-key',
+    kind: 'string',
+    doc: 'Secret of the S3 access key.',
+    area: 'lake',
+    secret: true,
+  },
+  lakeFlushIntervalMs: {
+    env: 'RTSA_LAKE_FLUSH_INTERVAL',
+    flag: 'lake-flush-interval',
+    kind: 'duration',
+    default: '10s',
+    min: 1,
+    doc: 'Most time between lake commits (each commit writes at least one Parquet file per partition and folder it touches).',
+    area: 'lake',
+  },
+  lakeMaxBatch: {
+    env: 'RTSA_LAKE_MAX_BATCH',
+    flag: 'lake-max-batch',
+    kind: 'int',
+    default: 200000,
+    min: 1,
+    doc: 'Most records in one lake commit.',
+    area: 'lake',
   },
   ingestToken: {
     env: 'RTSA_INGEST_TOKEN',

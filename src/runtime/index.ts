@@ -10,6 +10,7 @@ export type { RoleContext, RoleRunner } from './role.ts';
 export const RUNNERS: Record<CommandName, () => Promise<RoleRunner>> = {
   start: async () => (await import('./start.ts')).run,
   process: async () => (await import('./process.ts')).run,
+  lake: async () => (await import('./lake.ts')).run,
   serve: async () => (await import('./serve.ts')).run,
   generate: async () => (await import('./generate.ts')).run,
   produce: async () => (await import('./produce.ts')).run,

@@ -27,16 +27,11 @@ const FILE_COLUMNS = (Object.keys(BRONZE_COLUMNS) as BronzeColumn[]).filter(
   (c) => !(BRONZE_PARTITION_COLUMNS as readonly string[]).includes(c),
 );
 
-/**
- * hyparquet-writer: one file `<fileName>.parquet` per partition of the batch, each written to a
- * temp name and renamed into place, so a reader never sees a partial file.
- */
-export async function writeBronzeHyparquet(
+/** One Parquet file's bytes per Hive partition of the batch (`date=…/event_type=…`), with hyparquet-writer. */
+export function encodeBronzeHyparquet(
   batch: BronzeBatch,
-  dir: string,
-  fileName: string,
-): Promise<WrittenFiles> {
-  const written: WrittenFiles = [];
+): { folder: string; bytes: Uint8Array; rows: number }[] {
+  const out: { folder: string; bytes: Uint8Array; rows: number }[] = [];
   for (const [folder, rows] of bronzePartitions(batch)) {
     const typed = hyparquetColumns(batch, rows);
     // An explicit schema (for the timestamps) excludes per-column types.
@@ -49,8 +44,24 @@ export async function writeBronzeHyparquet(
       compressors: { SNAPPY: snappyCompress },
       rowGroupSize: 100_000,
     });
+    out.push({ folder, bytes: new Uint8Array(buffer), rows: rows.length });
+  }
+  return out;
+}
+
+/**
+ * hyparquet-writer: one file `<fileName>.parquet` per partition of the batch, each written to a
+ * temp name and renamed into place, so a reader never sees a partial file.
+ */
+export async function writeBronzeHyparquet(
+  batch: BronzeBatch,
+  dir: string,
+  fileName: string,
+): Promise<WrittenFiles> {
+  const written: WrittenFiles = [];
+  for (const { folder, bytes } of encodeBronzeHyparquet(batch)) {
     const relative = `${folder}/${fileName}.parquet`;
-    await writeAtomically(path.join(dir, relative), new Uint8Array(buffer));
+    await writeAtomically(path.join(dir, relative), bytes);
     written.push(relative);
   }
   return written;
