@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -88,7 +88,6 @@ function alive(pid: number): boolean {
 
 before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'rtsa-ops-'));
-  await chmod(dir, 0o755); // Postgres runs as its own user when we are root
   port = await freePort();
   stack = spawn(
     process.execPath,

@@ -3,7 +3,7 @@
  * with back-off, resumes when Postgres is back — and the tables equal the batch oracle.
  */
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -30,7 +30,6 @@ let bus: EmbeddedBus;
 
 before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'rtsa-pgrestart-'));
-  await chmod(dir, 0o755);
   port = await new Promise<number>((resolve) => {
     const srv = createServer();
     srv.listen(0, '127.0.0.1', () => {
