@@ -211,11 +211,12 @@ async function binariesRunnableBy(owner: Owner, installed: Binaries, logger: Log
   const direct = await cannotRun(installed.postgres, owner);
   if (direct === undefined) return installed;
   const source = path.dirname(path.dirname(installed.postgres));
-  const digest = createHash('sha256')
-    .update(await readFile(installed.postgres))
-    .update(await readFile(installed.initdb))
-    .digest('hex')
-    .slice(0, 16);
+  // Content and modes: a fixed install (say, a lost x bit) gets a fresh copy, not the cached one.
+  const hash = createHash('sha256');
+  for (const file of [installed.postgres, installed.initdb]) {
+    hash.update(await readFile(file)).update(String((await stat(file)).mode));
+  }
+  const digest = hash.digest('hex').slice(0, 16);
   const target = path.join(tmpdir(), `rtsa-postgres-${digest}`);
   const fix =
     'Set TMPDIR to a folder every user can enter and run programs from (e.g. TMPDIR=/var/tmp), ' +
