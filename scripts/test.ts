@@ -7,7 +7,7 @@
  * Extra arguments ending in .test.ts pick files; others go to `node --test` (e.g. --test-name-pattern).
  */
 import { spawn } from 'node:child_process';
-import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -67,7 +67,6 @@ let stopPostgres = async () => {};
 let dataDir: string | undefined;
 if (!process.env.RTSA_TEST_PG_URL) {
   dataDir = await mkdtemp(path.join(tmpdir(), 'rtsa-test-pg-'));
-  await chmod(dataDir, 0o755); // Postgres runs as its own user when we are root
   const handle = await startEmbeddedPostgres(dataDir, silentLogger());
   process.env.RTSA_TEST_PG_URL = handle.url;
   stopPostgres = handle.stop;

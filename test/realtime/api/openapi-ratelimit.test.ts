@@ -80,20 +80,30 @@ test('POST /events is rate limited per client with a JSON 429', async () => {
     stream_id: 's',
     user_id: 'u',
   });
-  const statuses = [];
-  for (let i = 0; i < 5; i++) {
-    const res = await app.inject({
-      method: 'POST',
-      url: '/events',
-      payload: event,
-      headers: { 'content-type': 'application/json' },
-    });
-    statuses.push(res.statusCode);
-    if (res.statusCode === 429) {
-      assert.equal(res.json().error, 'too_many_requests');
-      assert.match(res.json().message, /retry after/);
-      assert.ok(res.headers['retry-after']);
+  // The limit is per client address and per second: five requests that took longer than the
+  // window (a loaded machine) prove nothing, so they are tried again from a new address.
+  const deadline = Date.now() + 30_000;
+  let statuses: number[] = [];
+  for (let client = 1; ; client++) {
+    statuses = [];
+    const started = performance.now();
+    for (let i = 0; i < 5; i++) {
+      const res = await app.inject({
+        method: 'POST',
+        url: '/events',
+        payload: event,
+        headers: { 'content-type': 'application/json' },
+        remoteAddress: `127.0.1.${client}`,
+      });
+      statuses.push(res.statusCode);
+      if (res.statusCode === 429) {
+        assert.equal(res.json().error, 'too_many_requests');
+        assert.match(res.json().message, /retry after/);
+        assert.ok(res.headers['retry-after']);
+      }
     }
+    if (performance.now() - started < 1_000) break;
+    assert.ok(Date.now() < deadline, `no try of five requests fit in one second: ${statuses}`);
   }
   assert.deepEqual(statuses, [202, 202, 202, 429, 429]);
   const read = await app.inject('/metrics');

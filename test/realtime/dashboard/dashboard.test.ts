@@ -270,10 +270,11 @@ describe('dashboard in-process', () => {
       const seq0 = Math.max(...firsts.map((r) => (r.frames[1] as { seq: number }).seq));
       const count0 = counted.count();
       const nexts = await Promise.all(streams.map((s) => readFrames(s, 5)));
-      const seq1 = Math.min(...nexts.map((r) => (r.frames[4] as { seq: number }).seq));
-      const polls = seq1 - seq0;
-      assert.ok(polls >= 4, `${polls} polls`);
       const statements = counted.count() - count0;
+      // Every poll since seq0 is in some stream's frames, however far apart the connections came in
+      // on a loaded machine; the newest one bounds how many polls ran (plus one in flight).
+      const polls = Math.max(...nexts.flatMap((r) => r.frames.map((f) => f.seq))) - seq0;
+      assert.ok(polls >= 5, `${polls} polls`);
       assert.ok(
         statements <= (polls + 1) * 4,
         `${statements} statements for ${polls} polls and 5 browsers: at most 4 a poll`,
@@ -340,10 +341,19 @@ describe('dashboard live feed limits', () => {
     const other = await buildDashboardApp(db.pool, { live: { intervalMs: 100 } });
     const url = await other.listen({ port: 0, host: '127.0.0.1' });
     const res = await fetch(`${url}/live`);
-    await readFrames(res.body as AsyncIterable<Uint8Array>, 1);
-    const started = Date.now();
-    await other.close();
-    assert.ok(Date.now() - started < 3000, `closed in ${Date.now() - started} ms`);
+    const body = (res.body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
+    await readFrames({ [Symbol.asyncIterator]: () => body }, 1);
+    // The browser keeps reading and never leaves: close() must end its stream, not wait for it.
+    const ended = (async () => {
+      while (!(await body.next()).done) {}
+    })();
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([
+      Promise.all([other.close(), ended]).then(() => 'closed'),
+      new Promise((resolve) => (timer = setTimeout(() => resolve('still open after 20 s'), 20_000))),
+    ]);
+    clearTimeout(timer);
+    assert.equal(outcome, 'closed');
   });
 
   test('a database that does not answer is reported after pollTimeoutMs; polls never pile up', async () => {
@@ -408,8 +418,9 @@ describe('dashboard in a browser', { skip: skipWithout('chromium') }, () => {
   before(async () => {
     db = await createTestDatabase('web');
     await seedHistory(db.pool);
+    // Started by the test once the first render is checked: until then the data, and so the top
+    // stream by donations, stay put (the writer's donations could change the leader meanwhile).
     writer = new LiveWriter(db.pool, 200);
-    writer.start();
     app = await buildDashboardApp(db.pool, {
       status: () => ({ processor: 'running' }),
       live: { intervalMs: 500 },
@@ -486,6 +497,7 @@ describe('dashboard in a browser', { skip: skipWithout('chromium') }, () => {
     assert.equal(await attr('#conn', 'data-state'), 'live');
 
     // A value changes without a reload: the writer adds chat to the current minute.
+    writer.start();
     const seq0 = Number(await attr('body', 'data-seq'));
     const chat0 = await attr('#chart-chat', 'data-last');
     await until(

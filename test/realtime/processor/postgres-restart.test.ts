@@ -3,7 +3,7 @@
  * with back-off, resumes when Postgres is back — and the tables equal the batch oracle.
  */
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -34,7 +34,6 @@ let bus: EmbeddedBus;
 
 before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'rtsa-pgrestart-'));
-  await chmod(dir, 0o755);
   port = await new Promise<number>((resolve) => {
     const srv = createServer();
     srv.listen(0, '127.0.0.1', () => {
@@ -56,6 +55,15 @@ after(async () => {
   await pg.stop();
   await rm(dir, { recursive: true, force: true });
 });
+
+/** Polls `condition` until it holds; fails naming `what` after the deadline. */
+async function until(what: string, condition: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await condition())) {
+    assert.ok(Date.now() < deadline, `timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
 test('Postgres restarted mid-run: unhealthy meanwhile, then nothing lost or doubled', {
   timeout: 120_000,
@@ -85,6 +93,7 @@ test('Postgres restarted mid-run: unhealthy meanwhile, then nothing lost or doub
   });
   const sink = bus.sink();
   let sending = true;
+  let batches = 0;
   const sender = (async () => {
     while (sending) {
       const batch = [];
@@ -96,24 +105,34 @@ test('Postgres restarted mid-run: unhealthy meanwhile, then nothing lost or doub
         TOPIC,
         batch.map((e) => ({ key: e.key, value: e.value })),
       );
+      batches++;
       await new Promise((r) => setTimeout(r, 10));
     }
   })();
-  await new Promise((r) => setTimeout(r, 1_000));
+  const committed = async () =>
+    (
+      await pool.query<{ n: number }>(
+        'SELECT coalesce(sum(committed_offset), 0)::int AS n FROM processor_partitions',
+      )
+    ).rows[0]!.n;
+  // Traffic before, during and after the outage, measured in batches sent (each about a second of
+  // event time), not in sleeps: a loaded machine sends the same data, only later.
+  await until('a first commit', async () => (await committed()) > 0);
   await pg.stop();
-  const deadline = Date.now() + 20_000;
-  while (role.processor.health !== 'unhealthy') {
-    assert.ok(Date.now() < deadline, 'the processor reports unhealthy while Postgres is down');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  await new Promise((r) => setTimeout(r, 1_500));
+  await until(
+    'the processor reports unhealthy while Postgres is down',
+    () => role.processor.health === 'unhealthy',
+  );
+  const downAt = batches;
+  await until('events sent while Postgres is down', () => batches >= downAt + 100);
   pg = await startEmbeddedPostgres(dir, silentLogger(), { port });
-  await new Promise((r) => setTimeout(r, 1_000));
+  const upAt = batches;
+  await until('events sent after the restart', () => batches >= upAt + 50);
   sending = false;
   await sender;
 
   await waitCommittedToEnd(pool, bus, TOPIC);
-  assert.equal(role.processor.health, 'running');
+  await until('the processor healthy again', () => role.processor.health === 'running');
   await role.stop();
   const windows = await assertTablesMatchOracle(pool, await readAllRecords(bus, TOPIC), config);
   assert.ok(windows.length > 10);

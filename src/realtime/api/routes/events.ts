@@ -72,13 +72,15 @@ export function registerEventRoutes(app: FastifyInstance, ctx: ApiContext): void
           });
         }
         // Both must be durable before answering: the valid events in the log, the invalid in the DLQ.
-        await Promise.all([
+        // allSettled: when one fails, the answer still waits for the other to finish.
+        const written = await Promise.allSettled([
           messages.length > 0 ? deps.sink.send(deps.topic, messages) : undefined,
           writeDeadLetters(
             deps.pool,
             rejections.map((r) => ({ ...r, source: 'http' })),
           ),
         ]);
+        for (const w of written) if (w.status === 'rejected') throw w.reason;
         const byReason = new Map<string, number>();
         for (const r of rejections) byReason.set(r.reason, (byReason.get(r.reason) ?? 0) + 1);
         ctx.metrics.observeIngest(messages.length, byReason);
