@@ -5,7 +5,7 @@
  * the very records in the log — nothing lost, nothing doubled.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -15,12 +15,12 @@ import { EmbeddedBus } from '../../src/bus/embedded/index.ts';
 import { recordsArbitrary } from '../helpers/event-gen.ts';
 import { assertTablesMatchOracle, readAllRecords, waitCommittedToEnd } from '../helpers/pipeline-oracle.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
+import { spawnRtsa } from '../helpers/rtsa-child.ts';
 
 const CRASHES = Number(process.env.RTSA_CRASH_POINTS ?? 24);
 const TOPIC = 'stream.events';
 const DELAY_MS = 120_000;
 const SKEW_MS = 15 * 60_000;
-const CLI = path.resolve('src/cli/main.ts');
 
 let db: TestDatabase;
 let dir: string;
@@ -45,10 +45,8 @@ after(async () => {
 });
 
 function startProcessor(): ChildProcess {
-  return spawn(
-    process.execPath,
+  return spawnRtsa(
     [
-      CLI,
       'process',
       '--data-dir',
       dir,
@@ -67,8 +65,8 @@ function startProcessor(): ChildProcess {
       '--log-level',
       'warn',
     ],
-    { stdio: ['ignore', 'ignore', 'inherit'] },
-  );
+    { output: 'inherit' },
+  ).proc;
 }
 
 function exited(child: ChildProcess): Promise<void> {

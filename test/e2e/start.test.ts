@@ -3,26 +3,23 @@
  * HTTP, Ctrl-C, a restart that continues the same windows, and a kill -9 followed by a restart.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import {
+  exitOf,
+  freePort,
+  spawnRtsa,
+  stopOrphanPostgres,
+  until,
+  waitHealthy,
+} from '../helpers/rtsa-child.ts';
 
 let dir: string;
 let port: number;
 let child: ChildProcess | undefined;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const p = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(p));
-    });
-  });
-}
 
 before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'rtsa-e2e-'));
@@ -31,30 +28,14 @@ before(async () => {
 
 after(async () => {
   child?.kill('SIGKILL');
-  // A kill -9 leaves the embedded Postgres running: end it by its pid file.
-  const pidFile = path.join(dir, 'postgres', 'postmaster.pid');
-  const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).split('\n')[0]);
-  if (pid > 0) {
-    try {
-      process.kill(pid, 'SIGINT');
-    } catch {}
-    for (let i = 0; i < 100; i++) {
-      try {
-        process.kill(pid, 0);
-      } catch {
-        break;
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  if (child) await exitOf(child);
+  await stopOrphanPostgres(dir);
   await rm(dir, { recursive: true, force: true });
 });
 
 function start(): ChildProcess {
-  const c = spawn(
-    process.execPath,
+  const c = spawnRtsa(
     [
-      'src/cli/main.ts',
       'start',
       '--data-dir',
       dir,
@@ -66,30 +47,13 @@ function start(): ChildProcess {
       '--flush-interval',
       '100ms',
     ],
-    { stdio: ['ignore', 'ignore', 'inherit'] },
-  );
+    { output: 'inherit' },
+  ).proc;
   child = c;
   return c;
 }
 
 const base = () => `http://127.0.0.1:${port}`;
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function exitOf(c: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => {
-    if (c.exitCode !== null || c.signalCode !== null) resolve(c.exitCode);
-    else c.once('exit', (code) => resolve(code));
-  });
-}
 
 async function post(body: string): Promise<{ status: number; json: Record<string, unknown> }> {
   const res = await fetch(`${base()}/events`, {
@@ -121,7 +85,7 @@ test('start, ingest, Ctrl-C, restart, kill -9, restart: nothing lost or doubled'
     });
 
   let c = start();
-  await until('health', async () => ((await fetch(`${base()}/health`)).ok ? true : undefined));
+  await waitHealthy(base());
   const first = await post(
     [
       event('d1', 'donation', { amount_usd: 25 }),
@@ -143,7 +107,7 @@ test('start, ingest, Ctrl-C, restart, kill -9, restart: nothing lost or doubled'
   assert.equal(await exitOf(c), 0, 'Ctrl-C exits cleanly');
 
   c = start();
-  await until('health after restart', async () => ((await fetch(`${base()}/health`)).ok ? true : undefined));
+  await waitHealthy(base());
   assert.equal((await latest())?.donations_usd, 25, 'data survives a restart');
   assert.equal(
     (
@@ -167,7 +131,7 @@ test('start, ingest, Ctrl-C, restart, kill -9, restart: nothing lost or doubled'
   c.kill('SIGKILL');
   await exitOf(c);
   c = start();
-  await until('health after kill -9', async () => ((await fetch(`${base()}/health`)).ok ? true : undefined));
+  await waitHealthy(base());
   assert.equal((await post(event('c1', 'chat_message'))).status, 202);
   const after = await until('chat after kill -9', async () => {
     const r = await latest();

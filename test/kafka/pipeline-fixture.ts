@@ -7,10 +7,9 @@
  * RTSA_TEST_PROCESSOR_LOG_LEVEL=debug makes the children log more (shown when a test fails).
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
 import type pg from 'pg';
@@ -19,8 +18,7 @@ import type { BusRecord, Sink } from '../../src/bus/types.ts';
 import { recordsArbitrary } from '../helpers/event-gen.ts';
 import { compareWindows, type OracleResult, oracle } from '../helpers/oracle.ts';
 import { kafkaBrokers, uniqueName, waitFor } from './kafka-fixture.ts';
-
-const CLI = path.resolve('src/cli/main.ts');
+import { spawnRtsa } from '../helpers/rtsa-child.ts';
 
 export type LogLine = Record<string, unknown> & { msg?: string; level?: number; time?: number };
 
@@ -38,9 +36,12 @@ export class RtsaChild {
 
   constructor(name: string, command: string, args: readonly string[]) {
     this.name = name;
-    this.child = spawn(process.execPath, [CLI, command, '--log-format', 'json', ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    // The whole environment: these children must see KAFKA_BROKERS.
+    this.child = spawnRtsa([command, '--log-format', 'json', ...args], {
+      name,
+      env: process.env,
+      output: 'capture',
+    }).proc;
     if (this.child.pid === undefined) throw new Error(`could not start rtsa ${command}`);
     this.pid = this.child.pid;
     this.owner = `${hostname()}:${this.pid}`;

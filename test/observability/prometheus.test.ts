@@ -15,15 +15,21 @@
  *   prometheus  /usr/bin/prometheus (Debian: apt-get install -y prometheus; PROMETHEUS_BIN overrides)
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
 import { requireBinary, SYSTEM_BINARIES, skipWithout } from '../helpers/system-binaries.ts';
+import {
+  freePort,
+  type RtsaChild,
+  spawnRtsa,
+  stopOrphanPostgres,
+  until as untilHelper,
+} from '../helpers/rtsa-child.ts';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -54,91 +60,29 @@ const RATE_INTERVAL = '30s';
 
 // ---------------------------------------------------------------------------------------- helpers
 
-interface Child {
-  name: string;
-  proc: ChildProcess;
-  /** The last output lines, for failure messages. */
-  tail(): string;
-}
+type Child = RtsaChild;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const p = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(p));
-    });
-  });
-}
-
-/** The environment without settings of the caller's own rtsa (a DATABASE_URL, KAFKA_BROKERS...). */
-function childEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (k.startsWith('RTSA_') || k === 'DATABASE_URL' || k === 'KAFKA_BROKERS' || k === 'PORT') continue;
-    if (k === 'LOG_LEVEL' || k === 'LOG_FORMAT') continue;
-    env[k] = v;
-  }
-  return env;
+/** rtsa with JSON logs, its output kept for failure messages. */
+function rtsa(name: string, args: string[]): Child {
+  return spawnRtsa([...args, '--log-format', 'json'], { name });
 }
 
 function startChild(name: string, command: string, args: string[]): Child {
-  const proc = spawn(command, args, { cwd: ROOT, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: string[] = [];
-  const keep = (chunk: Buffer) => {
-    lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-    if (lines.length > 40) lines.splice(0, lines.length - 40);
-  };
-  proc.stdout?.on('data', keep);
-  proc.stderr?.on('data', keep);
-  return { name, proc, tail: () => `--- last output of ${name} ---\n${lines.join('\n')}` };
+  return spawnRtsa(args, { name, command });
 }
 
-function rtsa(name: string, args: string[]): Child {
-  return startChild(name, process.execPath, ['src/cli/main.ts', ...args, '--log-format', 'json']);
-}
-
-function exited(c: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (c.exitCode !== null || c.signalCode !== null) resolve();
-    else c.once('exit', () => resolve());
-  });
-}
-
-/** SIGINT (rtsa stops cleanly: last commit, embedded Postgres), SIGKILL after `ms`. */
 async function stop(child: Child | undefined, signal: NodeJS.Signals = 'SIGINT', ms = 15_000): Promise<void> {
-  if (child === undefined) return;
-  const done = exited(child.proc);
-  child.proc.kill(signal);
-  const timer = setTimeout(() => child.proc.kill('SIGKILL'), ms);
-  await done;
-  clearTimeout(timer);
+  await child?.stop(signal, ms);
 }
 
-/** Waits for `fn` to give a value (not undefined, no throw) until the deadline. */
-async function until<T>(
+/** Waits for `fn` to give a value, polling every 250 ms. */
+function until<T>(
   what: string,
   fn: () => Promise<T | undefined>,
   ms: number,
-  explain: () => string = () => '',
+  explain?: () => string,
 ): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() >= deadline) {
-      assert.fail(
-        `timed out after ${ms} ms waiting for ${what}${last ? ` (last error: ${last})` : ''}\n${explain()}`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  return untilHelper(what, fn, ms, explain, 250);
 }
 
 async function httpOk(url: string): Promise<string | undefined> {
@@ -586,27 +530,3 @@ describe('Prometheus and Grafana against a live rtsa', {
     );
   });
 });
-
-/** After a SIGKILL of `rtsa start`, its embedded Postgres is still running: stop it by its pid file. */
-async function stopOrphanPostgres(dataDir: string): Promise<void> {
-  const pidFile = path.join(dataDir, 'postgres', 'postmaster.pid');
-  const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).split('\n')[0]);
-  if (!(pid > 0)) return;
-  try {
-    process.kill(pid, 'SIGINT');
-  } catch {
-    return;
-  }
-  await until(
-    'the orphaned Postgres to stop',
-    async () => {
-      try {
-        process.kill(pid, 0);
-        return undefined;
-      } catch {
-        return true;
-      }
-    },
-    10_000,
-  ).catch(() => {});
-}

@@ -8,92 +8,37 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { SETTINGS } from '../../src/config/index.ts';
 import { requireBinary, skipWithout } from '../helpers/system-binaries.ts';
+import {
+  exitOf,
+  freePort,
+  postmasterPid,
+  runRtsa,
+  spawnRtsa,
+  stopOrphanPostgres,
+  until,
+  waitHealthy,
+} from '../helpers/rtsa-child.ts';
 
 let dir: string;
 let port: number;
 let stack: ChildProcess | undefined;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const p = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(p));
-    });
-  });
-}
-
-/** The environment without any rtsa setting of the developer's shell (DATABASE_URL, KAFKA_BROKERS…). */
-function cleanEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
-  for (const spec of Object.values(SETTINGS)) delete env[spec.env];
-  return env;
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-function exitOf(c: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => {
-    if (c.exitCode !== null || c.signalCode !== null) resolve(c.exitCode);
-    else c.once('exit', (code) => resolve(code));
-  });
-}
-
-/** Runs `rtsa <args>` to its end; returns the exit code and what it printed. */
-async function rtsa(...args: string[]): Promise<{ code: number | null; out: string }> {
-  const child = spawn(process.execPath, ['src/cli/main.ts', ...args], {
-    env: cleanEnv(),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout?.on('data', (b: Buffer) => {
-    out += b.toString();
-  });
-  child.stderr?.on('data', (b: Buffer) => {
-    out += b.toString();
-  });
-  const code = await exitOf(child);
-  return { code, out };
-}
+/** `rtsa <args>` to its end: exit code and output. */
+const rtsa = (...args: string[]) => runRtsa(args);
+const wait = <T>(what: string, fn: () => Promise<T | undefined>, ms = 60_000) =>
+  until(what, fn, ms, undefined, 100);
 
 const at = () => ['--data-dir', dir, '--port', String(port)];
-
-async function postmasterPid(): Promise<number | undefined> {
-  const text = await readFile(path.join(dir, 'postgres', 'postmaster.pid'), 'utf8').catch(() => '');
-  const pid = Number(text.split('\n')[0]);
-  return pid > 0 ? pid : undefined;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'rtsa-ops-'));
   port = await freePort();
-  stack = spawn(
-    process.execPath,
+  stack = spawnRtsa(
     [
-      'src/cli/main.ts',
       'start',
       ...at(),
       '--rate',
@@ -105,23 +50,16 @@ before(async () => {
       '--flush-interval',
       '100ms',
     ],
-    { env: cleanEnv(), stdio: ['ignore', 'ignore', 'inherit'] },
-  );
-  await until('the stack to answer /health', async () => {
-    const res = await fetch(`http://127.0.0.1:${port}/health`);
-    return res.ok ? true : undefined;
-  });
+    { output: 'inherit' },
+  ).proc;
+  await waitHealthy(`http://127.0.0.1:${port}`);
 });
 
 after(async () => {
   stack?.kill('SIGKILL');
   if (stack) await exitOf(stack);
   // The kill -9 leaves the embedded Postgres running when a test stopped early: end it by its pid.
-  const pid = await postmasterPid();
-  if (pid !== undefined && alive(pid)) {
-    process.kill(pid, 'SIGINT');
-    await until('Postgres to stop', async () => (alive(pid) ? undefined : true), 20_000).catch(() => {});
-  }
+  await stopOrphanPostgres(dir);
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -196,9 +134,7 @@ test('smoke --prometheus-url: ready with every target up passes; a target down f
     { stdio: 'ignore' },
   );
   try {
-    await until('Prometheus to be ready', async () =>
-      (await fetch(`${url}/-/ready`)).ok ? true : undefined,
-    );
+    await wait('Prometheus to be ready', async () => ((await fetch(`${url}/-/ready`)).ok ? true : undefined));
     const up = await rtsa('smoke', ...at(), '--prometheus-url', url, '--wait', '30s');
     assert.equal(up.code, 0, up.out);
     assert.match(up.out, /✓ Prometheus ready: ready at /);
@@ -212,7 +148,7 @@ test('smoke --prometheus-url: ready with every target up passes; a target down f
         job('rtsa-processor', `127.0.0.1:${dead}`, '/metrics'),
     );
     prometheus.kill('SIGHUP'); // reload the configuration
-    await until('the second target', async () => {
+    await wait('the second target', async () => {
       const body = (await (await fetch(`${url}/api/v1/targets`)).json()) as {
         data: { activeTargets: unknown[] };
       };
@@ -229,7 +165,7 @@ test('smoke --prometheus-url: ready with every target up passes; a target down f
     assert.match(down.out, /→ is each service running and serving metrics/);
     // One slow scrape (900 ms timeout) marks the API down for a second on a busy machine: ask doctor
     // once Prometheus sees the API up and the dead target down.
-    await until('the API target up and the dead one down', async () => {
+    await wait('the API target up and the dead one down', async () => {
       const body = (await (await fetch(`${url}/api/v1/targets`)).json()) as {
         data: { activeTargets: { labels: { job: string }; health: string }[] };
       };
@@ -264,12 +200,11 @@ test('the wrong port: smoke and doctor fail on the API with a hint', { timeout: 
 test('only Postgres stopped: smoke and doctor say the database is down and how to fix it', {
   timeout: 120_000,
 }, async () => {
-  const pid = await postmasterPid();
-  assert.ok(pid !== undefined, 'the embedded Postgres runs');
-  process.kill(pid, 'SIGINT'); // fast shutdown, as an operator stopping it would
-  await until('Postgres to stop', async () => (alive(pid) ? undefined : true), 30_000);
+  assert.ok((await postmasterPid(dir)) !== undefined, 'the embedded Postgres runs');
+  await stopOrphanPostgres(dir); // fast shutdown, as an operator stopping it would
+  assert.equal(await postmasterPid(dir), undefined, 'Postgres stopped');
   // Both sides of the outage before asking: the API's 503 and the processor's failed commit.
-  await until('/health to report it, and the processor unhealthy', async () => {
+  await wait('/health to report it, and the processor unhealthy', async () => {
     const res = await fetch(`http://127.0.0.1:${port}/health`);
     const body = (await res.json()) as { pipeline?: { processor?: string } };
     return res.status === 503 && body.pipeline?.processor === 'unhealthy' ? true : undefined;
