@@ -21,7 +21,7 @@ export interface CommandSpec {
 
 export const COMMANDS = {
   start: {
-    summary: 'run everything in one process: database, log, processor, API on :8000 and the generator',
+    summary: 'run everything in one process: database, log, processor, lake writers, API on :8000 and both generators',
     areas: [
       'general',
       'database',
@@ -34,6 +34,7 @@ export const COMMANDS = {
       'processor',
       'embedded',
       'generator',
+      'lake',
     ],
   },
   process: {

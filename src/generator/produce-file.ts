@@ -4,6 +4,7 @@ import { ConfigError, errorMessage } from '../errors.ts';
 import { MAX_EVENT_BYTES, validateStreamEvent } from '../events/stream-event.ts';
 import { type Logger, silentLogger } from '../telemetry/logger.ts';
 import { keyOf } from './bad-events.ts';
+import { MAX_COMMERCE_ID_LENGTH, parseCommerceEvent } from '../events/commerce-event.ts';
 import type { EventOutput, OutputMessage } from './event-output.ts';
 import { sendWithRetry } from './send-with-retry.ts';
 
@@ -32,6 +33,11 @@ export interface ProduceFileOptions {
   signal?: AbortSignal;
   logger?: Logger;
   retry?: { initialBackoffMs?: number; maxBackoffMs?: number };
+  /**
+   * What the file holds: live-stream events (keyed by stream_id, the default) or commerce events
+   * (keyed by user_id, judged by the commerce contract).
+   */
+  domain?: 'live' | 'commerce';
 }
 
 export interface ProduceFileResult {
@@ -134,7 +140,7 @@ export async function produceFile(options: ProduceFileOptions): Promise<ProduceF
       return true;
     }
     if (cut) result.truncated++;
-    const { key, valid } = inspect(line);
+    const { key, valid } = inspect(line, options.domain ?? 'live');
     batch.push({ key, value: line });
     batchBytes += line.length;
     if (valid) batchValid++;
@@ -205,8 +211,12 @@ export async function produceFile(options: ProduceFileOptions): Promise<ProduceF
   return result;
 }
 
-/** The partition key and validity of a line, as parseStreamEvent would judge it. */
-function inspect(line: Buffer): { key: string; valid: boolean } {
+/** The partition key and validity of a line, as the contract of its domain would judge it. */
+function inspect(line: Buffer, domain: 'live' | 'commerce'): { key: string; valid: boolean } {
+  if (domain === 'commerce') {
+    const parsed = parseCommerceEvent(line);
+    return { key: commerceKeyOf(line), valid: parsed.ok };
+  }
   if (line.length > MAX_EVENT_BYTES) return { key: '', valid: false };
   let value: unknown;
   try {
@@ -215,6 +225,17 @@ function inspect(line: Buffer): { key: string; valid: boolean } {
     return { key: '', valid: false };
   }
   return { key: keyOf(value), valid: validateStreamEvent(value).ok };
+}
+
+/** A commerce line's `user_id` (its partition key), or '' when it has no usable one. */
+function commerceKeyOf(line: Buffer): string {
+  try {
+    const value = JSON.parse(line.toString('utf8')) as { user_id?: unknown } | null;
+    const userId = value !== null && typeof value === 'object' ? value.user_id : undefined;
+    return typeof userId === 'string' && userId.length <= MAX_COMMERCE_ID_LENGTH ? userId : '';
+  } catch {
+    return '';
+  }
 }
 
 function isBlank(line: Buffer): boolean {

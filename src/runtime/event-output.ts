@@ -7,14 +7,15 @@ import { defaultPartitions, openBus } from './bus.ts';
 export async function openEventOutput(
   config: Config,
   logger: Logger,
+  topic: string = config.topic,
 ): Promise<{ output: EventOutput; close(): Promise<void> }> {
   if (config.apiUrl !== undefined) {
     const output = httpOutput(config.apiUrl, config.ingestToken);
     return { output, close: () => output.close() };
   }
   const bus = await openBus(config, logger);
-  await bus.ensureTopic(config.topic, defaultPartitions(config, bus));
-  const output = sinkOutput(bus.sink(), config.topic);
+  await bus.ensureTopic(topic, defaultPartitions(config, bus));
+  const output = sinkOutput(bus.sink(), topic);
   return {
     output,
     close: async () => {

@@ -3,16 +3,36 @@ import { Registry } from 'prom-client';
 import { runGenerator } from '../generator/index.ts';
 import { createGeneratorMetrics } from '../generator/metrics.ts';
 import { openEventOutput } from './event-output.ts';
-import { generatorFromConfig } from './generator-config.ts';
+import { commerceGeneratorFromConfig, generatorFromConfig } from './generator-config.ts';
 import { maybeServeMetrics, type RoleRunner, withDefaultMetrics } from './role.ts';
 
 export const run: RoleRunner = async ({ config, logger, signal }) => {
-  const { output, close } = await openEventOutput(config, logger);
+  const { output, close } = await openEventOutput(
+    config,
+    logger,
+    config.domain === 'commerce' ? config.commerceTopic : config.topic,
+  );
   const registry = withDefaultMetrics(new Registry());
   const metrics = await maybeServeMetrics(config, registry, logger);
-  const generator = generatorFromConfig(config);
+  const commerce = config.domain === 'commerce';
+  const generator = commerce ? commerceGeneratorFromConfig(config) : generatorFromConfig(config);
   logger.info(
-    { rate: config.rate, streams: config.streams, users: config.users, seed: generator.seed },
+    commerce
+      ? {
+          domain: 'commerce',
+          topic: config.commerceTopic,
+          rate: config.rate,
+          users: config.users,
+          seed: generator.seed,
+        }
+      : {
+          domain: 'live',
+          topic: config.topic,
+          rate: config.rate,
+          streams: config.streams,
+          users: config.users,
+          seed: generator.seed,
+        },
     'generating',
   );
   const stats = await runGenerator({

@@ -9,7 +9,10 @@ export const run: RoleRunner = async ({ config, flags, logger, signal }) => {
   if (typeof file !== 'string')
     throw new ConfigError('--file is required: rtsa produce --file events.ndjson');
   const { output, close } = await openEventOutput(config, logger);
+  // The commerce topic holds commerce events: keyed by user_id, judged by their own contract.
+  const domain = config.topic === config.commerceTopic ? 'commerce' : 'live';
   const result = await produceFile({
+    domain,
     path: file,
     output,
     signal,
@@ -22,7 +25,7 @@ export const run: RoleRunner = async ({ config, flags, logger, signal }) => {
     },
   });
   if (process.stderr.isTTY) process.stderr.write('\n');
-  logger.info(result, 'file produced');
+  logger.info({ ...result, topic: config.topic, domain }, 'file produced');
   await close();
   return 0;
 };

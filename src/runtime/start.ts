@@ -7,7 +7,8 @@ import type { Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { Config } from '../config/index.ts';
 import { defaultPartitions, openBus } from './bus.ts';
-import { generatorFromConfig } from './generator-config.ts';
+import { commerceGeneratorFromConfig, generatorFromConfig } from './generator-config.ts';
+import { startLakeRole } from './lake-role.ts';
 import { openDatabase } from './database.ts';
 import { startApiRole } from './api-role.ts';
 import { startProcessorRole } from './processor-role.ts';
@@ -43,6 +44,8 @@ export async function runStart(config: Config, logger: Logger, signal: AbortSign
       status: () => ({ processor: processor.processor.health, detail: processor.processor.healthDetail }),
     });
     cleanups.push(() => api.stop());
+    const lake = await startLakeRole({ config, bus, pool: db.pool, registry, logger });
+    cleanups.push(() => lake.stop());
     let generatorDone: Promise<unknown> = Promise.resolve();
     const stopGenerator = new AbortController();
     if (config.generator) {
@@ -64,9 +67,25 @@ export async function runStart(config: Config, logger: Logger, signal: AbortSign
         .then((stats) => logger.info(stats, 'generator finished'))
         .catch((error: unknown) => logger.error({ err: error }, 'generator stopped'))
         .finally(() => output.close());
+      // System B's traffic too, so both wings are alive out of the box.
+      const commerceOutput = gen.sinkOutput(bus.sink(), config.commerceTopic);
+      const commerceDone = gen
+        .runGenerator({
+          generator: commerceGeneratorFromConfig(config),
+          rate: config.commerceRate,
+          count: config.count,
+          durationMs: config.durationMs,
+          output: commerceOutput,
+          signal: stopGenerator.signal,
+          logger: logger.child({ role: 'generator', domain: 'commerce' }),
+        })
+        .then((stats) => logger.info(stats, 'commerce generator finished'))
+        .catch((error: unknown) => logger.error({ err: error }, 'commerce generator stopped'))
+        .finally(() => commerceOutput.close());
       cleanups.push(async () => {
         stopGenerator.abort();
         await generatorDone;
+        await commerceDone;
       });
     }
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
@@ -75,7 +94,10 @@ export async function runStart(config: Config, logger: Logger, signal: AbortSign
         api: api.url,
         database: db.embedded ? 'embedded' : 'DATABASE_URL',
         bus: bus.kind,
-        generator: config.generator ? `${config.rate} events/s` : 'off',
+        generator: config.generator
+          ? `${config.rate} live + ${config.commerceRate} commerce events/s`
+          : 'off',
+        lake: lake.location,
       },
       `rtsa is running (started in ${seconds}s): try  curl ${api.url}/metrics/latest   — Ctrl-C to stop`,
     );
