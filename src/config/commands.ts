@@ -21,7 +21,8 @@ export interface CommandSpec {
 
 export const COMMANDS = {
   start: {
-    summary: 'run everything in one process: database, log, processor, lake writers, API on :8000 and both generators',
+    summary:
+      'run everything in one process: database, log, processor, lake writers, API on :8000 and both generators',
     areas: [
       'general',
       'database',

@@ -8,6 +8,7 @@ import { bronzeLayer } from '../lakehouse/bronze/bronze-layer.ts';
 import { openLakeStore } from '../lakehouse/lake-store/index.ts';
 import { LakeCommitLog } from '../lakehouse/lake-writer/commit-log.ts';
 import { LakeWriter } from '../lakehouse/lake-writer/lake-writer.ts';
+import { silverLayer } from '../lakehouse/silver/silver-layer.ts';
 import { defaultPartitions } from './bus.ts';
 
 export interface LakeRole {
@@ -50,7 +51,7 @@ function lakeMetrics(registry: Registry) {
 }
 
 /**
- * The lake writers (bronze today), each a consumer group on the commerce topic, writing to the
+ * The lake writers (bronze, silver), each a consumer group on the commerce topic, writing to the
  * lake store of RTSA_LAKE_URL (default `<data-dir>/lake`). Creates the topic when missing.
  */
 export async function startLakeRole(deps: {
@@ -77,7 +78,13 @@ export async function startLakeRole(deps: {
   const metrics = lakeMetrics(deps.registry);
   const writers: LakeWriter[] = [];
   const sources: Source[] = [];
-  for (const layer of [bronzeLayer(topic)]) {
+  const silver = silverLayer({
+    topic,
+    allowedLatenessMs: config.lakeLatenessMs,
+    sessionGapMs: config.sessionGapMs,
+    idleTimeoutMs: config.lakeIdleTimeoutMs,
+  });
+  for (const layer of [bronzeLayer(topic), silver]) {
     const writer = new LakeWriter({
       layer,
       store,

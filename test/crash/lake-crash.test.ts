@@ -2,8 +2,9 @@
  * `rtsa lake` killed with -9 at 20 random moments while commerce events flow (valid, duplicated
  * and broken ones), locally and on a real S3 server; then a last run to the end. An independent
  * reader (DuckDB's own Parquet reader) reads bronze and compares it with the topic: every record
- * exactly once, with its raw bytes, and in the folder its own timestamp and type name; no file a
- * commit does not list is visible, and nothing is left staged.
+ * exactly once, with its raw bytes, and in the folder its own timestamp and type name; silver holds
+ * each valid event once and the dead letters each invalid one; no file a commit does not list is
+ * visible, and nothing is left staged.
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
@@ -65,11 +66,21 @@ function crashSuite(name: string, target: () => Promise<Target>, skip?: string) 
         (await db.pool.query<{ n: number | null }>('SELECT sum(epoch)::int AS n FROM lake.writer_partitions'))
           .rows[0]?.n ?? 0,
       );
-    const committed = async () =>
+    const committed = async (writer = 'bronze') =>
       Number(
         (
           await db.pool.query<{ n: number | null }>(
-            'SELECT sum(committed_offset)::int AS n FROM lake.writer_partitions',
+            'SELECT sum(committed_offset)::int AS n FROM lake.writer_partitions WHERE writer = $1',
+            [writer],
+          )
+        ).rows[0]?.n ?? 0,
+      );
+    /** Rows of committed silver event files. */
+    const silverRows = async () =>
+      Number(
+        (
+          await db.pool.query<{ n: number | null }>(
+            "SELECT sum(rows)::int AS n FROM lake.files WHERE writer = 'silver' AND key LIKE 'silver/events/%'",
           )
         ).rows[0]?.n ?? 0,
       );
@@ -86,6 +97,8 @@ function crashSuite(name: string, target: () => Promise<Target>, skip?: string) 
           '30ms',
           '--lake-max-batch',
           '150',
+          '--lake-idle-timeout',
+          '1s',
           '--log-format',
           'json',
           '--log-level',
@@ -146,9 +159,19 @@ function crashSuite(name: string, target: () => Promise<Target>, skip?: string) 
 
       const last = startLake();
       const records = await readAllRecords(bus, TOPIC);
+      const accepted = acceptedKeys(records);
       await until(
         'the last run to commit everything',
         async () => ((await committed()) === records.length ? true : undefined),
+        120_000,
+      );
+      // Silver writes events when their session closes: after a second of idleness here.
+      await until(
+        'silver to write every session',
+        async () =>
+          (await committed('silver')) === records.length && (await silverRows()) === accepted.size
+            ? true
+            : undefined,
         120_000,
       );
       last.kill('SIGTERM');
@@ -156,11 +179,13 @@ function crashSuite(name: string, target: () => Promise<Target>, skip?: string) 
 
       // Nothing uncommitted is visible, nothing is left staged.
       const listed = new Set(
-        (await db.pool.query<{ key: string }>("SELECT key FROM lake.files WHERE writer = 'bronze'")).rows.map(
-          (r) => r.key,
-        ),
+        (await db.pool.query<{ key: string }>('SELECT key FROM lake.files')).rows.map((r) => r.key),
       );
-      const visible = await t.store.list('bronze/');
+      const visible = [
+        ...(await t.store.list('bronze/')),
+        ...(await t.store.list('silver/')),
+        ...(await t.store.list('dead-letter-queue/')),
+      ];
       assert.deepEqual(
         visible.filter((k) => !listed.has(k)),
         [],
@@ -168,7 +193,7 @@ function crashSuite(name: string, target: () => Promise<Target>, skip?: string) 
       );
       assert.deepEqual(await t.store.list(STAGING_PREFIX), [], 'nothing left staged');
 
-      await assertBronzeMatches(t.store, visible, records, dir);
+      await assertBronzeMatches(t.store, visible, records, accepted, dir);
     });
   });
 }
@@ -178,6 +203,7 @@ async function assertBronzeMatches(
   store: LakeStore,
   keys: readonly string[],
   records: readonly BusRecord[],
+  accepted: ReadonlySet<string>,
   dir: string,
 ): Promise<void> {
   // A copy in a local folder, laid out as in the lake: DuckDB's S3 support is an extension that
@@ -218,10 +244,41 @@ async function assertBronzeMatches(
         assert.equal(row.event_type, parsed.event.event_type);
       }
     }
+    // Silver: each accepted idempotency key once; the dead letters: every invalid record once.
+    const silver = (
+      await duck.connection.runAndReadAll(
+        `SELECT idempotency_key FROM read_parquet(${sqlString(`${copy}/silver/events/**/*.parquet`)}, hive_partitioning = true)`,
+      )
+    ).getRowObjects() as { idempotency_key: string }[];
+    assert.equal(silver.length, accepted.size, 'silver holds each accepted event once');
+    assert.deepEqual(new Set(silver.map((r) => r.idempotency_key)), accepted);
+    const dead = (
+      await duck.connection.runAndReadAll(
+        `SELECT "partition", "offset" FROM read_parquet(${sqlString(`${copy}/dead-letter-queue/events/**/*.parquet`)}, hive_partitioning = true)`,
+      )
+    ).getRowObjects() as { partition: number; offset: bigint }[];
+    const invalid = records
+      .filter((r) => !parseCommerceEvent(r.value).ok)
+      .map((r) => `${r.partition}@${r.offset}`);
+    assert.deepEqual(
+      dead.map((d) => `${d.partition}@${d.offset}`).sort(),
+      invalid.sort(),
+      'every invalid record dead-lettered once',
+    );
   } finally {
     duck.connection.closeSync();
     duck.instance.closeSync();
   }
+}
+
+/** The idempotency keys silver accepts: valid, first seen in log order (in time order here, so none is late). */
+function acceptedKeys(records: readonly BusRecord[]): Set<string> {
+  const keys = new Set<string>();
+  for (const r of [...records].sort((a, b) => a.partition - b.partition || a.offset - b.offset)) {
+    const parsed = parseCommerceEvent(r.value);
+    if (parsed.ok) keys.add(parsed.event.idempotency_key);
+  }
+  return keys;
 }
 
 crashSuite('rtsa lake on a local folder', async () => {

@@ -1,0 +1,63 @@
+/**
+ * Rows held column by column → one Parquet file's bytes, with hyparquet-writer (the engine chosen
+ * in docs/decisions.md): SNAPPY pages, times as INT64 TIMESTAMP(MICROS, UTC) like DuckDB's
+ * TIMESTAMPTZ, every column nullable. Used by the silver layer and the dead-letter files.
+ */
+import { type ColumnSource, parquetWriteBuffer, schemaFromColumnData } from 'hyparquet-writer';
+import { snappyCompress } from 'hysnappy';
+
+export type ColumnKind = 'string' | 'int32' | 'int64' | 'double' | 'bool' | 'timestamp' | 'bytes';
+
+export type Column =
+  | { name: string; kind: 'string'; values: readonly (string | null)[] }
+  | { name: string; kind: 'int32' | 'int64' | 'double'; values: readonly (number | null)[] }
+  | { name: string; kind: 'bool'; values: readonly (boolean | null)[] }
+  /** Microseconds since the epoch, UTC. */
+  | { name: string; kind: 'timestamp'; values: readonly (number | null)[] }
+  | { name: string; kind: 'bytes'; values: readonly (Uint8Array | null)[] };
+
+type SchemaElement = NonNullable<Parameters<typeof schemaFromColumnData>[0]['schemaOverrides']>[string];
+
+function source(c: Column): ColumnSource {
+  switch (c.kind) {
+    case 'string':
+      return { name: c.name, data: [...c.values], type: 'STRING' };
+    case 'int32':
+      return { name: c.name, data: [...c.values], type: 'INT32' };
+    case 'int64':
+      return { name: c.name, data: c.values.map((v) => (v === null ? null : BigInt(v))), type: 'INT64' };
+    case 'double':
+      return { name: c.name, data: [...c.values], type: 'DOUBLE' };
+    case 'bool':
+      return { name: c.name, data: [...c.values], type: 'BOOLEAN' };
+    case 'bytes':
+      return { name: c.name, data: [...c.values], type: 'BYTE_ARRAY' };
+    case 'timestamp':
+      return { name: c.name, data: c.values.map((v) => (v === null ? null : BigInt(v))) };
+  }
+}
+
+export function encodeParquet(columns: readonly Column[]): Uint8Array {
+  const typed = columns.map(source);
+  const overrides: Record<string, SchemaElement> = {};
+  for (const c of columns) {
+    if (c.kind !== 'timestamp') continue;
+    overrides[c.name] = {
+      name: c.name,
+      type: 'INT64',
+      repetition_type: 'OPTIONAL',
+      converted_type: 'TIMESTAMP_MICROS',
+      logical_type: { type: 'TIMESTAMP', isAdjustedToUTC: true, unit: 'MICROS' },
+    };
+  }
+  // An explicit schema (for the timestamps) excludes per-column types.
+  const schema = schemaFromColumnData({ columnData: typed, schemaOverrides: overrides });
+  const buffer = parquetWriteBuffer({
+    columnData: typed.map(({ type: _type, ...column }) => column),
+    schema,
+    codec: 'SNAPPY',
+    compressors: { SNAPPY: snappyCompress },
+    rowGroupSize: 100_000,
+  });
+  return new Uint8Array(buffer);
+}

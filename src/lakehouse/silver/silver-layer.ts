@@ -1,0 +1,440 @@
+/**
+ * Silver as a lake-writer layer, per partition of `events_raw`:
+ *   - invalid records go to the dead-letter files with the contract's reason;
+ *   - the watermark is the max event time seen (each event's contribution capped by its arrival
+ *     time) minus the allowed lateness; an event older than it goes to the dead letters as `late`;
+ *   - the first occurrence of an `idempotency_key` in log order wins, later copies are counted and
+ *     dropped;
+ *   - a user's events form gap-based sessions: a new session starts when the gap to the user's
+ *     previous event is at least the session gap. A session is closed once the watermark passes its
+ *     last event + the gap; only then are it and its events written (an event's `session_id` can
+ *     change until then, when an earlier event of the user arrives late but within the lateness).
+ *     `session_id` is a hash of the user and the session's first event, so re-processing gives the
+ *     same ids.
+ * Everything is a function of the log order (and of persisted idle advances), so a replay after a
+ * restart rebuilds the same open sessions: the layer asks to be replayed from the first record of
+ * its oldest open session.
+ */
+import { createHash } from 'node:crypto';
+import type { BusRecord } from '../../bus/types.ts';
+import { type CommerceEvent, parseCommerceEvent, utcDate } from '../../events/commerce-event.ts';
+import { formatMicros, MICROS_PER_MS } from '../../events/timestamp.ts';
+import { usdRate } from '../currency.ts';
+import type { WriterClaim } from '../lake-writer/commit-log.ts';
+import type { Layer, LayerFile, LayerPartition } from '../lake-writer/lake-writer.ts';
+import { type Column, encodeParquet } from '../parquet/encode.ts';
+
+export const SILVER_EVENTS_PATH = 'silver/events';
+export const SILVER_SESSIONS_PATH = 'silver/sessions';
+export const DEAD_LETTER_PATH = 'dead-letter-queue/events';
+
+export interface SilverSettings {
+  topic: string;
+  /** Watermark = max event time - this. Default 10 minutes. */
+  allowedLatenessMs: number;
+  /** A gap this long or longer between a user's events starts a new session. Default 30 minutes. */
+  sessionGapMs: number;
+  /** A partition without records this long moves its watermark with the wall clock. */
+  idleTimeoutMs: number;
+}
+
+/** What silver keeps in Postgres beside its position (lake.writer_partitions.state). */
+interface SilverState {
+  /** Max event time (µs) before the record at the replay offset. */
+  replayMaxTs: number | null;
+  /** Watermark advances made while the partition was idle, at the offset where they happened. */
+  idleMarks: { offset: number; maxTs: number }[];
+}
+
+interface Held {
+  offset: number;
+  ts: number;
+  event: CommerceEvent;
+  /** The partition's max event time before this record (for replay). */
+  maxTsBefore: number;
+}
+
+interface DeadLetter {
+  record: BusRecord;
+  reason: string;
+  detail: string;
+  rejectedAtMs: number;
+}
+
+export interface SilverCounters {
+  duplicates: number;
+  late: number;
+  invalid: number;
+}
+
+const NONE = Number.NEGATIVE_INFINITY;
+
+/** Deterministic session id: the user and the session's first event (its key and time). */
+export function sessionIdOf(userId: string, first: { idempotencyKey: string; ts: number }): string {
+  return createHash('sha256')
+    .update(`${userId}\n${first.idempotencyKey}\n${first.ts}`)
+    .digest('hex')
+    .slice(0, 32);
+}
+
+export function silverLayer(settings: SilverSettings, counters?: SilverCounters): Layer {
+  return {
+    name: 'silver',
+    open: (claim) => new SilverPartition(claim, settings, counters),
+  };
+}
+
+class SilverPartition implements LayerPartition {
+  private readonly settings: SilverSettings;
+  private readonly claim: WriterClaim;
+  private readonly counters: SilverCounters | undefined;
+  private maxTs: number;
+  private idleMarks: { offset: number; maxTs: number }[];
+  private readonly users = new Map<string, Held[]>();
+  private readonly keys = new Map<string, Held>();
+  /** Next offset to ingest. */
+  private position: number;
+  private lastRecordWallMs: number | undefined;
+  private caughtUp: boolean;
+  private closedEvents: { held: Held; sessionId: string }[] = [];
+  private closedSessions: { sessionId: string; userId: string; events: Held[] }[] = [];
+  private deadLetters: DeadLetter[] = [];
+  private first: number | undefined;
+  private last: number | undefined;
+  private dirty = false;
+  private idleCommits = 0;
+
+  constructor(claim: WriterClaim, settings: SilverSettings, counters: SilverCounters | undefined) {
+    this.claim = claim;
+    this.settings = settings;
+    this.counters = counters;
+    const state = (claim.state ?? { replayMaxTs: null, idleMarks: [] }) as SilverState;
+    this.maxTs = state.replayMaxTs ?? NONE;
+    this.idleMarks = state.idleMarks ?? [];
+    this.position = claim.replayOffset;
+    this.caughtUp = claim.replayOffset >= claim.committedOffset;
+    if (this.caughtUp) this.finishReplay();
+  }
+
+  private get watermark(): number {
+    return this.maxTs - this.settings.allowedLatenessMs * MICROS_PER_MS;
+  }
+
+  private applyIdleMarks(beforeOffset: number): void {
+    for (const mark of this.idleMarks) {
+      if (mark.offset <= beforeOffset && mark.maxTs > this.maxTs) this.maxTs = mark.maxTs;
+    }
+  }
+
+  replay(record: BusRecord): void {
+    this.fold(record, false, 0);
+    if (record.offset + 1 >= this.claim.committedOffset) this.finishReplay();
+  }
+
+  /** The replay reached the committed offset: drop what the last commit already wrote. */
+  private finishReplay(): void {
+    this.caughtUp = true;
+    this.applyIdleMarks(this.claim.committedOffset);
+    this.closeSessions(false);
+  }
+
+  ingest(record: BusRecord, nowMs: number): void {
+    if (!this.caughtUp) this.finishReplay();
+    this.first ??= record.offset;
+    this.last = record.offset;
+    this.dirty = true;
+    this.fold(record, true, nowMs);
+    this.lastRecordWallMs = nowMs;
+  }
+
+  private fold(record: BusRecord, emit: boolean, nowMs: number): void {
+    this.applyIdleMarks(record.offset);
+    this.position = record.offset + 1;
+    const parsed = parseCommerceEvent(record.value);
+    if (!parsed.ok) {
+      if (emit) {
+        this.deadLetters.push({ record, reason: parsed.reason, detail: parsed.detail, rejectedAtMs: nowMs });
+        if (this.counters) this.counters.invalid++;
+      }
+      return;
+    }
+    const ts = parsed.timestampMicros;
+    const watermark = this.watermark;
+    if (ts < watermark) {
+      if (emit) {
+        this.deadLetters.push({
+          record,
+          reason: 'late',
+          detail: `event time ${formatMicros(ts)} is older than the watermark ${formatMicros(watermark)} (max event time - ${this.settings.allowedLatenessMs / 60_000} min)`,
+          rejectedAtMs: nowMs,
+        });
+        if (this.counters) this.counters.late++;
+      }
+      return;
+    }
+    const key = parsed.event.idempotency_key;
+    if (this.keys.has(key)) {
+      if (emit && this.counters) this.counters.duplicates++;
+      return;
+    }
+    const held: Held = { offset: record.offset, ts, event: parsed.event, maxTsBefore: this.maxTs };
+    this.keys.set(key, held);
+    let events = this.users.get(parsed.event.user_id);
+    if (events === undefined) {
+      events = [];
+      this.users.set(parsed.event.user_id, events);
+    }
+    events.push(held);
+    // One clock cannot run the watermark ahead of time: an event counts at most up to its arrival.
+    const contribution = Math.min(ts, record.timestamp * MICROS_PER_MS);
+    if (contribution > this.maxTs) this.maxTs = contribution;
+  }
+
+  tick(nowMs: number): void {
+    if (!this.caughtUp) return;
+    if (this.lastRecordWallMs === undefined) {
+      // Idle since the claim: count from now.
+      this.lastRecordWallMs = nowMs;
+      return;
+    }
+    if (nowMs - this.lastRecordWallMs < this.settings.idleTimeoutMs) return;
+    // Idle: event time moves on with the wall clock, so the last sessions still close.
+    const candidate = nowMs * MICROS_PER_MS;
+    if (candidate <= this.maxTs) return;
+    this.maxTs = candidate;
+    this.idleMarks.push({ offset: this.position, maxTs: candidate });
+    this.dirty = true;
+  }
+
+  /** Moves the sessions the watermark has closed to the output (or drops them, already written). */
+  private closeSessions(emit: boolean): void {
+    const watermark = this.watermark;
+    const gap = this.settings.sessionGapMs * MICROS_PER_MS;
+    for (const [userId, events] of this.users) {
+      events.sort((a, b) => a.ts - b.ts || a.offset - b.offset);
+      const last = events[events.length - 1];
+      if (last === undefined) continue;
+      // Nothing closes unless the earliest session can: the first gap, or the last event, + gap.
+      let start = 0;
+      let kept: Held[] | undefined;
+      for (let i = 1; i <= events.length; i++) {
+        const end = i === events.length || events[i]!.ts - events[i - 1]!.ts >= gap;
+        if (!end) continue;
+        const session = events.slice(start, i);
+        const sessionLast = session[session.length - 1]!;
+        if (watermark >= sessionLast.ts + gap) {
+          if (emit) {
+            const firstEvent = session[0]!;
+            const sessionId = sessionIdOf(userId, {
+              idempotencyKey: firstEvent.event.idempotency_key,
+              ts: firstEvent.ts,
+            });
+            for (const held of session) this.closedEvents.push({ held, sessionId });
+            this.closedSessions.push({ sessionId, userId, events: session });
+          }
+          for (const held of session) this.keys.delete(held.event.idempotency_key);
+        } else {
+          kept ??= [];
+          kept.push(...session);
+        }
+        start = i;
+      }
+      if (kept === undefined) this.users.delete(userId);
+      else this.users.set(userId, kept);
+    }
+  }
+
+  get pending(): boolean {
+    return this.dirty;
+  }
+
+  take(nowMs: number) {
+    if (!this.caughtUp) this.finishReplay();
+    this.closeSessions(true);
+    const files: LayerFile[] = [];
+    const first = this.first ?? this.position;
+    const last = this.last ?? this.position - 1;
+    // Named for the offset range; a commit with no new record (an idle advance closed sessions)
+    // is named for the claim and its rank, which no other commit shares.
+    const range = `${this.settings.topic}-p${this.claim.partition}-o${String(first).padStart(20, '0')}-${String(last).padStart(20, '0')}`;
+    const name =
+      this.first === undefined ? `${range}-idle-e${this.claim.epoch}-${++this.idleCommits}` : range;
+    for (const [date, rows] of groupBy(this.closedEvents, (e) => utcDate(e.held.ts))) {
+      files.push({
+        key: `${SILVER_EVENTS_PATH}/date=${date}/${name}.parquet`,
+        bytes: encodeEvents(rows, this.claim.partition),
+        rows: rows.length,
+      });
+    }
+    for (const [date, rows] of groupBy(this.closedSessions, (s) => utcDate(s.events[0]!.ts))) {
+      files.push({
+        key: `${SILVER_SESSIONS_PATH}/date=${date}/${name}.parquet`,
+        bytes: encodeSessions(rows),
+        rows: rows.length,
+      });
+    }
+    for (const [date, rows] of groupBy(this.deadLetters, (d) => utcDate(d.rejectedAtMs * MICROS_PER_MS))) {
+      files.push({
+        key: `${DEAD_LETTER_PATH}/date=${date}/${name}.parquet`,
+        bytes: encodeDeadLetters(rows, this.settings.topic),
+        rows: rows.length,
+      });
+    }
+    this.closedEvents = [];
+    this.closedSessions = [];
+    this.deadLetters = [];
+    this.first = undefined;
+    this.last = undefined;
+    this.dirty = false;
+    void nowMs;
+    // Replay from the oldest record still held in an open session, with the watermark it had.
+    let replayOffset = this.position;
+    let replayMaxTs = this.maxTs;
+    for (const held of this.keys.values()) {
+      if (held.offset < replayOffset) {
+        replayOffset = held.offset;
+        replayMaxTs = held.maxTsBefore;
+      }
+    }
+    this.idleMarks = this.idleMarks.filter((m) => m.offset > replayOffset);
+    const state: SilverState = {
+      replayMaxTs: Number.isFinite(replayMaxTs) ? replayMaxTs : null,
+      idleMarks: this.idleMarks,
+    };
+    return { files, replayOffset, state };
+  }
+
+  /** Open sessions' events held in memory (for tests and memory measurements). */
+  heldEvents(): number {
+    return this.keys.size;
+  }
+}
+
+function groupBy<T>(items: readonly T[], keyOf: (item: T) => string): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const item of items) {
+    const key = keyOf(item);
+    let group = out.get(key);
+    if (group === undefined) {
+      group = [];
+      out.set(key, group);
+    }
+    group.push(item);
+  }
+  return out;
+}
+
+type Payload = Record<string, unknown>;
+const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+const int = (v: unknown): number | null => (typeof v === 'number' && Number.isInteger(v) ? v : null);
+
+function encodeEvents(rows: readonly { held: Held; sessionId: string }[], partition: number): Uint8Array {
+  const e = rows.map((r) => r.held.event);
+  const p = (name: string) => e.map((x) => (x.payload as Payload)[name]);
+  const columns: Column[] = [
+    { name: 'event_id', kind: 'string', values: e.map((x) => x.event_id) },
+    { name: 'idempotency_key', kind: 'string', values: e.map((x) => x.idempotency_key) },
+    { name: 'user_id', kind: 'string', values: e.map((x) => x.user_id) },
+    { name: 'session_id', kind: 'string', values: rows.map((r) => r.sessionId) },
+    { name: 'event_type', kind: 'string', values: e.map((x) => x.event_type) },
+    { name: 'event_timestamp', kind: 'timestamp', values: rows.map((r) => r.held.ts) },
+    { name: 'device_type', kind: 'string', values: e.map((x) => x.device_type) },
+    { name: 'ip_address', kind: 'string', values: e.map((x) => x.ip_address) },
+    { name: 'schema_version', kind: 'string', values: e.map((x) => x.schema_version) },
+    { name: 'payload', kind: 'string', values: e.map((x) => JSON.stringify(x.payload)) },
+    { name: 'page_url', kind: 'string', values: p('page_url').map(str) },
+    { name: 'product_id', kind: 'string', values: p('product_id').map(str) },
+    { name: 'transaction_id', kind: 'string', values: p('transaction_id').map(str) },
+    { name: 'quantity', kind: 'int32', values: p('quantity').map(int) },
+    { name: 'unit_price', kind: 'double', values: p('unit_price').map(num) },
+    { name: 'total_amount', kind: 'double', values: p('total_amount').map(num) },
+    { name: 'discount_amount', kind: 'double', values: p('discount_amount').map(num) },
+    { name: 'attempted_amount', kind: 'double', values: p('attempted_amount').map(num) },
+    { name: 'currency', kind: 'string', values: p('currency').map(str) },
+    { name: 'payment_method', kind: 'string', values: p('payment_method').map(str) },
+    { name: 'failure_reason', kind: 'string', values: p('failure_reason').map(str) },
+    { name: 'plan_type', kind: 'string', values: p('plan_type').map(str) },
+    { name: 'signup_source', kind: 'string', values: p('signup_source').map(str) },
+    { name: 'email', kind: 'string', values: p('email').map(str) },
+    { name: 'username', kind: 'string', values: p('username').map(str) },
+    { name: 'source_partition', kind: 'int32', values: rows.map(() => partition) },
+    { name: 'source_offset', kind: 'int64', values: rows.map((r) => r.held.offset) },
+  ];
+  return encodeParquet(columns);
+}
+
+function encodeSessions(
+  sessions: readonly { sessionId: string; userId: string; events: Held[] }[],
+): Uint8Array {
+  const count = (s: { events: Held[] }, type: string) =>
+    s.events.filter((h) => h.event.event_type === type).length;
+  const revenue = (s: { events: Held[] }) =>
+    Math.round(
+      s.events.reduce((sum, h) => {
+        if (h.event.event_type !== 'purchase') return sum;
+        const p = h.event.payload as Payload;
+        return sum + (num(p.total_amount) ?? 0) * usdRate(str(p.currency) ?? 'USD');
+      }, 0) * 100,
+    ) / 100;
+  const columns: Column[] = [
+    { name: 'session_id', kind: 'string', values: sessions.map((s) => s.sessionId) },
+    { name: 'user_id', kind: 'string', values: sessions.map((s) => s.userId) },
+    { name: 'session_start', kind: 'timestamp', values: sessions.map((s) => s.events[0]!.ts) },
+    {
+      name: 'session_end',
+      kind: 'timestamp',
+      values: sessions.map((s) => s.events[s.events.length - 1]!.ts),
+    },
+    { name: 'event_count', kind: 'int32', values: sessions.map((s) => s.events.length) },
+    { name: 'page_views', kind: 'int32', values: sessions.map((s) => count(s, 'page_view')) },
+    { name: 'purchases', kind: 'int32', values: sessions.map((s) => count(s, 'purchase')) },
+    { name: 'payment_failures', kind: 'int32', values: sessions.map((s) => count(s, 'payment_failed')) },
+    { name: 'signups', kind: 'int32', values: sessions.map((s) => count(s, 'user_signup')) },
+    { name: 'revenue_usd', kind: 'double', values: sessions.map(revenue) },
+    {
+      name: 'event_types',
+      kind: 'string',
+      values: sessions.map((s) => s.events.map((h) => h.event.event_type).join(',')),
+    },
+    {
+      name: 'first_device_type',
+      kind: 'string',
+      values: sessions.map((s) => s.events[0]!.event.device_type),
+    },
+    { name: 'first_event_id', kind: 'string', values: sessions.map((s) => s.events[0]!.event.event_id) },
+    {
+      name: 'duration_seconds',
+      kind: 'double',
+      values: sessions.map((s) => (s.events[s.events.length - 1]!.ts - s.events[0]!.ts) / 1_000_000),
+    },
+  ];
+  return encodeParquet(columns);
+}
+
+function encodeDeadLetters(rows: readonly DeadLetter[], topic: string): Uint8Array {
+  const columns: Column[] = [
+    { name: 'topic', kind: 'string', values: rows.map(() => topic) },
+    { name: 'partition', kind: 'int32', values: rows.map((d) => d.record.partition) },
+    { name: 'offset', kind: 'int64', values: rows.map((d) => d.record.offset) },
+    { name: 'reason', kind: 'string', values: rows.map((d) => d.reason) },
+    {
+      name: 'detail',
+      kind: 'string',
+      values: rows.map((d) => (d.detail.isWellFormed() ? d.detail : d.detail.toWellFormed())),
+    },
+    { name: 'raw_value', kind: 'bytes', values: rows.map((d) => d.record.value) },
+    {
+      name: 'kafka_key',
+      kind: 'string',
+      values: rows.map((d) => (d.record.key?.isWellFormed() ? d.record.key : null)),
+    },
+    {
+      name: 'broker_timestamp',
+      kind: 'timestamp',
+      values: rows.map((d) => d.record.timestamp * MICROS_PER_MS),
+    },
+    { name: 'rejected_at', kind: 'timestamp', values: rows.map((d) => d.rejectedAtMs * MICROS_PER_MS) },
+  ];
+  return encodeParquet(columns);
+}

@@ -1,0 +1,303 @@
+/**
+ * Silver against a batch oracle of its contract: commerce events with out-of-order arrival inside
+ * the allowed lateness, duplicates, the seed's five bad-data kinds, late events, and users whose
+ * sessions split or merge around the 30-minute gap, in two partitions, through a stop and a crash
+ * in the middle. DuckDB reads silver events, silver sessions and the dead letters back; they must
+ * equal what the oracle computes from the records in log order.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import fc from 'fast-check';
+import type { BusRecord } from '../../src/bus/types.ts';
+import { parseCommerceEvent } from '../../src/events/commerce-event.ts';
+import { createCommerceHistory } from '../../src/generator/commerce/index.ts';
+import { LocalLakeStore } from '../../src/lakehouse/lake-store/index.ts';
+import { LakeCommitLog } from '../../src/lakehouse/lake-writer/commit-log.ts';
+import { LakeWriter } from '../../src/lakehouse/lake-writer/lake-writer.ts';
+import { openDuckDB, sqlString } from '../../src/lakehouse/parquet/duckdb.ts';
+import { sessionIdOf, silverLayer } from '../../src/lakehouse/silver/silver-layer.ts';
+import { silentLogger } from '../../src/telemetry/logger.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
+
+const MIN = 60_000_000; // µs
+const LATENESS_MS = 10 * 60_000;
+const GAP_MS = 30 * 60_000;
+const TOPIC = 'events_raw';
+
+let db: TestDatabase;
+let root: string;
+before(async () => {
+  db = await createTestDatabase('silver');
+  root = await mkdtemp(path.join(tmpdir(), 'rtsa-silver-'));
+});
+after(async () => {
+  await db?.drop();
+  await rm(root, { recursive: true, force: true });
+});
+
+/** A clean event of `user` at `micros`, as the generator writes them. */
+function event(user: string, micros: number, type: 'page_view' | 'purchase' = 'page_view'): Buffer {
+  const payload =
+    type === 'purchase'
+      ? {
+          transaction_id: `TXN-${randomUUID()}`,
+          product_id: 'PROD-1',
+          quantity: 2,
+          unit_price: 10,
+          total_amount: 20,
+          currency: 'EUR',
+        }
+      : { page_url: 'https://example.com/', session_id: 'x' };
+  return Buffer.from(
+    JSON.stringify({
+      event_id: randomUUID(),
+      idempotency_key: randomUUID(),
+      user_id: user,
+      timestamp: new Date(micros / 1000).toISOString(),
+      event_type: type,
+      device_type: 'mobile',
+      ip_address: '10.0.0.1',
+      schema_version: 'v1',
+      payload,
+    }),
+  );
+}
+
+interface Msg {
+  key: string;
+  value: Buffer;
+  micros: number;
+}
+
+/** The traffic: generated history, gap-edge users, duplicates, late events, reordered within the lateness. */
+function traffic(): Msg[] {
+  const base = Date.UTC(2025, 11, 1, 8) * 1000;
+  const generated: Msg[] = createCommerceHistory({
+    seed: 21,
+    users: 40,
+    from: '2025-12-01',
+    to: '2025-12-01',
+    eventsPerDay: 1_500,
+    badDataPercentage: 6,
+  })
+    .take(1_500)
+    .map((m) => ({ key: m.key, value: m.value, micros: m.timestampMicros }));
+  // Sessions around the gap: 29:59 apart stays one session, exactly 30:00 apart splits.
+  const edge: Msg[] = [];
+  for (const [user, gaps] of [
+    ['edge-a', [0, 29 * MIN + 59_000_000, 29 * MIN + 59_000_000]],
+    ['edge-b', [0, 30 * MIN, 5 * MIN]],
+    ['edge-c', [0, 45 * MIN, 1 * MIN]],
+  ] as const) {
+    let t = base + 60 * MIN;
+    for (const g of gaps) {
+      t += g;
+      edge.push({ key: user, value: event(user, t, g === 0 ? 'purchase' : 'page_view'), micros: t });
+    }
+  }
+  // A late arrival that merges two sessions: its event time falls in the gap between them.
+  const merge = [base + 120 * MIN, base + 145 * MIN, base + 170 * MIN].map((t) => ({
+    key: 'edge-merge',
+    value: event('edge-merge', t),
+    micros: t,
+  }));
+  const all = [...generated, ...edge, ...merge.slice(0, 1), ...merge.slice(2)].sort(
+    (a, b) => a.micros - b.micros,
+  );
+  // Reorder within the lateness: each message moves up to 4 minutes later in arrival.
+  const jitter = fc.sample(fc.integer({ min: 0, max: 4 * MIN }), { numRuns: all.length, seed: 9 });
+  const arrival = all.map((m, i) => ({ m, at: m.micros + (jitter[i] ?? 0) }));
+  // The merging event arrives 8 minutes after its time (inside the lateness).
+  arrival.push({ m: merge[1]!, at: merge[1]!.micros + 8 * MIN });
+  // Late: 25 minutes after their time, beyond 10 minutes of lateness.
+  for (let i = 50; i < all.length; i += 97)
+    arrival.push({
+      m: { ...all[i]!, value: event(all[i]!.key, all[i]!.micros) },
+      at: all[i]!.micros + 25 * MIN,
+    });
+  // Duplicates: the same bytes again a little later (a producer retrying).
+  for (let i = 3; i < all.length; i += 41) arrival.push({ m: all[i]!, at: all[i]!.micros + 3 * MIN });
+  return arrival.sort((a, b) => a.at - b.at).map((a) => a.m);
+}
+
+/** Records as the log delivers them: per partition (by key), offsets in arrival order. */
+function toRecords(msgs: readonly Msg[]): BusRecord[] {
+  const next = [0, 0];
+  return msgs.map((m) => {
+    const partition = m.key.charCodeAt(m.key.length - 1) % 2;
+    const offset = next[partition]!++;
+    // The log accepted it when it arrived: a little after its event time.
+    const parsed = parseCommerceEvent(m.value);
+    const arrivalMs = Math.floor((parsed.ok ? parsed.timestampMicros : m.micros) / 1000) + 1;
+    return { partition, offset, key: m.key, value: m.value, timestamp: arrivalMs };
+  });
+}
+
+interface OracleOut {
+  events: Map<string, { user: string; ts: number; sessionId: string }>;
+  sessions: Map<string, { user: string; start: number; end: number; count: number }>;
+  dead: Map<string, string>;
+}
+
+/** SPEC §6.3 in one pass per partition, then sessions per user over everything accepted. */
+function oracle(records: readonly BusRecord[]): OracleOut {
+  const dead = new Map<string, string>();
+  const accepted: { user: string; key: string; ts: number }[] = [];
+  for (const partition of [0, 1]) {
+    let maxTs = Number.NEGATIVE_INFINITY;
+    const seen = new Set<string>();
+    for (const r of records.filter((x) => x.partition === partition).sort((a, b) => a.offset - b.offset)) {
+      const parsed = parseCommerceEvent(r.value);
+      if (!parsed.ok) {
+        dead.set(`${r.partition}@${r.offset}`, parsed.reason);
+        continue;
+      }
+      if (parsed.timestampMicros < maxTs - LATENESS_MS * 1000) {
+        dead.set(`${r.partition}@${r.offset}`, 'late');
+        continue;
+      }
+      if (seen.has(parsed.event.idempotency_key)) continue;
+      seen.add(parsed.event.idempotency_key);
+      accepted.push({
+        user: parsed.event.user_id,
+        key: parsed.event.idempotency_key,
+        ts: parsed.timestampMicros,
+      });
+      maxTs = Math.max(maxTs, Math.min(parsed.timestampMicros, r.timestamp * 1000));
+    }
+  }
+  const events = new Map<string, { user: string; ts: number; sessionId: string }>();
+  const sessions = new Map<string, { user: string; start: number; end: number; count: number }>();
+  const byUser = new Map<string, typeof accepted>();
+  for (const a of accepted) byUser.set(a.user, [...(byUser.get(a.user) ?? []), a]);
+  for (const [user, list] of byUser) {
+    list.sort((a, b) => a.ts - b.ts);
+    let current: typeof accepted = [];
+    const flush = () => {
+      if (current.length === 0) return;
+      const sessionId = sessionIdOf(user, { idempotencyKey: current[0]!.key, ts: current[0]!.ts });
+      sessions.set(sessionId, {
+        user,
+        start: current[0]!.ts,
+        end: current[current.length - 1]!.ts,
+        count: current.length,
+      });
+      for (const e of current) events.set(e.key, { user, ts: e.ts, sessionId });
+      current = [];
+    };
+    for (const e of list) {
+      const prev = current[current.length - 1];
+      if (prev !== undefined && e.ts - prev.ts >= GAP_MS * 1000) flush();
+      current.push(e);
+    }
+    flush();
+  }
+  return { events, sessions, dead };
+}
+
+test('silver equals the oracle across a stop and a crash', { timeout: 180_000 }, async () => {
+  const records = toRecords(traffic());
+  const expected = oracle(records);
+  assert.ok(expected.dead.size > 20, 'the traffic has late and invalid events');
+  assert.ok([...expected.dead.values()].includes('late'));
+  assert.ok(expected.sessions.size > 50);
+
+  const store = new LocalLakeStore(root);
+  const log = new LakeCommitLog(db.pool, 'silver', TOPIC);
+  let now = Date.UTC(2025, 11, 1, 0);
+  const writer = () =>
+    new LakeWriter({
+      layer: silverLayer({
+        topic: TOPIC,
+        allowedLatenessMs: LATENESS_MS,
+        sessionGapMs: GAP_MS,
+        idleTimeoutMs: 30_000,
+      }),
+      store,
+      log,
+      owner: 'test',
+      flushIntervalMs: 0,
+      maxBatchRecords: 97,
+      logger: silentLogger(),
+      clock: () => now,
+    });
+  const ordered = [...records].sort((a, b) => a.offset - b.offset || a.partition - b.partition);
+  const feed = async (w: LakeWriter, from: Map<number, number>, upTo: number) => {
+    const todo = ordered.filter((r) => r.offset >= (from.get(r.partition) ?? 0) && r.offset < upTo);
+    for (let i = 0; i < todo.length; i += 13) {
+      now += 10;
+      await w.records(todo.slice(i, i + 13));
+    }
+  };
+  const total = Math.max(...records.map((r) => r.offset)) + 1;
+  // Run 1 stops cleanly a third in; run 2 crashes (no final commit) at two thirds; run 3 finishes.
+  const first = writer();
+  await feed(first, await first.assigned([0, 1]), Math.floor(total / 3));
+  await first.close();
+  const second = writer();
+  await feed(second, await second.assigned([0, 1]), Math.floor((2 * total) / 3) + 7);
+  const third = writer();
+  await feed(third, await third.assigned([0, 1]), total);
+  // The producer is done: idle partitions move with the clock, and the last sessions close.
+  now = Date.UTC(2025, 11, 3);
+  await third.idle();
+  now += 31_000;
+  await third.idle();
+  await third.close();
+
+  const duck = await openDuckDB();
+  const read = async <T>(sql: string): Promise<T[]> =>
+    (await duck.connection.runAndReadAll(sql)).getRowObjects() as T[];
+  const glob = (layer: string) => sqlString(`${root}/${layer}/**/*.parquet`);
+  try {
+    const events = await read<{ idempotency_key: string; user_id: string; session_id: string; ts: bigint }>(
+      `SELECT idempotency_key, user_id, session_id, epoch_us(event_timestamp) AS ts FROM read_parquet(${glob('silver/events')}, hive_partitioning = true)`,
+    );
+    assert.equal(events.length, expected.events.size, 'one row per accepted, first-seen idempotency_key');
+    for (const e of events) {
+      const want = expected.events.get(e.idempotency_key);
+      assert.ok(want, `unexpected silver event ${e.idempotency_key}`);
+      assert.equal(e.user_id, want.user);
+      assert.equal(Number(e.ts), want.ts);
+      assert.equal(e.session_id, want.sessionId, `session of ${e.idempotency_key}`);
+    }
+    const sessions = await read<{
+      session_id: string;
+      user_id: string;
+      s: bigint;
+      e: bigint;
+      event_count: number;
+    }>(
+      `SELECT session_id, user_id, epoch_us(session_start) AS s, epoch_us(session_end) AS e, event_count
+       FROM read_parquet(${glob('silver/sessions')}, hive_partitioning = true)`,
+    );
+    assert.equal(sessions.length, expected.sessions.size, 'one row per session');
+    for (const s of sessions) {
+      const want = expected.sessions.get(s.session_id);
+      assert.ok(want, `unexpected session ${s.session_id}`);
+      assert.deepEqual(
+        [s.user_id, Number(s.s), Number(s.e), s.event_count],
+        [want.user, want.start, want.end, want.count],
+      );
+    }
+    const edgeSessions = (user: string) => sessions.filter((s) => s.user_id === user).length;
+    assert.equal(edgeSessions('edge-a'), 1, '29:59 apart is one session');
+    assert.equal(edgeSessions('edge-b'), 2, '30:00 apart splits');
+    assert.equal(edgeSessions('edge-merge'), 1, 'a late arrival inside the lateness merges two sessions');
+    const dead = await read<{ partition: number; offset: bigint; reason: string }>(
+      `SELECT "partition", "offset", reason FROM read_parquet(${glob('dead-letter-queue/events')}, hive_partitioning = true)`,
+    );
+    assert.deepEqual(
+      new Map(dead.map((d) => [`${d.partition}@${d.offset}`, d.reason])),
+      expected.dead,
+      'every invalid and late record in the dead letters once, with its reason',
+    );
+  } finally {
+    duck.connection.closeSync();
+    duck.instance.closeSync();
+  }
+});
