@@ -6,11 +6,13 @@
 import { isUtf8 } from 'node:buffer';
 import type { OutgoingMessage } from '../bus/index.ts';
 import {
+  isEventTimeInRange,
   MAX_EVENT_BYTES,
   MAX_ID_LENGTH,
   type ParseResult,
   parseStreamEvent,
   parseTimestampMicros,
+  unstorableTextReason,
   validateStreamEvent,
 } from '../events/index.ts';
 import { ApiError } from './errors.ts';
@@ -73,7 +75,7 @@ function knownId(value: unknown): string | undefined {
   return typeof value === 'string' &&
     value.length > 0 &&
     value.length <= MAX_ID_LENGTH &&
-    !value.includes('\u0000')
+    unstorableTextReason(value) === undefined
     ? value
     : undefined;
 }
@@ -86,7 +88,8 @@ function knownFields(value: unknown): Pick<DeadLetter, 'eventId' | 'streamId' | 
   return {
     eventId: knownId(record.event_id),
     streamId: knownId(record.stream_id),
-    eventTs: micros === undefined ? undefined : new Date(Math.floor(micros / 1000)),
+    eventTs:
+      micros === undefined || !isEventTimeInRange(micros) ? undefined : new Date(Math.floor(micros / 1000)),
   };
 }
 

@@ -11,6 +11,7 @@
  * at now(), so historical data can be queried: `minutes` counts windows back from that anchor.
  */
 import type pg from 'pg';
+import { storableText } from '../events/index.ts';
 import type { MetricsRow, StateRow, TopBy, TopRow } from './schemas.ts';
 
 const METRIC_COLUMNS = `m.window_start, m.window_end, m.stream_id, m.active_viewers, m.chat_messages,
@@ -294,10 +295,11 @@ export async function insertDeadLetters(pool: pg.Pool, letters: readonly DeadLet
   if (letters.length === 0) return;
   await pool.query(INSERT_DEAD_LETTERS_SQL, [
     letters.map((l) => l.reason),
-    letters.map((l) => l.detail),
+    // Dead letters echo hostile input: whatever it holds, the row can be written.
+    letters.map((l) => storableText(l.detail)),
     letters.map((l) => l.raw),
-    letters.map((l) => l.eventId ?? null),
-    letters.map((l) => l.streamId ?? null),
+    letters.map((l) => (l.eventId === undefined ? null : storableText(l.eventId))),
+    letters.map((l) => (l.streamId === undefined ? null : storableText(l.streamId))),
     letters.map((l) => l.eventTs ?? null),
   ]);
 }

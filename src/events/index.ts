@@ -1,2 +1,3 @@
 export * from './stream-event.ts';
 export * from './timestamp.ts';
+export * from './limits.ts';

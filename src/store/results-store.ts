@@ -6,6 +6,7 @@
  */
 import type pg from 'pg';
 import { FencedError } from '../errors.ts';
+import { storableText, storableTime } from '../events/limits.ts';
 import { formatMicros } from '../events/timestamp.ts';
 import type {
   ClaimedPartition,
@@ -182,11 +183,14 @@ export class PostgresResultStore implements ResultStore {
           dead.map((d) => d.partition),
           dead.map((d) => d.offset),
           dead.map((d) => d.reason),
-          dead.map((d) => withoutNul(d.detail)),
+          dead.map((d) => storableText(d.detail)),
           dead.map((d) => d.raw),
-          dead.map((d) => (d.eventId === undefined ? null : withoutNul(d.eventId))),
-          dead.map((d) => (d.streamId === undefined ? null : withoutNul(d.streamId))),
-          dead.map((d) => (d.eventTs === undefined ? null : formatMicros(d.eventTs))),
+          dead.map((d) => (d.eventId === undefined ? null : storableText(d.eventId))),
+          dead.map((d) => (d.streamId === undefined ? null : storableText(d.streamId))),
+          dead.map((d) => {
+            const ts = storableTime(d.eventTs);
+            return ts === null ? null : formatMicros(ts);
+          }),
         ]);
       }
       return { windows: windows.length, streams: streams.length, deadLetters: dead.length };
@@ -204,11 +208,6 @@ export class FencedPartitionsError extends FencedError {
     );
     this.partitions = partitions;
   }
-}
-
-/** Postgres text cannot hold NUL; dead-letter text echoes hostile input, so it is made storable (raw keeps the bytes). */
-function withoutNul(text: string): string {
-  return text.includes('\u0000') ? text.replaceAll('\u0000', '\uFFFD') : text;
 }
 
 /** Exact decimal text of an integer number of micro-dollars. */
