@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../errors.ts';
+import { applyCrossChecks } from './cross-checks.ts';
 import { formatDurationMs, parseDurationMs } from './duration.ts';
 import { type Config, type Role, SETTINGS, type SettingKey, type SettingSpec } from './schema.ts';
 
@@ -57,13 +58,17 @@ export function loadConfig<F extends string = never>(
   }
   const values = parsed.values as Record<string, string | boolean | undefined>;
   const config: Record<string, unknown> = {};
+  /** Settings given by a flag or an environment variable, as given (even empty). */
+  const given = new Map<SettingKey, string>();
   for (const [key, spec] of specs) {
     const fromFlag = values[spec.flag];
     const fromEnv = env[spec.env];
     const source = fromFlag !== undefined ? `--${spec.flag}` : spec.env;
     const raw = fromFlag ?? (fromEnv === '' ? undefined : fromEnv);
     config[key] = raw === undefined ? defaultOf(spec) : coerce(spec, raw, source);
+    if (fromFlag !== undefined || fromEnv !== undefined) given.set(key, String(fromFlag ?? fromEnv));
   }
+  applyCrossChecks(role, config, given);
   const flags: Partial<Record<F, string | boolean>> = {};
   for (const name of Object.keys(commandFlags) as F[]) {
     const v = values[name];

@@ -176,8 +176,8 @@ export const SETTINGS = {
     env: 'RTSA_MAX_FUTURE_SKEW',
     flag: 'max-future-skew',
     kind: 'duration',
-    default: '15m',
-    doc: 'Events stamped more than this after their arrival in the log are invalid (reason future_ts).',
+    default: '5m',
+    doc: 'Events stamped more than this after their arrival in the log are invalid (reason future_ts). At most RTSA_WATERMARK_DELAY (a larger value is refused at start; the default shrinks to it).',
     roles: ['start', 'process', 'serve'],
   },
   logFsync: {
