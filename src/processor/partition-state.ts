@@ -151,9 +151,12 @@ export class PartitionState {
       this.deadLetter(record, 'late', detail, event.event_id, event.stream_id, tsMicros);
       return 'late';
     }
+    // What this event may add to the watermark: its time, but never more than its arrival time, so
+    // a clock running ahead (within the allowed skew) cannot make on-time events late.
+    const watermarkTs = Math.min(tsMicros, record.timestamp * MICROS_PER_MS);
     if (tsMicros < this.compactedThrough) {
       // Only while replaying: the event was accepted before, and its minute is final and folded.
-      this.maxTs = Math.max(this.maxTs, tsMicros);
+      this.maxTs = Math.max(this.maxTs, watermarkTs);
       return 'replayed';
     }
     const minute = minuteIndex(tsMicros);
@@ -169,7 +172,7 @@ export class PartitionState {
     seen.add(event.event_id);
     if (!this.buckets.has(minute))
       this.buckets.set(minute, { minOffset: record.offset, maxTsBefore: this.maxTs });
-    if (tsMicros > this.maxTs) this.maxTs = tsMicros;
+    if (watermarkTs > this.maxTs) this.maxTs = watermarkTs;
 
     let slot = this.streams.get(event.stream_id);
     if (slot === undefined) {
@@ -326,11 +329,17 @@ export class PartitionState {
     return true;
   }
 
-  /** Max event time at the last record, moved on by wall-clock time since (for idle advances). */
+  /**
+   * Max event time at the last record, moved on by wall-clock time since (for idle advances), and
+   * never past the wall clock itself.
+   */
   idleCandidate(nowMs: number): number {
     return this.lastRecordMaxTs === NONE
       ? NONE
-      : this.lastRecordMaxTs + (nowMs - this.lastRecordWallMs) * MICROS_PER_MS;
+      : Math.min(
+          this.lastRecordMaxTs + (nowMs - this.lastRecordWallMs) * MICROS_PER_MS,
+          nowMs * MICROS_PER_MS,
+        );
   }
 
   get hasPending(): boolean {

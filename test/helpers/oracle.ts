@@ -68,7 +68,8 @@ export function oracle(
     }
     if (seen.has(event.event_id)) continue;
     seen.add(event.event_id);
-    maxTs = Math.max(maxTs, tsMicros);
+    // An event moves the watermark by its time, capped at its arrival time.
+    maxTs = Math.max(maxTs, Math.min(tsMicros, r.timestamp * 1000));
     accepted.push({
       id: event.event_id,
       ts: tsMicros,
