@@ -81,6 +81,8 @@ export class PartitionState {
   private positionDirty = false;
   /** The persisted max event time, applied once replay reaches the committed offset. */
   private readonly pendingFinalMaxTs: number | undefined;
+  /** Records isolated because their commit failed (see isolation.ts): offset → the database error. */
+  private readonly quarantined: Map<number, string>;
   readonly counters: IngestCounters = { byType: new Map(), deadLetters: new Map(), duplicates: 0 };
 
   constructor(claimed: ClaimedPartition, settings: EngineSettings, nowMs: number) {
@@ -108,6 +110,7 @@ export class PartitionState {
       this.lastRecordMaxTs = this.maxTs;
     }
     this.pendingFinalMaxTs = claimed.maxTs;
+    this.quarantined = new Map((claimed.quarantined ?? []).map((q) => [q.offset, q.detail]));
   }
 
   get replaying(): boolean {
@@ -134,6 +137,11 @@ export class PartitionState {
   }
 
   private ingestEvent(record: BusRecord, replaying: boolean): IngestOutcome {
+    const isolated = this.quarantined.get(record.offset);
+    if (isolated !== undefined) {
+      this.deadLetter(record, 'unstorable', isolated, undefined, undefined, undefined);
+      return 'invalid';
+    }
     const parsed = parseStreamEvent(record.value);
     if (!parsed.ok) {
       this.deadLetter(record, parsed.reason, parsed.detail, undefined, undefined, undefined);

@@ -8,6 +8,7 @@ import type pg from 'pg';
 import { FencedError } from '../errors.ts';
 import { storableText, storableTime } from '../events/limits.ts';
 import { formatMicros } from '../events/timestamp.ts';
+import type { QuarantinedRecord } from '../processor/isolation.ts';
 import type {
   ClaimedPartition,
   CommitStats,
@@ -22,7 +23,11 @@ INSERT INTO processor_partitions (consumer_group, topic, partition, epoch, owner
 VALUES ($1, $2, $3, 1, $4)
 ON CONFLICT (consumer_group, topic, partition)
 DO UPDATE SET epoch = processor_partitions.epoch + 1, owner = EXCLUDED.owner, updated_at = now()
-RETURNING epoch, committed_offset, replay_offset, replay_max_ts, compacted_through, max_ts, idle_marks`;
+RETURNING epoch, committed_offset, replay_offset, replay_max_ts, compacted_through, max_ts, idle_marks, quarantined`;
+
+const QUARANTINE = `
+UPDATE processor_partitions SET quarantined = quarantined || $5::jsonb, updated_at = now()
+WHERE consumer_group = $1 AND topic = $2 AND partition = $3 AND epoch = $4`;
 
 const LOAD_VIEWERS = `
 SELECT stream_id, array_agg(user_id ORDER BY user_id) AS users
@@ -80,6 +85,7 @@ interface ClaimRow {
   compacted_through: number | null;
   max_ts: number | null;
   idle_marks: IdleMark[];
+  quarantined: QuarantinedRecord[];
 }
 
 export class PostgresResultStore implements ResultStore {
@@ -110,8 +116,21 @@ export class PostgresResultStore implements ResultStore {
         maxTs: row.max_ts ?? undefined,
         idleMarks: row.idle_marks,
         viewers,
+        quarantined: row.quarantined,
       };
     });
+  }
+
+  async quarantine(
+    group: string,
+    topic: string,
+    partition: number,
+    epoch: number,
+    record: QuarantinedRecord,
+  ): Promise<void> {
+    const entry = JSON.stringify([{ offset: record.offset, detail: storableText(record.detail) }]);
+    const { rowCount } = await this.pool.query(QUARANTINE, [group, topic, partition, epoch, entry]);
+    if (rowCount !== 1) throw new FencedPartitionsError([partition]);
   }
 
   async commit(group: string, topic: string, commits: readonly PartitionCommit[]): Promise<CommitStats> {

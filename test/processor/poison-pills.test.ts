@@ -12,7 +12,9 @@ import { after, before, test } from 'node:test';
 import { Registry } from 'prom-client';
 import { EmbeddedBus } from '../../src/bus/embedded/index.ts';
 import { loadConfig } from '../../src/config/index.ts';
+import type { PartitionCommit } from '../../src/processor/types.ts';
 import { startProcessorRole } from '../../src/runtime/processor-role.ts';
+import { PostgresResultStore } from '../../src/store/results-store.ts';
 import { silentLogger } from '../../src/telemetry/logger.ts';
 import { assertTablesMatchOracle, readAllRecords, waitCommittedToEnd } from '../helpers/pipeline-oracle.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
@@ -122,4 +124,78 @@ test('Regression: stream_ids differing only in lone surrogates are dead-lettered
   );
   await run();
   await assertTablesMatchOracle(db.pool, await readAllRecords(bus, TOPIC), config);
+});
+
+/** Postgres refusing what a record holds, injected: commits touching stream `refused` fail on their data. */
+class RefusingStore extends PostgresResultStore {
+  failures = 0;
+  override async commit(group: string, topic: string, commits: readonly PartitionCommit[]) {
+    if (commits.some((c) => c.windows.some((w) => w.streamId === 'refused'))) {
+      this.failures++;
+      throw Object.assign(new Error('character with byte sequence 0x00 has no equivalent'), {
+        code: '22P05',
+      });
+    }
+    return super.commit(group, topic, commits);
+  }
+}
+
+test('a record whose commit fails is isolated by bisection and dead-lettered; the rest count once', async () => {
+  const topic = 'isolate.events';
+  const own = loadConfig(
+    'process',
+    ['--topic', topic, '--partitions', '2', '--flush-interval', '20ms', '--idle-timeout', '1h'],
+    {},
+  ).config;
+  await bus.ensureTopic(topic, 2);
+  const sink = bus.sink();
+  const batch = [];
+  for (let i = 0; i < 300; i++) {
+    const poison = i === 7 || i === 150 || i === 151 || i === 299;
+    batch.push({ key: `k${i % 5}`, value: event(`iso${i}`, poison ? 'refused' : `iso_${i % 5}`) });
+  }
+  await sink.send(topic, batch);
+  const store = new RefusingStore(db.pool);
+  const role = await startProcessorRole({
+    config: own,
+    bus,
+    pool: db.pool,
+    registry: new Registry(),
+    logger: silentLogger(),
+    store,
+  });
+  try {
+    await waitCommittedToEnd(db.pool, bus, topic, 60_000);
+    await sink.send(topic, [{ key: 'k1', value: event('iso-after', 'iso_after') }]);
+    await waitCommittedToEnd(db.pool, bus, topic, 20_000);
+  } finally {
+    await role.stop();
+  }
+  assert.ok(store.failures >= 4, 'the injected failures happened');
+  const dead = await db.pool.query(
+    `SELECT reason, detail FROM dead_letter_events WHERE source = $1 ORDER BY raw`,
+    [topic],
+  );
+  assert.equal(dead.rowCount, 4, 'exactly the four refused records are dead-lettered');
+  for (const d of dead.rows) {
+    assert.equal(d.reason, 'unstorable');
+    assert.match(d.detail, /no equivalent \(SQLSTATE 22P05\)/);
+  }
+  const counted = async () =>
+    (
+      await db.pool.query<{ n: number }>(
+        `SELECT coalesce(sum(events), 0)::int AS n FROM stream_metrics_minute WHERE stream_id LIKE 'iso_%'`,
+      )
+    ).rows[0]!.n;
+  assert.equal(await counted(), 297, 'every other record counted exactly once');
+  // A restart on the same data (plain Postgres store) replays the isolation and changes nothing.
+  const again = await startProcessorRole({
+    config: own,
+    bus,
+    pool: db.pool,
+    registry: new Registry(),
+    logger: silentLogger(),
+  });
+  await again.stop();
+  assert.equal(await counted(), 297);
 });
