@@ -13,9 +13,9 @@ import {
   parseStreamEvent,
   parseTimestampMicros,
   unstorableTextReason,
-  validateStreamEvent,
 } from '../events/index.ts';
 import { ApiError } from './errors.ts';
+import { jsonArrayElements } from './json-array-elements.ts';
 import type { DeadLetter } from './queries.ts';
 
 /** Largest request body; a larger one is refused with 413 before it is read to the end. */
@@ -188,19 +188,14 @@ function parseJson(body: Buffer, batch: BatchBuilder): void {
   }
   if (!Array.isArray(elements)) throw new Error('a JSON text starting with [ is an array');
   if (elements.length > MAX_EVENTS_PER_REQUEST) throw tooMany();
-  elements.forEach((element, i) => {
-    const raw = Buffer.from(JSON.stringify(element));
+  // Each element as its own bytes (never re-serialized: that recursed on deeply nested elements).
+  jsonArrayElements(text).forEach((raw, i) => {
     if (raw.length > MAX_EVENT_BYTES) {
-      batch.reject(
-        i + 1,
-        raw,
-        'too_large',
-        `event is ${raw.length} bytes; the limit is ${MAX_EVENT_BYTES}`,
-        element,
-      );
+      const detail = `event is ${raw.length} bytes; the limit is ${MAX_EVENT_BYTES}`;
+      batch.reject(i + 1, raw.subarray(0, MAX_EVENT_BYTES), 'too_large', detail, elements[i]);
       return;
     }
-    batch.add(i + 1, raw, validateStreamEvent(element), element);
+    batch.add(i + 1, raw, parseStreamEvent(raw), elements[i]);
   });
 }
 
