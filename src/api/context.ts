@@ -35,6 +35,8 @@ export interface ApiDeps {
   dashboard?: Omit<DashboardDeps, 'pool' | 'logger' | 'status'> | false | undefined;
   /** Most POST /events requests per client address per second (default 200; 0 turns the limit off). */
   ingestRateLimit?: number | undefined;
+  /** How long a request (headers and body) may take to arrive before a 408 (default 30 s). */
+  requestTimeoutMs?: number | undefined;
 }
 
 /** What the route modules share. */

@@ -16,6 +16,7 @@ import './route-docs.ts';
 import { formatSchemaErrors, installErrorHandlers, sendError } from './errors.ts';
 import { ErrorSchema } from './schemas.ts';
 import { registerDashboard } from '../web/index.ts';
+import { clientErrorHandler, httpServerOptions, installRequestGuards } from './request-guards.ts';
 import { ResponseCache } from './response-cache.ts';
 import { registerEventRoutes } from './routes/events.ts';
 import { registerHealthRoutes } from './routes/health.ts';
@@ -62,6 +63,9 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       sendError(error, request, reply);
     },
     return503OnClosing: true,
+    // Stalled uploads and idle connections are closed; Node's own errors answer as JSON.
+    ...httpServerOptions(deps.requestTimeoutMs),
+    clientErrorHandler,
     // Idle keep-alive sockets (browsers) must not hold Ctrl-C for their keep-alive timeout.
     forceCloseConnections: 'idle',
   });
@@ -74,6 +78,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   };
 
   installErrorHandlers(app);
+  installRequestGuards(app);
   installSecurityHeaders(app);
   app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url;
@@ -107,8 +112,10 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       },
       tags: [
         { name: 'metrics', description: 'Minute windows per stream' },
-        { name: 'ingest', description: 'Sending events' },
+        { name: 'streams', description: 'Streams ranked, and their current state' },
+        { name: 'events', description: 'Sending events' },
         { name: 'operations', description: 'Health and Prometheus' },
+        { name: 'dashboard', description: 'The web dashboard and its live feed' },
       ],
     },
   });
