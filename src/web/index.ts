@@ -13,7 +13,8 @@ import type { Logger } from 'pino';
 import type { ApiDeps } from '../api/context.ts';
 import { ApiError } from '../api/errors.ts';
 import { acceptsGzip } from '../api/json-body.ts';
-import { NoQuerySchema } from '../api/schemas.ts';
+import { NOT_MODIFIED, SSE_EVENT_DOC, textResponse } from '../api/openapi-docs.ts';
+import { ErrorSchema, NoQuerySchema } from '../api/schemas.ts';
 import { LiveHub, LiveHubFullError, type LiveHubOptions } from './live-hub.ts';
 import { type DashboardQuery, DashboardQuerySchema } from './schemas.ts';
 import { type Asset, loadDashboardAssets } from './static-assets.ts';
@@ -62,6 +63,10 @@ export async function registerDashboard(app: FastifyInstance, deps: DashboardDep
           'live from /live. `stream_id` and `minutes` preselect what it shows.',
         tags: ['dashboard'],
         querystring: DashboardQuerySchema,
+        response: {
+          200: textResponse('The page.', 'text/html'),
+          304: NOT_MODIFIED,
+        },
       },
     },
     (request, reply) => {
@@ -78,6 +83,11 @@ export async function registerDashboard(app: FastifyInstance, deps: DashboardDep
         description: 'Names carry a hash of the content: cached for a year, revalidated by ETag.',
         tags: ['dashboard'],
         querystring: NoQuerySchema,
+        response: {
+          200: textResponse('The file (JavaScript, CSS or SVG).', 'application/octet-stream'),
+          304: NOT_MODIFIED,
+          404: { ...ErrorSchema, description: 'No such file.' },
+        },
       },
     },
     (request, reply) => {
@@ -98,6 +108,13 @@ export async function registerDashboard(app: FastifyInstance, deps: DashboardDep
           `comment every 15 s. At most 100 connections: more get a 503 with Retry-After.`,
         tags: ['dashboard'],
         querystring: DashboardQuerySchema,
+        response: {
+          200: {
+            description: 'The event stream (never ends by itself): each event a `data:` line of JSON.',
+            content: { 'text/event-stream': { schema: SSE_EVENT_DOC } },
+          },
+          503: { ...ErrorSchema, description: 'At the connection cap (see Retry-After), or shutting down.' },
+        },
       },
     },
     async (request, reply) => {

@@ -10,6 +10,7 @@ import { ingestFormat, MAX_BODY_BYTES, parseIngestBody } from '../ingest-body.ts
 import { insertDeadLetters } from '../queries.ts';
 import { type IngestResult, IngestResultSchema, NoQuerySchema } from '../schemas.ts';
 import { requireBearerToken } from '../security.ts';
+import { ingestBodyDoc } from '../openapi-docs.ts';
 
 /** Rejections listed one by one in the answer; the rest are counted in `errors_omitted`. */
 export const MAX_LISTED_ERRORS = 1000;
@@ -49,13 +50,13 @@ export function registerEventRoutes(app: FastifyInstance, ctx: ApiContext): void
       {
         bodyLimit: MAX_BODY_BYTES,
         ...(deps.ingestToken ? { onRequest: requireBearerToken(deps.ingestToken) } : {}),
-        ...((deps.ingestRateLimit ?? DEFAULT_INGEST_RATE_LIMIT) > 0
-          ? {
-              config: {
-                rateLimit: { max: deps.ingestRateLimit ?? DEFAULT_INGEST_RATE_LIMIT, timeWindow: 1_000 },
-              },
-            }
-          : {}),
+        config: {
+          // The body is read as bytes (not validated by a schema); the document still describes it.
+          swaggerTransform: ingestBodyDoc,
+          ...((deps.ingestRateLimit ?? DEFAULT_INGEST_RATE_LIMIT) > 0
+            ? { rateLimit: { max: deps.ingestRateLimit ?? DEFAULT_INGEST_RATE_LIMIT, timeWindow: 1_000 } }
+            : {}),
+        },
         schema: INGEST_SCHEMA,
       },
       async (request, reply) => {
