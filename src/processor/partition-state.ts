@@ -25,7 +25,7 @@ export interface EngineSettings {
 interface WindowAgg {
   events: number;
   chatMessages: number;
-  donationMicros: number;
+  donationMicros: bigint;
   donationCount: number;
   viewerJoins: number;
   viewerLeaves: number;
@@ -192,7 +192,7 @@ export class PartitionState {
       agg = {
         events: 0,
         chatMessages: 0,
-        donationMicros: 0,
+        donationMicros: 0n,
         donationCount: 0,
         viewerJoins: 0,
         viewerLeaves: 0,
@@ -208,7 +208,8 @@ export class PartitionState {
         break;
       case 'donation':
         agg.donationCount++;
-        agg.donationMicros += Math.round((event.amount_usd ?? 0) * 1_000_000);
+        // Each amount to whole micro-dollars (exact in a double up to the 10^6 USD cap), summed exactly.
+        agg.donationMicros += BigInt(Math.round((event.amount_usd ?? 0) * 1_000_000));
         break;
       case 'viewer_join':
         agg.viewerJoins++;

@@ -39,7 +39,8 @@ export interface WindowRow {
   streamId: string;
   activeViewers: number;
   chatMessages: number;
-  donationMicros: number;
+  /** Exact at any size: a bigint, since a window's sum can pass 2^53 micro-dollars. */
+  donationMicros: bigint;
   donationCount: number;
   viewerJoins: number;
   viewerLeaves: number;

@@ -229,11 +229,10 @@ export class FencedPartitionsError extends FencedError {
   }
 }
 
-/** Exact decimal text of an integer number of micro-dollars. */
-export function microsToDecimal(micros: number): string {
-  const sign = micros < 0 ? '-' : '';
-  const abs = Math.abs(micros);
-  const whole = Math.floor(abs / 1_000_000);
-  const frac = abs - whole * 1_000_000;
-  return `${sign}${whole}.${String(frac).padStart(6, '0')}`;
+/** Exact decimal text of an integer number of micro-dollars, at any size. */
+export function microsToDecimal(micros: bigint | number): string {
+  const value = BigInt(micros);
+  const sign = value < 0n ? '-' : '';
+  const abs = value < 0n ? -value : value;
+  return `${sign}${abs / 1_000_000n}.${String(abs % 1_000_000n).padStart(6, '0')}`;
 }
