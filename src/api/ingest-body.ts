@@ -142,7 +142,9 @@ class BatchBuilder {
   }
 
   reject(line: number, raw: Buffer, reason: string, detail: string, value?: unknown): void {
-    this.rejections.push({ line, raw, reason, detail: clean(detail), ...knownFields(value) });
+    // A dead letter keeps at most the first MAX_EVENT_BYTES of an oversized event.
+    const kept = raw.length > MAX_EVENT_BYTES ? raw.subarray(0, MAX_EVENT_BYTES) : raw;
+    this.rejections.push({ line, raw: kept, reason, detail: clean(detail), ...knownFields(value) });
   }
 }
 

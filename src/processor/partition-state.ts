@@ -12,7 +12,7 @@
  * final windows are written one last time with is_final and dropped from memory.
  */
 import type { BusRecord } from '../bus/types.ts';
-import { parseStreamEvent } from '../events/stream-event.ts';
+import { MAX_EVENT_BYTES, parseStreamEvent } from '../events/stream-event.ts';
 import { MICROS_PER_MINUTE, MICROS_PER_MS, minuteFloor, minuteIndex } from '../events/timestamp.ts';
 import { StreamPresence } from './presence.ts';
 import type { ClaimedPartition, DeadLetterRow, IdleMark, PartitionCommit, WindowRow } from './types.ts';
@@ -264,7 +264,8 @@ export class PartitionState {
       offset: record.offset,
       reason,
       detail,
-      raw: Buffer.from(record.value), // a copy: the record is a view into a large read chunk
+      // A copy (the record is a view into a large read chunk), of at most the first MAX_EVENT_BYTES.
+      raw: Buffer.from(record.value.subarray(0, MAX_EVENT_BYTES)),
       eventId,
       streamId,
       eventTs,

@@ -9,6 +9,7 @@ import { ApiError } from '../errors.ts';
 import { ingestFormat, MAX_BODY_BYTES, parseIngestBody } from '../ingest-body.ts';
 import { insertDeadLetters } from '../queries.ts';
 import { type IngestResult, IngestResultSchema, NoQuerySchema } from '../schemas.ts';
+import { DeadLetterBudget } from '../dead-letter-budget.ts';
 import { requireBearerToken } from '../security.ts';
 import { ingestBodyDoc } from '../openapi-docs.ts';
 
@@ -37,6 +38,7 @@ export const DEFAULT_INGEST_RATE_LIMIT = 200;
 
 export function registerEventRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const { deps } = ctx;
+  const budget = new DeadLetterBudget(deps.registry, deps.deadLetterBudget);
   // In its own scope: this route reads raw bytes, whatever parsers the rest of the app has.
   app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
@@ -72,10 +74,12 @@ export function registerEventRoutes(app: FastifyInstance, ctx: ApiContext): void
             message: 'the body holds no event: send one event, a JSON array of events, or NDJSON lines',
           });
         }
-        // Both must be durable before answering: the valid events in the log, the invalid in the DLQ.
+        // Both must be durable before answering: the valid events in the log, the invalid in the DLQ
+        // (as many as the dead-letter budget allows: the rest are answered and counted, not kept).
+        const kept = budget.take(request.ip, rejections.length);
         await Promise.all([
           messages.length > 0 ? deps.sink.send(deps.topic, messages) : undefined,
-          insertDeadLetters(deps.pool, rejections),
+          insertDeadLetters(deps.pool, kept === rejections.length ? rejections : rejections.slice(0, kept)),
         ]);
         const byReason = new Map<string, number>();
         for (const r of rejections) byReason.set(r.reason, (byReason.get(r.reason) ?? 0) + 1);
@@ -89,6 +93,7 @@ export function registerEventRoutes(app: FastifyInstance, ctx: ApiContext): void
         };
         if (rejections.length > MAX_LISTED_ERRORS)
           result.errors_omitted = rejections.length - MAX_LISTED_ERRORS;
+        if (kept < rejections.length) result.not_kept = rejections.length - kept;
         const warnings = await lateWarnings(deps.watermarkOf, batch.accepted);
         if (warnings.length > 0) result.warnings = warnings;
         if (messages.length === 0)
