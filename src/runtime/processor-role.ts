@@ -7,6 +7,7 @@ import type { Config } from '../config/index.ts';
 import { createProcessorMetrics, StreamProcessor } from '../processor/index.ts';
 import { IsolationRestart } from '../processor/isolation.ts';
 import type { ResultStore } from '../processor/types.ts';
+import { startDeadLetterRetention } from '../store/dead-letter-retention.ts';
 import { PostgresResultStore } from '../store/results-store.ts';
 import { defaultPartitions } from './bus.ts';
 
@@ -71,6 +72,11 @@ export async function startProcessorRole(deps: {
       .catch(() => {});
   }, 2_000);
   lagTimer.unref();
+  const stopRetention = startDeadLetterRetention(
+    pool,
+    { retentionMs: config.deadLetterRetentionMs, maxRows: config.deadLetterMaxRows },
+    logger,
+  );
   let stopping = false;
   // A record whose commit fails ends the source with IsolationRestart: start a new one, which
   // re-claims the partitions and isolates the record (src/processor/isolation.ts). Anything else ends the role.
@@ -96,6 +102,7 @@ export async function startProcessorRole(deps: {
     stop: async () => {
       stopping = true;
       clearInterval(lagTimer);
+      await stopRetention();
       await source.stop();
       await done.catch(() => {});
       await processor.close();
