@@ -15,7 +15,7 @@ import { ApiError } from '../api/errors.ts';
 import { acceptsGzip } from '../api/json-body.ts';
 import { NOT_MODIFIED, SSE_EVENT_DOC, textResponse } from '../api/openapi-docs.ts';
 import { ErrorSchema, NoQuerySchema } from '../api/schemas.ts';
-import { LiveHub, LiveHubFullError, type LiveHubOptions } from './live-hub.ts';
+import { LiveHub, LiveHubAddressLimitError, LiveHubFullError, type LiveHubOptions } from './live-hub.ts';
 import { type DashboardQuery, DashboardQuerySchema } from './schemas.ts';
 import { type Asset, loadDashboardAssets } from './static-assets.ts';
 
@@ -113,6 +113,10 @@ export async function registerDashboard(app: FastifyInstance, deps: DashboardDep
             description: 'The event stream (never ends by itself): each event a `data:` line of JSON.',
             content: { 'text/event-stream': { schema: SSE_EVENT_DOC } },
           },
+          429: {
+            ...ErrorSchema,
+            description: 'This address already holds 10 live connections (see Retry-After).',
+          },
           503: { ...ErrorSchema, description: 'At the connection cap (see Retry-After), or shutting down.' },
         },
       },
@@ -120,9 +124,20 @@ export async function registerDashboard(app: FastifyInstance, deps: DashboardDep
     async (request, reply) => {
       let out: ReturnType<LiveHub['join']>;
       try {
-        out = hub.join({ streamId: request.query.stream_id, minutes: request.query.minutes });
+        out = hub.join({
+          streamId: request.query.stream_id,
+          minutes: request.query.minutes,
+          address: request.ip,
+        });
       } catch (error) {
         if (!(error instanceof LiveHubFullError)) throw error;
+        if (error instanceof LiveHubAddressLimitError) {
+          throw new ApiError(
+            429,
+            { error: 'too_many_connections', message: error.message },
+            { 'retry-after': String(RETRY_AFTER_FULL_SECONDS) },
+          );
+        }
         throw new ApiError(
           503,
           { error: 'too_many_clients', message: error.message },
