@@ -222,7 +222,11 @@ describe('POST /events: accepted events reach the topic', () => {
     assert.equal(letters[1]?.event_ts?.toISOString(), '2024-03-01T12:00:00.250Z');
     assert.equal(letters[0]?.event_id, null);
     assert.ok(Buffer.byteLength(lines[14] ?? '') > MAX_EVENT_BYTES);
-    assert.equal(letters[11]?.raw.length, MAX_EVENT_BYTES, 'a too-large line keeps its first 16 KiB (issue 11)');
+    assert.equal(
+      letters[11]?.raw.length,
+      MAX_EVENT_BYTES,
+      'a too-large line keeps its first 16 KiB (issue 11)',
+    );
   });
 
   test('text/plain is read as NDJSON too', async () => {

@@ -75,6 +75,6 @@ test('Regression: donation sums stay exact beyond 2^53 micro-dollars in one wind
   const expected = BigInt(n) * 999_999_999_999n;
   assert.ok(expected > 2n ** 53n);
   assert.deepEqual(rows, [{ usd: microsToDecimal(expected), donation_count: n }]);
-  assert.equal(rows[0].usd, '9099999999.990900');
-  assert.notEqual(String(Number(expected) / 1e6), rows[0].usd, 'a double would not have kept it');
+  assert.equal(rows[0]!.usd, '9099999999.990900');
+  assert.notEqual(String(Number(expected) / 1e6), rows[0]!.usd, 'a double would not have kept it');
 });
