@@ -3,6 +3,7 @@
  * the template database with our migrations, then runs node's test runner on a suite:
  *   unit  — everything under test/ except the slow suites (the default, what `npm test` runs)
  *   crash — kill -9 crash tests against the batch oracle
+ *   fuzz  — property-based hostile input against the real pipeline (test/fuzz, about a minute)
  *   kafka — suites that need a real Kafka broker (KAFKA_BROKERS)
  * Extra arguments ending in .test.ts pick files; others go to `node --test` (e.g. --test-name-pattern).
  */
@@ -22,8 +23,9 @@ import {
 import { createPool, migrate, startEmbeddedPostgres } from '../src/db/index.ts';
 
 const SUITES: Record<string, (file: string) => boolean> = {
-  unit: (f) => !/^test\/(crash|kafka|bench)\//.test(f),
+  unit: (f) => !/^test\/(crash|kafka|bench|fuzz)\//.test(f),
   crash: (f) => f.startsWith('test/crash/'),
+  fuzz: (f) => f.startsWith('test/fuzz/'),
   kafka: (f) => f.startsWith('test/kafka/'),
 };
 
@@ -87,7 +89,7 @@ await pool.end();
 // exports it for that suite) would silently switch the rtsa processes the tests start to Kafka.
 if (suite !== 'kafka') delete process.env.KAFKA_BROKERS;
 
-const concurrency = suite === 'unit' ? '2' : '1';
+const concurrency = suite === 'unit' || suite === 'fuzz' ? '2' : '1';
 const child = spawn(
   process.execPath,
   ['--test', `--test-concurrency=${concurrency}`, ...nodeArgs, ...files],

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../errors.ts';
+import { applyCrossChecks } from './cross-checks.ts';
 import { formatDurationMs, parseDurationMs } from './duration.ts';
 import { COMMANDS, type CommandFlag, type CommandSpec, type Role } from './commands.ts';
 import { type Area, type Config, SETTINGS, type SettingKey, type SettingSpec } from './schema.ts';
@@ -55,6 +56,8 @@ export function loadConfig<F extends string = never>(
   }
   const values = parsed.values as Record<string, string | boolean | undefined>;
   const config: Record<string, unknown> = {};
+  /** Settings given by a flag or an environment variable, as given (even empty). */
+  const given = new Map<SettingKey, string>();
   for (const [key, spec] of specs) {
     const alias = (spec.aliases ?? []).find((a) => values[a] !== undefined);
     const flag = values[spec.flag] !== undefined || alias === undefined ? spec.flag : alias;
@@ -66,7 +69,9 @@ export function loadConfig<F extends string = never>(
     const source = fromFlag !== undefined ? `--${flag}` : spec.env;
     const raw = fromFlag ?? (fromEnv === '' ? undefined : fromEnv);
     config[key] = raw === undefined ? defaultOf(spec) : coerce(spec, raw, source);
+    if (fromFlag !== undefined || fromEnv !== undefined) given.set(key, String(fromFlag ?? fromEnv));
   }
+  applyCrossChecks(role, config, given);
   const flags: Partial<Record<F, string | boolean>> = {};
   for (const name of Object.keys(commandFlags) as F[]) {
     const v = values[name];

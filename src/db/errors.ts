@@ -45,11 +45,10 @@ export function storeError(error: unknown, what: string): RtsaError {
   if (code !== undefined && (UNAVAILABLE.has(code) || SOCKET_CODES.has(code)))
     return new StoreUnavailableError(text, options);
   if (code !== undefined && CONFLICT.has(code)) return new StoreConflictError(text, options);
-  // Class 22 (data exception: out of range, bad encoding, ...), 23 (integrity constraint) and
-  // 21000 ("ON CONFLICT DO UPDATE command cannot affect row a second time"): this data, again,
-  // fails again.
-  if (code !== undefined && (code.startsWith('22') || code.startsWith('23') || code === '21000'))
-    return new StoreRejectedError(text, options);
+  // Class 21 (cardinality: "ON CONFLICT DO UPDATE command cannot affect row a second time"), 22
+  // (data exception: out of range, bad encoding, ...), 23 (integrity constraint) and 54 (program
+  // limit: an index row too large): this data, again, fails again.
+  if (code !== undefined && /^(21|22|23|54)/.test(code)) return new StoreRejectedError(text, options);
   if (code === undefined && CONNECTION_LOST.test(message)) return new StoreUnavailableError(text, options);
   return new StoreFailedError(text, options);
 }

@@ -1,4 +1,5 @@
 import { commerceEventsMarkdown } from './commerce-event.ts';
+import { EVENT_TIME_RANGE_TEXT } from './limits.ts';
 import {
   MAX_DONATION_USD,
   MAX_EVENT_BYTES,
@@ -57,8 +58,10 @@ export function eventsMarkdown(): string {
     `Event types: ${STREAM_EVENT_TYPES.map((t) => `\`${t}\``).join(', ')}.`,
     '',
     'Also invalid: an id that is empty, longer than',
-    `${MAX_ID_LENGTH} characters or contains a NUL character; a \`ts\` without \`Z\` or an offset, or not a`,
-    `real date; a donation without \`amount_usd\`, or one outside 0..${MAX_DONATION_USD}. An invalid event is`,
+    `${MAX_ID_LENGTH} characters, contains a NUL character or is not well-formed Unicode (a lone surrogate`,
+    'such as `\\ud800`); a `ts` without `Z` or an offset, or not a real date, or outside',
+    `${EVENT_TIME_RANGE_TEXT} once its offset is applied; a donation`,
+    `without \`amount_usd\`, or one outside 0..${MAX_DONATION_USD}. An invalid event is`,
     'never counted: it is kept in `dead_letter_events` with its raw bytes and the reason (see',
     '[semantics.md](semantics.md)).',
     '',

@@ -5,6 +5,7 @@
 import { isUtf8 } from 'node:buffer';
 import Type, { type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
+import { EVENT_TIME_RANGE_TEXT, isEventTimeInRange, unstorableTextReason } from './limits.ts';
 import { parseTimestampMicros } from './timestamp.ts';
 
 export const STREAM_EVENT_TYPES = [
@@ -85,10 +86,17 @@ export function validateStreamEvent(value: unknown): ParseResult {
       detail: `ts: "${truncate(event.ts)}" is not an ISO-8601 time with Z or an offset`,
     };
   }
+  if (!isEventTimeInRange(tsMicros)) {
+    return {
+      ok: false,
+      reason: 'invalid_event',
+      detail: `ts: "${truncate(event.ts)}" is outside the supported range ${EVENT_TIME_RANGE_TEXT}`,
+    };
+  }
   for (const field of ID_FIELDS) {
-    // Postgres text cannot hold NUL; such an id could never be stored.
-    if (event[field].includes('\u0000'))
-      return { ok: false, reason: 'invalid_event', detail: `${field}: contains a NUL character` };
+    // Ids are stored and keyed: Postgres must hold exactly the string we hold (see limits.ts).
+    const why = unstorableTextReason(event[field]);
+    if (why !== undefined) return { ok: false, reason: 'invalid_event', detail: `${field}: ${why}` };
   }
   if (event.event_type === 'donation' && (event.amount_usd === undefined || event.amount_usd === null)) {
     return { ok: false, reason: 'invalid_event', detail: 'amount_usd: required for a donation' };

@@ -572,7 +572,11 @@ const DEAD_LETTER_FIXES: Record<string, string> = {
     'a producer sends events that break the schema: SELECT detail FROM dead_letter_events ' +
     "WHERE reason = 'invalid_event' ORDER BY id DESC LIMIT 5 (docs/api.md lists the fields)",
   too_large: 'a producer sends events over 16 KiB: fix the producer',
-  future_ts: "a producer's clock runs ahead: fix its NTP, or raise RTSA_MAX_FUTURE_SKEW",
+  future_ts:
+    "a producer's clock runs ahead: fix its NTP, or raise RTSA_MAX_FUTURE_SKEW (at most RTSA_WATERMARK_DELAY)",
+  unstorable:
+    'records whose commit failed on their data were isolated: SELECT detail FROM dead_letter_events ' +
+    "WHERE reason = 'unstorable' ORDER BY id DESC LIMIT 5, and report them (the edge should refuse such events)",
 };
 
 function checkDeadLetters(

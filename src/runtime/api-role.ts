@@ -67,3 +67,31 @@ export async function startApiRole(deps: {
     },
   };
 }
+
+/**
+ * The OpenAPI document of the served app (the API with the dashboard mounted), built without
+ * connecting to anything: for docs/api.md (`npm run docs`) and its test.
+ */
+export async function openApiDocument(): Promise<import('../realtime/api/api-docs.ts').OpenApiDocument> {
+  const { Registry } = await import('prom-client');
+  const { createPool } = await import('../db/index.ts');
+  const { silentLogger } = await import('../telemetry/logger.ts');
+  const { buildApi } = await import('../realtime/api/index.ts');
+  const { dashboard } = await import('../realtime/dashboard/index.ts');
+  // The pool is never used, the sink never called.
+  const pool = createPool('postgres://docs@127.0.0.1:1/docs', 1);
+  const logger = silentLogger();
+  const app = await buildApi({
+    pool,
+    sink: { send: async () => {}, close: async () => {} },
+    topic: 'stream.events',
+    registry: new Registry(),
+    logger,
+  });
+  await app.register(dashboard, { pool, logger });
+  await app.ready();
+  const doc = app.swagger() as import('../realtime/api/api-docs.ts').OpenApiDocument;
+  await app.close();
+  await pool.end();
+  return doc;
+}

@@ -4,8 +4,13 @@ import type pg from 'pg';
 import type { Registry } from 'prom-client';
 import type { Bus } from '../bus/types.ts';
 import type { Config } from '../config/index.ts';
-import { createProcessorMetrics, StreamProcessor } from '../realtime/processor/index.ts';
-import { PostgresResultStore } from '../realtime/serving/index.ts';
+import {
+  createProcessorMetrics,
+  IsolationRestart,
+  type ResultStore,
+  StreamProcessor,
+} from '../realtime/processor/index.ts';
+import { PostgresResultStore, startDeadLetterRetention } from '../realtime/serving/index.ts';
 import { defaultPartitions } from './bus.ts';
 
 export interface ProcessorRole {
@@ -22,13 +27,15 @@ export async function startProcessorRole(deps: {
   pool: pg.Pool;
   registry: Registry;
   logger: Logger;
+  /** The result store (default: Postgres on `pool`); tests wrap it to inject faults. */
+  store?: ResultStore;
 }): Promise<ProcessorRole> {
   const { config, bus, pool, registry } = deps;
   const logger = deps.logger.child({ role: 'processor' });
   const topic = await bus.ensureTopic(config.topic, defaultPartitions(config, bus));
   const metrics = createProcessorMetrics(registry);
   const processor = new StreamProcessor({
-    store: new PostgresResultStore(pool),
+    store: deps.store ?? new PostgresResultStore(pool),
     topic: config.topic,
     group: config.consumerGroup,
     owner: `${hostname()}:${process.pid}`,
@@ -42,12 +49,13 @@ export async function startProcessorRole(deps: {
     metrics,
     logger,
   });
-  const source = bus.source({
+  const sourceOptions = {
     topic: config.topic,
     group: config.consumerGroup,
     maxBatch: 10_000,
     idleIntervalMs: 100,
-  });
+  };
+  let source = bus.source(sourceOptions);
   await source.start(processor);
   logger.info(
     { topic: config.topic, partitions: topic.partitions, group: config.consumerGroup },
@@ -66,12 +74,39 @@ export async function startProcessorRole(deps: {
       .catch(() => {});
   }, 2_000);
   lagTimer.unref();
+  const stopRetention = startDeadLetterRetention(
+    pool,
+    { retentionMs: config.deadLetterRetentionMs, maxRows: config.deadLetterMaxRows },
+    logger,
+  );
+  let stopping = false;
+  // A record whose commit fails ends the source with IsolationRestart: start a new one, which
+  // re-claims the partitions and isolates the record (src/processor/isolation.ts). Anything else ends the role.
+  const done = (async () => {
+    for (;;) {
+      try {
+        await source.done;
+        return;
+      } catch (error) {
+        if (!(error instanceof IsolationRestart) || stopping) throw error;
+        await source.stop().catch(() => {});
+        processor.restartAfterIsolation();
+        source = bus.source(sourceOptions);
+        await source.start(processor);
+        if (stopping) await source.stop();
+      }
+    }
+  })();
+  done.catch(() => {});
   return {
     processor,
-    done: source.done,
+    done,
     stop: async () => {
+      stopping = true;
       clearInterval(lagTimer);
+      await stopRetention();
       await source.stop();
+      await done.catch(() => {});
       await processor.close();
     },
   };

@@ -63,3 +63,33 @@ test('docs/configuration.md is generated from the schema and up to date', async 
   const onDisk = await readFile('docs/configuration.md', 'utf8');
   assert.equal(onDisk, configurationMarkdown(), 'run `npm run docs`');
 });
+
+test('Regression: a future skew larger than the watermark delay is refused at start, naming both settings', () => {
+  assert.throws(
+    () => loadConfig('start', ['--max-future-skew', '15m'], {}),
+    (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.match(e.message, /RTSA_MAX_FUTURE_SKEW .*15m.*RTSA_WATERMARK_DELAY .*10m/);
+      return true;
+    },
+  );
+  assert.throws(
+    () => loadConfig('process', ['--watermark-delay', '1m'], { RTSA_MAX_FUTURE_SKEW: '2m' }),
+    /RTSA_MAX_FUTURE_SKEW.*RTSA_WATERMARK_DELAY/,
+  );
+  const defaults = loadConfig('start', [], {}).config;
+  assert.ok(defaults.maxFutureSkewMs <= defaults.watermarkDelayMs, 'the defaults agree');
+  // A defaulted skew follows a shorter delay instead of failing.
+  assert.equal(loadConfig('process', ['--watermark-delay', '2m'], {}).config.maxFutureSkewMs, 120_000);
+  assert.equal(loadConfig('process', ['--max-future-skew', '10m'], {}).config.maxFutureSkewMs, 600_000);
+});
+
+test('Regression: an empty or whitespace ingest token is refused at start (it left POST /events open)', () => {
+  for (const env of [{ RTSA_INGEST_TOKEN: '' }, { RTSA_INGEST_TOKEN: '   ' }]) {
+    assert.throws(() => loadConfig('start', [], env), /RTSA_INGEST_TOKEN .*is set but empty/);
+  }
+  assert.throws(() => loadConfig('serve', ['--ingest-token', ' '], {}), /is set but empty/);
+  assert.throws(() => loadConfig('serve', [], { RTSA_INGEST_TOKEN: 'two words' }), /spaces/);
+  assert.equal(loadConfig('serve', [], { RTSA_INGEST_TOKEN: 's3cret' }).config.ingestToken, 's3cret');
+  assert.equal(loadConfig('serve', [], {}).config.ingestToken, undefined);
+});

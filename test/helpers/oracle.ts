@@ -37,7 +37,7 @@ interface Accepted {
   type: string;
   stream: string;
   user: string;
-  amount: number;
+  amount: bigint;
 }
 
 const MINUTE = 60_000_000;
@@ -68,14 +68,15 @@ export function oracle(
     }
     if (seen.has(event.event_id)) continue;
     seen.add(event.event_id);
-    maxTs = Math.max(maxTs, tsMicros);
+    // An event moves the watermark by its time, capped at its arrival time.
+    maxTs = Math.max(maxTs, Math.min(tsMicros, r.timestamp * 1000));
     accepted.push({
       id: event.event_id,
       ts: tsMicros,
       type: event.event_type,
       stream: event.stream_id,
       user: event.user_id,
-      amount: Math.round((event.amount_usd ?? 0) * 1e6),
+      amount: BigInt(Math.round((event.amount_usd ?? 0) * 1e6)),
     });
   }
   const watermark = maxTs - delay;
@@ -114,7 +115,7 @@ export function oracle(
         stream_id: stream,
         active_viewers: present.size,
         chat_messages: list.filter((e) => e.type === 'chat_message').length,
-        donations_usd: microsToDecimal(donations.reduce((s, e) => s + e.amount, 0)),
+        donations_usd: microsToDecimal(donations.reduce((s, e) => s + e.amount, 0n)),
         donation_count: donations.length,
         viewer_joins: list.filter((e) => e.type === 'viewer_join').length,
         viewer_leaves: list.filter((e) => e.type === 'viewer_leave').length,
@@ -144,7 +145,6 @@ export function compareWindows(a: { window_start: string; stream_id: string }, b
   return a.stream_id < b.stream_id ? -1 : a.stream_id > b.stream_id ? 1 : 0;
 }
 
-function microsToDecimal(micros: number): string {
-  const whole = Math.floor(micros / 1e6);
-  return `${whole}.${String(micros - whole * 1e6).padStart(6, '0')}`;
+function microsToDecimal(micros: bigint): string {
+  return `${micros / 1_000_000n}.${String(micros % 1_000_000n).padStart(6, '0')}`;
 }

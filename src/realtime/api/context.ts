@@ -4,6 +4,7 @@ import type { Registry } from 'prom-client';
 import type { Sink } from '../../bus/index.ts';
 import type { ApiMetrics } from './api-metrics.ts';
 import type { JsonBody } from '../../http/json-body.ts';
+import type { DeadLetterBudgetOptions } from './dead-letter-budget.ts';
 import type { ResponseCache } from './response-cache.ts';
 import type { StatusSource } from '../serving/index.ts';
 
@@ -32,6 +33,10 @@ export interface ApiDeps {
   watermarkOf?: ((key: string) => Promise<number | undefined>) | undefined;
   /** Most POST /events requests per client address per second (default 200; 0 turns the limit off). */
   ingestRateLimit?: number | undefined;
+  /** Bounds of dead letters kept per client address and in all, per minute (see dead-letter-budget.ts). */
+  deadLetterBudget?: DeadLetterBudgetOptions | undefined;
+  /** How long a request (headers and body) may take to arrive before a 408 (default 30 s). */
+  requestTimeoutMs?: number | undefined;
 }
 
 /** What the route modules share. */

@@ -15,6 +15,7 @@ import type { ApiContext, ApiDeps } from './context.ts';
 import '../../http/route-docs.ts';
 import { formatSchemaErrors, installErrorHandlers, sendError } from '../../http/errors.ts';
 import { ErrorSchema } from './schemas.ts';
+import { clientErrorHandler, httpServerOptions, installRequestGuards } from '../../http/request-guards.ts';
 import { ResponseCache } from './response-cache.ts';
 import { registerEventRoutes } from './routes/events.ts';
 import { registerHealthRoutes } from './routes/health.ts';
@@ -61,6 +62,9 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       sendError(error, request, reply);
     },
     return503OnClosing: true,
+    // Stalled uploads and idle connections are closed; Node's own errors answer as JSON.
+    ...httpServerOptions(deps.requestTimeoutMs),
+    clientErrorHandler,
     // Idle keep-alive sockets (browsers) must not hold Ctrl-C for their keep-alive timeout.
     forceCloseConnections: 'idle',
   });
@@ -73,6 +77,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   };
 
   installErrorHandlers(app);
+  installRequestGuards(app);
   installSecurityHeaders(app);
   app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url;
@@ -106,8 +111,10 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       },
       tags: [
         { name: 'metrics', description: 'Minute windows per stream' },
-        { name: 'ingest', description: 'Sending events' },
+        { name: 'streams', description: 'Streams ranked, and their current state' },
+        { name: 'events', description: 'Sending events' },
         { name: 'operations', description: 'Health and Prometheus' },
+        { name: 'dashboard', description: 'The web dashboard and its live feed' },
       ],
     },
   });

@@ -6,15 +6,17 @@
 import { isUtf8 } from 'node:buffer';
 import type { OutgoingMessage } from '../../bus/index.ts';
 import {
+  isEventTimeInRange,
   MAX_EVENT_BYTES,
   MAX_ID_LENGTH,
   type ParseResult,
   parseStreamEvent,
   parseTimestampMicros,
-  validateStreamEvent,
+  unstorableTextReason,
 } from '../../events/index.ts';
 import { ApiError } from '../../http/errors.ts';
 import type { DeadLetter } from '../serving/index.ts';
+import { jsonArrayElements } from './json-array-elements.ts';
 
 /** Largest request body; a larger one is refused with 413 before it is read to the end. */
 export const MAX_BODY_BYTES = 8 * 1024 * 1024;
@@ -73,7 +75,7 @@ function knownId(value: unknown): string | undefined {
   return typeof value === 'string' &&
     value.length > 0 &&
     value.length <= MAX_ID_LENGTH &&
-    !value.includes('\u0000')
+    unstorableTextReason(value) === undefined
     ? value
     : undefined;
 }
@@ -86,7 +88,7 @@ function knownFields(value: unknown): Pick<DeadLetter, 'eventId' | 'streamId' | 
   return {
     eventId: knownId(record.event_id),
     streamId: knownId(record.stream_id),
-    eventTs: micros,
+    eventTs: micros === undefined || !isEventTimeInRange(micros) ? undefined : micros,
   };
 }
 
@@ -139,7 +141,9 @@ class BatchBuilder {
   }
 
   reject(line: number, raw: Buffer, reason: string, detail: string, value?: unknown): void {
-    this.rejections.push({ line, raw, reason, detail: clean(detail), ...knownFields(value) });
+    // A dead letter keeps at most the first MAX_EVENT_BYTES of an oversized event.
+    const kept = raw.length > MAX_EVENT_BYTES ? raw.subarray(0, MAX_EVENT_BYTES) : raw;
+    this.rejections.push({ line, raw: kept, reason, detail: clean(detail), ...knownFields(value) });
   }
 }
 
@@ -185,19 +189,14 @@ function parseJson(body: Buffer, batch: BatchBuilder): void {
   }
   if (!Array.isArray(elements)) throw new Error('a JSON text starting with [ is an array');
   if (elements.length > MAX_EVENTS_PER_REQUEST) throw tooMany();
-  elements.forEach((element, i) => {
-    const raw = Buffer.from(JSON.stringify(element));
+  // Each element as its own bytes (never re-serialized: that recursed on deeply nested elements).
+  jsonArrayElements(text).forEach((raw, i) => {
     if (raw.length > MAX_EVENT_BYTES) {
-      batch.reject(
-        i + 1,
-        raw,
-        'too_large',
-        `event is ${raw.length} bytes; the limit is ${MAX_EVENT_BYTES}`,
-        element,
-      );
+      const detail = `event is ${raw.length} bytes; the limit is ${MAX_EVENT_BYTES}`;
+      batch.reject(i + 1, raw.subarray(0, MAX_EVENT_BYTES), 'too_large', detail, elements[i]);
       return;
     }
-    batch.add(i + 1, raw, validateStreamEvent(element), element);
+    batch.add(i + 1, raw, parseStreamEvent(raw), elements[i]);
   });
 }
 

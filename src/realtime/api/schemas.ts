@@ -154,9 +154,15 @@ export const IngestErrorSchema = Type.Object({
 
 export const IngestResultSchema = Type.Object({
   accepted: Count('Events appended durably to the topic.'),
-  rejected: Count('Events refused; each is kept in dead_letter_events.'),
+  rejected: Count('Events refused; each is kept in dead_letter_events, up to the bounds of `not_kept`.'),
   errors: Type.Array(IngestErrorSchema, { description: 'The first 1000 rejections.' }),
   errors_omitted: Type.Optional(Count('Rejections not listed in `errors`.')),
+  not_kept: Type.Optional(
+    Count(
+      'Rejections not kept in dead_letter_events: over 1000 in this request, or over the per-minute bound ' +
+        'of dead letters per client address (10000) or in all (60000).',
+    ),
+  ),
   warnings: Type.Optional(
     Type.Array(IngestErrorSchema, {
       description:

@@ -11,11 +11,12 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import type { StatusSource } from '../serving/index.ts';
 import { ApiError } from '../../http/errors.ts';
 import { acceptsGzip } from '../../http/json-body.ts';
-import { NoQuerySchema } from '../../http/schemas.ts';
-import { LiveHub, LiveHubFullError, type LiveHubOptions } from './live-hub.ts';
+import { NOT_MODIFIED, SSE_EVENT_DOC, textResponse } from '../../http/openapi-docs.ts';
+import { ErrorSchema, NoQuerySchema } from '../../http/schemas.ts';
+import type { StatusSource } from '../serving/index.ts';
+import { LiveHub, LiveHubAddressLimitError, LiveHubFullError, type LiveHubOptions } from './live-hub.ts';
 import { type DashboardQuery, DashboardQuerySchema } from './schemas.ts';
 import { type Asset, loadDashboardAssets } from './static-assets.ts';
 
@@ -64,6 +65,10 @@ export async function dashboard(app: FastifyInstance, deps: DashboardDeps): Prom
           'live from /live. `stream_id` and `minutes` preselect what it shows.',
         tags: ['dashboard'],
         querystring: DashboardQuerySchema,
+        response: {
+          200: textResponse('The page.', 'text/html'),
+          304: NOT_MODIFIED,
+        },
       },
     },
     (request, reply) => {
@@ -80,6 +85,11 @@ export async function dashboard(app: FastifyInstance, deps: DashboardDeps): Prom
         description: 'Names carry a hash of the content: cached for a year, revalidated by ETag.',
         tags: ['dashboard'],
         querystring: NoQuerySchema,
+        response: {
+          200: textResponse('The file (JavaScript, CSS or SVG).', 'application/octet-stream'),
+          304: NOT_MODIFIED,
+          404: { ...ErrorSchema, description: 'No such file.' },
+        },
       },
     },
     (request, reply) => {
@@ -101,14 +111,36 @@ export async function dashboard(app: FastifyInstance, deps: DashboardDeps): Prom
           `comment every 15 s. At most 100 connections: more get a 503 with Retry-After.`,
         tags: ['dashboard'],
         querystring: DashboardQuerySchema,
+        response: {
+          200: {
+            description: 'The event stream (never ends by itself): each event a `data:` line of JSON.',
+            content: { 'text/event-stream': { schema: SSE_EVENT_DOC } },
+          },
+          429: {
+            ...ErrorSchema,
+            description: 'This address already holds 10 live connections (see Retry-After).',
+          },
+          503: { ...ErrorSchema, description: 'At the connection cap (see Retry-After), or shutting down.' },
+        },
       },
     },
     async (request, reply) => {
       let out: ReturnType<LiveHub['join']>;
       try {
-        out = hub.join({ streamId: request.query.stream_id, minutes: request.query.minutes });
+        out = hub.join({
+          streamId: request.query.stream_id,
+          minutes: request.query.minutes,
+          address: request.ip,
+        });
       } catch (error) {
         if (!(error instanceof LiveHubFullError)) throw error;
+        if (error instanceof LiveHubAddressLimitError) {
+          throw new ApiError(
+            429,
+            { error: 'too_many_connections', message: error.message },
+            { 'retry-after': String(RETRY_AFTER_FULL_SECONDS) },
+          );
+        }
         throw new ApiError(
           503,
           { error: 'too_many_clients', message: error.message },

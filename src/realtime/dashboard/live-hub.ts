@@ -37,6 +37,8 @@ export interface LiveHubOptions {
   heartbeatMs?: number | undefined;
   /** Concurrent /live connections (default 100); more get a 503. */
   maxClients?: number | undefined;
+  /** Concurrent /live connections from one client address (default 10), so one client cannot take them all. */
+  maxClientsPerAddress?: number | undefined;
   /** A poll slower than this reports the database unavailable (default 5 s). */
   pollTimeoutMs?: number | undefined;
   /** A browser whose buffer has not drained for this long is disconnected (default 30 s). */
@@ -67,9 +69,9 @@ interface PollData {
   anchor: Date | null;
   rows: Map<string, SeriesRow[]>;
   states: Map<string, StreamStateRow>;
-  /** Streams whose series were read, and how many minutes back. */
+  /** Streams whose series were read, and how many minutes back each (its own viewers' longest). */
   polled: Set<string>;
-  seriesMinutes: number;
+  seriesMinutes: Map<string, number>;
 }
 
 /** One frame for every browser: the shared JSON made once, the per-stream JSON once per stream and length. */
@@ -94,7 +96,7 @@ class Frame {
     if (json === undefined) {
       const d = this.data;
       json =
-        d === undefined || d.anchor === null || !d.polled.has(id) || minutes > d.seriesMinutes
+        d === undefined || d.anchor === null || !d.polled.has(id) || minutes > (d.seriesMinutes.get(id) ?? 0)
           ? 'null'
           : JSON.stringify(buildStream(id, d.rows.get(id) ?? [], d.states.get(id), d.anchor, minutes));
       this.streams.set(key, json);
@@ -111,6 +113,14 @@ export class LiveHubFullError extends Error {
   }
 }
 
+/** One client address already holds its share of the connections. */
+export class LiveHubAddressLimitError extends LiveHubFullError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'LiveHubAddressLimitError';
+  }
+}
+
 export class LiveHub {
   private readonly clients = new Set<Client>();
   private readonly pool: pg.Pool;
@@ -119,6 +129,8 @@ export class LiveHub {
   private readonly intervalMs: number;
   private readonly heartbeatMs: number;
   private readonly maxClients: number;
+  private readonly maxClientsPerAddress: number;
+  private readonly perAddress = new Map<string, number>();
   private readonly pollTimeoutMs: number;
   private readonly slowClientMs: number;
   private seq = 0;
@@ -136,6 +148,7 @@ export class LiveHub {
     this.intervalMs = options.intervalMs ?? 1000;
     this.heartbeatMs = options.heartbeatMs ?? 15_000;
     this.maxClients = options.maxClients ?? 100;
+    this.maxClientsPerAddress = options.maxClientsPerAddress ?? 10;
     this.pollTimeoutMs = options.pollTimeoutMs ?? 5000;
     this.slowClientMs = options.slowClientMs ?? 30_000;
   }
@@ -145,13 +158,21 @@ export class LiveHub {
    * browser leaves when the stream closes: destroy it when the connection closes. Throws
    * LiveHubFullError at the connection cap.
    */
-  join(p: { streamId: string | undefined; minutes: number }): PassThrough {
+  join(p: { streamId: string | undefined; minutes: number; address?: string | undefined }): PassThrough {
     if (this.closed) throw new LiveHubFullError('the server is shutting down; retry later');
+    const address = p.address ?? '';
+    const fromAddress = this.perAddress.get(address) ?? 0;
+    if (fromAddress >= this.maxClientsPerAddress) {
+      throw new LiveHubAddressLimitError(
+        `this address already has ${this.maxClientsPerAddress} live connections; close one and retry`,
+      );
+    }
     if (this.clients.size >= this.maxClients) {
       throw new LiveHubFullError(
         `the dashboard already has ${this.maxClients} live connections; retry later`,
       );
     }
+    this.perAddress.set(address, fromAddress + 1);
     const out = new PassThrough();
     const leader = this.data?.top?.by.donations_usd[0];
     const client: Client = {
@@ -164,7 +185,12 @@ export class LiveHub {
     this.clients.add(client);
     out.write(`retry: ${RETRY_MS}\n: rtsa live feed\n\n`);
     if (this.last !== undefined) out.write(this.last.text(client.streamId ?? client.pinned, client.minutes));
-    out.once('close', () => this.clients.delete(client));
+    out.once('close', () => {
+      this.clients.delete(client);
+      const left = (this.perAddress.get(address) ?? 1) - 1;
+      if (left > 0) this.perAddress.set(address, left);
+      else this.perAddress.delete(address);
+    });
     this.ensureLoop();
     return out;
   }
@@ -251,7 +277,7 @@ export class LiveHub {
   private async poll(): Promise<PollData> {
     const overview = await selectOverview(this.pool);
     const anchor = overview.latest;
-    const empty = { rows: new Map(), states: new Map(), polled: new Set<string>(), seriesMinutes: 0 };
+    const empty = { rows: new Map(), states: new Map(), polled: new Set<string>(), seriesMinutes: new Map() };
     if (anchor === null) return { overview, top: null, anchor, ...empty };
     const top = buildTop(
       await selectTopStreamsByEveryRanking(this.pool, { anchor, minutes: TOP_MINUTES, n: TOP_N }),
@@ -260,18 +286,19 @@ export class LiveHub {
       TOP_N,
     );
     const leader = top.by.donations_usd[0];
-    const ids = new Set<string>();
-    let minutes = 0;
+    // Each stream is read as far back as its own viewers ask: a client asking for 360 minutes of one
+    // stream costs that stream's rows, not every other viewer's.
+    const minutesOf = new Map<string, number>();
     for (const client of this.clients) {
       if (client.streamId === undefined) client.pinned ??= leader;
       const id = client.streamId ?? client.pinned;
-      if (id !== undefined) ids.add(id);
-      minutes = Math.max(minutes, client.minutes);
+      if (id !== undefined) minutesOf.set(id, Math.max(minutesOf.get(id) ?? 0, client.minutes));
     }
+    const ids = new Set(minutesOf.keys());
     if (ids.size === 0) return { overview, top, anchor, ...empty };
     const streamIds = [...ids];
     const [series, states] = await Promise.all([
-      selectSeries(this.pool, { streamIds, anchor, minutes }),
+      selectSeries(this.pool, { streamIds, anchor, minutes: streamIds.map((id) => minutesOf.get(id)!) }),
       selectStreamStates(this.pool, streamIds),
     ]);
     const rows = new Map<string, SeriesRow[]>();
@@ -287,7 +314,7 @@ export class LiveHub {
       rows,
       states: new Map(states.map((s) => [s.stream_id, s])),
       polled: ids,
-      seriesMinutes: minutes,
+      seriesMinutes: minutesOf,
     };
   }
 

@@ -8,3 +8,4 @@ export {
   StreamProcessor,
 } from './processor.ts';
 export type * from './types.ts';
+export { IsolationRestart, type QuarantinedRecord } from './isolation.ts';

@@ -12,7 +12,7 @@
  * final windows are written one last time with is_final and dropped from memory.
  */
 import type { BusRecord } from '../../bus/types.ts';
-import { parseStreamEvent } from '../../events/stream-event.ts';
+import { MAX_EVENT_BYTES, parseStreamEvent } from '../../events/stream-event.ts';
 import { MICROS_PER_MINUTE, MICROS_PER_MS, minuteFloor, minuteIndex } from '../../events/timestamp.ts';
 import { StreamPresence } from './presence.ts';
 import type { ClaimedPartition, DeadLetterRow, IdleMark, PartitionCommit, WindowRow } from './types.ts';
@@ -25,7 +25,7 @@ export interface EngineSettings {
 interface WindowAgg {
   events: number;
   chatMessages: number;
-  donationMicros: number;
+  donationMicros: bigint;
   donationCount: number;
   viewerJoins: number;
   viewerLeaves: number;
@@ -81,6 +81,8 @@ export class PartitionState {
   private positionDirty = false;
   /** The persisted max event time, applied once replay reaches the committed offset. */
   private readonly pendingFinalMaxTs: number | undefined;
+  /** Records isolated because their commit failed (see isolation.ts): offset → the database error. */
+  private readonly quarantined: Map<number, string>;
   readonly counters: IngestCounters = { byType: new Map(), deadLetters: new Map(), duplicates: 0 };
 
   constructor(claimed: ClaimedPartition, settings: EngineSettings, nowMs: number) {
@@ -108,6 +110,7 @@ export class PartitionState {
       this.lastRecordMaxTs = this.maxTs;
     }
     this.pendingFinalMaxTs = claimed.maxTs;
+    this.quarantined = new Map((claimed.quarantined ?? []).map((q) => [q.offset, q.detail]));
   }
 
   get replaying(): boolean {
@@ -134,6 +137,11 @@ export class PartitionState {
   }
 
   private ingestEvent(record: BusRecord, replaying: boolean): IngestOutcome {
+    const isolated = this.quarantined.get(record.offset);
+    if (isolated !== undefined) {
+      this.deadLetter(record, 'unstorable', isolated, undefined, undefined, undefined);
+      return 'invalid';
+    }
     const parsed = parseStreamEvent(record.value);
     if (!parsed.ok) {
       this.deadLetter(record, parsed.reason, parsed.detail, undefined, undefined, undefined);
@@ -151,9 +159,12 @@ export class PartitionState {
       this.deadLetter(record, 'late', detail, event.event_id, event.stream_id, tsMicros);
       return 'late';
     }
+    // What this event may add to the watermark: its time, but never more than its arrival time, so
+    // a clock running ahead (within the allowed skew) cannot make on-time events late.
+    const watermarkTs = Math.min(tsMicros, record.timestamp * MICROS_PER_MS);
     if (tsMicros < this.compactedThrough) {
       // Only while replaying: the event was accepted before, and its minute is final and folded.
-      this.maxTs = Math.max(this.maxTs, tsMicros);
+      this.maxTs = Math.max(this.maxTs, watermarkTs);
       return 'replayed';
     }
     const minute = minuteIndex(tsMicros);
@@ -169,7 +180,7 @@ export class PartitionState {
     seen.add(event.event_id);
     if (!this.buckets.has(minute))
       this.buckets.set(minute, { minOffset: record.offset, maxTsBefore: this.maxTs });
-    if (tsMicros > this.maxTs) this.maxTs = tsMicros;
+    if (watermarkTs > this.maxTs) this.maxTs = watermarkTs;
 
     let slot = this.streams.get(event.stream_id);
     if (slot === undefined) {
@@ -181,7 +192,7 @@ export class PartitionState {
       agg = {
         events: 0,
         chatMessages: 0,
-        donationMicros: 0,
+        donationMicros: 0n,
         donationCount: 0,
         viewerJoins: 0,
         viewerLeaves: 0,
@@ -197,7 +208,8 @@ export class PartitionState {
         break;
       case 'donation':
         agg.donationCount++;
-        agg.donationMicros += Math.round((event.amount_usd ?? 0) * 1_000_000);
+        // Each amount to whole micro-dollars (exact in a double up to the 10^6 USD cap), summed exactly.
+        agg.donationMicros += BigInt(Math.round((event.amount_usd ?? 0) * 1_000_000));
         break;
       case 'viewer_join':
         agg.viewerJoins++;
@@ -252,7 +264,8 @@ export class PartitionState {
       offset: record.offset,
       reason,
       detail,
-      raw: Buffer.from(record.value), // a copy: the record is a view into a large read chunk
+      // A copy (the record is a view into a large read chunk), of at most the first MAX_EVENT_BYTES.
+      raw: Buffer.from(record.value.subarray(0, MAX_EVENT_BYTES)),
       eventId,
       streamId,
       eventTs,
@@ -326,11 +339,17 @@ export class PartitionState {
     return true;
   }
 
-  /** Max event time at the last record, moved on by wall-clock time since (for idle advances). */
+  /**
+   * Max event time at the last record, moved on by wall-clock time since (for idle advances), and
+   * never past the wall clock itself.
+   */
   idleCandidate(nowMs: number): number {
     return this.lastRecordMaxTs === NONE
       ? NONE
-      : this.lastRecordMaxTs + (nowMs - this.lastRecordWallMs) * MICROS_PER_MS;
+      : Math.min(
+          this.lastRecordMaxTs + (nowMs - this.lastRecordWallMs) * MICROS_PER_MS,
+          nowMs * MICROS_PER_MS,
+        );
   }
 
   get hasPending(): boolean {

@@ -6,8 +6,9 @@
  */
 import type { Logger } from 'pino';
 import type { BusRecord, SourceHandler } from '../../bus/types.ts';
-import { FencedError, isRetriable } from '../../errors.ts';
+import { FencedError, isRetriable, StoreRejectedError } from '../../errors.ts';
 import { MICROS_PER_MS } from '../../events/timestamp.ts';
+import { IsolationRestart, isDataError, type SuspectRange } from './isolation.ts';
 import type { ProcessorMetrics } from './metrics.ts';
 import { type EngineSettings, PartitionState } from './partition-state.ts';
 import type { PartitionCommit, ResultStore } from './types.ts';
@@ -43,6 +44,12 @@ export class StreamProcessor implements SourceHandler {
   private oldestUncommittedAppendMs: number | undefined;
   private failing = false;
   private closed = false;
+  /** Per partition: the committed offset known durable (start of the next commit's records). */
+  private readonly durable = new Map<number, number>();
+  /** Per partition: records holding one that cannot be committed, committed in halves (isolation.ts). */
+  private readonly suspects = new Map<number, SuspectRange & { halfDone: boolean }>();
+  /** Set when a commit failed on its data: the source must restart (see restartAfterIsolation). */
+  private isolation: IsolationRestart | undefined;
   health: ProcessorHealth = 'starting';
   healthDetail: string | undefined;
 
@@ -59,6 +66,7 @@ export class StreamProcessor implements SourceHandler {
       const claimed = await this.retrying(`claim partition ${p}`, () => store.claim(group, topic, p, owner));
       const state = new PartitionState(claimed, settings, this.clock());
       this.partitions.set(p, state);
+      this.durable.set(p, claimed.committedOffset);
       starts.set(p, claimed.replayOffset);
       logger.info(
         {
@@ -78,20 +86,28 @@ export class StreamProcessor implements SourceHandler {
   }
 
   async revoked(partitions: readonly number[]): Promise<void> {
-    await this.commit(true).catch((error: unknown) => {
-      this.options.logger.warn({ err: error }, 'final commit before giving up partitions failed');
-    });
-    for (const p of partitions) this.partitions.delete(p);
+    // While isolating, what is pending holds the failing record: the next claim rebuilds it all.
+    if (this.isolation === undefined) {
+      await this.commit(true).catch((error: unknown) => {
+        this.options.logger.warn({ err: error }, 'final commit before giving up partitions failed');
+      });
+    }
+    for (const p of partitions) {
+      this.partitions.delete(p);
+      this.durable.delete(p);
+    }
     this.options.metrics.partitions.set(this.partitions.size);
     this.options.logger.info({ partitions }, 'partitions revoked');
   }
 
   async records(batch: readonly BusRecord[]): Promise<void> {
+    if (this.isolation !== undefined) throw this.isolation;
     const now = this.clock();
     const touched = new Set<PartitionState>();
     for (const record of batch) {
       const state = this.partitions.get(record.partition);
       if (state === undefined) continue;
+      if (this.suspects.size > 0) await this.commitAtSuspectBoundary(state, record.offset);
       const outcome = state.ingest(record, now);
       if (outcome !== 'skipped') {
         touched.add(state);
@@ -106,6 +122,7 @@ export class StreamProcessor implements SourceHandler {
   }
 
   async idle(): Promise<void> {
+    if (this.isolation !== undefined) throw this.isolation;
     const now = this.clock();
     this.advanceIdlePartitions(now);
     if (this.commitDue(now)) await this.commit(false);
@@ -113,8 +130,38 @@ export class StreamProcessor implements SourceHandler {
 
   /** Commits what is pending and stops committing. */
   async close(): Promise<void> {
-    await this.commit(true);
+    if (this.isolation === undefined) await this.commit(true);
     this.closed = true;
+  }
+
+  /**
+   * After a source ended with IsolationRestart: forgets every partition (the next `assigned`
+   * re-claims them and rebuilds their state from Postgres and the log), keeping the suspect ranges.
+   */
+  restartAfterIsolation(): void {
+    this.partitions.clear();
+    this.durable.clear();
+    this.inflight = Promise.resolve();
+    this.isolation = undefined;
+    this.eventsSinceCommit = 0;
+    this.oldestUncommittedAppendMs = undefined;
+    this.options.metrics.partitions.set(0);
+  }
+
+  /**
+   * Inside a suspect range, a commit covers at most half of it: before the record that crosses the
+   * middle or the end, what is pending is committed (and waited for, so a failure names its half).
+   */
+  private async commitAtSuspectBoundary(state: PartitionState, offset: number): Promise<void> {
+    const suspect = this.suspects.get(state.partition);
+    if (suspect === undefined || offset < suspect.from || offset < state.recoverUntil) return;
+    const half = suspect.from + Math.ceil((suspect.to - suspect.from) / 2);
+    const atEnd = offset >= suspect.to;
+    if (!atEnd && (suspect.halfDone || offset < half)) return;
+    // Pending now: the records of this half, before `offset`.
+    await this.commit(true);
+    if (atEnd) this.suspects.delete(state.partition);
+    else suspect.halfDone = true;
   }
 
   /** Lowest watermark over owned partitions, in µs (undefined before any event). */
@@ -189,7 +236,14 @@ export class StreamProcessor implements SourceHandler {
     this.lastCommitAt = this.clock();
     if (pending.length > 0) {
       this.committing = true;
-      this.inflight = this.write(pending, oldest).finally(() => {
+      // While isolating, each partition commits alone, so a failure names its partition.
+      const writing =
+        this.suspects.size > 0 && pending.length > 1
+          ? (async () => {
+              for (const item of pending) await this.write([item], oldest);
+            })()
+          : this.write(pending, oldest);
+      this.inflight = writing.finally(() => {
         this.committing = false;
       });
       // Surface a fatal error on the next commit (or now when waiting); never unhandled.
@@ -224,6 +278,7 @@ export class StreamProcessor implements SourceHandler {
         if (oldestAppendMs !== undefined) {
           metrics.freshness.observe(Math.max(0, this.clock() - oldestAppendMs) / 1000);
         }
+        for (const p of pending) this.durable.set(p.state.partition, p.commit.committedOffset);
         this.afterCommit(pending.map((p) => p.state));
         if (this.failing) logger.info('Postgres is back; commits resumed');
         this.failing = false;
@@ -239,7 +294,10 @@ export class StreamProcessor implements SourceHandler {
           if (pending.length === 0) return;
           continue;
         }
-        if (!isRetriable(error)) throw error;
+        if (isDataError(error)) {
+          const restart = await this.isolate(pending, error);
+          if (restart !== undefined) throw restart;
+        } else if (!isRetriable(error)) throw error;
         metrics.commitFailures.inc();
         this.health = 'unhealthy';
         this.healthDetail = `commit failing: ${(error as Error).message}`;
@@ -250,6 +308,53 @@ export class StreamProcessor implements SourceHandler {
         backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
       }
     }
+  }
+
+  /**
+   * A commit failed on its data. Narrows the suspect range of each partition it covered to the
+   * records it held; a single record is quarantined. Returns the restart to throw, or undefined when
+   * the commit held no record to blame (it is then retried like a transient failure).
+   */
+  private async isolate(
+    pending: { state: PartitionState; commit: PartitionCommit }[],
+    error: unknown,
+  ): Promise<IsolationRestart | undefined> {
+    const { store, group, topic, logger } = this.options;
+    const reason = error instanceof StoreRejectedError ? error.reason : undefined;
+    const detail = `commit failed: ${(error as Error).message}${reason ? ` (SQLSTATE ${reason})` : ''}`;
+    let blamed = false;
+    for (const { state, commit } of pending) {
+      const from = this.durable.get(state.partition) ?? commit.committedOffset;
+      const to = commit.committedOffset;
+      if (to - from === 1 && pending.length === 1) {
+        await this.retrying(`quarantine offset ${from}`, () =>
+          store.quarantine(group, topic, state.partition, state.epoch, { offset: from, detail }),
+        ).catch((e: unknown) => {
+          if (!(e instanceof FencedError)) throw e;
+        });
+        this.suspects.delete(state.partition);
+        logger.error(
+          { partition: state.partition, offset: from, err: error },
+          'a record cannot be committed: isolated, and dead-lettered as unstorable',
+        );
+        blamed = true;
+      } else if (to > from) {
+        this.suspects.set(state.partition, { from, to, halfDone: false });
+        blamed = true;
+      }
+    }
+    if (!blamed) {
+      logger.error({ err: error }, 'a commit without new records fails on its data; retrying');
+      return undefined;
+    }
+    this.health = 'unhealthy';
+    this.healthDetail = 'isolating a record whose commit fails';
+    logger.warn(
+      { suspects: Object.fromEntries(this.suspects), err: error },
+      'commit failed on its data: restarting the partitions to isolate the record',
+    );
+    this.isolation = new IsolationRestart(detail, { cause: error });
+    return this.isolation;
   }
 
   private afterCommit(states: PartitionState[]): void {

@@ -1,3 +1,5 @@
+import type { QuarantinedRecord } from './isolation.ts';
+
 /**
  * What the processor hands to, and reads back from, the result store. The Postgres
  * implementation is `src/realtime/serving/results-writer.ts`; the processor knows only this interface.
@@ -29,6 +31,8 @@ export interface ClaimedPartition extends ProcessorPosition {
   epoch: number;
   /** Viewers present per stream as of compactedThrough. */
   viewers: Map<string, string[]>;
+  /** Records isolated because their commit failed: dead-lettered (reason unstorable) on every read. */
+  quarantined?: QuarantinedRecord[];
 }
 
 export interface IdleMark {
@@ -42,7 +46,8 @@ export interface WindowRow {
   streamId: string;
   activeViewers: number;
   chatMessages: number;
-  donationMicros: number;
+  /** Exact at any size: a bigint, since a window's sum can pass 2^53 micro-dollars. */
+  donationMicros: bigint;
   donationCount: number;
   viewerJoins: number;
   viewerLeaves: number;
@@ -83,6 +88,14 @@ export interface ResultStore {
   claim(group: string, topic: string, partition: number, owner: string): Promise<ClaimedPartition>;
   /** Writes results, state and positions of several partitions in one transaction. Throws FencedError naming fenced partitions. */
   commit(group: string, topic: string, commits: readonly PartitionCommit[]): Promise<CommitStats>;
+  /** Persists an isolated record of a partition still owned at `epoch` (else throws FencedError). */
+  quarantine(
+    group: string,
+    topic: string,
+    partition: number,
+    epoch: number,
+    record: QuarantinedRecord,
+  ): Promise<void>;
 }
 
 export interface CommitStats {

@@ -140,19 +140,19 @@ export interface SeriesRow {
   events: number;
 }
 
-// One range of the per-stream index for each selected stream.
+// One range of the per-stream index for each selected stream, each as long as its own lookback.
 const SERIES_SQL = `
 SELECT m.stream_id, m.window_start, m.active_viewers, m.chat_messages,
        m.donations_usd::float8 AS donations_usd, m.donation_count, m.events
-FROM stream_metrics_minute m
-WHERE m.stream_id = ANY($1::text[])
-  AND m.window_start > $2::timestamptz - make_interval(mins => $3::int) AND m.window_start <= $2::timestamptz
+FROM unnest($1::text[], $3::int[]) AS s(stream_id, mins)
+JOIN stream_metrics_minute m ON m.stream_id = s.stream_id
+  AND m.window_start > $2::timestamptz - make_interval(mins => s.mins) AND m.window_start <= $2::timestamptz
 ORDER BY m.stream_id, m.window_start`;
 
-/** The windows of `streamIds` in (anchor − minutes, anchor], oldest first per stream. */
+/** The windows of each of `streamIds` in (anchor − its minutes, anchor], oldest first per stream. */
 export async function selectSeries(
   pool: pg.Pool,
-  p: { streamIds: readonly string[]; anchor: Date; minutes: number },
+  p: { streamIds: readonly string[]; anchor: Date; minutes: readonly number[] },
 ): Promise<SeriesRow[]> {
   if (p.streamIds.length === 0) return [];
   const { rows } = await query<SeriesRow>(pool, SERIES_SQL, [p.streamIds, p.anchor, p.minutes]);

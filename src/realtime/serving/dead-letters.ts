@@ -2,10 +2,13 @@
  * The one writer of `dead_letter_events`, for both ways an event can be refused: at the HTTP edge
  * (source 'http', no partition or offset) and by the processor reading the log (source = topic,
  * with partition and offset, so a replay writes nothing twice). One rule makes any text storable,
- * so a dead letter can always be written whatever the event held; the raw bytes keep the original.
+ * (src/events/limits.ts: NUL and lone surrogates become U+FFFD, times outside the supported range
+ * null) so a dead letter can always be written whatever the event held; the raw bytes keep the
+ * original.
  */
 import type pg from 'pg';
 import { storeError } from '../../db/index.ts';
+import { storableText, storableTime } from '../../events/limits.ts';
 import { formatMicros } from '../../events/timestamp.ts';
 
 export interface DeadLetter {
@@ -23,22 +26,9 @@ export interface DeadLetter {
   eventTs?: number | undefined;
 }
 
-/** Postgres `timestamptz` holds 4713 BC … 294276 AD; an event time outside years 1..9999 is stored as null. */
-const MIN_STORABLE_TS = Date.UTC(1, 0, 1) * 1000;
-const MAX_STORABLE_TS = Date.UTC(10_000, 0, 1) * 1000;
-
-/**
- * Text Postgres can hold: NUL becomes the visible escape `\u0000`, and lone UTF-16 surrogates
- * (which JSON can carry but UTF-8 cannot) become U+FFFD.
- */
-export function storableText(text: string): string {
-  const noNul = text.includes('\u0000') ? text.replaceAll('\u0000', '\\u0000') : text;
-  return noNul.isWellFormed() ? noNul : noNul.toWellFormed();
-}
-
 function storableTs(micros: number | undefined): string | null {
-  if (micros === undefined || !Number.isFinite(micros)) return null;
-  return micros >= MIN_STORABLE_TS && micros < MAX_STORABLE_TS ? formatMicros(micros) : null;
+  const ts = storableTime(micros);
+  return ts === null ? null : formatMicros(ts);
 }
 
 const INSERT_DEAD_LETTERS = `

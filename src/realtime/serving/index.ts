@@ -14,7 +14,8 @@ export {
   selectTopStreamsByEveryRanking,
   type TopStreamRow,
 } from './dashboard-queries.ts';
-export { type DeadLetter, storableText, writeDeadLetters } from './dead-letters.ts';
+export { startDeadLetterRetention } from './dead-letter-retention.ts';
+export { type DeadLetter, writeDeadLetters } from './dead-letters.ts';
 export {
   type MetricsResult,
   pingDatabase,

@@ -12,7 +12,7 @@
  */
 import type pg from 'pg';
 import { query } from '../../db/index.ts';
-import type { MetricsRow, StateRow, TopBy, TopRow } from '../api/schemas.ts';
+import type { MetricsRow, StateRow, TopBy, TopRow } from './rows.ts';
 
 const METRIC_COLUMNS = `m.window_start, m.window_end, m.stream_id, m.active_viewers, m.chat_messages,
   m.donations_usd::float8 AS donations_usd, m.donation_count, m.viewer_joins, m.viewer_leaves, m.events,

@@ -6,7 +6,9 @@
  */
 import type pg from 'pg';
 import { FencedError } from '../../errors.ts';
+import { storableText } from '../../events/limits.ts';
 import { formatMicros } from '../../events/timestamp.ts';
+import type { QuarantinedRecord } from '../processor/index.ts';
 import type {
   ClaimedPartition,
   CommitStats,
@@ -14,7 +16,7 @@ import type {
   PartitionCommit,
   ResultStore,
 } from '../processor/types.ts';
-import { withTransaction } from '../../db/index.ts';
+import { query, withTransaction } from '../../db/index.ts';
 import { writeDeadLetters } from './dead-letters.ts';
 
 const CLAIM = `
@@ -22,7 +24,11 @@ INSERT INTO processor_partitions (consumer_group, topic, partition, epoch, owner
 VALUES ($1, $2, $3, 1, $4)
 ON CONFLICT (consumer_group, topic, partition)
 DO UPDATE SET epoch = processor_partitions.epoch + 1, owner = EXCLUDED.owner, updated_at = now()
-RETURNING epoch, committed_offset, replay_offset, replay_max_ts, compacted_through, max_ts, idle_marks`;
+RETURNING epoch, committed_offset, replay_offset, replay_max_ts, compacted_through, max_ts, idle_marks, quarantined`;
+
+const QUARANTINE = `
+UPDATE processor_partitions SET quarantined = quarantined || $5::jsonb, updated_at = now()
+WHERE consumer_group = $1 AND topic = $2 AND partition = $3 AND epoch = $4`;
 
 const LOAD_VIEWERS = `
 SELECT stream_id, array_agg(user_id ORDER BY user_id) AS users
@@ -73,6 +79,7 @@ interface ClaimRow {
   compacted_through: number | null;
   max_ts: number | null;
   idle_marks: IdleMark[];
+  quarantined: QuarantinedRecord[];
 }
 
 export class PostgresResultStore implements ResultStore {
@@ -103,8 +110,31 @@ export class PostgresResultStore implements ResultStore {
         maxTs: row.max_ts ?? undefined,
         idleMarks: row.idle_marks,
         viewers,
+        quarantined: row.quarantined,
       };
     });
+  }
+
+  async quarantine(
+    group: string,
+    topic: string,
+    partition: number,
+    epoch: number,
+    record: QuarantinedRecord,
+  ): Promise<void> {
+    const entry = JSON.stringify([{ offset: record.offset, detail: storableText(record.detail) }]);
+    const { rowCount } = await query(
+      this.pool,
+      QUARANTINE,
+      [group, topic, partition, epoch, entry],
+      'quarantine',
+    );
+    if (rowCount !== 1) {
+      throw new FencedError(
+        `partition ${partition} was taken over by another processor; this one stops writing for it`,
+        [partition],
+      );
+    }
   }
 
   async commit(group: string, topic: string, commits: readonly PartitionCommit[]): Promise<CommitStats> {
@@ -182,11 +212,10 @@ export class PostgresResultStore implements ResultStore {
   }
 }
 
-/** Exact decimal text of an integer number of micro-dollars. */
-export function microsToDecimal(micros: number): string {
-  const sign = micros < 0 ? '-' : '';
-  const abs = Math.abs(micros);
-  const whole = Math.floor(abs / 1_000_000);
-  const frac = abs - whole * 1_000_000;
-  return `${sign}${whole}.${String(frac).padStart(6, '0')}`;
+/** Exact decimal text of an integer number of micro-dollars, at any size. */
+export function microsToDecimal(micros: bigint | number): string {
+  const value = BigInt(micros);
+  const sign = value < 0n ? '-' : '';
+  const abs = value < 0n ? -value : value;
+  return `${sign}${abs / 1_000_000n}.${String(abs % 1_000_000n).padStart(6, '0')}`;
 }

@@ -120,9 +120,11 @@ describe('unknown routes', () => {
     const response = await app.inject({ url: '/nope?x=1' });
     assert.equal(response.statusCode, 404);
     assert.deepEqual(response.json(), { error: 'not_found', message: 'no route GET /nope' });
+    // A path that exists with other methods is 405 with Allow (issue 11), not 404.
     const wrongMethod = await app.inject({ method: 'DELETE', url: '/metrics' });
-    assert.equal(wrongMethod.statusCode, 404);
-    assert.equal(wrongMethod.json().error, 'not_found');
+    assert.equal(wrongMethod.statusCode, 405);
+    assert.equal(wrongMethod.json().error, 'method_not_allowed');
+    assert.equal(wrongMethod.headers.allow, 'GET, HEAD');
   });
 });
 

@@ -221,10 +221,11 @@ describe('POST /events: accepted events reach the topic', () => {
     assert.equal(letters[1]?.stream_id, 'nd');
     assert.equal(letters[1]?.event_ts?.toISOString(), '2024-03-01T12:00:00.250Z');
     assert.equal(letters[0]?.event_id, null);
+    assert.ok(Buffer.byteLength(lines[14] ?? '') > MAX_EVENT_BYTES);
     assert.equal(
       letters[11]?.raw.length,
-      Buffer.byteLength(lines[14] ?? ''),
-      'a too-large line is kept whole',
+      MAX_EVENT_BYTES,
+      'a too-large line keeps its first 16 KiB (issue 11)',
     );
   });
 
@@ -357,7 +358,7 @@ describe('POST /events: refused requests', () => {
     assert.equal((await readTopic(bus, topic, 0)).total, 0);
   });
 
-  test('the errors list stops at 1000; every rejection is still kept', async () => {
+  test('the errors list stops at 1000; 1000 rejections a request are kept, the rest counted', async () => {
     const { app } = await setup();
     const response = await post(app, 'x\n'.repeat(1500));
     assert.equal(response.statusCode, 400);
@@ -365,7 +366,8 @@ describe('POST /events: refused requests', () => {
     assert.equal(result.rejected, 1500);
     assert.equal(result.errors.length, 1000);
     assert.equal(result.errors_omitted, 500);
-    assert.equal((await deadLetters()).length, 1500);
+    assert.equal(result.not_kept, 500, 'bounded per request (issue 11: dead-letter flood)');
+    assert.equal((await deadLetters()).length, 1000);
   });
 
   test('an unsupported content type: 415 naming the accepted ones', async () => {

@@ -70,7 +70,7 @@ test('each statement of a dashboard poll is index-driven and within its budget o
   const top = await selectTopStreamsByEveryRanking(pool, { anchor, minutes: TOP_MINUTES, n: TOP_N });
   assert.ok(top.length >= TOP_N && top.length <= 3 * TOP_N);
   const streamIds = ['s0001', 's0500', 's0999'];
-  const series = await selectSeries(pool, { streamIds, anchor, minutes: 360 });
+  const series = await selectSeries(pool, { streamIds, anchor, minutes: [360, 360, 360] });
   assert.equal(series.length, 3 * 240);
   assert.equal((await selectStreamStates(pool, streamIds)).length, 3);
 

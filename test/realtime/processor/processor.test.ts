@@ -146,7 +146,7 @@ test('a processor that lost its partition cannot commit (fencing)', async () => 
         streamId: 'zombie_stream',
         activeViewers: 1,
         chatMessages: 1,
-        donationMicros: 0,
+        donationMicros: 0n,
         donationCount: 0,
         viewerJoins: 0,
         viewerLeaves: 0,

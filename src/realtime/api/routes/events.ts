@@ -10,6 +10,8 @@ import { ingestFormat, MAX_BODY_BYTES, parseIngestBody } from '../ingest-body.ts
 import { writeDeadLetters } from '../../serving/index.ts';
 import { type IngestResult, IngestResultSchema, NoQuerySchema } from '../schemas.ts';
 import { requireBearerToken } from '../../../http/security.ts';
+import { DeadLetterBudget } from '../dead-letter-budget.ts';
+import { ingestBodyDoc } from '../openapi-docs.ts';
 
 /** Rejections listed one by one in the answer; the rest are counted in `errors_omitted`. */
 export const MAX_LISTED_ERRORS = 1000;
@@ -36,6 +38,7 @@ export const DEFAULT_INGEST_RATE_LIMIT = 200;
 
 export function registerEventRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const { deps } = ctx;
+  const budget = new DeadLetterBudget(deps.registry, deps.deadLetterBudget);
   // In its own scope: this route reads raw bytes, whatever parsers the rest of the app has.
   app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
@@ -49,13 +52,13 @@ export function registerEventRoutes(app: FastifyInstance, ctx: ApiContext): void
       {
         bodyLimit: MAX_BODY_BYTES,
         ...(deps.ingestToken ? { onRequest: requireBearerToken(deps.ingestToken) } : {}),
-        ...((deps.ingestRateLimit ?? DEFAULT_INGEST_RATE_LIMIT) > 0
-          ? {
-              config: {
-                rateLimit: { max: deps.ingestRateLimit ?? DEFAULT_INGEST_RATE_LIMIT, timeWindow: 1_000 },
-              },
-            }
-          : {}),
+        config: {
+          // The body is read as bytes (not validated by a schema); the document still describes it.
+          swaggerTransform: ingestBodyDoc,
+          ...((deps.ingestRateLimit ?? DEFAULT_INGEST_RATE_LIMIT) > 0
+            ? { rateLimit: { max: deps.ingestRateLimit ?? DEFAULT_INGEST_RATE_LIMIT, timeWindow: 1_000 } }
+            : {}),
+        },
         schema: INGEST_SCHEMA,
       },
       async (request, reply) => {
@@ -71,13 +74,18 @@ export function registerEventRoutes(app: FastifyInstance, ctx: ApiContext): void
             message: 'the body holds no event: send one event, a JSON array of events, or NDJSON lines',
           });
         }
-        // Both must be durable before answering: the valid events in the log, the invalid in the DLQ.
+        // Both must be durable before answering: the valid events in the log, the invalid in the DLQ
+        // (as many as the dead-letter budget allows: the rest are answered and counted, not kept).
         // allSettled: when one fails, the answer still waits for the other to finish.
+        const kept = budget.take(request.ip, rejections.length);
         const written = await Promise.allSettled([
           messages.length > 0 ? deps.sink.send(deps.topic, messages) : undefined,
           writeDeadLetters(
             deps.pool,
-            rejections.map((r) => ({ ...r, source: 'http' })),
+            (kept === rejections.length ? rejections : rejections.slice(0, kept)).map((r) => ({
+              ...r,
+              source: 'http',
+            })),
           ),
         ]);
         for (const w of written) if (w.status === 'rejected') throw w.reason;
@@ -93,6 +101,7 @@ export function registerEventRoutes(app: FastifyInstance, ctx: ApiContext): void
         };
         if (rejections.length > MAX_LISTED_ERRORS)
           result.errors_omitted = rejections.length - MAX_LISTED_ERRORS;
+        if (kept < rejections.length) result.not_kept = rejections.length - kept;
         const warnings = await lateWarnings(deps.watermarkOf, batch.accepted);
         if (warnings.length > 0) result.warnings = warnings;
         if (messages.length === 0)

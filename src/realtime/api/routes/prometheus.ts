@@ -1,6 +1,7 @@
 /** GET /prometheus: the registry in Prometheus text exposition format. */
 import type { FastifyInstance } from 'fastify';
 import type { ApiContext } from '../context.ts';
+import { textResponse } from '../openapi-docs.ts';
 import { NoQuerySchema } from '../schemas.ts';
 
 /** Scrapes within this long share one rendering: a scrape storm costs one exposition, not one each. */
@@ -19,6 +20,7 @@ export function registerPrometheusRoutes(app: FastifyInstance, ctx: ApiContext):
           'processes sharing the registry. Database gauges are sampled at most once a second; scrapes within 250 ms share one rendering.',
         tags: ['operations'],
         querystring: NoQuerySchema,
+        response: { 200: textResponse('Prometheus text exposition format 0.0.4.', 'text/plain') },
       },
     },
     async (_request, reply) => {

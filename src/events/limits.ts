@@ -1,0 +1,44 @@
+/**
+ * What the database can represent, checked at the edge so that nothing a client sends can make a
+ * commit fail later (a poison pill: the record stays in the log, so every restart would fail again).
+ * Shared by every event schema (live-stream events now, commerce events of system B as it lands):
+ *
+ * - event times must lie in [EVENT_TIME_MIN, EVENT_TIME_MAX) once any offset is applied: inside
+ *   Postgres' timestamptz range, and small enough that microseconds since the epoch stay exact
+ *   integers in a double (2^53 µs is about the year 2255);
+ * - stored or keyed text must be well-formed Unicode without NUL. A lone surrogate (`"\ud800"` in
+ *   JSON) is a distinct string in memory but becomes U+FFFD on the way to Postgres, so two
+ *   different ids would collide there; Postgres text cannot hold NUL at all.
+ *
+ * Dead letters echo hostile input: `storableText` and `storableTime` make any value writable.
+ */
+import { MICROS_PER_MS } from './timestamp.ts';
+
+/** 1970-01-01T00:00:00Z, the earliest event time accepted (inclusive), in µs since the epoch. */
+export const EVENT_TIME_MIN_MICROS = 0;
+/** 2200-01-01T00:00:00Z, the first event time refused, in µs since the epoch. */
+export const EVENT_TIME_MAX_MICROS = Date.UTC(2200, 0, 1) * MICROS_PER_MS;
+
+export const EVENT_TIME_RANGE_TEXT = '1970-01-01T00:00:00Z (inclusive) to 2200-01-01T00:00:00Z (exclusive)';
+
+export function isEventTimeInRange(micros: number): boolean {
+  return Number.isSafeInteger(micros) && micros >= EVENT_TIME_MIN_MICROS && micros < EVENT_TIME_MAX_MICROS;
+}
+
+/** Why `text` cannot be stored or used as a key, or undefined when it can. */
+export function unstorableTextReason(text: string): string | undefined {
+  if (text.includes('\u0000')) return 'contains a NUL character';
+  if (!text.isWellFormed()) return 'is not well-formed Unicode (a lone surrogate such as \\ud800)';
+  return undefined;
+}
+
+/** Any text made writable to a Postgres text column: lone surrogates and NUL become U+FFFD. */
+export function storableText(text: string): string {
+  const wellFormed = text.isWellFormed() ? text : text.toWellFormed();
+  return wellFormed.includes('\u0000') ? wellFormed.replaceAll('\u0000', '\uFFFD') : wellFormed;
+}
+
+/** An event time (µs) for a timestamptz column, or null when it is outside the supported range. */
+export function storableTime(micros: number | undefined): number | null {
+  return micros !== undefined && isEventTimeInRange(micros) ? micros : null;
+}
