@@ -4,6 +4,7 @@ import type { Registry } from 'prom-client';
 import type { Bus } from '../bus/types.ts';
 import type { Config } from '../config/index.ts';
 import type { ProcessorHealth } from '../realtime/processor/index.ts';
+import { defaultPartitions } from './bus.ts';
 import { watermarkLookup } from './watermark-lookup.ts';
 
 export interface ApiRole {
@@ -24,11 +25,14 @@ export async function startApiRole(deps: {
   const logger = deps.logger.child({ role: 'api' });
   const { buildApi } = await import('../realtime/api/index.ts');
   const { dashboard } = await import('../realtime/dashboard/index.ts');
+  // POST /events appends commerce events there: it must exist on Kafka too.
+  await bus.ensureTopic(config.commerceTopic, defaultPartitions(config, bus));
   const sink = bus.sink();
   const app = await buildApi({
     pool,
     sink,
     topic: config.topic,
+    commerceTopic: config.commerceTopic,
     registry,
     logger,
     maxFutureSkewMs: config.maxFutureSkewMs,

@@ -15,6 +15,8 @@ export interface ApiDeps {
   sink: Sink;
   /** Topic of live-stream events (RTSA_TOPIC). */
   topic: string;
+  /** Topic of commerce events (RTSA_COMMERCE_TOPIC, default events_raw): POST /events routes them there by event_type. */
+  commerceTopic?: string | undefined;
   /** The API's metrics are registered here (never on prom-client's global registry). */
   registry: Registry;
   logger: Logger;

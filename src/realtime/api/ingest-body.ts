@@ -14,6 +14,11 @@ import {
   parseTimestampMicros,
   unstorableTextReason,
 } from '../../events/index.ts';
+import {
+  COMMERCE_EVENT_TYPES,
+  type CommerceParseResult,
+  parseCommerceEvent,
+} from '../../events/commerce-event.ts';
 import { ApiError } from '../../http/errors.ts';
 import type { DeadLetter } from '../serving/index.ts';
 import { jsonArrayElements } from './json-array-elements.ts';
@@ -37,7 +42,10 @@ export interface Rejection extends Omit<DeadLetter, 'source' | 'partition' | 'of
 }
 
 export interface IngestBatch {
+  /** Live-stream events, for the live-stream topic (key: stream_id). */
   messages: OutgoingMessage[];
+  /** Commerce events, for the commerce topic (key: user_id). */
+  commerce: OutgoingMessage[];
   rejections: Rejection[];
   /** For each message, in order: its line and event time (µs), for lateness warnings. */
   accepted: { line: number; key: string; tsMicros: number }[];
@@ -102,6 +110,7 @@ function tooMany(): ApiError {
 
 class BatchBuilder {
   readonly messages: OutgoingMessage[] = [];
+  readonly commerce: OutgoingMessage[] = [];
   readonly accepted: { line: number; key: string; tsMicros: number }[] = [];
   readonly rejections: Rejection[] = [];
   private readonly options: IngestOptions;
@@ -112,6 +121,11 @@ class BatchBuilder {
 
   /** `decoded` is the JSON value when the caller already has it (array elements). */
   add(line: number, raw: Buffer, result: ParseResult, decoded?: unknown): void {
+    // Routed by event_type: a commerce type goes to the commerce contract and topic.
+    if (!result.ok && result.reason === 'invalid_event' && isCommerceType(decoded, raw)) {
+      this.addCommerce(line, raw, parseCommerceEvent(raw));
+      return;
+    }
     if (!result.ok) {
       let value = decoded;
       if (value === undefined && result.reason === 'invalid_event') {
@@ -138,6 +152,24 @@ class BatchBuilder {
     }
     this.messages.push({ key: event.stream_id, value: raw });
     this.accepted.push({ line, key: event.stream_id, tsMicros });
+  }
+
+  private addCommerce(line: number, raw: Buffer, result: CommerceParseResult): void {
+    if (!result.ok) {
+      this.reject(line, raw, result.reason, result.detail);
+      return;
+    }
+    const skew = this.options.maxFutureSkewMs;
+    if (skew !== undefined && result.timestampMicros > (this.options.now + skew) * 1000) {
+      this.reject(
+        line,
+        raw,
+        'future_ts',
+        `timestamp: "${clean(result.event.timestamp, 64)}" is more than ${Math.round(skew / 1000)} s ahead of the server clock`,
+      );
+      return;
+    }
+    this.commerce.push({ key: result.event.user_id, value: raw });
   }
 
   reject(line: number, raw: Buffer, reason: string, detail: string, value?: unknown): void {
@@ -200,13 +232,38 @@ function parseJson(body: Buffer, batch: BatchBuilder): void {
   });
 }
 
+const COMMERCE_TYPES = new Set<string>(COMMERCE_EVENT_TYPES);
+
+/** Whether the event (decoded, or decoded here from `raw`) names a commerce event type. */
+function isCommerceType(decoded: unknown, raw: Buffer): boolean {
+  let value = decoded;
+  if (value === undefined) {
+    try {
+      value = JSON.parse(raw.toString('utf8'));
+    } catch {
+      return false;
+    }
+  }
+  const type =
+    value !== null && typeof value === 'object' ? (value as { event_type?: unknown }).event_type : undefined;
+  return typeof type === 'string' && COMMERCE_TYPES.has(type);
+}
+
 const SEVERAL_EVENTS_HINT =
   'to send several events, send a JSON array, or one event a line with Content-Type: application/x-ndjson';
 
-/** Splits a body into messages for the topic (key: stream_id, value: the event's bytes) and rejections. */
+/**
+ * Splits a body into live-stream messages (key: stream_id), commerce messages (key: user_id; by
+ * event_type) and rejections, each message the event's own bytes.
+ */
 export function parseIngestBody(body: Buffer, format: IngestFormat, options: IngestOptions): IngestBatch {
   const batch = new BatchBuilder(options);
   if (format === 'json') parseJson(body, batch);
   else parseNdjson(body, batch);
-  return { messages: batch.messages, rejections: batch.rejections, accepted: batch.accepted };
+  return {
+    messages: batch.messages,
+    commerce: batch.commerce,
+    rejections: batch.rejections,
+    accepted: batch.accepted,
+  };
 }

@@ -282,6 +282,55 @@ describe('POST /events: accepted events reach the topic', () => {
   });
 });
 
+describe('POST /events: commerce events go to the commerce topic', () => {
+  const commerce = (overrides: Record<string, unknown> = {}, payload: Record<string, unknown> = {}) => ({
+    event_id: randomUUID(),
+    idempotency_key: randomUUID(),
+    user_id: 'u-42',
+    timestamp: '2024-03-01T12:00:00.250000+00:00',
+    event_type: 'purchase',
+    device_type: 'mobile',
+    ip_address: '10.1.2.3',
+    schema_version: 'v1',
+    payload: {
+      transaction_id: 'TXN-1',
+      product_id: 'PROD-1',
+      quantity: 1,
+      unit_price: 9.99,
+      total_amount: 9.99,
+      currency: 'EUR',
+      ...payload,
+    },
+    ...overrides,
+  });
+
+  test('routed by event_type: live to the live topic, commerce to events_raw keyed by user_id, each judged by its contract', async () => {
+    const commerceTopic = `raw-${randomUUID().slice(0, 8)}`;
+    await bus.ensureTopic(commerceTopic, 2);
+    const { app, topic } = await setup({ commerceTopic });
+    const good = JSON.stringify(commerce());
+    const bad = JSON.stringify(commerce({}, { currency: 'XYZ' }));
+    const live = JSON.stringify(event({ stream_id: 'mixed' }));
+    const response = await post(app, [live, good, bad].join('\n'));
+    assert.equal(response.statusCode, 202, response.body);
+    const body = response.json();
+    assert.equal(body.accepted, 2);
+    assert.equal(body.rejected, 1);
+    assert.equal(body.errors[0].line, 3);
+    assert.match(body.errors[0].detail, /currency/);
+    const raw = await readTopic(bus, commerceTopic, 1);
+    assert.equal(raw.total, 1);
+    assert.equal(raw.records[0]?.key, 'u-42');
+    assert.equal(raw.records[0]?.value.toString(), good);
+    const streams = await readTopic(bus, topic, 1);
+    assert.equal(streams.total, 1);
+    assert.equal(streams.records[0]?.key, 'mixed');
+    const dead = await deadLetters();
+    assert.equal(dead.length, 1, 'the invalid commerce event is kept as a dead letter');
+    assert.equal(dead[0]?.raw.toString(), bad);
+  });
+});
+
 describe('POST /events: refused requests', () => {
   test('nothing valid: 400 with the same body shape, and every line in the dead-letter table', async () => {
     const { app, topic } = await setup();

@@ -67,8 +67,8 @@ export function registerEventRoutes(app: FastifyInstance, ctx: ApiContext): void
           now: Date.now(),
           maxFutureSkewMs: deps.maxFutureSkewMs,
         });
-        const { messages, rejections } = batch;
-        if (messages.length === 0 && rejections.length === 0) {
+        const { messages, commerce, rejections } = batch;
+        if (messages.length === 0 && commerce.length === 0 && rejections.length === 0) {
           throw new ApiError(400, {
             error: 'empty_body',
             message: 'the body holds no event: send one event, a JSON array of events, or NDJSON lines',
@@ -80,6 +80,7 @@ export function registerEventRoutes(app: FastifyInstance, ctx: ApiContext): void
         const kept = budget.take(request.ip, rejections.length);
         const written = await Promise.allSettled([
           messages.length > 0 ? deps.sink.send(deps.topic, messages) : undefined,
+          commerce.length > 0 ? deps.sink.send(deps.commerceTopic ?? 'events_raw', commerce) : undefined,
           writeDeadLetters(
             deps.pool,
             (kept === rejections.length ? rejections : rejections.slice(0, kept)).map((r) => ({
@@ -91,9 +92,9 @@ export function registerEventRoutes(app: FastifyInstance, ctx: ApiContext): void
         for (const w of written) if (w.status === 'rejected') throw w.reason;
         const byReason = new Map<string, number>();
         for (const r of rejections) byReason.set(r.reason, (byReason.get(r.reason) ?? 0) + 1);
-        ctx.metrics.observeIngest(messages.length, byReason);
+        ctx.metrics.observeIngest(messages.length + commerce.length, byReason);
         const result: IngestResult = {
-          accepted: messages.length,
+          accepted: messages.length + commerce.length,
           rejected: rejections.length,
           errors: rejections
             .slice(0, MAX_LISTED_ERRORS)
@@ -104,7 +105,7 @@ export function registerEventRoutes(app: FastifyInstance, ctx: ApiContext): void
         if (kept < rejections.length) result.not_kept = rejections.length - kept;
         const warnings = await lateWarnings(deps.watermarkOf, batch.accepted);
         if (warnings.length > 0) result.warnings = warnings;
-        if (messages.length === 0)
+        if (messages.length + commerce.length === 0)
           return reply.code(400).type('application/json').send(JSON.stringify(result));
         return reply.code(202).send(result);
       },
