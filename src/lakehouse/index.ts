@@ -23,6 +23,8 @@ export {
   type ParquetEngine,
 } from './bronze/bronze-writer.ts';
 export {
+  type EncodedFile,
+  encodeBronzeHyparquet,
   writeAtomically,
   writeBronzeDuckDB,
   writeBronzeHyparquet,
