@@ -1,26 +1,85 @@
 /**
  * API under load: 1,000 streams × 24 h of minute windows (1.44M rows) in Postgres, `rtsa serve`
- * in a child process, autocannon (this process) on loopback against the hot endpoints.
+ * in a child process, autocannon (this process) on loopback against every read endpoint, in two
+ * modes, one after the other:
+ *   single    one identical URL per endpoint, the response cache on (its default 250 ms): what a
+ *             wall of dashboards polling the same view costs;
+ *   distinct  the cache off and every request different (a random stream, range and page), so
+ *             each one runs its queries: what the queries themselves cost.
  */
+import { spawn } from 'node:child_process';
 import autocannon from 'autocannon';
 import pg from 'pg';
-import { migrate } from '../src/store/index.ts';
+import { migrate } from '../src/db/index.ts';
+import { createRandom } from '../src/generator/random.ts';
 import { freePort, waitFor } from './child.ts';
-import type { BenchOptions } from './run.ts';
 import { scratch } from './harness.ts';
-import { spawn } from 'node:child_process';
+import type { BenchOptions } from './options.ts';
 
-const ENDPOINTS = [
-  '/metrics/latest',
-  '/metrics/latest?stream_id=stream_1500',
-  '/streams/top?minutes=10&by=donations_usd&n=5',
-  '/metrics?minutes=10&limit=100',
-  '/prometheus',
+const STREAMS = 1000;
+const FIRST_STREAM = 1001;
+const MINUTES = 1440;
+
+interface Endpoint {
+  name: string;
+  /** The URL of the single-URL mode. */
+  single: string;
+  /** A fresh URL for each request of the distinct mode. */
+  distinct: (r: () => number) => string;
+}
+
+const pick = (r: () => number, n: number) => Math.floor(r() * n);
+const stream = (r: () => number) => `stream_${FIRST_STREAM + pick(r, STREAMS)}`;
+
+const ENDPOINTS: Endpoint[] = [
+  {
+    name: '/metrics/latest',
+    single: '/metrics/latest',
+    distinct: (r) => `/metrics/latest?limit=${10 + pick(r, 91)}&offset=${pick(r, 900)}`,
+  },
+  {
+    name: '/metrics/latest?stream_id=',
+    single: '/metrics/latest?stream_id=stream_1500',
+    distinct: (r) => `/metrics/latest?stream_id=${stream(r)}`,
+  },
+  {
+    name: '/metrics',
+    single: '/metrics?minutes=10&limit=100',
+    distinct: (r) =>
+      `/metrics?minutes=${1 + pick(r, 60)}&limit=${10 + pick(r, 91)}&offset=${pick(r, 10) * 100}`,
+  },
+  {
+    name: '/metrics?stream_id=',
+    single: '/metrics?minutes=60&stream_id=stream_1500',
+    distinct: (r) =>
+      `/metrics?minutes=${1 + pick(r, MINUTES)}&limit=${10 + pick(r, 91)}&stream_id=${stream(r)}`,
+  },
+  {
+    name: '/metrics/history?stream_id=',
+    single: '/metrics/history?minutes=60&stream_id=stream_1500',
+    distinct: (r) =>
+      `/metrics/history?minutes=${1 + pick(r, MINUTES)}&limit=${10 + pick(r, 191)}&stream_id=${stream(r)}`,
+  },
+  {
+    name: '/streams/top',
+    single: '/streams/top?minutes=10&by=donations_usd&n=5',
+    distinct: (r) =>
+      `/streams/top?minutes=${1 + pick(r, 60)}&by=${['donations_usd', 'chat_messages', 'active_viewers'][pick(r, 3)]}&n=${1 + pick(r, 20)}`,
+  },
+  {
+    name: '/state',
+    single: '/state',
+    distinct: (r) => `/state?limit=${10 + pick(r, 91)}&offset=${pick(r, 900)}`,
+  },
+  {
+    name: '/prometheus',
+    single: '/prometheus',
+    distinct: () => '/prometheus',
+  },
 ];
 
-export async function runApiLoad(opts: BenchOptions): Promise<Record<string, unknown>> {
-  const env = await scratch();
-  const pool = new pg.Pool({ connectionString: env.pgUrl, max: 2 });
+async function seed(pgUrl: string): Promise<void> {
+  const pool = new pg.Pool({ connectionString: pgUrl, max: 2 });
   try {
     await migrate(pool);
     const started = performance.now();
@@ -29,64 +88,123 @@ export async function runApiLoad(opts: BenchOptions): Promise<Record<string, unk
         donations_usd, donation_count, viewer_joins, viewer_leaves, events, is_final)
       SELECT m, 'stream_' || s, m + interval '1 minute', (s * 7 + extract(minute from m)::int) % 500,
              (s + extract(minute from m)::int) % 40, ((s * 13) % 100)::numeric / 4, (s % 5), s % 9, s % 7, 60, true
-      FROM generate_series(date_trunc('minute', now()) - interval '1439 minutes', date_trunc('minute', now()), interval '1 minute') AS m,
-           generate_series(1001, 2000) AS s`);
+      FROM generate_series(date_trunc('minute', now()) - interval '${MINUTES - 1} minutes', date_trunc('minute', now()), interval '1 minute') AS m,
+           generate_series(${FIRST_STREAM}, ${FIRST_STREAM + STREAMS - 1}) AS s`);
     await pool.query(
-      `INSERT INTO stream_state SELECT 'stream_' || s, s % 500, now(), now() FROM generate_series(1001, 2000) s`,
+      `INSERT INTO stream_state SELECT 'stream_' || s, s % 500, now(), now()
+       FROM generate_series(${FIRST_STREAM}, ${FIRST_STREAM + STREAMS - 1}) s`,
     );
     await pool.query('VACUUM ANALYZE');
-    console.log(`seeded 1,440,000 windows in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-    const port = await freePort();
-    const child = spawn(
-      process.execPath,
-      [
-        'src/cli/main.ts',
-        'serve',
-        '--database-url',
-        env.pgUrl,
-        '--data-dir',
-        env.dir,
-        '--port',
-        String(port),
-        '--log-level',
-        'warn',
-        '--log-format',
-        'json',
-      ],
-      { stdio: ['ignore', 'ignore', 'inherit'] },
+    console.log(
+      `seeded ${(STREAMS * MINUTES).toLocaleString('en')} windows in ${((performance.now() - started) / 1000).toFixed(1)} s`,
     );
-    const base = `http://127.0.0.1:${port}`;
-    try {
-      await waitFor('API', async () => ((await fetch(`${base}/health`)).ok ? true : undefined), 30_000);
-      const results: Record<string, unknown>[] = [];
-      for (const path of ENDPOINTS) {
-        const r = await autocannon({
-          url: `${base}${path}`,
-          connections: 64,
-          duration: Math.max(5, Math.round(opts.seconds / 3)),
-          headers: { 'accept-encoding': 'gzip' },
-        });
-        const row = {
-          path,
-          requests_per_second: Math.round(r.requests.average),
-          p50_ms: r.latency.p50,
-          p99_ms: r.latency.p99,
-          errors: r.errors + r.non2xx,
-        };
-        console.log(JSON.stringify(row));
-        results.push(row);
-      }
-      return {
-        endpoints: results,
-        setup:
-          '1,000 streams x 24 h of windows (1.44M rows); rtsa serve (1 process, 250 ms response cache); autocannon 64 connections, gzip accepted, same 2-core machine',
-      };
-    } finally {
-      child.kill('SIGINT');
-      await new Promise((r) => child.once('exit', r));
-    }
   } finally {
     await pool.end();
+  }
+}
+
+async function withServer<T>(
+  env: { dir: string; pgUrl: string },
+  cacheTtl: string,
+  fn: (base: string) => Promise<T>,
+): Promise<T> {
+  const port = await freePort();
+  const child = spawn(
+    process.execPath,
+    [
+      'src/cli/main.ts',
+      'serve',
+      '--database-url',
+      env.pgUrl,
+      '--data-dir',
+      env.dir,
+      '--port',
+      String(port),
+      '--api-cache-ttl',
+      cacheTtl,
+      '--log-level',
+      'warn',
+      '--log-format',
+      'json',
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  const base = `http://127.0.0.1:${port}`;
+  try {
+    await waitFor('API', async () => ((await fetch(`${base}/health`)).ok ? true : undefined), 30_000);
+    return await fn(base);
+  } finally {
+    child.kill('SIGINT');
+    await new Promise((r) => child.once('exit', r));
+  }
+}
+
+async function load(
+  base: string,
+  endpoint: Endpoint,
+  mode: 'single' | 'distinct',
+  seconds: number,
+): Promise<Record<string, unknown>> {
+  const r = createRandom(7);
+  const seen = new Set<string>();
+  const r2 = await autocannon({
+    url: `${base}${endpoint.single}`,
+    connections: 64,
+    duration: seconds,
+    headers: { 'accept-encoding': 'gzip' },
+    ...(mode === 'distinct'
+      ? {
+          requests: [
+            {
+              setupRequest: (req: { path: string }) => {
+                req.path = endpoint.distinct(r);
+                seen.add(req.path);
+                return req;
+              },
+            },
+          ],
+        }
+      : {}),
+  } as autocannon.Options);
+  const row = {
+    mode,
+    endpoint: endpoint.name,
+    requests_per_second: Math.round(r2.requests.average),
+    p50_ms: r2.latency.p50,
+    p99_ms: r2.latency.p99,
+    errors: r2.errors + r2.non2xx,
+    ...(mode === 'distinct' ? { distinct_urls: seen.size } : {}),
+  };
+  console.log(JSON.stringify(row));
+  return row;
+}
+
+export async function runApiLoad(opts: BenchOptions): Promise<Record<string, unknown>> {
+  const env = await scratch();
+  try {
+    await seed(env.pgUrl);
+    const seconds = Math.max(5, Math.round(opts.seconds / 3));
+    const only = process.env.RTSA_BENCH_ENDPOINTS?.split(',');
+    const endpoints = only ? ENDPOINTS.filter((e) => only.includes(e.name)) : ENDPOINTS;
+    const single = await withServer(env, '250ms', async (base) => {
+      const rows = [];
+      for (const e of endpoints) rows.push(await load(base, e, 'single', seconds));
+      return rows;
+    });
+    const distinct = await withServer(env, '0ms', async (base) => {
+      const rows = [];
+      for (const e of endpoints) rows.push(await load(base, e, 'distinct', seconds));
+      return rows;
+    });
+    return {
+      single,
+      distinct,
+      setup:
+        `1,000 streams x 24 h of windows (1.44M rows); rtsa serve (1 process); autocannon 64 connections, ` +
+        `gzip accepted, ${seconds} s per endpoint and mode, same 2-core machine. single: one URL, 250 ms ` +
+        'response cache; distinct: cache off, a random stream/range/page per request',
+    };
+  } finally {
     await env.close();
   }
 }

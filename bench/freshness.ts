@@ -6,7 +6,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { BenchOptions } from './run.ts';
+import type { BenchOptions } from './options.ts';
 import { freePort, probeFreshness, startRtsa, stopRtsa, waitFor } from './child.ts';
 import { endProgress, percentile, progress } from './harness.ts';
 

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createEventGenerator, parseWeights } from '../src/generator/index.ts';
-import { startEmbeddedPostgres } from '../src/store/index.ts';
+import { startEmbeddedPostgres } from '../src/db/index.ts';
 import { silentLogger } from '../src/telemetry/logger.ts';
 
 export const WEIGHTS =

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { freePort, probeFreshness, startRtsa, stopRtsa, waitFor } from './child.ts';
 import { endProgress, percentile, progress } from './harness.ts';
 import { cpuSeconds, cpuUsed, deleteTopic, kafkaBrokers, uniqueName } from './kafka-harness.ts';
-import type { BenchOptions } from './run.ts';
+import type { BenchOptions } from './options.ts';
 
 export async function runKafkaFreshness(opts: BenchOptions): Promise<Record<string, unknown>> {
   const brokers = kafkaBrokers();

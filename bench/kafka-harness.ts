@@ -10,7 +10,7 @@ import { Admin } from '@platformatic/kafka';
 import pg from 'pg';
 import { KafkaBus } from '../src/bus/kafka/index.ts';
 import type { OutgoingMessage } from '../src/bus/types.ts';
-import { createPool, migrate } from '../src/store/index.ts';
+import { createPool, migrate } from '../src/db/index.ts';
 import { benchGenerator, endProgress, progress } from './harness.ts';
 
 export function kafkaBrokers(): string[] {

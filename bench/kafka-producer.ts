@@ -16,7 +16,7 @@ import {
   trackChildCpu,
   uniqueName,
 } from './kafka-harness.ts';
-import type { BenchOptions } from './run.ts';
+import type { BenchOptions } from './options.ts';
 
 const RATES = [20_000, 100_000, 250_000, 1_000_000];
 

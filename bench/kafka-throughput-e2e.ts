@@ -27,7 +27,7 @@ import {
   stopChild,
   uniqueName,
 } from './kafka-harness.ts';
-import type { BenchOptions } from './run.ts';
+import type { BenchOptions } from './options.ts';
 
 const SETUP =
   '6 partitions, 1,000 streams, 100,000 users, event time 50 µs apart; default flush 500 ms, max batch 50,000; Kafka 4.3.1 on this machine (scripts/kafka-local.ts)';

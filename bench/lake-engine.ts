@@ -29,7 +29,7 @@ import {
 } from '../src/lakehouse/bronze/bronze-batch.ts';
 import { writeBronzeDuckDB, writeBronzeHyparquet } from '../src/lakehouse/parquet/bronze-parquet.ts';
 import { openDuckDB, sqlString } from '../src/lakehouse/parquet/duckdb.ts';
-import type { BenchOptions } from './run.ts';
+import type { BenchOptions } from './options.ts';
 
 const CANDIDATES = ['duckdb-appender', 'duckdb-appender-zstd', 'hyparquet-writer'] as const;
 type Candidate = (typeof CANDIDATES)[number];

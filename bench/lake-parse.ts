@@ -6,7 +6,7 @@
  */
 import { parseCommerceEvent } from '../src/events/commerce-event.ts';
 import { createCommerceHistory } from '../src/generator/commerce/index.ts';
-import type { BenchOptions } from './run.ts';
+import type { BenchOptions } from './options.ts';
 
 const DEFAULT_EVENTS = 200_000;
 const ROUNDS = 5;

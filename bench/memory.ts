@@ -3,8 +3,8 @@
  * inside the watermark horizon (so every id is held), across 10 streams; heap measured after GC,
  * minus the heap before. Needs --expose-gc (the npm script passes it).
  */
-import { PartitionState } from '../src/processor/partition-state.ts';
-import type { BenchOptions } from './run.ts';
+import { PartitionState } from '../src/realtime/processor/partition-state.ts';
+import type { BenchOptions } from './options.ts';
 
 export async function runMemory(_opts: BenchOptions): Promise<Record<string, unknown>> {
   const gc = (globalThis as { gc?: () => void }).gc;
@@ -41,11 +41,11 @@ export async function runMemory(_opts: BenchOptions): Promise<Record<string, unk
     state.ingest({ partition: 0, offset: i, key: null, value: values[i]!, timestamp: Date.now() }, 0);
     if (i % 50_000 === 0) {
       state.compact();
-      state.committed(state.takeCommit());
+      state.handedOff(state.takeCommit());
     }
   }
   state.compact();
-  state.committed(state.takeCommit());
+  state.handedOff(state.takeCommit());
   gc();
   const after = process.memoryUsage().heapUsed; // the inputs are still alive on both sides
   values.length = 0;

@@ -14,6 +14,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { runApiLoad } from './api-load.ts';
+import type { BenchOptions } from './options.ts';
 import { runFreshness } from './freshness.ts';
 import { runKafkaFreshness } from './kafka-freshness.ts';
 import { runKafkaProducer } from './kafka-producer.ts';
@@ -39,12 +40,6 @@ const SCENARIOS: Record<string, (opts: BenchOptions) => Promise<Record<string, u
   'kafka-freshness': runKafkaFreshness,
   'kafka-producer': runKafkaProducer,
 };
-
-export interface BenchOptions {
-  events: number;
-  seconds: number;
-  rate: number;
-}
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,

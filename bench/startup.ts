@@ -5,7 +5,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { BenchOptions } from './run.ts';
+import type { BenchOptions } from './options.ts';
 import { freePort, startRtsa, stopRtsa, waitFor } from './child.ts';
 
 async function firstWindow(dir: string): Promise<number> {

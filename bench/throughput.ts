@@ -8,9 +8,9 @@ import { Registry } from 'prom-client';
 import { EmbeddedBus } from '../src/bus/embedded/index.ts';
 import { loadConfig } from '../src/config/index.ts';
 import { startProcessorRole } from '../src/runtime/processor-role.ts';
-import { createPool, migrate } from '../src/store/index.ts';
+import { createPool, migrate } from '../src/db/index.ts';
 import { silentLogger } from '../src/telemetry/logger.ts';
-import type { BenchOptions } from './run.ts';
+import type { BenchOptions } from './options.ts';
 import { benchGenerator, endProgress, progress, scratch, startProfile } from './harness.ts';
 
 export async function runThroughput(opts: BenchOptions): Promise<Record<string, unknown>> {

@@ -7,12 +7,19 @@
  * Extra arguments ending in .test.ts pick files; others go to `node --test` (e.g. --test-name-pattern).
  */
 import { spawn } from 'node:child_process';
-import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { silentLogger } from '../src/telemetry/logger.ts';
-import { createPool, migrate, startEmbeddedPostgres } from '../src/store/index.ts';
+import {
+  hasBinary,
+  missingMessage,
+  REQUIRE_SYSTEM_TESTS,
+  SYSTEM_BINARIES,
+  type SystemBinaryName,
+} from '../test/helpers/system-binaries.ts';
+import { createPool, migrate, startEmbeddedPostgres } from '../src/db/index.ts';
 
 const SUITES: Record<string, (file: string) => boolean> = {
   unit: (f) => !/^test\/(crash|kafka|bench)\//.test(f),
@@ -45,11 +52,21 @@ if (files.length === 0) {
   process.exit(1);
 }
 
+// Tests that need a program npm cannot bring say so once, here, and are skipped (or fail under
+// RTSA_REQUIRE_SYSTEM_TESTS=1, as in CI).
+for (const name of Object.keys(SYSTEM_BINARIES) as SystemBinaryName[]) {
+  if (hasBinary(name)) continue;
+  console.log(
+    REQUIRE_SYSTEM_TESTS
+      ? `RTSA_REQUIRE_SYSTEM_TESTS=1 and ${name} is missing: its tests will fail (${missingMessage(name)})`
+      : `skipped: the tests that ${missingMessage(name).replace(/^needs/, 'need')}`,
+  );
+}
+
 let stopPostgres = async () => {};
 let dataDir: string | undefined;
 if (!process.env.RTSA_TEST_PG_URL) {
   dataDir = await mkdtemp(path.join(tmpdir(), 'rtsa-test-pg-'));
-  await chmod(dataDir, 0o755); // Postgres runs as its own user when we are root
   const handle = await startEmbeddedPostgres(dataDir, silentLogger());
   process.env.RTSA_TEST_PG_URL = handle.url;
   stopPostgres = handle.stop;

@@ -6,6 +6,9 @@ export const errorCodes = [
   'CONFIG_INVALID',
   'EVENT_INVALID',
   'STORE_UNAVAILABLE',
+  'STORE_CONFLICT',
+  'STORE_REJECTED',
+  'STORE_FAILED',
   'LOG_CORRUPT',
   'LOG_LOCKED',
   'LOG_TRUNCATED',
@@ -18,17 +21,21 @@ export type ErrorCode = (typeof errorCodes)[number];
 export interface RtsaErrorOptions {
   cause?: unknown;
   retriable?: boolean;
+  /** A short, stable cause safe to show a client (a driver or system code such as ECONNREFUSED). */
+  reason?: string | undefined;
 }
 
 export class RtsaError extends Error {
   readonly code: ErrorCode;
   readonly retriable: boolean;
+  readonly reason: string | undefined;
 
   constructor(code: ErrorCode, message: string, options: RtsaErrorOptions = {}) {
     super(message, { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
     this.retriable = options.retriable ?? false;
+    this.reason = options.reason;
   }
 }
 
@@ -46,6 +53,30 @@ export class StoreUnavailableError extends RtsaError {
   }
 }
 
+/** Two transactions collided (serialization failure, deadlock): the whole transaction may be retried. */
+export class StoreConflictError extends RtsaError {
+  constructor(message: string, options: RtsaErrorOptions = {}) {
+    super('STORE_CONFLICT', message, { retriable: true, ...options });
+  }
+}
+
+/**
+ * Postgres refused a value it cannot store (out of range, not representable, a constraint): the
+ * same statement fails again on retry, so the caller isolates the record that caused it.
+ */
+export class StoreRejectedError extends RtsaError {
+  constructor(message: string, options: RtsaErrorOptions = {}) {
+    super('STORE_REJECTED', message, options);
+  }
+}
+
+/** Any other database failure (a bug in a statement, a missing table): not worth retrying. */
+export class StoreFailedError extends RtsaError {
+  constructor(message: string, options: RtsaErrorOptions = {}) {
+    super('STORE_FAILED', message, options);
+  }
+}
+
 /** The event bus (embedded log or Kafka) cannot be reached right now; retry with back-off. */
 export class BusUnavailableError extends RtsaError {
   constructor(message: string, options: RtsaErrorOptions = {}) {
@@ -53,10 +84,14 @@ export class BusUnavailableError extends RtsaError {
   }
 }
 
-/** Another processor took over a partition: this one must stop writing for it. */
+/** Another processor took over partitions: this one must stop writing for them. Nothing was written. */
 export class FencedError extends RtsaError {
-  constructor(message: string, options: RtsaErrorOptions = {}) {
+  /** The partitions taken over. */
+  readonly partitions: readonly number[];
+
+  constructor(message: string, partitions: readonly number[] = [], options: RtsaErrorOptions = {}) {
     super('FENCED', message, options);
+    this.partitions = partitions;
   }
 }
 

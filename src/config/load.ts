@@ -1,22 +1,18 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../errors.ts';
 import { formatDurationMs, parseDurationMs } from './duration.ts';
-import { type Config, type Role, SETTINGS, type SettingKey, type SettingSpec } from './schema.ts';
-
-/** A flag that belongs to one command only (e.g. `produce --file`), not to the shared config. */
-export interface CommandFlag {
-  type: 'string' | 'boolean';
-  doc: string;
-  short?: string;
-}
+import { COMMANDS, type CommandFlag, type CommandSpec, type Role } from './commands.ts';
+import { type Area, type Config, SETTINGS, type SettingKey, type SettingSpec } from './schema.ts';
 
 export interface LoadedConfig<F extends string> {
   config: Config;
   flags: Partial<Record<F, string | boolean>>;
 }
 
+/** The settings a command reads: those of its areas (src/config/commands.ts). */
 export function settingsFor(role: Role): [SettingKey, SettingSpec][] {
-  return (Object.entries(SETTINGS) as [SettingKey, SettingSpec][]).filter(([, s]) => s.roles.includes(role));
+  const areas: readonly Area[] = COMMANDS[role].areas;
+  return (Object.entries(SETTINGS) as [SettingKey, SettingSpec][]).filter(([, s]) => areas.includes(s.area));
 }
 
 /**
@@ -28,12 +24,14 @@ export function loadConfig<F extends string = never>(
   role: Role,
   argv: readonly string[],
   env: NodeJS.ProcessEnv = process.env,
-  commandFlags: Record<F, CommandFlag> = {} as Record<F, CommandFlag>,
+  commandFlags: Readonly<Record<F, CommandFlag>> = {} as Record<F, CommandFlag>,
 ): LoadedConfig<F> {
   const specs = settingsFor(role);
   const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {};
   for (const [, spec] of specs) {
-    options[spec.flag] = { type: spec.kind === 'bool' ? 'boolean' : 'string' };
+    const type = spec.kind === 'bool' ? 'boolean' : 'string';
+    options[spec.flag] = { type };
+    for (const alias of spec.aliases ?? []) options[alias] = { type };
   }
   for (const [name, flag] of Object.entries(commandFlags) as [string, CommandFlag][]) {
     options[name] = flag.short ? { type: flag.type, short: flag.short } : { type: flag.type };
@@ -58,9 +56,14 @@ export function loadConfig<F extends string = never>(
   const values = parsed.values as Record<string, string | boolean | undefined>;
   const config: Record<string, unknown> = {};
   for (const [key, spec] of specs) {
-    const fromFlag = values[spec.flag];
+    const alias = (spec.aliases ?? []).find((a) => values[a] !== undefined);
+    const flag = values[spec.flag] !== undefined || alias === undefined ? spec.flag : alias;
+    if (alias !== undefined && flag !== alias) {
+      throw new ConfigError(`--${spec.flag} and --${alias} are the same setting: give one of them`);
+    }
+    const fromFlag = values[flag];
     const fromEnv = env[spec.env];
-    const source = fromFlag !== undefined ? `--${spec.flag}` : spec.env;
+    const source = fromFlag !== undefined ? `--${flag}` : spec.env;
     const raw = fromFlag ?? (fromEnv === '' ? undefined : fromEnv);
     config[key] = raw === undefined ? defaultOf(spec) : coerce(spec, raw, source);
   }
@@ -149,7 +152,9 @@ function redact(value: string): string {
 }
 
 /** Help text for one role, generated from the settings table. */
-export function helpFor(role: Role, summary: string, commandFlags: Record<string, CommandFlag> = {}): string {
+export function helpFor(role: Role): string {
+  const { summary } = COMMANDS[role];
+  const commandFlags = commandFlagsOf(role);
   const lines = [`rtsa ${role} — ${summary}`, '', 'Options (flag / environment variable / default):'];
   for (const [name, flag] of Object.entries(commandFlags)) {
     lines.push(`  --${name}${flag.type === 'string' ? ' <value>' : ''}`, `      ${flag.doc}`);
@@ -160,4 +165,10 @@ export function helpFor(role: Role, summary: string, commandFlags: Record<string
     lines.push(`  ${flag}   ${spec.env}${def}`, `      ${spec.doc}`);
   }
   return lines.join('\n');
+}
+
+/** The flags only `role` takes (e.g. `produce --file`). */
+export function commandFlagsOf(role: Role): Readonly<Record<string, CommandFlag>> {
+  const spec: CommandSpec = COMMANDS[role];
+  return spec.flags ?? {};
 }

@@ -1,10 +1,8 @@
 /**
- * Every setting rtsa knows, once: its environment variable, its CLI flag, its type, default and
- * documentation. The config loader, `rtsa --help`, docs/configuration.md and the compose-file
- * check all read this table; nothing else defines a setting.
+ * Every setting rtsa knows, once: its environment variable, its CLI flag, its type, default,
+ * area and documentation. The config loader, `rtsa --help`, docs/configuration.md and the
+ * compose-file check all read this table; nothing else defines a setting.
  */
-
-export type Role = 'start' | 'generate' | 'produce' | 'process' | 'serve' | 'migrate' | 'smoke' | 'doctor';
 
 type Kind = 'string' | 'int' | 'number' | 'duration' | 'bool' | 'enum' | 'list';
 
@@ -13,30 +11,39 @@ export interface SettingSpec {
   readonly flag: string;
   readonly kind: Kind;
   readonly doc: string;
-  readonly roles: readonly Role[];
+  /** The group it belongs to; commands take settings by area. */
+  readonly area: Area;
   readonly default?: string | number | boolean;
   readonly choices?: readonly string[];
   readonly min?: number;
   readonly max?: number;
+  /** Other flag names users know it by (e.g. the seed producer's `--events-per-second`). */
+  readonly aliases?: readonly string[];
   /** Never printed in logs or `rtsa config`. */
   readonly secret?: boolean;
 }
 
-const ALL: readonly Role[] = [
-  'start',
-  'generate',
-  'produce',
-  'process',
-  'serve',
-  'migrate',
-  'smoke',
-  'doctor',
-];
-const BUS: readonly Role[] = ['start', 'generate', 'produce', 'process', 'serve', 'smoke', 'doctor'];
-const DB: readonly Role[] = ['start', 'process', 'serve', 'migrate', 'smoke', 'doctor'];
-const PROCESS: readonly Role[] = ['start', 'process'];
-const GENERATE: readonly Role[] = ['start', 'generate'];
-const SERVE: readonly Role[] = ['start', 'serve', 'smoke', 'doctor'];
+/**
+ * Settings come in areas; a command takes whole areas (src/config/commands.ts), so a new setting
+ * reaches every command of its area and a new command lists areas, not settings.
+ */
+export const AREAS = {
+  general: 'Everywhere: local state and logging',
+  database: 'Postgres',
+  bus: 'The event log: Kafka, or the embedded log and its topics',
+  listen: 'Network address of anything that listens',
+  api: 'The HTTP API and dashboard',
+  metrics: 'Prometheus metrics of roles without the API',
+  client: 'Commands that talk to a running rtsa',
+  token: 'Authentication of POST /events (servers check it, clients send it)',
+  edge: 'What the ingest edge accepts',
+  pipeline: 'The live-stream processors as a group (read by the API and ops too)',
+  processor: 'The live-stream processor',
+  embedded: '`rtsa start`: what runs in its one process',
+  generator: 'The event generator (live-stream or commerce traffic)',
+  lake: 'The lake: where bronze and silver files go, and how often they are committed',
+} as const;
+export type Area = keyof typeof AREAS;
 
 export const SETTINGS = {
   dataDir: {
@@ -45,14 +52,14 @@ export const SETTINGS = {
     kind: 'string',
     default: './data',
     doc: 'Folder for all local state: the embedded log and the embedded Postgres data.',
-    roles: ALL,
+    area: 'general',
   },
   databaseUrl: {
     env: 'DATABASE_URL',
     flag: 'database-url',
     kind: 'string',
     doc: 'Postgres connection URL. Unset: rtsa starts an embedded Postgres in <data-dir>/postgres.',
-    roles: DB,
+    area: 'database',
     secret: true,
   },
   host: {
@@ -61,7 +68,7 @@ export const SETTINGS = {
     kind: 'string',
     default: '127.0.0.1',
     doc: 'Address the HTTP API (and the metrics port of process/generate) listens on (0.0.0.0 inside a container).',
-    roles: [...SERVE, 'process', 'generate'],
+    area: 'listen',
   },
   port: {
     env: 'PORT',
@@ -71,7 +78,15 @@ export const SETTINGS = {
     min: 0,
     max: 65535,
     doc: 'Port of the HTTP API and dashboard.',
-    roles: SERVE,
+    area: 'api',
+  },
+  apiCacheTtlMs: {
+    env: 'RTSA_API_CACHE_TTL',
+    flag: 'api-cache-ttl',
+    kind: 'duration',
+    default: '250ms',
+    doc: 'Identical read requests within this time share one result (0 turns the response cache off).',
+    area: 'api',
   },
   metricsPort: {
     env: 'RTSA_METRICS_PORT',
@@ -80,21 +95,21 @@ export const SETTINGS = {
     min: 0,
     max: 65535,
     doc: 'Roles without the API (process, generate) serve their Prometheus metrics on this port at /metrics (unset: not served).',
-    roles: ['process', 'generate'],
+    area: 'metrics',
   },
   apiUrl: {
     env: 'RTSA_API_URL',
     flag: 'api-url',
     kind: 'string',
     doc: 'URL of a running rtsa API; `produce` and `generate` post events there instead of writing the log.',
-    roles: ['generate', 'produce', 'smoke', 'doctor'],
+    area: 'client',
   },
   kafkaBrokers: {
     env: 'KAFKA_BROKERS',
     flag: 'kafka-brokers',
     kind: 'list',
     doc: 'Kafka bootstrap servers, host:port,... Unset: the embedded log in <data-dir>/log is used.',
-    roles: BUS,
+    area: 'bus',
   },
   kafkaSessionTimeoutMs: {
     env: 'RTSA_KAFKA_SESSION_TIMEOUT',
@@ -102,7 +117,7 @@ export const SETTINGS = {
     kind: 'duration',
     default: '30s',
     doc: 'Kafka consumer-group session timeout: a processor silent this long loses its partitions (and is fenced).',
-    roles: BUS,
+    area: 'bus',
   },
   kafkaReplicationFactor: {
     env: 'RTSA_KAFKA_REPLICATION',
@@ -111,7 +126,7 @@ export const SETTINGS = {
     default: -1,
     min: -1,
     doc: 'Replication factor of topics rtsa creates on Kafka (-1: the broker default).',
-    roles: BUS,
+    area: 'bus',
   },
   topic: {
     env: 'RTSA_TOPIC',
@@ -119,7 +134,7 @@ export const SETTINGS = {
     kind: 'string',
     default: 'stream.events',
     doc: 'Topic of live-stream events (key: stream_id).',
-    roles: BUS,
+    area: 'bus',
   },
   partitions: {
     env: 'RTSA_PARTITIONS',
@@ -128,7 +143,7 @@ export const SETTINGS = {
     min: 1,
     max: 1024,
     doc: 'Partitions of the topic when rtsa creates it (default 1 embedded, 6 on Kafka). Fixed once created.',
-    roles: BUS,
+    area: 'bus',
   },
   consumerGroup: {
     env: 'RTSA_CONSUMER_GROUP',
@@ -136,7 +151,7 @@ export const SETTINGS = {
     kind: 'string',
     default: 'rtsa-processor',
     doc: 'Consumer group of the processors; its offsets live in Postgres.',
-    roles: [...PROCESS, 'serve', 'smoke', 'doctor'],
+    area: 'pipeline',
   },
   watermarkDelayMs: {
     env: 'RTSA_WATERMARK_DELAY',
@@ -144,7 +159,7 @@ export const SETTINGS = {
     kind: 'duration',
     default: '10m',
     doc: 'Allowed lateness: watermark = max event time seen - this. Older events are late.',
-    roles: [...PROCESS, 'serve', 'doctor'],
+    area: 'pipeline',
   },
   idleTimeoutMs: {
     env: 'RTSA_IDLE_TIMEOUT',
@@ -152,7 +167,7 @@ export const SETTINGS = {
     kind: 'duration',
     default: '30s',
     doc: 'A partition with no events for this long stops holding windows open (its watermark follows the others, or the clock when all are idle).',
-    roles: PROCESS,
+    area: 'processor',
   },
   flushIntervalMs: {
     env: 'RTSA_FLUSH_INTERVAL',
@@ -160,8 +175,8 @@ export const SETTINGS = {
     kind: 'duration',
     default: '500ms',
     min: 1,
-    doc: 'Most time between commits: provisional window values are visible at least this often.',
-    roles: PROCESS,
+    doc: 'Commits start as soon as the previous one is durable; while one is in flight, the next is queued after at most this long.',
+    area: 'processor',
   },
   maxBatchEvents: {
     env: 'RTSA_MAX_BATCH',
@@ -170,7 +185,7 @@ export const SETTINGS = {
     default: 50000,
     min: 1,
     doc: 'Most events folded into one commit.',
-    roles: PROCESS,
+    area: 'processor',
   },
   maxFutureSkewMs: {
     env: 'RTSA_MAX_FUTURE_SKEW',
@@ -178,7 +193,7 @@ export const SETTINGS = {
     kind: 'duration',
     default: '15m',
     doc: 'Events stamped more than this after their arrival in the log are invalid (reason future_ts).',
-    roles: ['start', 'process', 'serve'],
+    area: 'edge',
   },
   logFsync: {
     env: 'RTSA_LOG_FSYNC',
@@ -187,7 +202,7 @@ export const SETTINGS = {
     choices: ['always', 'never'],
     default: 'always',
     doc: 'Embedded log: fsync before acknowledging an append (always), or leave it to the OS (never: survives kill -9, not power loss).',
-    roles: BUS,
+    area: 'bus',
   },
   logRetentionMs: {
     env: 'RTSA_LOG_RETENTION',
@@ -195,7 +210,7 @@ export const SETTINGS = {
     kind: 'duration',
     default: '7d',
     doc: 'Embedded log: segments older than this are deleted.',
-    roles: BUS,
+    area: 'bus',
   },
   logSegmentBytes: {
     env: 'RTSA_LOG_SEGMENT_BYTES',
@@ -204,7 +219,7 @@ export const SETTINGS = {
     default: 64 * 1024 * 1024,
     min: 1024,
     doc: 'Embedded log: size at which a partition rolls to a new segment file.',
-    roles: BUS,
+    area: 'bus',
   },
   generator: {
     env: 'RTSA_GENERATOR',
@@ -212,16 +227,17 @@ export const SETTINGS = {
     kind: 'bool',
     default: true,
     doc: '`start` runs the event generator too (--no-generator to turn it off).',
-    roles: ['start'],
+    area: 'embedded',
   },
   rate: {
     env: 'RTSA_GEN_RATE',
     flag: 'rate',
+    aliases: ['events-per-second'],
     kind: 'number',
     default: 50,
     min: 0.001,
-    doc: 'Generator: events per second.',
-    roles: GENERATE,
+    doc: 'Generator: events per second (`--events-per-second` too, as the seed producer).',
+    area: 'generator',
   },
   streams: {
     env: 'RTSA_GEN_STREAMS',
@@ -230,7 +246,7 @@ export const SETTINGS = {
     default: 20,
     min: 1,
     doc: 'Generator: number of streams.',
-    roles: GENERATE,
+    area: 'generator',
   },
   users: {
     env: 'RTSA_GEN_USERS',
@@ -238,8 +254,8 @@ export const SETTINGS = {
     kind: 'int',
     default: 1000,
     min: 1,
-    doc: 'Generator: number of users.',
-    roles: GENERATE,
+    doc: 'Generator: number of users (commerce: the starting pool; signups grow it up to 10,000).',
+    area: 'generator',
   },
   weights: {
     env: 'RTSA_GEN_WEIGHTS',
@@ -247,29 +263,30 @@ export const SETTINGS = {
     kind: 'string',
     default: 'viewer_join=25,viewer_leave=18,chat_message=50,donation=5,stream_start=0.2,stream_stop=0.1',
     doc: 'Generator: relative weight of each event type, type=weight,...',
-    roles: GENERATE,
+    area: 'generator',
   },
   seed: {
     env: 'RTSA_GEN_SEED',
     flag: 'seed',
     kind: 'int',
     doc: 'Generator: seed for a deterministic run (same seed, same events).',
-    roles: GENERATE,
+    area: 'generator',
   },
   count: {
     env: 'RTSA_GEN_COUNT',
     flag: 'count',
+    aliases: ['total-events'],
     kind: 'int',
     min: 1,
-    doc: 'Generator: stop after this many events.',
-    roles: GENERATE,
+    doc: 'Generator: stop after this many events (`--total-events` too).',
+    area: 'generator',
   },
   durationMs: {
     env: 'RTSA_GEN_DURATION',
     flag: 'duration',
     kind: 'duration',
     doc: 'Generator: stop after this long.',
-    roles: GENERATE,
+    area: 'generator',
   },
   badRate: {
     env: 'RTSA_GEN_BAD_RATE',
@@ -279,14 +296,105 @@ export const SETTINGS = {
     min: 0,
     max: 1,
     doc: 'Generator: fraction of deliberately invalid events (they must land in the dead-letter table).',
-    roles: GENERATE,
+    area: 'generator',
+  },
+  domain: {
+    env: 'RTSA_GEN_DOMAIN',
+    flag: 'domain',
+    kind: 'enum',
+    choices: ['live', 'commerce'],
+    default: 'live',
+    doc: '`rtsa generate`: live-stream events (topic RTSA_TOPIC) or commerce events (topic RTSA_COMMERCE_TOPIC).',
+    area: 'generator',
+  },
+  badDataPercentage: {
+    env: 'RTSA_GEN_BAD_DATA_PERCENTAGE',
+    flag: 'bad-data-percentage',
+    kind: 'number',
+    default: 1,
+    min: 0,
+    max: 100,
+    doc: "Commerce generator: percent of events broken by one of the seed producer's five bad-data kinds.",
+    area: 'generator',
+  },
+  commerceRate: {
+    env: 'RTSA_COMMERCE_RATE',
+    flag: 'commerce-rate',
+    kind: 'number',
+    default: 10,
+    min: 0.001,
+    doc: '`start` also generates commerce events at this rate (events per second) unless --no-generator.',
+    area: 'embedded',
+  },
+  commerceTopic: {
+    env: 'RTSA_COMMERCE_TOPIC',
+    flag: 'commerce-topic',
+    kind: 'string',
+    default: 'events_raw',
+    doc: 'Topic of commerce events (key: user_id), read by the lake writers.',
+    area: 'bus',
+  },
+  lakeUrl: {
+    env: 'RTSA_LAKE_URL',
+    flag: 'lake-url',
+    kind: 'string',
+    doc: 'Where the lake lives: a folder, or s3://bucket/prefix for an S3-compatible store (unset: <data-dir>/lake).',
+    area: 'lake',
+  },
+  s3Endpoint: {
+    env: 'RTSA_S3_ENDPOINT',
+    flag: 's3-endpoint',
+    kind: 'string',
+    doc: 'S3 API endpoint for an s3:// lake, e.g. http://minio:9000 (unset: AWS S3).',
+    area: 'lake',
+  },
+  s3Region: {
+    env: 'RTSA_S3_REGION',
+    flag: 's3-region',
+    kind: 'string',
+    default: 'us-east-1',
+    doc: 'Region of the S3 bucket.',
+    area: 'lake',
+  },
+  s3AccessKeyId: {
+    env: 'RTSA_S3_ACCESS_KEY_ID',
+    flag: 's3-access-key-id',
+    kind: 'string',
+    doc: 'Access key of the S3 bucket (unset: the AWS SDK looks for credentials itself).',
+    area: 'lake',
+  },
+  s3SecretAccessKey: {
+    env: 'RTSA_S3_SECRET_ACCESS_KEY',
+    flag: 's3-secret-access-key',
+    kind: 'string',
+    doc: 'Secret of the S3 access key.',
+    area: 'lake',
+    secret: true,
+  },
+  lakeFlushIntervalMs: {
+    env: 'RTSA_LAKE_FLUSH_INTERVAL',
+    flag: 'lake-flush-interval',
+    kind: 'duration',
+    default: '10s',
+    min: 1,
+    doc: 'Most time between lake commits (each commit writes at least one Parquet file per partition and folder it touches).',
+    area: 'lake',
+  },
+  lakeMaxBatch: {
+    env: 'RTSA_LAKE_MAX_BATCH',
+    flag: 'lake-max-batch',
+    kind: 'int',
+    default: 200000,
+    min: 1,
+    doc: 'Most records in one lake commit.',
+    area: 'lake',
   },
   ingestToken: {
     env: 'RTSA_INGEST_TOKEN',
     flag: 'ingest-token',
     kind: 'string',
     doc: 'When set, POST /events requires `Authorization: Bearer <token>`.',
-    roles: ['start', 'serve', 'generate', 'produce', 'smoke'],
+    area: 'token',
     secret: true,
   },
   ingestRateLimit: {
@@ -296,7 +404,7 @@ export const SETTINGS = {
     default: 200,
     min: 0,
     doc: 'Most POST /events requests per client address per second (429 beyond; 0 = no limit).',
-    roles: ['start', 'serve'],
+    area: 'edge',
   },
   logLevel: {
     env: 'LOG_LEVEL',
@@ -305,7 +413,7 @@ export const SETTINGS = {
     choices: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
     default: 'info',
     doc: 'Log level.',
-    roles: ALL,
+    area: 'general',
   },
   logFormat: {
     env: 'LOG_FORMAT',
@@ -313,7 +421,7 @@ export const SETTINGS = {
     kind: 'enum',
     choices: ['json', 'pretty'],
     doc: 'Log format: JSON lines, or pretty for a terminal (default: pretty on a TTY, else json).',
-    roles: ALL,
+    area: 'general',
   },
 } as const satisfies Record<string, SettingSpec>;
 

@@ -283,7 +283,7 @@ function cents(amount: number): number {
   return Math.round(amount * 100) / 100;
 }
 
-/** `2025-12-20T18:34:38.300308+00:00`: microseconds and a numeric offset, as the seed events. */
+/** `2025-12-20T18:34:38.300308+00:00`: microseconds and a numeric offset, as real producers stamp them. */
 function formatWithOffset(micros: number): string {
   const ms = Math.floor(micros / MICROS_PER_MS);
   const iso = new Date(ms).toISOString();

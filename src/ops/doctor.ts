@@ -9,30 +9,23 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Compile } from 'typebox/compile';
-import { HealthSchema } from '../api/schemas.ts';
+import { migrationStatus } from '../db/index.ts';
+import { HealthSchema } from '../realtime/api/schemas.ts';
 import type { Config } from '../config/index.ts';
 import { errorMessage } from '../errors.ts';
-import { CheckFailed, createPrinter, formatAge, formatMs, type Line, plural } from './check-report.ts';
+import { CheckFailed, createPrinter, formatMs, type Line, plural } from './check-report.ts';
 import { sleep } from './deadline.ts';
 import { isAlive } from './embedded-database.ts';
 import { type Hints, hintsFor } from './hints.ts';
 import { describeNetworkError, jsonOf, request, snippet } from './http-probe.ts';
-import {
-  type DeadLetterRate,
-  groupPositions,
-  type PartitionPosition,
-  selectDeadLetterRates,
-  selectMigrationStatus,
-  selectPartitionPositions,
-  selectServing,
-} from './pipeline-queries.ts';
 import {
   checkPrometheusReady,
   describeTargets,
   listScrapeTargets,
   prometheusBase,
 } from './prometheus-probe.ts';
-import { busLogger, lagOf, type OpsIo } from './smoke.ts';
+import { realtimeDoctorChecks } from './realtime-checks.ts';
+import { busLogger, type OpsIo } from './smoke-kit.ts';
 import {
   type BusProbe,
   type DatabaseProbe,
@@ -44,12 +37,6 @@ import {
   sumOffsets,
 } from './stack-target.ts';
 
-/** A partition with events behind and no commit for this long is stuck. */
-const STUCK_AFTER_SECONDS = 60;
-/** More events behind than this is lagging, whatever the rate. */
-const LAG_WARN_EVENTS = 10_000;
-/** Event time this far behind the clock (or behind the other partitions) holds windows open. */
-const EVENT_TIME_WARN_SECONDS = 300;
 /** How long the input rate is measured over. */
 const RATE_SAMPLE_MS = 2_000;
 
@@ -103,7 +90,11 @@ export async function runDoctor(config: Config, options: DoctorOptions, io: OpsI
     } else {
       const probe = openDatabaseProbe(target.database.url);
       try {
-        const m = await selectMigrationStatus(probe);
+        const sets = await migrationStatus(probe);
+        const m = {
+          applied: sets.reduce((n, s) => n + s.applied, 0),
+          known: sets.reduce((n, s) => n + s.known, 0),
+        };
         if (m.applied < m.known) {
           report({
             status: 'fail',
@@ -136,7 +127,7 @@ export async function runDoctor(config: Config, options: DoctorOptions, io: OpsI
     let ends: Map<number, number> | undefined;
     let ratePerSecond: number | undefined;
     try {
-      bus = await openBusProbe(config, busLogger(config, io.logger));
+      bus = await openBusProbe(config, io.openBus, busLogger(config, io.logger));
       const info = await bus.describe();
       if (info === undefined)
         throw new CheckFailed(`no topic "${target.topic}" on ${target.busLabel}`, hints.noTopic);
@@ -177,80 +168,16 @@ export async function runDoctor(config: Config, options: DoctorOptions, io: OpsI
       });
     }
 
-    // ---- processor -------------------------------------------------------------------------------
-    section('Processor');
-    let positions: PartitionPosition[] = [];
-    if (db === undefined) {
-      report({ status: 'skip', name: 'consumer group', detail: 'skipped: needs the database' });
-    } else {
-      try {
-        const all = await selectPartitionPositions(db, target.topic);
-        positions = [...groupPositions(all)][0]?.[1] ?? [];
-        checkProcessor(positions, partitions, ends, ratePerSecond, hints, report);
-      } catch (error) {
-        report({
-          status: 'fail',
-          name: 'consumer group',
-          detail: `cannot read processor_partitions: ${describeDbError(error)}`,
-          hint: hints.databaseDown,
-        });
-      }
-    }
-
-    // ---- freshness and watermark -----------------------------------------------------------------
-    section('Freshness');
-    if (db === undefined) {
-      report({ status: 'skip', name: 'windows', detail: 'skipped: needs the database' });
-    } else {
-      try {
-        const serving = await selectServing(db);
-        const age = serving.newestWindowAgeSeconds;
-        if (age === null) {
-          report({
-            status: ratePerSecond ? 'fail' : 'warn',
-            name: 'windows',
-            detail: 'stream_metrics_minute is empty',
-            hint: ratePerSecond ? hints.processorDown : hints.generatorStopped,
-          });
-        } else {
-          const when = age <= 0 ? `still open (ends in ${formatAge(-age)})` : `ended ${formatAge(age)} ago`;
-          const detail = `newest window ${serving.newestWindowStart} ${when}; ${plural(serving.rowsRecent, 'row')} in the last 5 minutes`;
-          if (age > EVENT_TIME_WARN_SECONDS) {
-            report({
-              status: 'warn',
-              name: 'windows',
-              detail,
-              hint:
-                ratePerSecond === 0
-                  ? hints.generatorStopped
-                  : 'events arrive with old timestamps (a backfill?) or the processor is behind: see the Processor findings',
-            });
-          } else {
-            report({ status: 'pass', name: 'windows', detail });
-          }
-        }
-        checkWatermark(positions, report);
-      } catch (error) {
-        report({ status: 'fail', name: 'windows', detail: describeDbError(error), hint: hints.databaseDown });
-      }
-    }
-
-    // ---- dead letters ---------------------------------------------------------------------------------
-    section('Dead letters');
-    if (db === undefined) {
-      report({ status: 'skip', name: 'dead_letter_events', detail: 'skipped: needs the database' });
-    } else {
-      try {
-        checkDeadLetters(await selectDeadLetterRates(db), ratePerSecond, report);
-      } catch (error) {
-        report({
-          status: 'fail',
-          name: 'dead_letter_events',
-          detail: describeDbError(error),
-          hint: hints.databaseDown,
-        });
-      }
-    }
+    await realtimeDoctorChecks({
+      db,
+      topic: target.topic,
+      partitions,
+      ends,
+      ratePerSecond,
+      hints,
+      report,
+      section,
+    });
 
     // ---- Prometheus -----------------------------------------------------------------------------------
     if (options.prometheusUrl !== undefined) {
@@ -401,174 +328,5 @@ async function checkEmbeddedLog(config: Config, report: (f: Finding) => void): P
       name: 'embedded log',
       detail: `${dir}, written by pid ${pid} since ${String(holder?.since)}`,
     });
-  }
-}
-
-function checkProcessor(
-  positions: readonly PartitionPosition[],
-  partitions: number | undefined,
-  ends: ReadonlyMap<number, number> | undefined,
-  ratePerSecond: number | undefined,
-  hints: Hints,
-  report: (f: Finding) => void,
-): void {
-  if (positions.length === 0) {
-    report({
-      status: 'fail',
-      name: 'consumer group',
-      detail: 'no processor has ever claimed a partition of this topic',
-      hint: hints.processorDown,
-    });
-    return;
-  }
-  const group = positions[0]?.group;
-  const owners = new Set(positions.map((p) => p.owner).filter((o) => o !== null));
-  const newest = Math.min(...positions.map((p) => p.commitAgeSeconds));
-  const claimed = `${positions.length}/${partitions ?? '?'} partitions`;
-  const base = `group ${group}: ${claimed}, ${plural(owners.size, 'processor')}, last commit ${formatAge(newest)} ago`;
-  if (partitions !== undefined && positions.length < partitions) {
-    const have = new Set(positions.map((p) => p.partition));
-    const missing = Array.from({ length: partitions }, (_, p) => p).filter((p) => !have.has(p));
-    report({
-      status: 'fail',
-      name: 'consumer group',
-      detail: `${base}; never claimed: ${missing.join(', ')}`,
-      hint: hints.processorDown,
-    });
-  } else {
-    report({ status: 'pass', name: 'consumer group', detail: base });
-  }
-  if (ends === undefined) return;
-  const behindOf = (p: PartitionPosition) => Math.max(0, (ends.get(p.partition) ?? 0) - p.committedOffset);
-  const lag = lagOf(positions, ends);
-  const seconds = ratePerSecond && ratePerSecond > 0 ? lag / ratePerSecond : undefined;
-  const lagText =
-    `${plural(lag, 'event')} behind the end of the log` +
-    (seconds === undefined || lag === 0 ? '' : ` (≈ ${formatAge(seconds)} of input)`);
-  const stuck = positions.filter((p) => behindOf(p) > 0 && p.commitAgeSeconds > STUCK_AFTER_SECONDS);
-  if (stuck.length > 0) {
-    // Grouped by owner: one line per processor that stopped committing.
-    const byOwner = new Map<string, PartitionPosition[]>();
-    for (const p of stuck)
-      byOwner.set(p.owner ?? 'no owner', [...(byOwner.get(p.owner ?? 'no owner') ?? []), p]);
-    const list = [...byOwner]
-      .map(([owner, ps]) => {
-        const parts = ps.map((p) => `p${p.partition} ${behindOf(p).toLocaleString('en-US')}`).join(', ');
-        const quiet = Math.min(...ps.map((p) => p.commitAgeSeconds));
-        return `${owner} holds ${parts} events behind, no commit for ${formatAge(quiet)}`;
-      })
-      .join('; ');
-    report({
-      status: 'fail',
-      name: 'commits',
-      detail: `stuck: ${list} (in all ${lagText})`,
-      hint: hints.processorStuck,
-    });
-    return; // the lag is the stuck partitions': adding processors would not help
-  }
-  const worst = [...positions].sort((a, b) => behindOf(b) - behindOf(a))[0];
-  const worstText =
-    worst === undefined || lag === 0
-      ? ''
-      : `, most on p${worst.partition}: ${behindOf(worst).toLocaleString('en-US')}`;
-  const detail = `${lagText}${worstText}`;
-  if (lag > LAG_WARN_EVENTS || (seconds !== undefined && seconds > 60)) {
-    report({ status: 'warn', name: 'consumer lag', detail, hint: hints.processorLagging });
-  } else {
-    report({ status: 'pass', name: 'consumer lag', detail });
-  }
-}
-
-/** A partition whose event time stands still holds its windows provisional (the watermark is per partition). */
-function checkWatermark(positions: readonly PartitionPosition[], report: (f: Finding) => void): void {
-  const timed = positions.filter((p) => p.maxEventMs !== null) as (PartitionPosition & {
-    maxEventMs: number;
-  })[];
-  if (timed.length === 0) return;
-  const now = Date.now();
-  const ages = timed.map((p) => ({ p, age: (now - p.maxEventMs) / 1000 }));
-  const freshest = Math.min(...ages.map((a) => a.age));
-  const behind = ages.filter(
-    (a) => a.age > EVENT_TIME_WARN_SECONDS && a.age - freshest > EVENT_TIME_WARN_SECONDS,
-  );
-  if (behind.length > 0) {
-    const list = behind
-      .map(
-        (a) =>
-          `p${a.p.partition} at ${new Date(a.p.maxEventMs).toISOString()} (${formatAge(a.age)} behind the clock)`,
-      )
-      .join('; ');
-    report({
-      status: 'warn',
-      name: 'watermark',
-      detail: `event time stands still on ${list}: its windows stay provisional`,
-      hint:
-        'an idle partition advances after RTSA_IDLE_TIMEOUT (default 30s) once its processor runs: restart the ' +
-        'partition\'s processor; see docs/runbooks.md "Stuck watermark"',
-    });
-    return;
-  }
-  if (freshest > EVENT_TIME_WARN_SECONDS) {
-    report({
-      status: 'warn',
-      name: 'watermark',
-      detail: `event time on every partition is ${formatAge(freshest)} or more behind the clock`,
-      hint: 'nothing new arrives, or producers send old timestamps (a backfill): check the generator / producers',
-    });
-    return;
-  }
-  const oldest = Math.max(...ages.map((a) => a.age));
-  report({
-    status: 'pass',
-    name: 'watermark',
-    detail: `event time within ${formatAge(Math.max(0, oldest))} of the clock on ${plural(timed.length, 'partition')}`,
-  });
-}
-
-const DEAD_LETTER_FIXES: Record<string, string> = {
-  late:
-    'events older than the watermark: a producer is delayed or replaying. Raise RTSA_WATERMARK_DELAY if they ' +
-    'must count; see docs/runbooks.md "DLQ growing"',
-  invalid_json:
-    "a producer sends bytes that are not JSON: SELECT detail, convert_from(raw, 'UTF8') FROM dead_letter_events " +
-    "WHERE reason = 'invalid_json' ORDER BY id DESC LIMIT 5",
-  invalid_event:
-    'a producer sends events that break the schema: SELECT detail FROM dead_letter_events ' +
-    "WHERE reason = 'invalid_event' ORDER BY id DESC LIMIT 5 (docs/api.md lists the fields)",
-  too_large: 'a producer sends events over 16 KiB: fix the producer',
-  future_ts: "a producer's clock runs ahead: fix its NTP, or raise RTSA_MAX_FUTURE_SKEW",
-};
-
-function checkDeadLetters(
-  rates: readonly DeadLetterRate[],
-  ratePerSecond: number | undefined,
-  report: (f: Finding) => void,
-): void {
-  const recent = rates.filter((r) => r.last5m > 0);
-  if (recent.length === 0) {
-    const hour = rates.reduce((n, r) => n + r.prior60m, 0);
-    report({
-      status: 'pass',
-      name: 'dead letters',
-      detail: `none in the last 5 minutes (${plural(hour, 'event')} in the hour before)`,
-    });
-    return;
-  }
-  const inputPer5m = ratePerSecond === undefined ? undefined : ratePerSecond * 300;
-  for (const r of recent) {
-    const perMinNow = r.last5m / 5;
-    const perMinBefore = r.prior60m / 60;
-    const growing = r.last5m >= 10 && perMinNow > 2 * perMinBefore;
-    const share = inputPer5m && inputPer5m > 0 ? r.last5m / inputPer5m : undefined;
-    const detail =
-      `${r.reason}: ${plural(r.last5m, 'event')} in the last 5 minutes (${perMinNow.toFixed(1)}/min, ` +
-      `${perMinBefore.toFixed(1)}/min in the hour before)` +
-      (share === undefined ? '' : `, ≈ ${(share * 100).toFixed(1)}% of the input`);
-    const fix = DEAD_LETTER_FIXES[r.reason] ?? 'see dead_letter_events.detail for the reason';
-    if (growing || (share !== undefined && share > 0.01)) {
-      report({ status: 'warn', name: 'dead letters', detail: `${detail}: growing`, hint: fix });
-    } else {
-      report({ status: 'pass', name: 'dead letters', detail });
-    }
   }
 }

@@ -5,7 +5,7 @@
  * The port comes from postmaster.pid (line 4, as Postgres writes it); the credentials are the
  * fixed loopback-only ones of src/store/embedded-postgres.ts.
  */
-import { embeddedPostgresUrl } from '../store/embedded-postgres.ts';
+import { embeddedPostgresUrl } from '../db/embedded-postgres.ts';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 

@@ -1,5 +1,5 @@
 /**
- * Operating a running stack: `rtsa smoke` (the seed's end-to-end checks) and `rtsa doctor`
+ * Operating a running stack: `rtsa smoke` (the end-to-end checks of docs/smoke-tests.md) and `rtsa doctor`
  * (what is down, what lags, what to do). Both read the one config schema and only look.
  */
 import type { Config } from '../config/index.ts';
@@ -8,20 +8,24 @@ import type { Logger } from '../telemetry/logger.ts';
 import { wantsColour } from './check-report.ts';
 import { runDoctor } from './doctor.ts';
 import { runSmoke } from './smoke.ts';
+import type { OpsIo } from './smoke-kit.ts';
+import type { BusOpener } from './stack-target.ts';
 
 export { runDoctor } from './doctor.ts';
-export { runSmoke, SEED_METRIC_NAMES, SMOKE_DONATION_USD } from './smoke.ts';
+export { SMOKE_DONATION_USD } from './realtime-checks.ts';
+export { runSmoke, SEED_METRIC_NAMES } from './smoke.ts';
 
 const DEFAULT_WAIT_MS = 60_000;
 
 type Flags = Record<string, string | boolean | undefined>;
 
-function stdoutIo(logger: Logger, signal: AbortSignal) {
+function stdoutIo(logger: Logger, signal: AbortSignal, openBus: BusOpener): OpsIo {
   return {
     write: (text: string) => process.stdout.write(`${text}\n`),
     colour: wantsColour(process.stdout),
     signal,
     logger,
+    openBus,
   };
 }
 
@@ -36,6 +40,7 @@ export function smokeCommand(
   flags: Flags,
   logger: Logger,
   signal: AbortSignal,
+  openBus: BusOpener,
 ): Promise<number> {
   let waitMs = DEFAULT_WAIT_MS;
   if (typeof flags.wait === 'string') {
@@ -47,7 +52,11 @@ export function smokeCommand(
     }
     waitMs = ms;
   }
-  return runSmoke(config, { waitMs, prometheusUrl: prometheusUrlOf(flags) }, stdoutIo(logger, signal));
+  return runSmoke(
+    config,
+    { waitMs, prometheusUrl: prometheusUrlOf(flags) },
+    stdoutIo(logger, signal, openBus),
+  );
 }
 
 /** `rtsa doctor [--prometheus-url URL]`. */
@@ -56,6 +65,7 @@ export function doctorCommand(
   flags: Flags,
   logger: Logger,
   signal: AbortSignal,
+  openBus: BusOpener,
 ): Promise<number> {
-  return runDoctor(config, { prometheusUrl: prometheusUrlOf(flags) }, stdoutIo(logger, signal));
+  return runDoctor(config, { prometheusUrl: prometheusUrlOf(flags) }, stdoutIo(logger, signal, openBus));
 }

@@ -6,11 +6,10 @@
  */
 import path from 'node:path';
 import type pg from 'pg';
-import { openBus } from '../runtime/bus.ts';
 import type { Bus, Source, TopicInfo } from '../bus/types.ts';
 import { type Config, redactedConfig } from '../config/index.ts';
 import { ConfigError, errorMessage } from '../errors.ts';
-import { createPool } from '../store/pool.ts';
+import { createPool, type RowReader } from '../db/index.ts';
 import { type Logger, silentLogger } from '../telemetry/logger.ts';
 import { within } from './deadline.ts';
 import { findEmbeddedDatabase } from './embedded-database.ts';
@@ -102,8 +101,7 @@ async function resolveDatabase(config: Config): Promise<DatabaseTarget> {
 
 // ---- database ----------------------------------------------------------------------------------
 
-export interface DatabaseProbe {
-  query<R extends pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<R[]>;
+export interface DatabaseProbe extends RowReader {
   close(): Promise<void>;
 }
 
@@ -143,7 +141,14 @@ export interface BusProbe {
  * Opens the bus for reading end offsets. On the embedded log this works while another process
  * holds the writer lock (readers never take it).
  */
-export async function openBusProbe(config: Config, logger: Logger = silentLogger()): Promise<BusProbe> {
+/** Opens the bus a config describes (Kafka or the embedded log). */
+export type BusOpener = (config: Config, logger: Logger) => Promise<Bus>;
+
+export async function openBusProbe(
+  config: Config,
+  openBus: BusOpener,
+  logger: Logger = silentLogger(),
+): Promise<BusProbe> {
   const bus: Bus = await openBus(config, logger);
   let source: Source | undefined;
   return {

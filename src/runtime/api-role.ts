@@ -3,7 +3,7 @@ import type pg from 'pg';
 import type { Registry } from 'prom-client';
 import type { Bus } from '../bus/types.ts';
 import type { Config } from '../config/index.ts';
-import type { ProcessorHealth } from '../processor/index.ts';
+import type { ProcessorHealth } from '../realtime/processor/index.ts';
 import { watermarkLookup } from './watermark-lookup.ts';
 
 export interface ApiRole {
@@ -22,7 +22,8 @@ export async function startApiRole(deps: {
 }): Promise<ApiRole> {
   const { config, bus, pool, registry } = deps;
   const logger = deps.logger.child({ role: 'api' });
-  const { buildApi } = await import('../api/index.ts');
+  const { buildApi } = await import('../realtime/api/index.ts');
+  const { dashboard } = await import('../realtime/dashboard/index.ts');
   const sink = bus.sink();
   const app = await buildApi({
     pool,
@@ -39,9 +40,11 @@ export async function startApiRole(deps: {
       watermarkDelayMs: config.watermarkDelayMs,
     }),
     ingestRateLimit: config.ingestRateLimit,
+    cacheTtlMs: config.apiCacheTtlMs,
     ...(config.ingestToken !== undefined ? { ingestToken: config.ingestToken } : {}),
     ...(deps.status !== undefined ? { status: deps.status } : {}),
   });
+  await app.register(dashboard, { pool, logger, status: deps.status });
   try {
     await app.listen({ port: config.port, host: config.host });
   } catch (error) {

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type pg from 'pg';
 import type { Config } from '../config/index.ts';
 import { ConfigError, StoreUnavailableError } from '../errors.ts';
-import { createPool, migrate, startEmbeddedPostgres } from '../store/index.ts';
+import { createPool, migrate, startEmbeddedPostgres } from '../db/index.ts';
 
 export interface Database {
   pool: pg.Pool;
@@ -29,7 +29,8 @@ export async function openDatabase(config: Config, logger: Logger, poolSize = 10
   const pool = createPool(url, poolSize);
   try {
     const applied = await migrate(pool);
-    if (applied.length > 0) logger.info({ applied }, 'database migrated');
+    if (Object.values(applied).some((versions) => versions.length > 0))
+      logger.info({ applied }, 'database migrated');
   } catch (error) {
     await pool.end().catch(() => {});
     await stopEmbedded().catch(() => {});

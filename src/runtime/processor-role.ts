@@ -4,8 +4,8 @@ import type pg from 'pg';
 import type { Registry } from 'prom-client';
 import type { Bus } from '../bus/types.ts';
 import type { Config } from '../config/index.ts';
-import { createProcessorMetrics, StreamProcessor } from '../processor/index.ts';
-import { PostgresResultStore } from '../store/results-store.ts';
+import { createProcessorMetrics, StreamProcessor } from '../realtime/processor/index.ts';
+import { PostgresResultStore } from '../realtime/serving/index.ts';
 import { defaultPartitions } from './bus.ts';
 
 export interface ProcessorRole {

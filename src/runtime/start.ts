@@ -11,6 +11,12 @@ import { generatorFromConfig } from './generator-config.ts';
 import { openDatabase } from './database.ts';
 import { startApiRole } from './api-role.ts';
 import { startProcessorRole } from './processor-role.ts';
+import type { RoleRunner } from './role.ts';
+
+export const run: RoleRunner = async ({ config, logger, signal }) => {
+  await runStart(config, logger, signal);
+  return 0;
+};
 
 export async function runStart(config: Config, logger: Logger, signal: AbortSignal): Promise<void> {
   const started = performance.now();

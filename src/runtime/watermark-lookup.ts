@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { partitionForKey } from '../bus/partitioner.ts';
 import type { Bus } from '../bus/types.ts';
+import { selectPartitionMaxTs } from '../realtime/serving/index.ts';
 
 const REFRESH_MS = 1_000;
 
@@ -20,12 +21,7 @@ export function watermarkLookup(deps: {
   let loading: Promise<void> | undefined;
   const refresh = async () => {
     const info = await deps.bus.describeTopic(deps.topic);
-    const { rows } = await deps.pool.query<{ partition: number; max_ts: number | null }>(
-      'SELECT partition, max_ts FROM processor_partitions WHERE consumer_group = $1 AND topic = $2',
-      [deps.group, deps.topic],
-    );
-    const maxTs = new Map<number, number>();
-    for (const r of rows) if (r.max_ts !== null) maxTs.set(r.partition, r.max_ts);
+    const maxTs = await selectPartitionMaxTs(deps.pool, deps.group, deps.topic);
     loaded = { at: Date.now(), partitions: info?.partitions ?? 0, maxTs };
   };
   return async (key) => {

@@ -78,6 +78,15 @@ function exited(child: ChildProcess): Promise<void> {
   });
 }
 
+/** Sum of the partitions' epochs: it grows when a processor has claimed them (it is running). */
+async function claims(): Promise<number> {
+  const { rows } = await db.pool.query<{ n: number | null }>(
+    'SELECT sum(epoch)::int AS n FROM processor_partitions WHERE topic = $1',
+    [TOPIC],
+  );
+  return rows[0]?.n ?? 0;
+}
+
 async function committedOffsets(): Promise<Map<number, number>> {
   const { rows } = await db.pool.query<{ partition: number; committed_offset: number }>(
     'SELECT partition, committed_offset FROM processor_partitions WHERE topic = $1',
@@ -106,33 +115,44 @@ test(`kill -9 at ${CRASHES} random points, restart, tables equal the oracle`, {
       return '';
     }
   };
-  // Events keep flowing while processors are killed: spread over the whole crash phase.
-  const pauseMs = Math.max(5, Math.floor((CRASHES * 800) / (values.length / 10)));
+  // Events keep flowing while processors are killed: each run gets its share, sent while it runs
+  // (paced by the runs, not by the clock: on a busy machine a run takes longer to start).
+  const perRun = Math.ceil(values.length / CRASHES);
   let sent = 0;
-  const sender = (async () => {
-    while (sent < values.length) {
-      const chunk = values.slice(sent, sent + 10);
+  const send = async (upTo: number) => {
+    while (sent < upTo) {
+      const chunk = values.slice(sent, Math.min(upTo, sent + 10));
       await sink.send(
         TOPIC,
         chunk.map((value) => ({ key: keyOf(value), value })),
       );
       sent += chunk.length;
-      await new Promise((r) => setTimeout(r, pauseMs));
+      await new Promise((r) => setTimeout(r, 5));
     }
-  })();
+  };
   const pauses = fc.sample(fc.integer({ min: 150, max: 1500 }), { numRuns: CRASHES, seed: 7 });
   let interrupted = 0;
   let previous = 0;
   for (let crash = 0; crash < CRASHES; crash++) {
+    const claimedBefore = await claims();
     const child = startProcessor();
+    const sending = send(Math.min(values.length, (crash + 1) * perRun));
+    // The random moment is counted from when it runs (has claimed its partitions), not from the
+    // spawn: on a busy machine starting Node alone can take longer than the longest pause.
+    const deadline = Date.now() + 60_000;
+    while ((await claims()) <= claimedBefore && child.exitCode === null) {
+      assert.ok(Date.now() < deadline, 'the processor did not claim its partitions within 60 s');
+      await new Promise((r) => setTimeout(r, 20));
+    }
     await new Promise((r) => setTimeout(r, pauses[crash]));
     child.kill('SIGKILL');
     await exited(child);
+    await sending;
     const done = [...(await committedOffsets()).values()].reduce((a, b) => a + b, 0);
     if (done > previous) interrupted++;
     previous = done;
   }
-  await sender;
+  await send(values.length);
   assert.ok(
     interrupted >= CRASHES / 2,
     `only ${interrupted} of ${CRASHES} processors made progress before being killed`,

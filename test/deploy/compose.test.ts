@@ -11,7 +11,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { parse } from 'yaml';
-import { type Role, SETTINGS, type SettingSpec } from '../../src/config/index.ts';
+import { COMMAND_NAMES, type Role, SETTINGS, type SettingSpec, settingsFor } from '../../src/config/index.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const read = (file: string) => readFileSync(path.join(ROOT, file), 'utf8');
@@ -43,16 +43,7 @@ const compose = parse(read('docker-compose.yml'), { merge: true }) as Compose;
 const services = compose.services;
 const RTSA_IMAGE = 'rtsa:local';
 const rtsaServices = Object.entries(services).filter(([, s]) => s.image === RTSA_IMAGE);
-const ROLES: readonly Role[] = [
-  'start',
-  'generate',
-  'produce',
-  'process',
-  'serve',
-  'migrate',
-  'smoke',
-  'doctor',
-];
+const ROLES: readonly Role[] = COMMAND_NAMES;
 
 function envOf(s: Service): Record<string, string> {
   const env = s.environment ?? {};
@@ -195,7 +186,7 @@ test('rtsa services set only settings of the config schema, each one of its role
       assert.ok(spec, `${name}: ${key} is not a setting in src/config/schema.ts`);
       const roles = name === 'ops' ? (['smoke', 'doctor'] as const) : [command];
       assert.ok(
-        roles.some((r) => spec.roles.includes(r)),
+        roles.some((r) => settingsFor(r).some(([, s]) => s === spec)),
         `${name}: ${key} does not apply to \`rtsa ${roles.join('/')}\``,
       );
     }

@@ -1,5 +1,5 @@
 /**
- * The test oracle: a plain batch computation of SPEC §4 over all records of a partition, written
+ * The test oracle: a plain batch computation of docs/semantics.md over all records of a partition, written
  * independently of the engine (no incremental state, no compaction, no replay). The engine's
  * tables must equal this, whatever the batch sizes, crash points and restarts.
  */

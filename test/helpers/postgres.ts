@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { createPool } from '../../src/store/index.ts';
+import { createPool } from '../../src/db/index.ts';
 
 export const TEMPLATE_DB = 'rtsa_template';
 
@@ -28,12 +28,16 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-export async function createTestDatabase(prefix = 't'): Promise<TestDatabase> {
+/** A database of its own, cloned from the migrated template (or empty, with `empty`). */
+export async function createTestDatabase(
+  prefix = 't',
+  options: { empty?: boolean } = {},
+): Promise<TestDatabase> {
   const name = `${prefix}_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: serverUrl() });
   await admin.connect();
   try {
-    await admin.query(`CREATE DATABASE ${name} TEMPLATE ${TEMPLATE_DB}`);
+    await admin.query(`CREATE DATABASE ${name} TEMPLATE ${options.empty ? 'template0' : TEMPLATE_DB}`);
   } finally {
     await admin.end();
   }

@@ -14,7 +14,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -32,7 +32,7 @@ import {
   type EmbeddedPostgresHandle,
   migrate,
   startEmbeddedPostgres,
-} from '../../src/store/index.ts';
+} from '../../src/db/index.ts';
 import { silentLogger } from '../../src/telemetry/logger.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
 import {
@@ -396,7 +396,6 @@ describe('Postgres restart while the processor reads Kafka', () => {
   }, async () => {
     bus ??= testBus();
     dir = await mkdtemp(path.join(tmpdir(), 'rtsa-kafka-pgrestart-'));
-    await chmod(dir, 0o755); // Postgres runs as its own user when we are root
     const port = await freePort();
     pg = await startEmbeddedPostgres(dir, silentLogger(), { port });
     const pool = createPool(pg.url, 5);

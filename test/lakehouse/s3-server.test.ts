@@ -5,14 +5,10 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createCommerceHistory } from '../../src/generator/commerce/index.ts';
-import {
-  BRONZE_EVENTS_PATH,
-  bronzeFileName,
-  encodeBronzeHyparquet,
-  openDuckDB,
-  sqlString,
-  toBronzeBatch,
-} from '../../src/lakehouse/index.ts';
+import { toBronzeBatch } from '../../src/lakehouse/bronze/bronze-batch.ts';
+import { BRONZE_EVENTS_PATH, bronzeFileName } from '../../src/lakehouse/bronze/bronze-writer.ts';
+import { encodeBronzeHyparquet } from '../../src/lakehouse/parquet/bronze-parquet.ts';
+import { openDuckDB, sqlString } from '../../src/lakehouse/parquet/duckdb.ts';
 import { type S3Server, s3Unavailable, startS3Server } from './s3-server.ts';
 
 const skip = s3Unavailable();
@@ -82,7 +78,8 @@ test('bronze files go to S3 under deterministic keys and read back as a Hive-par
     Date.now() * 1_000,
   );
   const prefix = `lake/${BRONZE_EVENTS_PATH}/`;
-  const files = encodeBronzeHyparquet(batch, bronzeFileName('events_raw', 0, 0, 1_999));
+  const name = bronzeFileName('events_raw', 0, 0, 1_999);
+  const files = encodeBronzeHyparquet(batch).map((f) => ({ ...f, relative: `${f.folder}/${name}.parquet` }));
   for (const file of files) {
     await s3.client.send(
       new PutObjectCommand({ Bucket: s3.bucket, Key: `${prefix}${file.relative}`, Body: file.bytes }),

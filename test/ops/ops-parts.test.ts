@@ -9,7 +9,7 @@ import { ConfigError } from '../../src/errors.ts';
 import { findEmbeddedDatabase } from '../../src/ops/embedded-database.ts';
 import { hintsFor } from '../../src/ops/hints.ts';
 import { parsePrometheusText } from '../../src/ops/prometheus-text.ts';
-import { lagOf } from '../../src/ops/smoke.ts';
+import { lagOf } from '../../src/ops/realtime-checks.ts';
 import { apiUrlOf, resolveTarget } from '../../src/ops/stack-target.ts';
 
 const dirs: string[] = [];

@@ -6,13 +6,14 @@
  * ✗ naming the cause and a hint (→) saying what to do.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { SETTINGS } from '../../src/config/index.ts';
+import { requireBinary, skipWithout } from '../helpers/system-binaries.ts';
 
 let dir: string;
 let port: number;
@@ -88,7 +89,6 @@ function alive(pid: number): boolean {
 
 before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'rtsa-ops-'));
-  await chmod(dir, 0o755); // Postgres runs as its own user when we are root
   port = await freePort();
   stack = spawn(
     process.execPath,
@@ -173,15 +173,9 @@ test('doctor finds nothing wrong with a healthy stack', { timeout: 120_000 }, as
   assert.match(out, /doctor: all good/);
 });
 
-/** A real Prometheus when this machine has one (.ci/run installs it); undefined otherwise. */
-function prometheusBinary(): string | undefined {
-  const found = spawnSync('prometheus', ['--version'], { encoding: 'utf8' });
-  return found.error === undefined && found.status === 0 ? 'prometheus' : undefined;
-}
-
 test('smoke --prometheus-url: ready with every target up passes; a target down fails and names it', {
   timeout: 120_000,
-  skip: prometheusBinary() === undefined ? 'no prometheus binary on this machine' : false,
+  skip: skipWithout('prometheus'),
 }, async () => {
   const promDir = path.join(dir, 'prometheus');
   await mkdir(promDir);
@@ -193,7 +187,7 @@ test('smoke --prometheus-url: ready with every target up passes; a target down f
   const promPort = await freePort();
   const url = `http://127.0.0.1:${promPort}`;
   const prometheus = spawn(
-    'prometheus',
+    requireBinary('prometheus'),
     [
       `--config.file=${config}`,
       `--storage.tsdb.path=${path.join(promDir, 'tsdb')}`,
@@ -233,6 +227,15 @@ test('smoke --prometheus-url: ready with every target up passes; a target down f
       ),
     );
     assert.match(down.out, /→ is each service running and serving metrics/);
+    // One slow scrape (900 ms timeout) marks the API down for a second on a busy machine: ask doctor
+    // once Prometheus sees the API up and the dead target down.
+    await until('the API target up and the dead one down', async () => {
+      const body = (await (await fetch(`${url}/api/v1/targets`)).json()) as {
+        data: { activeTargets: { labels: { job: string }; health: string }[] };
+      };
+      const health = new Map(body.data.activeTargets.map((t) => [t.labels.job, t.health]));
+      return health.get('rtsa-api') === 'up' && health.get('rtsa-processor') === 'down' ? true : undefined;
+    });
     const doctor = await rtsa('doctor', ...at(), '--prometheus-url', url);
     assert.equal(doctor.code, 1, doctor.out);
     assert.match(doctor.out, /✗ targets: 1 of 2 not up/);
@@ -265,9 +268,11 @@ test('only Postgres stopped: smoke and doctor say the database is down and how t
   assert.ok(pid !== undefined, 'the embedded Postgres runs');
   process.kill(pid, 'SIGINT'); // fast shutdown, as an operator stopping it would
   await until('Postgres to stop', async () => (alive(pid) ? undefined : true), 30_000);
-  await until('/health to report it', async () => {
+  // Both sides of the outage before asking: the API's 503 and the processor's failed commit.
+  await until('/health to report it, and the processor unhealthy', async () => {
     const res = await fetch(`http://127.0.0.1:${port}/health`);
-    return res.status === 503 ? true : undefined;
+    const body = (await res.json()) as { pipeline?: { processor?: string } };
+    return res.status === 503 && body.pipeline?.processor === 'unhealthy' ? true : undefined;
   });
 
   const smoke = await rtsa('smoke', ...at(), '--wait', '3s');

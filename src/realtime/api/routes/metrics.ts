@@ -1,0 +1,104 @@
+/** GET /metrics, /metrics/latest, /metrics/history: minute windows from stream_metrics_minute. */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ApiContext } from '../context.ts';
+import { type MetricsResult, selectLatestWindow, selectMetricsRange } from '../../serving/index.ts';
+import { JsonBody, sendJsonBody } from '../../../http/json-body.ts';
+import { cacheKey } from '../response-cache.ts';
+import {
+  type HistoryQuery,
+  HistoryQuerySchema,
+  type LatestQuery,
+  LatestQuerySchema,
+  type MetricsPage,
+  MetricsPageSchema,
+  type MetricsQuery,
+  MetricsQuerySchema,
+} from '../schemas.ts';
+
+/** A page of `limit` rows from a result fetched with limit + 1 (the extra row says there is more). */
+function toPage(result: MetricsResult, limit: number, offset: number): MetricsPage {
+  return {
+    latest_window_start: result.latest?.toISOString() ?? null,
+    rows: result.rows.slice(0, limit),
+    next_offset: result.rows.length > limit ? offset + limit : null,
+  };
+}
+
+export function registerMetricsRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  const { pool } = ctx.deps;
+
+  /** /metrics and /metrics/history: the same lookback range, newest or oldest first. */
+  const rangeHandler =
+    (route: string, order: 'ASC' | 'DESC') =>
+    async (request: FastifyRequest<{ Querystring: MetricsQuery | HistoryQuery }>, reply: FastifyReply) => {
+      const q = request.query;
+      const body = await ctx.cache.get(
+        cacheKey(route, q.minutes, q.limit, q.offset, q.stream_id),
+        async () => {
+          const result = await selectMetricsRange(pool, {
+            minutes: q.minutes,
+            limit: q.limit + 1,
+            offset: q.offset,
+            streamId: q.stream_id,
+            order,
+          });
+          return new JsonBody(toPage(result, q.limit, q.offset));
+        },
+      );
+      return sendJsonBody(request, reply, body);
+    };
+
+  app.get<{ Querystring: MetricsQuery }>(
+    '/metrics',
+    {
+      schema: {
+        summary: 'Minute windows in a lookback range, newest first',
+        description:
+          'Windows with window_start in (latest - minutes, latest], where latest is the newest window_start ' +
+          '(of the stream, when stream_id is given). Ordered by window_start descending, then stream_id.',
+        tags: ['metrics'],
+        querystring: MetricsQuerySchema,
+        response: { 200: MetricsPageSchema },
+      },
+    },
+    rangeHandler('/metrics', 'DESC'),
+  );
+
+  app.get<{ Querystring: LatestQuery }>(
+    '/metrics/latest',
+    {
+      schema: {
+        summary: 'The newest window',
+        description:
+          'Every stream in the newest window (a page of them, by stream_id), or the newest window of one stream. ' +
+          'Provisional windows count (is_final says whether a row may still change).',
+        tags: ['metrics'],
+        querystring: LatestQuerySchema,
+        response: { 200: MetricsPageSchema },
+      },
+    },
+    async (request, reply) => {
+      const { stream_id: streamId, limit, offset } = request.query;
+      const body = await ctx.cache.get(cacheKey('/metrics/latest', streamId, limit, offset), async () => {
+        const result = await selectLatestWindow(pool, { streamId, limit: limit + 1, offset });
+        return new JsonBody(toPage(result, limit, offset));
+      });
+      return sendJsonBody(request, reply, body);
+    },
+  );
+
+  app.get<{ Querystring: HistoryQuery }>(
+    '/metrics/history',
+    {
+      schema: {
+        summary: 'Minute windows in a lookback range, oldest first (for charts)',
+        description:
+          'The same range as /metrics, ordered by window_start ascending, then stream_id; larger pages by default.',
+        tags: ['metrics'],
+        querystring: HistoryQuerySchema,
+        response: { 200: MetricsPageSchema },
+      },
+    },
+    rangeHandler('/metrics/history', 'ASC'),
+  );
+}

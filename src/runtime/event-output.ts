@@ -1,0 +1,25 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config/index.ts';
+import { type EventOutput, httpOutput, sinkOutput } from '../generator/index.ts';
+import { defaultPartitions, openBus } from './bus.ts';
+
+/** Where `generate` and `produce` send events: a running API (RTSA_API_URL), or the log itself. */
+export async function openEventOutput(
+  config: Config,
+  logger: Logger,
+): Promise<{ output: EventOutput; close(): Promise<void> }> {
+  if (config.apiUrl !== undefined) {
+    const output = httpOutput(config.apiUrl, config.ingestToken);
+    return { output, close: () => output.close() };
+  }
+  const bus = await openBus(config, logger);
+  await bus.ensureTopic(config.topic, defaultPartitions(config, bus));
+  const output = sinkOutput(bus.sink(), config.topic);
+  return {
+    output,
+    close: async () => {
+      await output.close();
+      await bus.close();
+    },
+  };
+}

@@ -1,0 +1,20 @@
+/**
+ * The composition root: one module per role, each exporting `run`. Nothing else in src/ wires
+ * the pieces together. Modules load lazily so `rtsa doctor` does not load the processor.
+ */
+import type { CommandName } from '../config/index.ts';
+import type { RoleRunner } from './role.ts';
+
+export type { RoleContext, RoleRunner } from './role.ts';
+
+export const RUNNERS: Record<CommandName, () => Promise<RoleRunner>> = {
+  start: async () => (await import('./start.ts')).run,
+  process: async () => (await import('./process.ts')).run,
+  lake: async () => (await import('./lake.ts')).run,
+  serve: async () => (await import('./serve.ts')).run,
+  generate: async () => (await import('./generate.ts')).run,
+  produce: async () => (await import('./produce.ts')).run,
+  migrate: async () => (await import('./migrate.ts')).run,
+  smoke: async () => (await import('./smoke.ts')).run,
+  doctor: async () => (await import('./doctor.ts')).run,
+};

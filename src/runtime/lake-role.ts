@@ -1,0 +1,117 @@
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import type pg from 'pg';
+import { Counter, Histogram, type Registry } from 'prom-client';
+import type { Bus, Source } from '../bus/types.ts';
+import type { Config } from '../config/index.ts';
+import { bronzeLayer } from '../lakehouse/bronze/bronze-layer.ts';
+import { openLakeStore } from '../lakehouse/lake-store/index.ts';
+import { LakeCommitLog } from '../lakehouse/lake-writer/commit-log.ts';
+import { LakeWriter } from '../lakehouse/lake-writer/lake-writer.ts';
+import { defaultPartitions } from './bus.ts';
+
+export interface LakeRole {
+  writers: LakeWriter[];
+  /** Where the lake is (a folder or s3://…). */
+  location: string;
+  /** Rejects if a writer stops on its own (an error it cannot retry). */
+  done: Promise<void>;
+  stop(): Promise<void>;
+}
+
+function lakeMetrics(registry: Registry) {
+  return {
+    records: new Counter({
+      name: 'rtsa_lake_records_total',
+      help: 'Records committed into the lake, per layer.',
+      labelNames: ['layer'],
+      registers: [registry],
+    }),
+    files: new Counter({
+      name: 'rtsa_lake_files_total',
+      help: 'Files committed into the lake, per layer.',
+      labelNames: ['layer'],
+      registers: [registry],
+    }),
+    bytes: new Counter({
+      name: 'rtsa_lake_bytes_total',
+      help: 'Bytes of the files committed into the lake, per layer.',
+      labelNames: ['layer'],
+      registers: [registry],
+    }),
+    commitDuration: new Histogram({
+      name: 'rtsa_lake_commit_duration_seconds',
+      help: 'Time to encode, stage, commit and publish one lake commit, per layer.',
+      labelNames: ['layer'],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+  };
+}
+
+/**
+ * The lake writers (bronze today), each a consumer group on the commerce topic, writing to the
+ * lake store of RTSA_LAKE_URL (default `<data-dir>/lake`). Creates the topic when missing.
+ */
+export async function startLakeRole(deps: {
+  config: Config;
+  bus: Bus;
+  pool: pg.Pool;
+  registry: Registry;
+  logger: Logger;
+}): Promise<LakeRole> {
+  const { config, bus, pool } = deps;
+  const logger = deps.logger.child({ role: 'lake' });
+  const topic = config.commerceTopic;
+  await bus.ensureTopic(topic, defaultPartitions(config, bus));
+  const store = openLakeStore({
+    url: config.lakeUrl,
+    dataDir: config.dataDir,
+    s3: {
+      endpoint: config.s3Endpoint,
+      region: config.s3Region,
+      accessKeyId: config.s3AccessKeyId,
+      secretAccessKey: config.s3SecretAccessKey,
+    },
+  });
+  const metrics = lakeMetrics(deps.registry);
+  const writers: LakeWriter[] = [];
+  const sources: Source[] = [];
+  for (const layer of [bronzeLayer(topic)]) {
+    const writer = new LakeWriter({
+      layer,
+      store,
+      log: new LakeCommitLog(pool, layer.name, topic),
+      owner: `${hostname()}:${process.pid}`,
+      flushIntervalMs: config.lakeFlushIntervalMs,
+      maxBatchRecords: config.lakeMaxBatch,
+      logger,
+      onCommit: (s) => {
+        metrics.records.inc({ layer: layer.name }, s.records);
+        metrics.files.inc({ layer: layer.name }, s.files);
+        metrics.bytes.inc({ layer: layer.name }, s.bytes);
+        metrics.commitDuration.observe({ layer: layer.name }, s.seconds);
+      },
+    });
+    const source = bus.source({
+      topic,
+      group: `rtsa-lake-${layer.name}`,
+      maxBatch: 10_000,
+      idleIntervalMs: 500,
+    });
+    await source.start(writer);
+    writers.push(writer);
+    sources.push(source);
+  }
+  logger.info({ topic, lake: store.location, layers: writers.length }, 'lake writers started');
+  return {
+    writers,
+    location: store.location,
+    done: Promise.all(sources.map((s) => s.done)).then(() => {}),
+    stop: async () => {
+      for (const s of sources) await s.stop();
+      for (const w of writers) await w.close();
+      await store.close();
+    },
+  };
+}

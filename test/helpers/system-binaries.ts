@@ -1,0 +1,69 @@
+/**
+ * Tests that need a program npm cannot bring (Chromium for the dashboard in a browser, Prometheus
+ * for the observability checks). Without it they are skipped with one line naming what to
+ * install; with RTSA_REQUIRE_SYSTEM_TESTS=1 (set by .ci/run) nothing is skipped, so a missing
+ * binary fails the test with the same message instead.
+ */
+import { accessSync, constants } from 'node:fs';
+import path from 'node:path';
+
+export const REQUIRE_SYSTEM_TESTS = process.env.RTSA_REQUIRE_SYSTEM_TESTS === '1';
+
+interface SystemBinary {
+  /** Where the tests look for it. */
+  path: string;
+  /** The environment variable that points the tests elsewhere. */
+  override: string;
+  install: string;
+}
+
+export const SYSTEM_BINARIES = {
+  chromium: {
+    path: process.env.RTSA_CHROMIUM ?? '/usr/bin/chromium',
+    override: 'RTSA_CHROMIUM',
+    install: 'apt-get install -y chromium',
+  },
+  prometheus: {
+    path: process.env.PROMETHEUS_BIN ?? '/usr/bin/prometheus',
+    override: 'PROMETHEUS_BIN',
+    install: 'apt-get install -y prometheus',
+  },
+} as const satisfies Record<string, SystemBinary>;
+
+export type SystemBinaryName = keyof typeof SYSTEM_BINARIES;
+
+function executable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** True when `name` (and, for Prometheus, promtool beside it) is installed. */
+export function hasBinary(name: SystemBinaryName): boolean {
+  const bin = SYSTEM_BINARIES[name];
+  if (!executable(bin.path)) return false;
+  return name !== 'prometheus' || executable(path.join(path.dirname(bin.path), 'promtool'));
+}
+
+/** What to say when `name` is missing: what to install, or which variable to set. */
+export function missingMessage(name: SystemBinaryName): string {
+  const bin = SYSTEM_BINARIES[name];
+  return `needs ${name}, not found at ${bin.path}: ${bin.install} (or set ${bin.override})`;
+}
+
+/**
+ * The `skip` option of a test or suite that needs `name`: a reason when it is missing (unless
+ * RTSA_REQUIRE_SYSTEM_TESTS=1), else false. The test itself must still check with `requireBinary`.
+ */
+export function skipWithout(name: SystemBinaryName): string | false {
+  return hasBinary(name) || REQUIRE_SYSTEM_TESTS ? false : missingMessage(name);
+}
+
+/** Fails with the install hint when `name` is missing (under RTSA_REQUIRE_SYSTEM_TESTS=1 that is a test failure). */
+export function requireBinary(name: SystemBinaryName): string {
+  if (!hasBinary(name)) throw new Error(missingMessage(name));
+  return SYSTEM_BINARIES[name].path;
+}
