@@ -4,7 +4,7 @@ import { ConfigError, errorMessage } from '../errors.ts';
 import { MAX_EVENT_BYTES, validateStreamEvent } from '../events/stream-event.ts';
 import { type Logger, silentLogger } from '../telemetry/logger.ts';
 import { keyOf } from './bad-events.ts';
-import { MAX_COMMERCE_ID_LENGTH, parseCommerceEvent } from '../events/commerce-event.ts';
+import { inspectCommerceLine } from './commerce/inspect-line.ts';
 import type { EventOutput, OutputMessage } from './event-output.ts';
 import { sendWithRetry } from './send-with-retry.ts';
 
@@ -213,10 +213,7 @@ export async function produceFile(options: ProduceFileOptions): Promise<ProduceF
 
 /** The partition key and validity of a line, as the contract of its domain would judge it. */
 function inspect(line: Buffer, domain: 'live' | 'commerce'): { key: string; valid: boolean } {
-  if (domain === 'commerce') {
-    const parsed = parseCommerceEvent(line);
-    return { key: commerceKeyOf(line), valid: parsed.ok };
-  }
+  if (domain === 'commerce') return inspectCommerceLine(line);
   if (line.length > MAX_EVENT_BYTES) return { key: '', valid: false };
   let value: unknown;
   try {
@@ -225,17 +222,6 @@ function inspect(line: Buffer, domain: 'live' | 'commerce'): { key: string; vali
     return { key: '', valid: false };
   }
   return { key: keyOf(value), valid: validateStreamEvent(value).ok };
-}
-
-/** A commerce line's `user_id` (its partition key), or '' when it has no usable one. */
-function commerceKeyOf(line: Buffer): string {
-  try {
-    const value = JSON.parse(line.toString('utf8')) as { user_id?: unknown } | null;
-    const userId = value !== null && typeof value === 'object' ? value.user_id : undefined;
-    return typeof userId === 'string' && userId.length <= MAX_COMMERCE_ID_LENGTH ? userId : '';
-  } catch {
-    return '';
-  }
 }
 
 function isBlank(line: Buffer): boolean {

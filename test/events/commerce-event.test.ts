@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import fc from 'fast-check';
 import {
   COMMERCE_EVENT_TYPES,
+  COMMERCE_INVALID_REASONS,
   type CommerceInvalidReason,
   MAX_TIMESTAMP_MICROS,
   parseCommerceEvent,
@@ -357,4 +359,35 @@ test('docs/events.md is generated from the schemas and up to date', async () => 
   const markdown = await readFile('docs/events.md', 'utf8');
   assert.equal(markdown, eventsMarkdown(), 'run `npm run docs`');
   for (const type of COMMERCE_EVENT_TYPES) assert.match(markdown, new RegExp(`### \`${type}\` payload`));
+});
+
+test('any JSON value or byte string gets an answer, never an exception; rejections name a known reason', () => {
+  const reasons = new Set<string>(COMMERCE_INVALID_REASONS);
+  const check = (raw: Buffer | string) => {
+    const result = parseCommerceEvent(raw);
+    if (!result.ok) {
+      assert.ok(reasons.has(result.reason), result.reason);
+      if (result.field !== null) assert.ok(result.detail.startsWith(`${result.field}:`), result.detail);
+    }
+  };
+  fc.assert(
+    fc.property(fc.jsonValue(), (value) => check(JSON.stringify(value))),
+    { numRuns: 500 },
+  );
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => check(Buffer.from(bytes))),
+    { numRuns: 500 },
+  );
+  // Valid events with one field replaced by anything.
+  const fields = [...Object.keys(purchase), ...Object.keys(payloads.purchase!).map((k) => `payload.${k}`)];
+  fc.assert(
+    fc.property(fc.constantFrom(...fields), fc.jsonValue(), (field, value) => {
+      const event = structuredClone(purchase) as Record<string, unknown>;
+      const [outer, inner] = field.split('.');
+      if (inner) (event.payload as Record<string, unknown>)[inner] = value;
+      else event[outer!] = value;
+      check(JSON.stringify(event));
+    }),
+    { numRuns: 1_000 },
+  );
 });

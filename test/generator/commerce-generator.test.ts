@@ -8,6 +8,7 @@ import {
   type CommerceMessage,
   createCommerceGenerator,
   createCommerceHistory,
+  inspectCommerceLine,
   toNdjson,
 } from '../../src/generator/commerce/index.ts';
 import type { EventOutput, OutputMessage } from '../../src/generator/event-output.ts';
@@ -263,4 +264,15 @@ test('bad options are refused with the option named', () => {
     () => createCommerceHistory({ from: '2025-03-01', to: '2025-03-01', eventsPerDay: 0 }),
     /^eventsPerDay/,
   );
+});
+
+test('inspectCommerceLine: the key a produced line gets, and whether the contract accepts it', () => {
+  const messages = createCommerceGenerator({ seed: 12, badDataPercentage: 100, now: fixedClock() }).take(500);
+  for (const m of messages) {
+    const { key, valid } = inspectCommerceLine(m.value);
+    assert.equal(valid, m.valid, m.defect);
+    const missingUser = m.defect === 'missing_field' && !m.value.includes('"user_id"');
+    const keyless = m.defect === 'malformed_json' || missingUser;
+    assert.equal(key, keyless ? '' : m.key, `${m.defect}: ${m.value.toString().slice(0, 80)}`);
+  }
 });

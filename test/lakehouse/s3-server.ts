@@ -5,7 +5,10 @@
  */
 import { execFile, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { homedir } from 'node:os';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 
@@ -21,10 +24,20 @@ export interface S3Server {
   stop(): Promise<void>;
 }
 
-/** Why S3 tests cannot run here (no Java 17+), or undefined when they can. */
+/**
+ * Why S3 tests cannot run here, or undefined when they can: s3proxy needs Java 17+, and Maven
+ * to fetch it once (scripts/s3-local.ts caches it under ~/.cache/rtsa).
+ */
 export function s3Unavailable(): string | undefined {
   const java = spawnSync('java', ['-version'], { encoding: 'utf8' });
   if (java.error || java.status !== 0) return 'needs Java 17+ on PATH for s3proxy (scripts/s3-local.ts)';
+  const cache =
+    process.env.RTSA_CACHE_DIR ??
+    path.join(process.env.XDG_CACHE_HOME ?? path.join(homedir(), '.cache'), 'rtsa');
+  const cached = existsSync(path.join(cache, 's3proxy-4.1.0', 's3proxy-4.1.0-jar-with-dependencies.jar'));
+  if (cached) return undefined;
+  const mvn = spawnSync('mvn', ['-v'], { encoding: 'utf8' });
+  if (mvn.error || mvn.status !== 0) return 'needs Maven on PATH to fetch s3proxy once';
   return undefined;
 }
 

@@ -5,6 +5,9 @@
  */
 import type { CommerceEventType, Currency, DeviceType } from '../../events/commerce-event.ts';
 
+/** The signup sources, uniform as in the seed: the contract's list. */
+export { SIGNUP_SOURCES } from '../../events/commerce-event.ts';
+
 /** Seed mix of event types (weights). */
 export const SEED_EVENT_WEIGHTS: Readonly<Record<CommerceEventType, number>> = {
   page_view: 60,
@@ -49,7 +52,6 @@ export const PLAN_WEIGHTS: readonly (readonly [string, number])[] = [
   ['enterprise', 5],
 ];
 
-export const SIGNUP_SOURCES = ['organic', 'referral', 'paid_ad', 'social', 'email_campaign'] as const;
 export const PAYMENT_METHODS = ['credit_card', 'debit_card', 'paypal', 'apple_pay', 'google_pay'] as const;
 
 export const PAGES: readonly (readonly [path: string, title: string])[] = [

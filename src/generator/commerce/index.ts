@@ -22,3 +22,4 @@ export {
   SESSION_REUSE,
   toNdjson,
 } from './commerce-generator.ts';
+export { inspectCommerceLine } from './inspect-line.ts';

@@ -127,7 +127,7 @@ function toBigInt(value: number | null): bigint | null {
 
 /**
  * DuckDB: appends the batch to a temp table with the Appender, then one partitioned COPY into a
- * staging folder, whose files are renamed into `dir` as `<fileName>.parquet`.
+ * staging folder beside `dir`, whose files are renamed into `dir` as `<fileName>.parquet`.
  */
 export async function writeBronzeDuckDB(
   connection: DuckDBConnection,
@@ -171,7 +171,8 @@ export async function writeBronzeDuckDB(
   appender.flushSync();
   appender.closeSync();
 
-  const staging = path.join(dir, `.staging-${fileName}`);
+  // Beside the dataset, not inside it: a reader globbing `<dir>/**/*.parquet` must not see it.
+  const staging = path.join(path.dirname(dir), `.staging-${path.basename(dir)}-${fileName}`);
   await rm(staging, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
   await connection.run(
