@@ -1,0 +1,190 @@
+/**
+ * The lake writers end to end (npm run bench -- lake --events 1000000): N commerce events of the
+ * seed's generator (10,000 users, ten days of history, 1 % bad data) pre-filled into the embedded
+ * log, then each layer alone from an empty lake to every record committed, exactly as `rtsa lake`
+ * runs it (LakeWriter, commit protocol, local folder): events/s, files, lake bytes per event, peak
+ * RSS. Then silver's memory per 100,000 open sessions.
+ */
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { EmbeddedBus } from '../src/bus/embedded/index.ts';
+import { createPool, migrate } from '../src/db/index.ts';
+import { createCommerceHistory } from '../src/generator/commerce/index.ts';
+import { bronzeLayer } from '../src/lakehouse/bronze/bronze-layer.ts';
+import { LocalLakeStore } from '../src/lakehouse/lake-store/index.ts';
+import { LakeCommitLog, type WriterClaim } from '../src/lakehouse/lake-writer/commit-log.ts';
+import { type Layer, LakeWriter } from '../src/lakehouse/lake-writer/lake-writer.ts';
+import { silverLayer } from '../src/lakehouse/silver/silver-layer.ts';
+import { silentLogger } from '../src/telemetry/logger.ts';
+import { endProgress, progress, scratch } from './harness.ts';
+import type { BenchOptions } from './options.ts';
+
+const TOPIC = 'events_raw';
+const DAY_MS = 86_400_000;
+
+async function folderBytes(dir: string): Promise<{ files: number; bytes: number }> {
+  let files = 0;
+  let bytes = 0;
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (!e.isFile()) continue;
+    files++;
+    bytes += (await stat(path.join(e.parentPath, e.name))).size;
+  }
+  return { files, bytes };
+}
+
+export async function runLake(opts: BenchOptions): Promise<Record<string, unknown>> {
+  const events = Math.min(opts.events, 5_000_000);
+  const env = await scratch();
+  const bus = new EmbeddedBus({
+    dir: path.join(env.dir, 'log'),
+    fsync: 'never',
+    retentionMs: 365 * DAY_MS,
+    segmentBytes: 64 << 20,
+  });
+  const pool = createPool(env.pgUrl, 4);
+  try {
+    await migrate(pool);
+    await bus.ensureTopic(TOPIC, 1);
+    const sink = bus.sink();
+    const days = 10;
+    const gen = createCommerceHistory({
+      seed: 1,
+      users: 10_000,
+      from: '2026-11-01',
+      to: `2026-11-${String(days).padStart(2, '0')}`,
+      eventsPerDay: Math.ceil(events / days),
+      badDataPercentage: 1,
+    });
+    let sent = 0;
+    let logBytes = 0;
+    while (sent < events) {
+      const batch = gen.take(Math.min(10_000, events - sent));
+      if (batch.length === 0) break;
+      for (const m of batch) logBytes += m.value.length;
+      await sink.send(
+        TOPIC,
+        batch.map((m) => ({ key: m.key, value: m.value })),
+      );
+      sent += batch.length;
+      progress(`pre-filling the log: ${sent.toLocaleString('en')} commerce events`);
+    }
+    endProgress();
+    console.log(
+      `pre-filled ${sent.toLocaleString('en')} events (${(logBytes / 2 ** 20).toFixed(0)} MiB of JSON)`,
+    );
+
+    const results: Record<string, unknown>[] = [];
+    const layers: Layer[] = [
+      bronzeLayer(TOPIC),
+      // The history ends days ago: the last sessions close once the partition has been idle 1 s.
+      silverLayer({
+        topic: TOPIC,
+        allowedLatenessMs: 10 * 60_000,
+        sessionGapMs: 30 * 60_000,
+        idleTimeoutMs: 1_000,
+      }),
+    ];
+    for (const layer of layers) {
+      const root = path.join(env.dir, `lake-${layer.name}`);
+      const log = new LakeCommitLog(pool, layer.name, TOPIC);
+      const writer = new LakeWriter({
+        layer,
+        store: new LocalLakeStore(root),
+        log,
+        owner: 'bench',
+        flushIntervalMs: 10_000,
+        maxBatchRecords: 200_000,
+        logger: silentLogger(),
+      });
+      let peakRss = process.memoryUsage().rss;
+      const source = bus.source({
+        topic: TOPIC,
+        group: `bench-${layer.name}`,
+        maxBatch: 10_000,
+        idleIntervalMs: 200,
+      });
+      const started = performance.now();
+      await source.start(writer);
+      for (;;) {
+        peakRss = Math.max(peakRss, process.memoryUsage().rss);
+        const { rows } = await pool.query<{ o: number }>(
+          'SELECT coalesce(sum(committed_offset), 0)::bigint AS o FROM lake.writer_partitions WHERE writer = $1',
+          [layer.name],
+        );
+        const done = Number(rows[0]?.o ?? 0);
+        progress(`${layer.name}: ${done.toLocaleString('en')} of ${sent.toLocaleString('en')} committed`);
+        if (done >= sent) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const seconds = (performance.now() - started) / 1000;
+      endProgress();
+      await source.stop();
+      await writer.close();
+      const { files, bytes } = await folderBytes(root);
+      const row = {
+        layer: layer.name,
+        events: sent,
+        seconds: Number(seconds.toFixed(2)),
+        events_per_second: Math.round(sent / seconds),
+        files,
+        lake_bytes_per_event: Number((bytes / sent).toFixed(1)),
+        peak_rss_mib: Math.round(peakRss / 2 ** 20),
+      };
+      console.log(JSON.stringify(row));
+      results.push(row);
+    }
+
+    // Silver's memory per 100,000 open sessions: one event each for 100,000 users, none closed.
+    const layer = silverLayer({
+      topic: TOPIC,
+      allowedLatenessMs: 10 * 60_000,
+      sessionGapMs: 30 * 60_000,
+      idleTimeoutMs: 60_000,
+    });
+    const claim: WriterClaim = {
+      partition: 0,
+      epoch: 1,
+      committedOffset: 0,
+      replayOffset: 0,
+      state: null,
+      unpublished: [],
+    };
+    const part = layer.open(claim);
+    const live = createCommerceHistory({
+      seed: 2,
+      users: 10_000,
+      from: '2026-11-01',
+      to: '2026-11-01',
+      eventsPerDay: 100_000,
+      badDataPercentage: 0,
+    });
+    const messages = live.take(100_000);
+    globalThis.gc?.();
+    const before = process.memoryUsage().heapUsed;
+    let offset = 0;
+    for (const m of messages) {
+      // Each event its own user: 100,000 open sessions.
+      const value = Buffer.from(m.value.toString().replace(/"user_id":"[^"]+"/, `"user_id":"u-${offset}"`));
+      part.ingest({ partition: 0, offset, key: m.key, value, timestamp: Date.now() }, Date.now());
+      offset++;
+    }
+    globalThis.gc?.();
+    const after = process.memoryUsage().heapUsed;
+    const perSession = (after - before) / offset;
+    console.log(
+      JSON.stringify({
+        silver_memory_per_100k_open_sessions_mib: Number(((perSession * 100_000) / 2 ** 20).toFixed(1)),
+      }),
+    );
+    return {
+      layers: results,
+      silver_memory_per_100k_open_sessions_mib: Number(((perSession * 100_000) / 2 ** 20).toFixed(1)),
+      setup: `${sent.toLocaleString('en')} commerce events (seed generator, 10,000 users, ${days} days, 1 % bad) pre-filled in one partition of the embedded log; each layer alone through LakeWriter into a local folder, flush 10 s, max batch 200,000, exactly-once commits to the embedded Postgres`,
+    };
+  } finally {
+    await pool.end();
+    await bus.close();
+    await env.close();
+  }
+}
