@@ -35,10 +35,15 @@ export const run: RoleRunner = async ({ config, logger, signal }) => {
         },
     'generating',
   );
+  // A history ends: stop there (a live generator never does).
+  const remaining = commerce
+    ? (generator as ReturnType<typeof commerceGeneratorFromConfig>).remaining()
+    : Infinity;
+  const count = Number.isFinite(remaining) ? Math.min(config.count ?? remaining, remaining) : config.count;
   const stats = await runGenerator({
     generator,
     rate: config.rate,
-    count: config.count,
+    count,
     durationMs: config.durationMs,
     output,
     signal,

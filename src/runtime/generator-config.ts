@@ -1,5 +1,9 @@
 import type { Config } from '../config/index.ts';
-import { type CommerceGenerator, createCommerceGenerator } from '../generator/commerce/index.ts';
+import {
+  type CommerceGenerator,
+  createCommerceGenerator,
+  createCommerceHistory,
+} from '../generator/commerce/index.ts';
 import { createEventGenerator, type EventGenerator, parseWeights } from '../generator/index.ts';
 
 /** The event generator the RTSA_GEN_* settings describe (used by `rtsa generate` and `rtsa start`). */
@@ -13,11 +17,17 @@ export function generatorFromConfig(config: Config): EventGenerator {
   });
 }
 
-/** The commerce generator the settings describe (`rtsa generate --domain commerce`, and `rtsa start`). */
+/**
+ * The commerce generator the settings describe (`rtsa generate --domain commerce`, and `rtsa
+ * start`): live traffic stamped now, or with --from (and --to) history over those days.
+ */
 export function commerceGeneratorFromConfig(config: Config): CommerceGenerator {
-  return createCommerceGenerator({
-    users: config.users,
-    seed: config.seed,
-    badDataPercentage: config.badDataPercentage,
+  const options = { users: config.users, seed: config.seed, badDataPercentage: config.badDataPercentage };
+  if (config.historyFrom === undefined) return createCommerceGenerator(options);
+  return createCommerceHistory({
+    ...options,
+    from: config.historyFrom,
+    to: config.historyTo ?? config.historyFrom,
+    eventsPerDay: config.eventsPerDay,
   });
 }

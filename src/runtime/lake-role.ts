@@ -4,11 +4,10 @@ import type pg from 'pg';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Bus, Source } from '../bus/types.ts';
 import type { Config } from '../config/index.ts';
-import { bronzeLayer } from '../lakehouse/bronze/bronze-layer.ts';
+import { bronzeLayer } from '../lakehouse/bronze/index.ts';
 import { openLakeStore } from '../lakehouse/lake-store/index.ts';
-import { LakeCommitLog } from '../lakehouse/lake-writer/commit-log.ts';
-import { LakeWriter } from '../lakehouse/lake-writer/lake-writer.ts';
-import { silverLayer } from '../lakehouse/silver/silver-layer.ts';
+import { LakeCommitLog, LakeWriter } from '../lakehouse/lake-writer/index.ts';
+import { silverLayer } from '../lakehouse/silver/index.ts';
 import { defaultPartitions } from './bus.ts';
 
 export interface LakeRole {

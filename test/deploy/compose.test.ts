@@ -97,15 +97,16 @@ test('images are pinned to explicit versions; rtsa services share the one locall
       assert.ok(s.build, `${name}: the rtsa image is built from the Dockerfile`);
       continue;
     }
+    // A semantic version, or MinIO's dated release tags (RELEASE.2025-04-22T22-12-26Z).
     assert.match(
       tag,
-      /^v?\d+\.\d+(\.\d+)?(-[\w.]+)?$/,
+      /^(v?\d+\.\d+(\.\d+)?(-[\w.]+)?|RELEASE\.\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z)$/,
       `${name}: pin ${s.image} to a version such as 17.9 or v3.7.3`,
     );
     assert.equal(s.build, undefined, `${name}: third-party images are pulled, not built`);
   }
   const rtsaNames = rtsaServices.map(([n]) => n).sort();
-  assert.deepEqual(rtsaNames, ['api', 'generator', 'migrate', 'ops', 'processor']);
+  assert.deepEqual(rtsaNames, ['api', 'generator', 'lake', 'migrate', 'ops', 'processor']);
 });
 
 test('Kafka runs in KRaft mode (4.x), without ZooKeeper', () => {
