@@ -1,7 +1,11 @@
 /** What every role's runner gets from the CLI, and the small pieces several roles share. */
 import type { Logger } from 'pino';
-import { collectDefaultMetrics, type Registry } from 'prom-client';
+import type pg from 'pg';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import type { Bus } from '../bus/types.ts';
 import type { Config } from '../config/index.ts';
+import { openBus } from './bus.ts';
+import { openDatabase } from './database.ts';
 
 export interface RoleContext {
   config: Config;
@@ -34,4 +38,39 @@ export function untilStopped(signal: AbortSignal, done?: Promise<void>): Promise
     signal.addEventListener('abort', () => resolve(), { once: true });
     done?.then(resolve, reject);
   });
+}
+
+/** A long-running role's handle: settles `done` if it stops on its own; `stop` ends it cleanly. */
+export interface RunningRole {
+  done: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The shape of every worker role (process, lake): the database and the bus, metrics on
+ * RTSA_METRICS_PORT, the role until Ctrl-C (or until it stops on its own), then everything closed
+ * in reverse order.
+ */
+export function workerRole(
+  start: (deps: {
+    config: Config;
+    bus: Bus;
+    pool: pg.Pool;
+    registry: Registry;
+    logger: Logger;
+  }) => Promise<RunningRole>,
+): RoleRunner {
+  return async ({ config, logger, signal }) => {
+    const db = await openDatabase(config, logger);
+    const bus = await openBus(config, logger);
+    const registry = withDefaultMetrics(new Registry());
+    const metrics = await maybeServeMetrics(config, registry, logger);
+    const role = await start({ config, bus, pool: db.pool, registry, logger });
+    await untilStopped(signal, role.done);
+    await role.stop();
+    metrics?.close();
+    await bus.close();
+    await db.close();
+    return 0;
+  };
 }

@@ -9,8 +9,7 @@ import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { DuckDBTimestampTZValue } from '@duckdb/node-api';
-import { type ColumnSource, parquetWriteBuffer, schemaFromColumnData } from 'hyparquet-writer';
-import { snappyCompress } from 'hysnappy';
+import type { ColumnSource, schemaFromColumnData } from 'hyparquet-writer';
 import {
   BRONZE_COLUMNS,
   BRONZE_PARTITION_COLUMNS,
@@ -19,6 +18,7 @@ import {
   bronzePartitions,
 } from '../bronze/bronze-batch.ts';
 import { sqlString } from './duckdb.ts';
+import { writeParquetBuffer } from './encode.ts';
 
 /** Files written, as paths relative to the target folder (`date=…/event_type=…/<name>.parquet`). */
 export type WrittenFiles = string[];
@@ -33,18 +33,8 @@ export function encodeBronzeHyparquet(
 ): { folder: string; bytes: Uint8Array; rows: number }[] {
   const out: { folder: string; bytes: Uint8Array; rows: number }[] = [];
   for (const [folder, rows] of bronzePartitions(batch)) {
-    const typed = hyparquetColumns(batch, rows);
-    // An explicit schema (for the timestamps) excludes per-column types.
-    const schema = schemaFromColumnData({ columnData: typed, schemaOverrides: TIMESTAMP_COLUMNS });
-    const buffer = parquetWriteBuffer({
-      columnData: typed.map(({ type: _type, ...column }) => column),
-      schema,
-      codec: 'SNAPPY',
-      // The wasm snappy of hyparquet's authors: ~25 % less CPU than the pure-JS default.
-      compressors: { SNAPPY: snappyCompress },
-      rowGroupSize: 100_000,
-    });
-    out.push({ folder, bytes: new Uint8Array(buffer), rows: rows.length });
+    const bytes = writeParquetBuffer(hyparquetColumns(batch, rows), TIMESTAMP_COLUMNS);
+    out.push({ folder, bytes, rows: rows.length });
   }
   return out;
 }

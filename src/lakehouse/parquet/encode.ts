@@ -16,7 +16,9 @@ export type Column =
   | { name: string; kind: 'timestamp'; values: readonly (number | null)[] }
   | { name: string; kind: 'bytes'; values: readonly (Uint8Array | null)[] };
 
-type SchemaElement = NonNullable<Parameters<typeof schemaFromColumnData>[0]['schemaOverrides']>[string];
+export type SchemaElement = NonNullable<
+  Parameters<typeof schemaFromColumnData>[0]['schemaOverrides']
+>[string];
 
 function source(c: Column): ColumnSource {
   switch (c.kind) {
@@ -37,6 +39,24 @@ function source(c: Column): ColumnSource {
   }
 }
 
+/** The one way the lake writes Parquet bytes: SNAPPY (wasm), row groups of 100,000. */
+export function writeParquetBuffer(
+  typed: ColumnSource[],
+  overrides: Record<string, SchemaElement>,
+): Uint8Array {
+  // An explicit schema (for the timestamps) excludes per-column types.
+  const schema = schemaFromColumnData({ columnData: typed, schemaOverrides: overrides });
+  const buffer = parquetWriteBuffer({
+    columnData: typed.map(({ type: _type, ...column }) => column),
+    schema,
+    codec: 'SNAPPY',
+    // The wasm snappy of hyparquet's authors: ~25 % less CPU than the pure-JS default.
+    compressors: { SNAPPY: snappyCompress },
+    rowGroupSize: 100_000,
+  });
+  return new Uint8Array(buffer);
+}
+
 export function encodeParquet(columns: readonly Column[]): Uint8Array {
   const typed = columns.map(source);
   const overrides: Record<string, SchemaElement> = {};
@@ -50,14 +70,5 @@ export function encodeParquet(columns: readonly Column[]): Uint8Array {
       logical_type: { type: 'TIMESTAMP', isAdjustedToUTC: true, unit: 'MICROS' },
     };
   }
-  // An explicit schema (for the timestamps) excludes per-column types.
-  const schema = schemaFromColumnData({ columnData: typed, schemaOverrides: overrides });
-  const buffer = parquetWriteBuffer({
-    columnData: typed.map(({ type: _type, ...column }) => column),
-    schema,
-    codec: 'SNAPPY',
-    compressors: { SNAPPY: snappyCompress },
-    rowGroupSize: 100_000,
-  });
-  return new Uint8Array(buffer);
+  return writeParquetBuffer(typed, overrides);
 }
