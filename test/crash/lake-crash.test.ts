@@ -8,21 +8,19 @@
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { EmbeddedBus } from '../../src/bus/embedded/index.ts';
-import type { BusRecord } from '../../src/bus/types.ts';
-import { parseCommerceEvent, utcDate } from '../../src/events/commerce-event.ts';
 import { createCommerceHistory } from '../../src/generator/commerce/index.ts';
-import { type LakeStore, openLakeStore, STAGING_PREFIX } from '../../src/lakehouse/lake-store/index.ts';
-import { openDuckDB, sqlString } from '../../src/lakehouse/parquet/duckdb.ts';
+import { type LakeStore, openLakeStore } from '../../src/lakehouse/lake-store/index.ts';
 import { readAllRecords } from '../helpers/pipeline-oracle.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
 import { exitOf, spawnRtsa, until } from '../helpers/rtsa-child.ts';
 import { s3Unavailable, type S3Server, startS3Server } from '../lakehouse/s3-server.ts';
+import { acceptedKeys, assertLakeMatches } from '../helpers/lake-oracle.ts';
 
 const TOPIC = 'events_raw';
 const RUNS = 20;
@@ -177,108 +175,9 @@ function crashSuite(name: string, target: () => Promise<Target>, skip?: string) 
       last.kill('SIGTERM');
       assert.equal(await exitOf(last), 0, 'a clean stop');
 
-      // Nothing uncommitted is visible, nothing is left staged.
-      const listed = new Set(
-        (await db.pool.query<{ key: string }>('SELECT key FROM lake.files')).rows.map((r) => r.key),
-      );
-      const visible = [
-        ...(await t.store.list('bronze/')),
-        ...(await t.store.list('silver/')),
-        ...(await t.store.list('dead-letter-queue/')),
-      ];
-      assert.deepEqual(
-        visible.filter((k) => !listed.has(k)),
-        [],
-        'every visible file is a committed one',
-      );
-      assert.deepEqual(await t.store.list(STAGING_PREFIX), [], 'nothing left staged');
-
-      await assertBronzeMatches(t.store, visible, records, accepted, dir);
+      await assertLakeMatches(db.pool, t.store, records, dir);
     });
   });
-}
-
-/** DuckDB reads every visible bronze file (Hive partitions from the folders) and compares with the topic. */
-async function assertBronzeMatches(
-  store: LakeStore,
-  keys: readonly string[],
-  records: readonly BusRecord[],
-  accepted: ReadonlySet<string>,
-  dir: string,
-): Promise<void> {
-  // A copy in a local folder, laid out as in the lake: DuckDB's S3 support is an extension that
-  // cannot be installed offline, and the local reader is the same for both stores.
-  const copy = path.join(dir, 'read-back');
-  for (const key of keys) {
-    const file = path.join(copy, ...key.split('/'));
-    await mkdir(path.dirname(file), { recursive: true });
-    await writeFile(file, (await store.get(key)) as Buffer);
-  }
-  const duck = await openDuckDB();
-  try {
-    const reader = await duck.connection.runAndReadAll(
-      `SELECT "partition", "offset", raw_value, CAST(date AS VARCHAR) AS date, event_type
-       FROM read_parquet(${sqlString(`${copy}/bronze/events/**/*.parquet`)}, hive_partitioning = true)`,
-    );
-    const rows = reader.getRowObjects() as {
-      partition: number;
-      offset: bigint;
-      raw_value: { bytes: Uint8Array };
-      date: string;
-      event_type: string;
-    }[];
-    const byPosition = new Map<string, (typeof rows)[number]>();
-    for (const r of rows) {
-      const at = `${r.partition}@${r.offset}`;
-      assert.ok(!byPosition.has(at), `record ${at} is in bronze twice`);
-      byPosition.set(at, r);
-    }
-    assert.equal(byPosition.size, records.length, 'every record of the topic is in bronze');
-    for (const record of records) {
-      const row = byPosition.get(`${record.partition}@${record.offset}`);
-      assert.ok(row, `record ${record.partition}@${record.offset} is missing from bronze`);
-      assert.ok(Buffer.from(row.raw_value.bytes).equals(record.value), 'raw bytes kept as received');
-      const parsed = parseCommerceEvent(record.value);
-      if (parsed.ok) {
-        assert.equal(row.date, utcDate(parsed.timestampMicros));
-        assert.equal(row.event_type, parsed.event.event_type);
-      }
-    }
-    // Silver: each accepted idempotency key once; the dead letters: every invalid record once.
-    const silver = (
-      await duck.connection.runAndReadAll(
-        `SELECT idempotency_key FROM read_parquet(${sqlString(`${copy}/silver/events/**/*.parquet`)}, hive_partitioning = true)`,
-      )
-    ).getRowObjects() as { idempotency_key: string }[];
-    assert.equal(silver.length, accepted.size, 'silver holds each accepted event once');
-    assert.deepEqual(new Set(silver.map((r) => r.idempotency_key)), accepted);
-    const dead = (
-      await duck.connection.runAndReadAll(
-        `SELECT "partition", "offset" FROM read_parquet(${sqlString(`${copy}/dead-letter-queue/events/**/*.parquet`)}, hive_partitioning = true)`,
-      )
-    ).getRowObjects() as { partition: number; offset: bigint }[];
-    const invalid = records
-      .filter((r) => !parseCommerceEvent(r.value).ok)
-      .map((r) => `${r.partition}@${r.offset}`);
-    assert.deepEqual(
-      dead.map((d) => `${d.partition}@${d.offset}`).sort(),
-      invalid.sort(),
-      'every invalid record dead-lettered once',
-    );
-  } finally {
-    duck.connection.closeSync();
-    duck.instance.closeSync();
-  }
-}
-
-/** The idempotency keys silver accepts: valid, first seen in log order (in time order here, so none is late). */
-function acceptedKeys(records: readonly BusRecord[]): Set<string> {
-  const keys = new Set<string>();
-  for (const r of [...records].sort((a, b) => a.partition - b.partition || a.offset - b.offset)) {
-    const parsed = parseCommerceEvent(r.value);
-    if (parsed.ok) keys.add(parsed.event.idempotency_key);
-  }
-  return keys;
 }
 
 crashSuite('rtsa lake on a local folder', async () => {
