@@ -7,101 +7,32 @@
  * up and changes nothing.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
 import fc from 'fast-check';
 import pg from 'pg';
 import { findEmbeddedDatabase } from '../../src/ops/embedded-database.ts';
+import { type RtsaChild, type RtsaSandbox, rtsaSandbox, until, waitHealthy } from '../helpers/rtsa-child.ts';
 import { type HostileLine, hostileBatch } from './hostile-events.ts';
 
 const RUNS = Number(process.env.RTSA_FUZZ_RUNS ?? 80);
 const SKEW_MS = 5 * 60_000; // the default RTSA_MAX_FUTURE_SKEW
 
-let dir: string;
-let port: number;
-let child: ChildProcess | undefined;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const p = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(p));
-    });
-  });
-}
+let rtsa: RtsaSandbox;
 
 before(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'rtsa-fuzz-'));
-  port = await freePort();
+  rtsa = await rtsaSandbox('rtsa-fuzz-');
 });
 
-after(async () => {
-  child?.kill('SIGKILL');
-  const pid = Number(
-    (await readFile(path.join(dir, 'postgres', 'postmaster.pid'), 'utf8').catch(() => '')).split('\n')[0],
-  );
-  if (pid > 0) {
-    try {
-      process.kill(pid, 'SIGINT');
-    } catch {}
-    for (let i = 0; i < 100; i++) {
-      try {
-        process.kill(pid, 0);
-      } catch {
-        break;
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  await rm(dir, { recursive: true, force: true });
-});
+after(() => rtsa?.remove());
 
-function start(): ChildProcess {
-  const c = spawn(
-    process.execPath,
-    [
-      'src/cli/main.ts',
-      'start',
-      '--data-dir',
-      dir,
-      '--port',
-      String(port),
-      '--no-generator',
-      '--log-format',
-      'json',
-      '--log-level',
-      'warn',
-      '--flush-interval',
-      '100ms',
-    ],
-    { stdio: ['ignore', 'ignore', 'inherit'] },
-  );
-  child = c;
-  return c;
-}
+const start = (): RtsaChild =>
+  rtsa.start(['--no-generator', '--log-format', 'json', '--log-level', 'warn', '--flush-interval', '100ms'], {
+    output: 'inherit',
+  });
 
-const base = () => `http://127.0.0.1:${port}`;
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-const healthy = async () => ((await fetch(`${base()}/health`)).status === 200 ? true : undefined);
-
-function alive(c: ChildProcess): void {
-  assert.equal(c.exitCode, null, 'rtsa is still running');
-  assert.equal(c.signalCode, null, 'rtsa is still running');
+function alive({ proc }: RtsaChild): void {
+  assert.equal(proc.exitCode, null, 'rtsa is still running');
+  assert.equal(proc.signalCode, null, 'rtsa is still running');
 }
 
 interface IngestAnswer {
@@ -114,7 +45,7 @@ test('hostile events over HTTP: alive, answered, counted once, dead-lettered, an
   timeout: 170_000,
 }, async () => {
   let c = start();
-  await until('health', healthy);
+  await waitHealthy(rtsa.base);
   const expected = new Map<string, number>();
   let invalidTotal = 0;
   let run = 0;
@@ -122,7 +53,7 @@ test('hostile events over HTTP: alive, answered, counted once, dead-lettered, an
     fc.asyncProperty(
       fc.constant(null).chain(() => hostileBatch({ now: Date.now(), skewMs: SKEW_MS, run: `r${run++}` }, 40)),
       async (lines: HostileLine[]) => {
-        const response = await fetch(`${base()}/events`, {
+        const response = await fetch(`${rtsa.base}/events`, {
           method: 'POST',
           headers: { 'content-type': 'application/x-ndjson' },
           body: lines.map((l) => l.line).join('\n'),
@@ -144,13 +75,13 @@ test('hostile events over HTTP: alive, answered, counted once, dead-lettered, an
         for (const l of lines) if (l.valid) expected.set(l.stream!, (expected.get(l.stream!) ?? 0) + 1);
         invalidTotal += invalid.length;
         alive(c);
-        assert.equal((await fetch(`${base()}/health`)).status, 200);
+        assert.equal((await fetch(`${rtsa.base}/health`)).status, 200);
       },
     ),
     { numRuns: RUNS, seed: Number(process.env.RTSA_FUZZ_SEED ?? 11), endOnFailure: true },
   );
 
-  const db = await findEmbeddedDatabase(dir);
+  const db = await findEmbeddedDatabase(rtsa.dir);
   assert.equal(db.state, 'running');
   const pool = new pg.Pool({ connectionString: (db as { url: string }).url, max: 2 });
   try {
@@ -162,10 +93,14 @@ test('hostile events over HTTP: alive, answered, counted once, dead-lettered, an
     };
     const total = [...expected.values()].reduce((a, b) => a + b, 0);
     assert.ok(total > 0 && invalidTotal > 0, `exercised both: ${total} valid, ${invalidTotal} invalid`);
-    const seen = await until('every valid event counted', async () => {
-      const m = await counted();
-      return [...m.values()].reduce((a, b) => a + b, 0) >= total ? m : undefined;
-    });
+    const seen = await until(
+      'every valid event counted',
+      async () => {
+        const m = await counted();
+        return [...m.values()].reduce((a, b) => a + b, 0) >= total ? m : undefined;
+      },
+      60_000,
+    );
     assert.deepEqual(
       [...seen].sort(([a], [b]) => (a < b ? -1 : 1)),
       [...expected].sort(([a], [b]) => (a < b ? -1 : 1)),
@@ -182,15 +117,14 @@ test('hostile events over HTTP: alive, answered, counted once, dead-lettered, an
     );
 
     // kill -9, then a restart on the same data folder: it starts, stays up, and changes nothing.
-    c.kill('SIGKILL');
-    await new Promise((r) => c.once('exit', r));
+    await c.kill9();
     await pool.end();
     c = start();
-    await until('health after kill -9', healthy);
+    await waitHealthy(rtsa.base);
     await new Promise((r) => setTimeout(r, 3_000));
     alive(c);
-    assert.equal((await fetch(`${base()}/health`)).status, 200);
-    const again = await findEmbeddedDatabase(dir);
+    assert.equal((await fetch(`${rtsa.base}/health`)).status, 200);
+    const again = await findEmbeddedDatabase(rtsa.dir);
     const pool2 = new pg.Pool({ connectionString: (again as { url: string }).url, max: 1 });
     try {
       const { rows } = await pool2.query<{ n: number }>(
@@ -200,9 +134,8 @@ test('hostile events over HTTP: alive, answered, counted once, dead-lettered, an
     } finally {
       await pool2.end();
     }
-    c.kill('SIGINT');
-    const code = await new Promise((r) => c.once('exit', (x) => r(x)));
-    assert.equal(code, 0, 'Ctrl-C exits cleanly');
+    await c.stop('SIGINT', 30_000);
+    assert.equal(c.proc.exitCode, 0, 'Ctrl-C exits cleanly');
   } finally {
     await pool.end().catch(() => {});
   }

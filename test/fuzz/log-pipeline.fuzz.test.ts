@@ -48,13 +48,9 @@ test('hostile records on the log: processed or dead-lettered with a reason, neve
   const sink = bus.sink();
   const expected = new Map<string, number>();
   let invalid = 0;
-  let role: ProcessorRole = await startProcessorRole({
-    config,
-    bus,
-    pool: db.pool,
-    registry: new Registry(),
-    logger: silentLogger(),
-  });
+  const startRole = (): Promise<ProcessorRole> =>
+    startProcessorRole({ config, bus, pool: db.pool, registry: new Registry(), logger: silentLogger() });
+  let role = await startRole();
   let run = 0;
   try {
     await fc.assert(
@@ -76,13 +72,7 @@ test('hostile records on the log: processed or dead-lettered with a reason, neve
           }
           if (restart) {
             await role.stop();
-            role = await startProcessorRole({
-              config,
-              bus,
-              pool: db.pool,
-              registry: new Registry(),
-              logger: silentLogger(),
-            });
+            role = await startRole();
           }
           await waitCommittedToEnd(db.pool, bus, config.topic, 30_000);
           assert.equal(role.processor.health, 'running', role.processor.healthDetail);

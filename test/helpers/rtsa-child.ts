@@ -1,12 +1,14 @@
 /**
  * rtsa as a user runs it, in a child process: `spawnRtsa(['start', ...])`, `waitHealthy(url)`,
  * `child.stop()` (Ctrl-C) or `child.kill9()`, and `stopOrphanPostgres(dir)` for the embedded
- * Postgres a kill -9 leaves behind. One copy for every suite that starts rtsa.
+ * Postgres a kill -9 leaves behind; `rtsaSandbox()` puts these together for a suite's own
+ * `rtsa start`. One copy for every suite that starts rtsa.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { SETTINGS } from '../../src/config/index.ts';
 
@@ -182,4 +184,38 @@ export async function stopOrphanPostgres(dataDir: string): Promise<void> {
   await until('the embedded Postgres to stop', async () => (alive(pid) ? undefined : true), 20_000).catch(
     () => {},
   );
+}
+
+/** A suite's own `rtsa start`: a fresh data folder and a free port, and what cleans them up. */
+export interface RtsaSandbox {
+  dir: string;
+  port: number;
+  /** `http://127.0.0.1:<port>` */
+  base: string;
+  /** Starts `rtsa start --data-dir <dir> --port <port> ...args` (again on the same data after a stop). */
+  start(args?: readonly string[], options?: SpawnOptions): RtsaChild;
+  /** kill -9 of what `start` started, then stops the embedded Postgres left behind and removes the folder. */
+  remove(): Promise<void>;
+}
+
+/** Makes a sandbox (in `before`); `remove()` it in `after`. */
+export async function rtsaSandbox(prefix = 'rtsa-'): Promise<RtsaSandbox> {
+  const dir = await mkdtemp(path.join(tmpdir(), prefix));
+  const port = await freePort();
+  const started: RtsaChild[] = [];
+  return {
+    dir,
+    port,
+    base: `http://127.0.0.1:${port}`,
+    start(args = [], options = {}) {
+      const child = spawnRtsa(['start', '--data-dir', dir, '--port', String(port), ...args], options);
+      started.push(child);
+      return child;
+    },
+    async remove() {
+      for (const child of started) await child.kill9();
+      await stopOrphanPostgres(dir);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }
