@@ -144,6 +144,16 @@ function crashSuite(name: string, target: () => Promise<Target>, skip?: string) 
           async () => ((await claims()) > claimedBefore || child.exitCode !== null ? true : undefined),
           60_000,
         );
+        // Odd runs die at a random moment after the claim (recovery, staging, the commit or the
+        // moves). Even runs die a random moment after their first commit, so that half the kills
+        // land in the middle of steady work however slow the store is (S3 commits take longer).
+        if (run % 2 === 0) {
+          await until(
+            'this run to commit',
+            async () => ((await committed()) > previous || child.exitCode !== null ? true : undefined),
+            60_000,
+          );
+        }
         await new Promise((r) => setTimeout(r, pauses[run]));
         child.kill('SIGKILL');
         await exitOf(child);
