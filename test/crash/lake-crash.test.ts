@@ -83,7 +83,12 @@ function crashSuite(name: string, target: () => Promise<Target>, skip?: string) 
         ).rows[0]?.n ?? 0,
       );
 
-    function startLake(): ChildProcess {
+    /**
+     * `idle` is how long a quiet partition waits before its watermark jumps to the wall clock:
+     * long while events flow (a pause between two sends must not make the rest late), one second
+     * for the last run, once everything is in the log, so the last sessions close.
+     */
+    function startLake(idle = '1h'): ChildProcess {
       return spawnRtsa(
         [
           'lake',
@@ -96,7 +101,7 @@ function crashSuite(name: string, target: () => Promise<Target>, skip?: string) 
           '--lake-max-batch',
           '150',
           '--lake-idle-timeout',
-          '1s',
+          idle,
           '--log-format',
           'json',
           '--log-level',
@@ -165,7 +170,14 @@ function crashSuite(name: string, target: () => Promise<Target>, skip?: string) 
       await send(values.length);
       assert.ok(progressed >= RUNS / 2, `only ${progressed} of ${RUNS} runs committed before being killed`);
 
-      const last = startLake();
+      const last = startLake('1s');
+      const silverState = { committed: 0, rows: 0 };
+      const watch = setInterval(() => {
+        void (async () => {
+          silverState.committed = await committed('silver');
+          silverState.rows = await silverRows();
+        })().catch(() => {});
+      }, 500);
       const records = await readAllRecords(bus, TOPIC);
       const accepted = acceptedKeys(records);
       await until(
@@ -181,7 +193,10 @@ function crashSuite(name: string, target: () => Promise<Target>, skip?: string) 
             ? true
             : undefined,
         120_000,
+        () =>
+          `silver: committed ${silverState.committed} of ${records.length}, ${silverState.rows} of ${accepted.size} events written`,
       );
+      clearInterval(watch);
       last.kill('SIGTERM');
       assert.equal(await exitOf(last), 0, 'a clean stop');
 

@@ -34,7 +34,8 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function startLake(name: string): RtsaChild {
+/** `idle`: see test/crash/lake-crash.test.ts (long while events flow, short for the last writer). */
+function startLake(name: string, idle = '1h'): RtsaChild {
   return new RtsaChild(name, 'lake', [
     '--kafka-brokers',
     kafkaBrokers().join(','),
@@ -53,7 +54,7 @@ function startLake(name: string): RtsaChild {
     '--lake-max-batch',
     '200',
     '--lake-idle-timeout',
-    '1s',
+    idle,
     '--log-level',
     'warn',
   ]);
@@ -114,7 +115,10 @@ test('two lake writers share the partitions; one killed with -9, the other finis
       180_000,
       () => b.tail(),
     );
-    // Silver writes the last sessions once the partitions have been idle a second.
+    // Silver writes the last sessions once the partitions have been idle: a last writer, started
+    // once everything is in the topic, waits one second of quiet for that.
+    assert.equal(await b.stop(), 0, 'the survivor stops cleanly');
+    const c = startLake('lake-c', '1s');
     const accepted = acceptedKeys(records);
     await until(
       'silver to write every session',
@@ -126,9 +130,9 @@ test('two lake writers share the partitions; one killed with -9, the other finis
         return Number(rows[0]?.n ?? 0) === accepted.size ? true : undefined;
       },
       120_000,
-      () => b.tail(),
+      () => c.tail(),
     );
-    assert.equal(await b.stop(), 0, 'the survivor stops cleanly');
+    assert.equal(await c.stop(), 0, 'the last writer stops cleanly');
     const store = openLakeStore({ url: path.join(dir, 'lake'), dataDir: dir });
     await assertLakeMatches(db.pool, store, records, dir);
     await store.close();
