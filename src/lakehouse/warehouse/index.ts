@@ -1,0 +1,12 @@
+export { readSilverDay, type SilverDay } from './read-silver.ts';
+export {
+  type PlanType,
+  type SignupFact,
+  tierOf,
+  type UserAttributes,
+  type UserHistoryInput,
+  type UserTier,
+  type UserVersion,
+  userVersions,
+} from './user-history.ts';
+export { datesBetween, type LoadOptions, type LoadResult, loadWarehouseDate } from './warehouse-load.ts';
