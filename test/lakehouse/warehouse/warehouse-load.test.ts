@@ -6,12 +6,14 @@
  * orders ends in identical tables; a date without silver data changes nothing.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
 import type pg from 'pg';
 import { LocalLakeStore } from '../../../src/lakehouse/lake-store/index.ts';
 import { loadWarehouseDate } from '../../../src/lakehouse/warehouse/index.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/postgres.ts';
+import { cleanEnv } from '../../helpers/rtsa-child.ts';
 import { commerceTraffic, DAYS, silverLake, type TrafficEvent } from './commerce-traffic.ts';
 import { oracle } from './oracle.ts';
 
@@ -273,4 +275,41 @@ test('the warehouse migration seeds its dimensions', async () => {
     ),
     /uq_dim_user_current/,
   );
+});
+
+/** `rtsa warehouse …` as a user runs it; resolves with its exit code and output. */
+function rtsa(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; out: string }> {
+  const cli = new URL('../../../src/cli/main.ts', import.meta.url).pathname;
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [cli, 'warehouse', ...args],
+      { env: cleanEnv(env) },
+      (error, stdout, stderr) => {
+        const code = error ? Number((error as { code?: number }).code ?? 1) : 0;
+        resolve({ code, out: `${stdout}${stderr}` });
+      },
+    );
+  });
+}
+
+test('rtsa warehouse load: a range, a date without data, bad flags', { timeout: 120_000 }, async () => {
+  const db = await freshDb();
+  const env = { DATABASE_URL: db.url, RTSA_LAKE_URL: lake, LOG_FORMAT: 'json' };
+  const range = await rtsa(['load', '--from', '2025-11-30', '--to', DAYS[2]!], env);
+  assert.equal(range.code, 0, range.out);
+  assert.match(range.out, /no silver data for 2025-11-30/);
+  assert.match(range.out, /2025-12-03 loaded/);
+  const { rows } = await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM warehouse.fact_events');
+  assert.equal(rows[0]!.n, oracle(traffic).facts.size);
+  const again = await rtsa(['load', '--date', DAYS[1]!], env);
+  assert.equal(again.code, 0, again.out);
+  assert.match(again.out, /already loaded: nothing changed/);
+  const none = await rtsa(['load', '--date', '2024-02-29'], env);
+  assert.equal(none.code, 0, none.out);
+  assert.match(none.out, /no silver data for 2024-02-29/);
+  for (const bad of [[], ['unload'], ['load', '--date', '2025-13-01'], ['load', '--from', DAYS[0]!]]) {
+    const r = await rtsa(bad, env);
+    assert.notEqual(r.code, 0, `rtsa warehouse ${bad.join(' ')} is refused`);
+  }
 });
