@@ -1,4 +1,4 @@
-export { readSilverDay, type SilverDay } from './read-silver.ts';
+export { exportSilverDay, type SilverDayFiles } from './silver-export.ts';
 export {
   type PlanType,
   type SignupFact,

@@ -12,16 +12,19 @@
  * on that history, so loading dates in any order, each at least once, ends in the same tables as
  * loading them in date order; re-loading a date stages nothing new and changes nothing.
  */
+import { createReadStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { from as copyFrom } from 'pg-copy-streams';
 import type { Logger } from 'pino';
 import type pg from 'pg';
 import { withTransaction } from '../../db/index.ts';
 import { formatMicros } from '../../events/timestamp.ts';
 import type { LakeStore } from '../lake-store/index.ts';
-import { readSilverDay, type SilverDay } from './read-silver.ts';
+import { EVENT_COLUMNS, exportSilverDay, SESSION_COLUMNS, type SilverDayFiles } from './silver-export.ts';
 import { SQL } from './statements.ts';
 import { type SignupFact, type UserHistoryInput, type UserVersion, userVersions } from './user-history.ts';
 
-/** Rows per staging insert: big enough to be cheap per row, small enough for one message. */
+/** Versions per insert statement. */
 const CHUNK = 50_000;
 /** Serialises loads: two dates loaded at once may touch the same users. */
 const LOCK = 'rtsa.warehouse.load';
@@ -52,7 +55,7 @@ export interface LoadOptions {
 export async function loadWarehouseDate(options: LoadOptions, date: string): Promise<LoadResult> {
   const started = performance.now();
   const log = options.logger;
-  const day = await readSilverDay(options.store, date);
+  const day = await exportSilverDay(options.store, date);
   const empty: LoadResult = {
     date,
     found: false,
@@ -66,92 +69,83 @@ export async function loadWarehouseDate(options: LoadOptions, date: string): Pro
     ms: 0,
   };
   if (day === undefined) return { ...empty, ms: performance.now() - started };
-  const silverEvents = day.events.idempotencyKey.length;
-  const silverSessions = day.sessions.sessionId.length;
-  log?.info({ date, silverEvents, silverSessions }, 'warehouse load: silver read');
-  const result = await withTransaction(
-    options.pool,
-    async (client) => {
-      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [LOCK]);
-      await client.query(SQL.createStaging);
-      await stage(client, day, log);
-      await client.query(SQL.keepNew);
-      const counts = await client.query<{ e: number; s: number; u: number }>(
-        'SELECT (SELECT count(*) FROM stg_events)::int AS e, (SELECT count(*) FROM stg_sessions)::int AS s, (SELECT count(*) FROM stg_users)::int AS u',
-      );
-      const { e: newEvents, s: newSessions, u: users } = counts.rows[0] ?? { e: 0, s: 0, u: 0 };
-      if (users === 0) return { ...empty, found: true, silverEvents, silverSessions };
-      const versions = await replaceHistories(client);
-      log?.info({ date, users, versions }, 'warehouse load: user histories recomputed');
-      await client.query(SQL.insertEventFacts);
-      await client.query(SQL.insertSessionFacts);
-      const rekeyed =
-        ((await client.query(SQL.rekeyEventFacts)).rowCount ?? 0) +
-        ((await client.query(SQL.rekeySessionFacts)).rowCount ?? 0);
-      await client.query(SQL.sessionRevenue);
-      return {
-        ...empty,
-        found: true,
-        silverEvents,
-        silverSessions,
-        newEvents,
-        newSessions,
-        users,
-        versions,
-        rekeyed,
-      };
-    },
-    `warehouse load ${date}`,
-  );
+  const silverEvents = day.events;
+  const silverSessions = day.sessions;
+  let t = started;
+  /** Progress: each step of a long load, with its time. */
+  const step = (what: string, extra: Record<string, unknown> = {}) => {
+    const now = performance.now();
+    log?.info({ date, ...extra, ms: Math.round(now - t) }, `warehouse load ${date}: ${what}`);
+    t = now;
+  };
+  step('silver read', { silverEvents, silverSessions });
+  let result: LoadResult;
+  try {
+    result = await withTransaction(
+      options.pool,
+      async (client) => {
+        await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [LOCK]);
+        // Joins and sorts of a day's rows in memory rather than in temporary files.
+        await client.query("SET LOCAL work_mem = '64MB'");
+        await client.query(SQL.createStaging);
+        await stage(client, day);
+        await client.query(SQL.affectedUsers);
+        const counts = await client.query<{ e: number; s: number; u: number }>(
+          'SELECT (SELECT count(*) FROM stg_events)::int AS e, (SELECT count(*) FROM stg_sessions)::int AS s, (SELECT count(*) FROM stg_users)::int AS u',
+        );
+        const { e: newEvents, s: newSessions, u: users } = counts.rows[0] ?? { e: 0, s: 0, u: 0 };
+        step('staged', { newEvents, newSessions, users });
+        if (users === 0) return { ...empty, found: true, silverEvents, silverSessions };
+        const versions = await replaceHistories(client);
+        // dim_user just changed under the planner's feet (the first load starts from an empty one).
+        await client.query('ANALYZE warehouse.dim_user');
+        step('user histories recomputed', { users, versions });
+        await client.query(SQL.insertEventFacts);
+        await client.query(SQL.insertSessionFacts);
+        step('facts inserted', { newEvents, newSessions });
+        const rekeyed =
+          ((await client.query(SQL.rekeyEventFacts)).rowCount ?? 0) +
+          ((await client.query(SQL.rekeySessionFacts)).rowCount ?? 0);
+        await client.query(SQL.sessionRevenue);
+        step('older facts re-keyed', { rekeyed });
+        return {
+          ...empty,
+          found: true,
+          silverEvents,
+          silverSessions,
+          newEvents,
+          newSessions,
+          users,
+          versions,
+          rekeyed,
+        };
+      },
+      `warehouse load ${date}`,
+    );
+  } finally {
+    await day.close();
+  }
   return { ...result, ms: performance.now() - started };
 }
 
-/** The date's silver into the staging tables, CHUNK rows per statement. */
-async function stage(client: pg.PoolClient, day: SilverDay, log: Logger | undefined): Promise<void> {
-  const e = day.events;
-  const total = e.idempotencyKey.length;
-  for (let i = 0; i < total; i += CHUNK) {
-    const part = <T>(values: T[]) => values.slice(i, i + CHUNK);
-    await client.query(SQL.stageEvents, [
-      part(e.idempotencyKey),
-      part(e.eventId),
-      part(e.userId),
-      part(e.sessionId),
-      part(e.eventType),
-      part(e.eventTimestamp),
-      part(e.deviceType),
-      part(e.ipAddress),
-      part(e.schemaVersion),
-      part(e.payload),
-      part(e.totalAmount),
-      part(e.quantity),
-      part(e.currency),
-    ]);
-    if (total > CHUNK) {
-      log?.info(
-        { date: day.date, staged: Math.min(i + CHUNK, total), of: total },
-        'warehouse load: staging events',
-      );
-    }
+/** The date's CSV files into the raw staging tables by COPY, then into stg_events / stg_sessions. */
+async function stage(client: pg.PoolClient, day: SilverDayFiles): Promise<void> {
+  if (day.eventsCsv !== undefined) {
+    await pipeline(
+      createReadStream(day.eventsCsv),
+      client.query(copyFrom(`COPY stg_events_raw (${EVENT_COLUMNS.join(', ')}) FROM STDIN (FORMAT csv)`)),
+    );
+    // Statistics, or the planner takes the fresh table for empty and sorts it to disk.
+    await client.query('ANALYZE stg_events_raw');
+    await client.query(SQL.stageEvents);
   }
-  const s = day.sessions;
-  for (let i = 0; i < s.sessionId.length; i += CHUNK) {
-    const part = <T>(values: T[]) => values.slice(i, i + CHUNK);
-    await client.query(SQL.stageSessions, [
-      part(s.sessionId),
-      part(s.userId),
-      part(s.sessionStart),
-      part(s.sessionEnd),
-      part(s.durationSeconds),
-      part(s.eventCount),
-      part(s.pageViews),
-      part(s.purchases),
-      part(s.paymentFailures),
-      part(s.signups),
-      part(s.eventTypes),
-      part(s.firstDeviceType),
-      part(s.firstEventId),
-    ]);
+  if (day.sessionsCsv !== undefined) {
+    await pipeline(
+      createReadStream(day.sessionsCsv),
+      client.query(copyFrom(`COPY stg_sessions_raw (${SESSION_COLUMNS.join(', ')}) FROM STDIN (FORMAT csv)`)),
+    );
+    await client.query('ANALYZE stg_sessions_raw');
+    await client.query(SQL.stageSessions);
   }
 }
 
@@ -165,6 +159,33 @@ interface HistoryRow {
   signup_source: string | null;
   plan_type: string | null;
   cents: string | null;
+}
+
+interface OldVersionRow {
+  user_id: string;
+  version_number: number;
+  start_us: string;
+  end_us: string | null;
+}
+
+/**
+ * The earliest instant from which a user's new version ranges differ from their old ones, or
+ * undefined when they had none (no older facts) or nothing moved. A fact's key is its user and
+ * version number, so facts before that instant keep theirs.
+ */
+export function firstChange(
+  old: readonly { start: number; end: number | null }[],
+  fresh: readonly UserVersion[],
+): number | undefined {
+  if (old.length === 0) return undefined;
+  for (let i = 0; i < Math.max(old.length, fresh.length); i++) {
+    const a = old[i];
+    const b = fresh[i];
+    if (a !== undefined && b !== undefined && a.start === b.effectiveStart && a.end === b.effectiveEnd)
+      continue;
+    return Math.min(a?.start ?? Number.POSITIVE_INFINITY, b?.effectiveStart ?? Number.POSITIVE_INFINITY);
+  }
+  return undefined;
 }
 
 /** Recomputes the versions of every user in stg_users and writes them; returns how many. */
@@ -203,8 +224,28 @@ async function replaceHistories(client: pg.PoolClient): Promise<number> {
       });
     }
   }
+  const old = new Map<string, { start: number; end: number | null }[]>();
+  for (const r of (await client.query<OldVersionRow>(SQL.oldVersions)).rows) {
+    let list = old.get(r.user_id);
+    if (list === undefined) {
+      list = [];
+      old.set(r.user_id, list);
+    }
+    list.push({ start: Number(r.start_us), end: r.end_us === null ? null : Number(r.end_us) });
+  }
   const versions: UserVersion[] = [];
-  for (const input of inputs.values()) versions.push(...userVersions(input));
+  const rekeyUsers: string[] = [];
+  const rekeyFrom: string[] = [];
+  for (const input of inputs.values()) {
+    const fresh = userVersions(input);
+    versions.push(...fresh);
+    const from = firstChange(old.get(input.userId) ?? [], fresh);
+    if (from !== undefined) {
+      rekeyUsers.push(input.userId);
+      rekeyFrom.push(formatMicros(from));
+    }
+  }
+  await client.query(SQL.rekeyScope, [rekeyUsers, rekeyFrom]);
   await client.query(SQL.deleteVersions);
   for (let i = 0; i < versions.length; i += CHUNK) {
     const part = versions.slice(i, i + CHUNK);

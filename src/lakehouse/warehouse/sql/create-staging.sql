@@ -1,6 +1,19 @@
--- The date being loaded, in temporary tables that vanish at commit. After staging, rows already
--- in the warehouse are removed from them: what is left is new, and its users are the ones whose
+-- The date being loaded, in temporary tables that vanish at commit: silver's columns as COPY
+-- receives them (the *_raw tables), then with the facts' derived columns. After staging, rows
+-- already in the warehouse are removed: what is left is new, and its users are the ones whose
 -- history the load recomputes.
+CREATE TEMP TABLE stg_events_raw (
+  idempotency_key text, event_id text, user_id text, session_id text, event_type text,
+  event_timestamp text, device_type text, ip_address text, schema_version text, payload text,
+  total_amount float8, quantity integer, currency text
+) ON COMMIT DROP;
+
+CREATE TEMP TABLE stg_sessions_raw (
+  session_id text, user_id text, session_start text, session_end text, duration_seconds float8,
+  event_count integer, page_views integer, purchases integer, payment_failures integer,
+  signups integer, event_types text, first_device_type text, first_event_id text
+) ON COMMIT DROP;
+
 CREATE TEMP TABLE stg_events (
   event_key            bigint        NOT NULL,
   event_id             text          NOT NULL,
@@ -39,4 +52,11 @@ CREATE TEMP TABLE stg_sessions (
   signups           integer          NOT NULL,
   event_types       text             NOT NULL,
   first_event_id    text             NOT NULL
+) ON COMMIT DROP;
+
+-- Per affected user, the instant from which their versions' ranges changed: older facts from then
+-- on are the ones a backfill may have to re-key.
+CREATE TEMP TABLE stg_rekey (
+  user_id  text      PRIMARY KEY,
+  from_ts  timestamp NOT NULL
 ) ON COMMIT DROP;

@@ -1,4 +1,4 @@
--- A chunk of the date's silver events (column arrays) into stg_events, with the fact's derived
+-- The date's silver events (as copied into stg_events_raw) into stg_events, with the fact's derived
 -- columns: the hour, the device row of the type, and the measures from the payload (USD through
 -- dim_currency; a code it does not know counts as USD, as src/lakehouse/currency.ts does).
 INSERT INTO stg_events
@@ -18,10 +18,9 @@ SELECT warehouse.key64(r.idempotency_key), r.event_id, r.idempotency_key, r.user
 FROM (
   SELECT u.*, u.event_timestamp::timestamp AS ts, u.event_type = 'purchase' AS purchase,
          round(coalesce(u.total_amount, 0)::numeric, 2) AS amount
-  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-              $8::text[], $9::text[], $10::text[], $11::float8[], $12::integer[], $13::text[])
-       AS u(idempotency_key, event_id, user_id, session_id, event_type, event_timestamp, device_type,
-            ip_address, schema_version, payload, total_amount, quantity, currency)
+  FROM stg_events_raw u
+  -- A fact never changes once loaded: only new events go on.
+  WHERE NOT EXISTS (SELECT 1 FROM warehouse.fact_events f WHERE f.idempotency_key = u.idempotency_key)
 ) r
 LEFT JOIN warehouse.dim_time t ON t.full_timestamp = date_trunc('hour', r.ts)
 LEFT JOIN warehouse.dim_device d ON d.device_type = r.device_type AND d.is_type_default
