@@ -2,6 +2,7 @@ export { exportSilverDay, type SilverDayFiles } from './silver-export.ts';
 export {
   type PlanType,
   type SignupFact,
+  sixthSessionStarts,
   tierOf,
   type UserAttributes,
   type UserHistoryInput,

@@ -35,10 +35,13 @@ export interface UserHistoryInput {
   /** The earliest event (or session start) of the user, µs. */
   firstSeen: number;
   signups: readonly SignupFact[];
-  /** Purchases: time (µs) and amount in USD cents. */
+  /**
+   * Purchases: time (µs) and amount in USD cents. Only the running total matters, so the loader
+   * passes only the purchases that cross a tier line, each with the cents since the previous one.
+   */
   purchases: readonly { ts: number; usdCents: number }[];
-  /** Starts (µs) of the user's sessions. */
-  sessionStarts: readonly number[];
+  /** The start (µs) of the 6th session of each UTC day the user had one (see sixthSessionStarts). */
+  sixthSessionStarts: readonly number[];
 }
 
 export interface UserAttributes {
@@ -77,10 +80,10 @@ export function utcDateOf(micros: number): string {
   return new Date(Math.floor(micros / 1000)).toISOString().slice(0, 10);
 }
 
-/** The 6th session start of each UTC day. */
-function upgradeInstants(sessionStarts: readonly number[]): Set<number> {
+/** The start of each UTC day's 6th session, from all of a user's session starts (µs). */
+export function sixthSessionStarts(sessionStarts: readonly number[]): number[] {
   const sorted = [...sessionStarts].sort((a, b) => a - b);
-  const out = new Set<number>();
+  const out: number[] = [];
   let day = Number.NaN;
   let n = 0;
   for (const ts of sorted) {
@@ -89,7 +92,7 @@ function upgradeInstants(sessionStarts: readonly number[]): Set<number> {
       day = d;
       n = 0;
     }
-    if (++n === 6) out.add(ts);
+    if (++n === 6) out.push(ts);
   }
   return out;
 }
@@ -106,7 +109,7 @@ function same(a: UserAttributes, b: UserAttributes): boolean {
 }
 
 export function userVersions(input: UserHistoryInput): UserVersion[] {
-  const upgrades = upgradeInstants(input.sessionStarts);
+  const upgrades = new Set(input.sixthSessionStarts);
   const signupsAt = new Map<number, SignupFact>();
   for (const s of input.signups) {
     const other = signupsAt.get(s.ts);

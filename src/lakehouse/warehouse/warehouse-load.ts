@@ -87,6 +87,9 @@ export async function loadWarehouseDate(options: LoadOptions, date: string): Pro
         await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [LOCK]);
         // Joins and sorts of a day's rows in memory rather than in temporary files.
         await client.query("SET LOCAL work_mem = '64MB'");
+        // The pool ends sessions idle in a transaction after 10 s (a frozen process's locks); a
+        // load computes histories between statements, for longer on a big day.
+        await client.query("SET LOCAL idle_in_transaction_session_timeout = '2min'");
         await client.query(SQL.createStaging);
         await stage(client, day);
         await client.query(SQL.affectedUsers);
@@ -196,13 +199,19 @@ async function replaceHistories(client: pg.PoolClient): Promise<number> {
     UserHistoryInput & {
       signups: SignupFact[];
       purchases: { ts: number; usdCents: number }[];
-      sessionStarts: number[];
+      sixthSessionStarts: number[];
     }
   >();
   const of = (userId: string) => {
     let input = inputs.get(userId);
     if (input === undefined) {
-      input = { userId, firstSeen: Number.POSITIVE_INFINITY, signups: [], purchases: [], sessionStarts: [] };
+      input = {
+        userId,
+        firstSeen: Number.POSITIVE_INFINITY,
+        signups: [],
+        purchases: [],
+        sixthSessionStarts: [],
+      };
       inputs.set(userId, input);
     }
     return input;
@@ -211,8 +220,8 @@ async function replaceHistories(client: pg.PoolClient): Promise<number> {
     const input = of(r.user_id);
     const ts = Number(r.us);
     if (r.kind === 'first') input.firstSeen = ts;
-    else if (r.kind === 'session') input.sessionStarts.push(ts);
-    else if (r.kind === 'purchase') input.purchases.push({ ts, usdCents: Number(r.cents ?? 0) });
+    else if (r.kind === 'sixth_session') input.sixthSessionStarts.push(ts);
+    else if (r.kind === 'tier_crossing') input.purchases.push({ ts, usdCents: Number(r.cents ?? 0) });
     else if (r.kind === 'user_signup') {
       input.signups.push({
         ts,

@@ -1,7 +1,11 @@
 /** The SCD-2 rules on small, named cases: docs/warehouse.md's example and the edges of each rule. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type UserHistoryInput, userVersions } from '../../../src/lakehouse/warehouse/index.ts';
+import {
+  sixthSessionStarts,
+  type UserHistoryInput,
+  userVersions,
+} from '../../../src/lakehouse/warehouse/index.ts';
 
 const at = (iso: string) => Date.parse(`${iso}Z`) * 1000;
 const signup = (iso: string, plan?: string, key = `k-${iso}`) => ({
@@ -12,8 +16,9 @@ const signup = (iso: string, plan?: string, key = `k-${iso}`) => ({
   signupSource: 'organic',
   planType: plan ?? null,
 });
-const summary = (input: UserHistoryInput) =>
-  userVersions(input).map((v) => [
+/** Like the loader's input, from all session starts. */
+const summary = (input: Omit<UserHistoryInput, 'sixthSessionStarts'> & { sessionStarts: number[] }) =>
+  userVersions({ ...input, sixthSessionStarts: sixthSessionStarts(input.sessionStarts) }).map((v) => [
     v.versionNumber,
     v.planType,
     v.userTier,

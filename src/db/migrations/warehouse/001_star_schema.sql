@@ -11,6 +11,14 @@ CREATE FUNCTION key64(natural_key text) RETURNS bigint
   LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
   RETURN ('x' || left(md5(natural_key), 16))::bit(64)::bigint;
 
+-- The tier a lifetime purchase revenue in USD gives (SPEC §6.4); the loader and the marts share it.
+CREATE FUNCTION user_tier(lifetime_revenue_usd numeric) RETURNS text
+  LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+  RETURN CASE WHEN lifetime_revenue_usd >= 10000 THEN 'platinum'
+              WHEN lifetime_revenue_usd >= 1000 THEN 'gold'
+              WHEN lifetime_revenue_usd >= 100 THEN 'silver'
+              ELSE 'bronze' END;
+
 -- One row per hour, 2020-01-01 00:00 … 2030-12-31 23:00 (96,432 rows); time_key counts the hours
 -- from 1 (the seed's SERIAL values).
 CREATE TABLE dim_time (
