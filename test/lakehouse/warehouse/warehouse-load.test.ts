@@ -8,12 +8,13 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { rm } from 'node:fs/promises';
-import { after, before, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import type pg from 'pg';
-import { LocalLakeStore } from '../../../src/lakehouse/lake-store/index.ts';
+import { type LakeStore, LocalLakeStore, S3LakeStore } from '../../../src/lakehouse/lake-store/index.ts';
 import { loadWarehouseDate } from '../../../src/lakehouse/warehouse/index.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/postgres.ts';
 import { cleanEnv } from '../../helpers/rtsa-child.ts';
+import { type S3Server, s3Unavailable, startS3Server } from '../s3-server.ts';
 import { commerceTraffic, DAYS, silverLake, type TrafficEvent } from './commerce-traffic.ts';
 import { oracle } from './oracle.ts';
 
@@ -40,8 +41,7 @@ async function freshDb(): Promise<TestDatabase> {
   return db;
 }
 
-async function load(pool: pg.Pool, dates: readonly string[]) {
-  const store = new LocalLakeStore(lake);
+async function load(pool: pg.Pool, dates: readonly string[], store: LakeStore = new LocalLakeStore(lake)) {
   const results = [];
   for (const date of dates) results.push(await loadWarehouseDate({ pool, store }, date));
   return results;
@@ -312,4 +312,37 @@ test('rtsa warehouse load: a range, a date without data, bad flags', { timeout: 
     const r = await rtsa(bad, env);
     assert.notEqual(r.code, 0, `rtsa warehouse ${bad.join(' ')} is refused`);
   }
+});
+
+describe('on an S3 lake', { skip: s3Unavailable() }, () => {
+  let s3: S3Server | undefined;
+  before(async () => {
+    s3 = await startS3Server();
+  });
+  after(async () => {
+    await s3?.stop();
+  });
+
+  test('the same tables as from a local folder', { timeout: 120_000 }, async () => {
+    const server = s3 as S3Server;
+    const bucket = new S3LakeStore({
+      bucket: server.bucket,
+      prefix: 'lake',
+      endpoint: server.endpoint,
+      accessKeyId: server.accessKeyId,
+      secretAccessKey: server.secretAccessKey,
+    });
+    const local = new LocalLakeStore(lake);
+    for (const key of await local.list('silver/')) await bucket.put(key, (await local.get(key)) as Buffer);
+    const fromFolder = await freshDb();
+    await load(fromFolder.pool, DAYS);
+    const fromBucket = await freshDb();
+    const results = await load(fromBucket.pool, [...DAYS, '2025-11-30'], bucket);
+    assert.deepEqual(
+      results.map((r) => r.found),
+      [true, true, true, false],
+    );
+    assert.deepEqual(await dumpAll(fromBucket.pool), await dumpAll(fromFolder.pool));
+    await bucket.close();
+  });
 });
