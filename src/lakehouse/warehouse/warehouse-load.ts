@@ -1,12 +1,15 @@
 /**
  * The daily load (SPEC §6.4): one date of silver into the star schema, in ONE Postgres transaction.
  *
- *   1. stage the date's events and sessions (set-based inserts from column arrays, in chunks) and
- *      keep only those the warehouse does not hold yet; their users are the affected users;
+ *   1. DuckDB writes the date's silver events and sessions as CSV (silver-export.ts), COPY streams
+ *      them into staging tables, and one set-based insert keeps the rows the warehouse does not
+ *      hold yet; their users are the affected users;
  *   2. recompute each affected user's whole version history from everything of theirs loaded so
- *      far plus the new rows (user-history.ts, a pure function), and replace their versions;
+ *      far plus the new rows (SQL boils it down to the instants that matter; user-history.ts, a
+ *      pure function, makes the versions), and replace their versions;
  *   3. insert the new facts keyed to the version valid at their time, and re-key the affected
- *      users' older facts whose version changed (a backfill that discovered an earlier change).
+ *      users' older facts whose version changed (a backfill that discovered an earlier change),
+ *      looking only from the first instant where a user's version ranges moved.
  *
  * A user's history depends only on the set of their events and sessions loaded, and a fact's key
  * on that history, so loading dates in any order, each at least once, ends in the same tables as
