@@ -93,6 +93,7 @@ export async function loadWarehouseDate(options: LoadOptions, date: string): Pro
         // The pool ends sessions idle in a transaction after 10 s (a frozen process's locks); a
         // load computes histories between statements, for longer on a big day.
         await client.query("SET LOCAL idle_in_transaction_session_timeout = '2min'");
+        await roomForStaging(client);
         await client.query(SQL.createStaging);
         await stage(client, day);
         await client.query(SQL.affectedUsers);
@@ -132,6 +133,28 @@ export async function loadWarehouseDate(options: LoadOptions, date: string): Pro
     await day.close();
   }
   return { ...result, ms: performance.now() - started };
+}
+
+/** Temporary buffers a day's staging fits in (Postgres' default is 8 MB; it allocates as used). */
+const TEMP_BUFFERS_MB = 256;
+
+/**
+ * Gives this session room to keep the staging tables and their keys in memory. Postgres accepts
+ * the setting only before a session's first temporary table, so it is set (for the session) on a
+ * connection's first load and left as it is otherwise.
+ */
+async function roomForStaging(client: pg.PoolClient): Promise<void> {
+  const { rows } = await client.query<{ mb: number }>(
+    "SELECT (setting::bigint * 8 / 1024)::int AS mb FROM pg_settings WHERE name = 'temp_buffers'",
+  );
+  if ((rows[0]?.mb ?? 0) >= TEMP_BUFFERS_MB) return;
+  await client.query('SAVEPOINT temp_buffers');
+  try {
+    await client.query(`SET temp_buffers = '${TEMP_BUFFERS_MB}MB'`);
+    await client.query('RELEASE SAVEPOINT temp_buffers');
+  } catch {
+    await client.query('ROLLBACK TO SAVEPOINT temp_buffers');
+  }
 }
 
 /** The date's CSV files into the raw staging tables by COPY, then into stg_events / stg_sessions. */
