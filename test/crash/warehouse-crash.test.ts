@@ -6,7 +6,8 @@
  * dates), and the re-run ends in the tables of one clean run.
  */
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { after, before, test } from 'node:test';
 import type pg from 'pg';
 import { LocalLakeStore } from '../../src/lakehouse/lake-store/index.ts';
@@ -74,11 +75,15 @@ async function noOtherSessions(db: TestDatabase): Promise<void> {
   });
 }
 
-async function rerunEndsClean(db: TestDatabase): Promise<void> {
+async function rerunEndsClean(db: TestDatabase, killed: readonly number[]): Promise<void> {
   const again = loadAll(db);
   const code = await exitOf(again.proc);
   assert.equal(code, 0, again.tail());
   assert.equal(await dump(db.pool), prefixes[3], 'the re-run completes the load');
+  const left = (await readdir(tmpdir())).filter((name) =>
+    killed.some((pid) => name.startsWith(`rtsa-warehouse-${pid}-`)),
+  );
+  assert.deepEqual(left, [], "the re-run removed the killed loads' temporary CSV folders");
 }
 
 test('kill -9 while a date is held mid-transaction: the dates before it stay, the re-run completes', {
@@ -120,15 +125,17 @@ test('kill -9 while a date is held mid-transaction: the dates before it stay, th
   }
   await noOtherSessions(db);
   assert.equal(await dump(db.pool), prefixes[1], 'only the first date is in the warehouse');
-  await rerunEndsClean(db);
+  await rerunEndsClean(db, [child.proc.pid as number]);
 });
 
 test('kill -9 at random moments: always a prefix of the dates, and the re-run completes', {
   timeout: 300_000,
 }, async () => {
   const db = await freshDb();
+  const killed: number[] = [];
   for (const delayMs of [300, 900, 1_600, 2_400]) {
     const child = loadAll(db);
+    killed.push(child.proc.pid as number);
     await new Promise((r) => setTimeout(r, delayMs));
     await child.kill9();
     await noOtherSessions(db);
@@ -138,5 +145,5 @@ test('kill -9 at random moments: always a prefix of the dates, and the re-run co
       `after a kill at ${delayMs} ms the warehouse holds a prefix of the dates`,
     );
   }
-  await rerunEndsClean(db);
+  await rerunEndsClean(db, killed);
 });

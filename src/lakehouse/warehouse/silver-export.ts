@@ -5,7 +5,7 @@
  * place; an S3 lake's files for the date are copied to the temporary folder first (DuckDB's S3
  * support is an extension that cannot be installed offline).
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type LakeStore, LocalLakeStore } from '../lake-store/index.ts';
@@ -57,6 +57,27 @@ export const SESSION_COLUMNS = [
   'first_event_id',
 ] as const;
 
+/** Temporary folders are named after the process, so a later load can remove a killed one's. */
+const TEMP_PREFIX = 'rtsa-warehouse-';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Removes the CSV folders of loads whose process is gone (killed before it could clean up). */
+async function removeOrphans(): Promise<void> {
+  for (const name of await readdir(tmpdir()).catch(() => [] as string[])) {
+    const pid = Number(/^rtsa-warehouse-(\d+)-/.exec(name)?.[1] ?? Number.NaN);
+    if (!Number.isInteger(pid) || pid === process.pid || alive(pid)) continue;
+    await rm(path.join(tmpdir(), name), { recursive: true, force: true }).catch(() => {});
+  }
+}
+
 /** Timestamps as text Postgres reads exactly (µs, UTC). */
 const TIMESTAMPS = new Set(['event_timestamp', 'session_start', 'session_end']);
 
@@ -74,7 +95,8 @@ export async function exportSilverDay(store: LakeStore, date: string): Promise<S
   const sessionKeys = (await store.list(sessionsPrefix)).filter((k) => k.endsWith('.parquet'));
   if (eventKeys.length === 0 && sessionKeys.length === 0) return undefined;
 
-  const temp = await mkdtemp(path.join(tmpdir(), 'rtsa-warehouse-'));
+  await removeOrphans();
+  const temp = await mkdtemp(path.join(tmpdir(), `${TEMP_PREFIX}${process.pid}-`));
   const close = () => rm(temp, { recursive: true, force: true });
   try {
     let root: string;
