@@ -63,7 +63,15 @@ async function main(argv: string[]): Promise<number> {
   process.on('SIGHUP', () => onSignal('SIGHUP')); // the terminal closed
   try {
     const run = await RUNNERS[name]();
-    return (await run({ config, flags: loaded.flags, logger, signal: controller.signal })) ?? 0;
+    return (
+      (await run({
+        config,
+        flags: loaded.flags,
+        subcommand: loaded.subcommand,
+        logger,
+        signal: controller.signal,
+      })) ?? 0
+    );
   } catch (error) {
     if (error instanceof RtsaError) {
       logger.error({ code: error.code, err: error.cause ?? undefined }, error.message);

@@ -17,6 +17,8 @@ export interface CommandSpec {
   summary: string;
   areas: readonly Area[];
   flags?: Readonly<Record<string, CommandFlag>>;
+  /** Subcommands (`rtsa warehouse load`): name → what it does. When set, one is required. */
+  subcommands?: Readonly<Record<string, string>>;
 }
 
 export const COMMANDS = {
@@ -59,6 +61,18 @@ export const COMMANDS = {
     summary: 'replay an NDJSON file of events onto the log (or to a running API with --api-url)',
     areas: ['general', 'bus', 'client', 'token'],
     flags: { file: { type: 'string', doc: 'NDJSON file, one event per line (required)', short: 'f' } },
+  },
+  warehouse: {
+    summary: 'load silver into the star-schema warehouse: rtsa warehouse load [--date D | --from D --to D]',
+    areas: ['general', 'database', 'lake'],
+    subcommands: {
+      load: 'load the silver events and sessions of each date (default yesterday, UTC) into schema warehouse',
+    },
+    flags: {
+      date: { type: 'string', doc: 'the date to load, YYYY-MM-DD (default: yesterday, UTC)' },
+      from: { type: 'string', doc: 'first date of a range to load, YYYY-MM-DD (with --to)' },
+      to: { type: 'string', doc: 'last date of a range to load, YYYY-MM-DD (with --from)' },
+    },
   },
   migrate: {
     summary: 'apply the database migrations (idempotent) and exit',

@@ -8,6 +8,8 @@ import { type Area, type Config, SETTINGS, type SettingKey, type SettingSpec } f
 export interface LoadedConfig<F extends string> {
   config: Config;
   flags: Partial<Record<F, string | boolean>>;
+  /** The subcommand given (`rtsa warehouse load` → `load`), for commands that have them. */
+  subcommand?: string;
 }
 
 /** The settings a command reads: those of its areas (src/config/commands.ts). */
@@ -28,6 +30,21 @@ export function loadConfig<F extends string = never>(
   commandFlags: Readonly<Record<F, CommandFlag>> = {} as Record<F, CommandFlag>,
 ): LoadedConfig<F> {
   const specs = settingsFor(role);
+  const subcommands: Readonly<Record<string, string>> | undefined = (COMMANDS[role] as CommandSpec)
+    .subcommands;
+  let subcommand: string | undefined;
+  if (subcommands !== undefined) {
+    const [first, ...others] = argv;
+    const names = Object.keys(subcommands).join(', ');
+    if (first === undefined || first.startsWith('-')) {
+      throw new ConfigError(`rtsa ${role} needs a subcommand: one of ${names}`);
+    }
+    if (!Object.hasOwn(subcommands, first)) {
+      throw new ConfigError(`rtsa ${role} has no subcommand "${first}": use one of ${names}`);
+    }
+    subcommand = first;
+    argv = others;
+  }
   const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {};
   for (const [, spec] of specs) {
     const type = spec.kind === 'bool' ? 'boolean' : 'string';
@@ -77,7 +94,9 @@ export function loadConfig<F extends string = never>(
     const v = values[name];
     if (v !== undefined) flags[name] = v;
   }
-  return { config: config as Config, flags };
+  return subcommand === undefined
+    ? { config: config as Config, flags }
+    : { config: config as Config, flags, subcommand };
 }
 
 function defaultOf(spec: SettingSpec): unknown {
@@ -160,7 +179,15 @@ function redact(value: string): string {
 export function helpFor(role: Role): string {
   const { summary } = COMMANDS[role];
   const commandFlags = commandFlagsOf(role);
-  const lines = [`rtsa ${role} — ${summary}`, '', 'Options (flag / environment variable / default):'];
+  const lines = [`rtsa ${role} — ${summary}`, ''];
+  const subcommands: Readonly<Record<string, string>> | undefined = (COMMANDS[role] as CommandSpec)
+    .subcommands;
+  if (subcommands !== undefined) {
+    lines.push('Subcommands:');
+    for (const [name, doc] of Object.entries(subcommands)) lines.push(`  ${name.padEnd(10)} ${doc}`);
+    lines.push('');
+  }
+  lines.push('Options (flag / environment variable / default):');
   for (const [name, flag] of Object.entries(commandFlags)) {
     lines.push(`  --${name}${flag.type === 'string' ? ' <value>' : ''}`, `      ${flag.doc}`);
   }

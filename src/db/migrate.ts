@@ -38,6 +38,8 @@ export const MIGRATION_SETS: readonly MigrationSet[] = [
   { name: 'realtime', schema: 'public', dir: here('realtime') },
   // System B's lake writers: positions and committed files (src/lakehouse/lake-writer).
   { name: 'lake', schema: 'lake', dir: here('lake') },
+  // System B's star schema, loaded from silver (src/lakehouse/warehouse).
+  { name: 'warehouse', schema: 'warehouse', dir: here('warehouse') },
 ];
 
 export async function loadMigrations(set: MigrationSet = realtimeSet()): Promise<Migration[]> {

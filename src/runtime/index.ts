@@ -14,6 +14,7 @@ export const RUNNERS: Record<CommandName, () => Promise<RoleRunner>> = {
   serve: async () => (await import('./serve.ts')).run,
   generate: async () => (await import('./generate.ts')).run,
   produce: async () => (await import('./produce.ts')).run,
+  warehouse: async () => (await import('./warehouse.ts')).run,
   migrate: async () => (await import('./migrate.ts')).run,
   smoke: async () => (await import('./smoke.ts')).run,
   doctor: async () => (await import('./doctor.ts')).run,

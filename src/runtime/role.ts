@@ -11,6 +11,8 @@ export interface RoleContext {
   config: Config;
   /** Flags only this command takes (src/config/commands.ts), already parsed. */
   flags: Record<string, string | boolean | undefined>;
+  /** The subcommand, for commands that have them (`rtsa warehouse load` → `load`). */
+  subcommand?: string | undefined;
   logger: Logger;
   /** Aborted on Ctrl-C / SIGTERM. */
   signal: AbortSignal;

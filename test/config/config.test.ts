@@ -93,3 +93,29 @@ test('Regression: an empty or whitespace ingest token is refused at start (it le
   assert.equal(loadConfig('serve', [], { RTSA_INGEST_TOKEN: 's3cret' }).config.ingestToken, 's3cret');
   assert.equal(loadConfig('serve', [], {}).config.ingestToken, undefined);
 });
+
+test('a command with subcommands takes one first, then its flags; the warehouse dates follow them', async () => {
+  const { commandFlagsOf } = await import('../../src/config/index.ts');
+  const { datesToLoad } = await import('../../src/runtime/warehouse.ts');
+  const flags = commandFlagsOf('warehouse');
+  const loaded = loadConfig('warehouse', ['load', '--date', '2025-12-01'], {}, flags);
+  assert.equal(loaded.subcommand, 'load');
+  assert.deepEqual(loaded.flags, { date: '2025-12-01' });
+  assert.throws(() => loadConfig('warehouse', [], {}, flags), /needs a subcommand: one of load/);
+  assert.throws(() => loadConfig('warehouse', ['--date', '2025-12-01'], {}, flags), /needs a subcommand/);
+  assert.throws(() => loadConfig('warehouse', ['unload'], {}, flags), /no subcommand "unload"/);
+  assert.equal(loadConfig('migrate', [], {}).subcommand, undefined);
+
+  const now = Date.parse('2025-12-02T00:30:00Z');
+  assert.deepEqual(datesToLoad({}, now), ['2025-12-01'], 'default: yesterday, UTC');
+  assert.deepEqual(datesToLoad({ date: '2024-02-29' }, now), ['2024-02-29']);
+  assert.deepEqual(datesToLoad({ from: '2024-02-28', to: '2024-03-01' }, now), [
+    '2024-02-28',
+    '2024-02-29',
+    '2024-03-01',
+  ]);
+  assert.throws(() => datesToLoad({ date: '2025-02-29' }, now), /expected a date YYYY-MM-DD/);
+  assert.throws(() => datesToLoad({ from: '2025-01-02' }, now), /go together/);
+  assert.throws(() => datesToLoad({ from: '2025-01-02', to: '2025-01-01' }, now), /after --to/);
+  assert.throws(() => datesToLoad({ date: '2025-01-01', to: '2025-01-02' }, now), /either --date or --from/);
+});

@@ -1,0 +1,146 @@
+/**
+ * One date of silver, read by DuckDB and written as two CSV files (events, sessions) in a
+ * temporary folder, in the column order of the staging tables, for Postgres' COPY: the rows go
+ * from Parquet to Postgres without passing through JavaScript values. A local lake is read in
+ * place; an S3 lake's files for the date are copied to the temporary folder first (DuckDB's S3
+ * support is an extension that cannot be installed offline).
+ */
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { type LakeStore, LocalLakeStore } from '../lake-store/index.ts';
+import { openDuckDB, sqlString } from '../parquet/duckdb.ts';
+import { SILVER_EVENTS_PATH, SILVER_SESSIONS_PATH } from '../silver/index.ts';
+
+export interface SilverDayFiles {
+  date: string;
+  /** CSV without header, columns EVENT_COLUMNS; undefined when the date has no event file. */
+  eventsCsv: string | undefined;
+  sessionsCsv: string | undefined;
+  events: number;
+  sessions: number;
+  /** Deletes the temporary folder. */
+  close(): Promise<void>;
+}
+
+/** Columns of the events CSV (and of stg_events_raw), in order. */
+export const EVENT_COLUMNS = [
+  'idempotency_key',
+  'event_id',
+  'user_id',
+  'session_id',
+  'event_type',
+  'event_timestamp',
+  'device_type',
+  'ip_address',
+  'schema_version',
+  'payload',
+  'total_amount',
+  'quantity',
+  'currency',
+] as const;
+
+/** Columns of the sessions CSV (and of stg_sessions_raw), in order. */
+export const SESSION_COLUMNS = [
+  'session_id',
+  'user_id',
+  'session_start',
+  'session_end',
+  'duration_seconds',
+  'event_count',
+  'page_views',
+  'purchases',
+  'payment_failures',
+  'signups',
+  'event_types',
+  'first_device_type',
+  'first_event_id',
+] as const;
+
+/** Temporary folders are named after the process, so a later load can remove a killed one's. */
+const TEMP_PREFIX = 'rtsa-warehouse-';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Removes the CSV folders of loads whose process is gone (killed before it could clean up). */
+async function removeOrphans(): Promise<void> {
+  for (const name of await readdir(tmpdir()).catch(() => [] as string[])) {
+    const pid = Number(/^rtsa-warehouse-(\d+)-/.exec(name)?.[1] ?? Number.NaN);
+    if (!Number.isInteger(pid) || pid === process.pid || alive(pid)) continue;
+    await rm(path.join(tmpdir(), name), { recursive: true, force: true }).catch(() => {});
+  }
+}
+
+/** Timestamps as text Postgres reads exactly (µs, UTC). */
+const TIMESTAMPS = new Set(['event_timestamp', 'session_start', 'session_end']);
+
+function selectList(columns: readonly string[]): string {
+  return columns
+    .map((c) => (TIMESTAMPS.has(c) ? `strftime(${c}, '%Y-%m-%d %H:%M:%S.%f') AS ${c}` : c))
+    .join(', ');
+}
+
+/** The date's silver as CSV files, or undefined when the lake has no silver file for it. */
+export async function exportSilverDay(store: LakeStore, date: string): Promise<SilverDayFiles | undefined> {
+  const eventsPrefix = `${SILVER_EVENTS_PATH}/date=${date}/`;
+  const sessionsPrefix = `${SILVER_SESSIONS_PATH}/date=${date}/`;
+  const eventKeys = (await store.list(eventsPrefix)).filter((k) => k.endsWith('.parquet'));
+  const sessionKeys = (await store.list(sessionsPrefix)).filter((k) => k.endsWith('.parquet'));
+  if (eventKeys.length === 0 && sessionKeys.length === 0) return undefined;
+
+  await removeOrphans();
+  const temp = await mkdtemp(path.join(tmpdir(), `${TEMP_PREFIX}${process.pid}-`));
+  const close = () => rm(temp, { recursive: true, force: true });
+  try {
+    let root: string;
+    if (store instanceof LocalLakeStore) {
+      root = store.location;
+    } else {
+      root = path.join(temp, 'lake');
+      for (const key of [...eventKeys, ...sessionKeys]) {
+        const bytes = await store.get(key);
+        if (bytes === undefined) continue; // removed meanwhile (a compaction): its successor is listed too
+        const file = path.join(root, ...key.split('/'));
+        await mkdir(path.dirname(file), { recursive: true });
+        await writeFile(file, bytes);
+      }
+    }
+    const duck = await openDuckDB();
+    try {
+      const toCsv = async (prefix: string, columns: readonly string[], name: string) => {
+        const source = `read_parquet(${sqlString(path.join(root, prefix, '*.parquet'))}, union_by_name = true)`;
+        const file = path.join(temp, name);
+        await duck.connection.run(
+          `COPY (SELECT ${selectList(columns)} FROM ${source}) TO ${sqlString(file)} (FORMAT csv, HEADER false)`,
+        );
+        const count = await duck.connection.runAndReadAll(`SELECT count(*)::INTEGER AS n FROM ${source}`);
+        return { file, rows: Number(count.getRowObjects()[0]?.n ?? 0) };
+      };
+      const events =
+        eventKeys.length === 0 ? undefined : await toCsv(eventsPrefix, EVENT_COLUMNS, 'events.csv');
+      const sessions =
+        sessionKeys.length === 0 ? undefined : await toCsv(sessionsPrefix, SESSION_COLUMNS, 'sessions.csv');
+      return {
+        date,
+        eventsCsv: events?.file,
+        sessionsCsv: sessions?.file,
+        events: events?.rows ?? 0,
+        sessions: sessions?.rows ?? 0,
+        close,
+      };
+    } finally {
+      duck.connection.closeSync();
+      duck.instance.closeSync();
+    }
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}

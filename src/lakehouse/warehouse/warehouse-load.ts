@@ -1,0 +1,311 @@
+/**
+ * The daily load (SPEC §6.4): one date of silver into the star schema, in ONE Postgres transaction.
+ *
+ *   1. DuckDB writes the date's silver events and sessions as CSV (silver-export.ts), COPY streams
+ *      them into staging tables, and one set-based insert keeps the rows the warehouse does not
+ *      hold yet; their users are the affected users;
+ *   2. recompute each affected user's whole version history from everything of theirs loaded so
+ *      far plus the new rows (SQL boils it down to the instants that matter; user-history.ts, a
+ *      pure function, makes the versions), and replace their versions;
+ *   3. insert the new facts keyed to the version valid at their time, and re-key the affected
+ *      users' older facts whose version changed (a backfill that discovered an earlier change),
+ *      looking only from the first instant where a user's version ranges moved.
+ *
+ * A user's history depends only on the set of their events and sessions loaded, and a fact's key
+ * on that history, so loading dates in any order, each at least once, ends in the same tables as
+ * loading them in date order; re-loading a date stages nothing new and changes nothing.
+ */
+import { createReadStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { from as copyFrom } from 'pg-copy-streams';
+import type { Logger } from 'pino';
+import type pg from 'pg';
+import { withTransaction } from '../../db/index.ts';
+import { formatMicros } from '../../events/timestamp.ts';
+import type { LakeStore } from '../lake-store/index.ts';
+import { EVENT_COLUMNS, exportSilverDay, SESSION_COLUMNS, type SilverDayFiles } from './silver-export.ts';
+import { SQL } from './statements.ts';
+import { type SignupFact, type UserHistoryInput, type UserVersion, userVersions } from './user-history.ts';
+
+/** Versions per insert statement. */
+const CHUNK = 50_000;
+/** Serialises loads: two dates loaded at once may touch the same users. */
+const LOCK = 'rtsa.warehouse.load';
+
+export interface LoadResult {
+  date: string;
+  /** False when the lake has no silver for the date (nothing was done). */
+  found: boolean;
+  silverEvents: number;
+  silverSessions: number;
+  newEvents: number;
+  newSessions: number;
+  /** Users whose history was recomputed. */
+  users: number;
+  versions: number;
+  /** Older facts (events and sessions) whose user_key changed. */
+  rekeyed: number;
+  ms: number;
+}
+
+export interface LoadOptions {
+  pool: pg.Pool;
+  store: LakeStore;
+  logger?: Logger;
+}
+
+/** Loads one date (YYYY-MM-DD). */
+export async function loadWarehouseDate(options: LoadOptions, date: string): Promise<LoadResult> {
+  const started = performance.now();
+  const log = options.logger;
+  const day = await exportSilverDay(options.store, date);
+  const empty: LoadResult = {
+    date,
+    found: false,
+    silverEvents: 0,
+    silverSessions: 0,
+    newEvents: 0,
+    newSessions: 0,
+    users: 0,
+    versions: 0,
+    rekeyed: 0,
+    ms: 0,
+  };
+  if (day === undefined) return { ...empty, ms: performance.now() - started };
+  const silverEvents = day.events;
+  const silverSessions = day.sessions;
+  let t = started;
+  /** Progress: each step of a long load, with its time. */
+  const step = (what: string, extra: Record<string, unknown> = {}) => {
+    const now = performance.now();
+    log?.info({ date, ...extra, ms: Math.round(now - t) }, `warehouse load ${date}: ${what}`);
+    t = now;
+  };
+  step('silver read', { silverEvents, silverSessions });
+  let result: LoadResult;
+  try {
+    result = await withTransaction(
+      options.pool,
+      async (client) => {
+        await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [LOCK]);
+        // Joins and sorts of a day's rows in memory rather than in temporary files.
+        await client.query("SET LOCAL work_mem = '64MB'");
+        // The pool ends sessions idle in a transaction after 10 s (a frozen process's locks); a
+        // load computes histories between statements, for longer on a big day.
+        await client.query("SET LOCAL idle_in_transaction_session_timeout = '2min'");
+        await roomForStaging(client);
+        await client.query(SQL.createStaging);
+        await stage(client, day);
+        await client.query(SQL.affectedUsers);
+        const counts = await client.query<{ e: number; s: number; u: number }>(
+          'SELECT (SELECT count(*) FROM stg_events)::int AS e, (SELECT count(*) FROM stg_sessions)::int AS s, (SELECT count(*) FROM stg_users)::int AS u',
+        );
+        const { e: newEvents, s: newSessions, u: users } = counts.rows[0] ?? { e: 0, s: 0, u: 0 };
+        step('staged', { newEvents, newSessions, users });
+        if (users === 0) return { ...empty, found: true, silverEvents, silverSessions };
+        const versions = await replaceHistories(client);
+        // dim_user just changed under the planner's feet (the first load starts from an empty one).
+        await client.query('ANALYZE warehouse.dim_user');
+        step('user histories recomputed', { users, versions });
+        await client.query(SQL.insertEventFacts);
+        await client.query(SQL.insertSessionFacts);
+        step('facts inserted', { newEvents, newSessions });
+        const rekeyed =
+          ((await client.query(SQL.rekeyEventFacts)).rowCount ?? 0) +
+          ((await client.query(SQL.rekeySessionFacts)).rowCount ?? 0);
+        await client.query(SQL.sessionRevenue);
+        step('older facts re-keyed', { rekeyed });
+        return {
+          ...empty,
+          found: true,
+          silverEvents,
+          silverSessions,
+          newEvents,
+          newSessions,
+          users,
+          versions,
+          rekeyed,
+        };
+      },
+      `warehouse load ${date}`,
+    );
+  } finally {
+    await day.close();
+  }
+  return { ...result, ms: performance.now() - started };
+}
+
+/** Temporary buffers a day's staging fits in (Postgres' default is 8 MB; it allocates as used). */
+const TEMP_BUFFERS_MB = 256;
+
+/**
+ * Gives this session room to keep the staging tables and their keys in memory. Postgres accepts
+ * the setting only before a session's first temporary table, so it is set (for the session) on a
+ * connection's first load and left as it is otherwise.
+ */
+async function roomForStaging(client: pg.PoolClient): Promise<void> {
+  const { rows } = await client.query<{ mb: number }>(
+    "SELECT (setting::bigint * 8 / 1024)::int AS mb FROM pg_settings WHERE name = 'temp_buffers'",
+  );
+  if ((rows[0]?.mb ?? 0) >= TEMP_BUFFERS_MB) return;
+  await client.query('SAVEPOINT temp_buffers');
+  try {
+    await client.query(`SET temp_buffers = '${TEMP_BUFFERS_MB}MB'`);
+    await client.query('RELEASE SAVEPOINT temp_buffers');
+  } catch {
+    await client.query('ROLLBACK TO SAVEPOINT temp_buffers');
+  }
+}
+
+/** The date's CSV files into the raw staging tables by COPY, then into stg_events / stg_sessions. */
+async function stage(client: pg.PoolClient, day: SilverDayFiles): Promise<void> {
+  if (day.eventsCsv !== undefined) {
+    await pipeline(
+      createReadStream(day.eventsCsv),
+      client.query(copyFrom(`COPY stg_events_raw (${EVENT_COLUMNS.join(', ')}) FROM STDIN (FORMAT csv)`)),
+    );
+    // Statistics, or the planner takes the fresh table for empty and sorts it to disk.
+    await client.query('ANALYZE stg_events_raw');
+    await client.query(SQL.stageEvents);
+  }
+  if (day.sessionsCsv !== undefined) {
+    await pipeline(
+      createReadStream(day.sessionsCsv),
+      client.query(copyFrom(`COPY stg_sessions_raw (${SESSION_COLUMNS.join(', ')}) FROM STDIN (FORMAT csv)`)),
+    );
+    await client.query('ANALYZE stg_sessions_raw');
+    await client.query(SQL.stageSessions);
+  }
+}
+
+interface HistoryRow {
+  user_id: string;
+  kind: string;
+  us: string;
+  idempotency_key: string | null;
+  email: string | null;
+  username: string | null;
+  signup_source: string | null;
+  plan_type: string | null;
+  cents: string | null;
+}
+
+interface OldVersionRow {
+  user_id: string;
+  version_number: number;
+  start_us: string;
+  end_us: string | null;
+}
+
+/**
+ * The earliest instant from which a user's new version ranges differ from their old ones, or
+ * undefined when they had none (no older facts) or nothing moved. A fact's key is its user and
+ * version number, so facts before that instant keep theirs.
+ */
+export function firstChange(
+  old: readonly { start: number; end: number | null }[],
+  fresh: readonly UserVersion[],
+): number | undefined {
+  if (old.length === 0) return undefined;
+  for (let i = 0; i < Math.max(old.length, fresh.length); i++) {
+    const a = old[i];
+    const b = fresh[i];
+    if (a !== undefined && b !== undefined && a.start === b.effectiveStart && a.end === b.effectiveEnd)
+      continue;
+    return Math.min(a?.start ?? Number.POSITIVE_INFINITY, b?.effectiveStart ?? Number.POSITIVE_INFINITY);
+  }
+  return undefined;
+}
+
+/** Recomputes the versions of every user in stg_users and writes them; returns how many. */
+async function replaceHistories(client: pg.PoolClient): Promise<number> {
+  const { rows } = await client.query<HistoryRow>(SQL.historyEvents);
+  const inputs = new Map<
+    string,
+    UserHistoryInput & {
+      signups: SignupFact[];
+      purchases: { ts: number; usdCents: number }[];
+      sixthSessionStarts: number[];
+    }
+  >();
+  const of = (userId: string) => {
+    let input = inputs.get(userId);
+    if (input === undefined) {
+      input = {
+        userId,
+        firstSeen: Number.POSITIVE_INFINITY,
+        signups: [],
+        purchases: [],
+        sixthSessionStarts: [],
+      };
+      inputs.set(userId, input);
+    }
+    return input;
+  };
+  for (const r of rows) {
+    const input = of(r.user_id);
+    const ts = Number(r.us);
+    if (r.kind === 'first') input.firstSeen = ts;
+    else if (r.kind === 'sixth_session') input.sixthSessionStarts.push(ts);
+    else if (r.kind === 'tier_crossing') input.purchases.push({ ts, usdCents: Number(r.cents ?? 0) });
+    else if (r.kind === 'user_signup') {
+      input.signups.push({
+        ts,
+        idempotencyKey: r.idempotency_key ?? '',
+        email: r.email,
+        username: r.username,
+        signupSource: r.signup_source,
+        planType: r.plan_type,
+      });
+    }
+  }
+  const old = new Map<string, { start: number; end: number | null }[]>();
+  for (const r of (await client.query<OldVersionRow>(SQL.oldVersions)).rows) {
+    let list = old.get(r.user_id);
+    if (list === undefined) {
+      list = [];
+      old.set(r.user_id, list);
+    }
+    list.push({ start: Number(r.start_us), end: r.end_us === null ? null : Number(r.end_us) });
+  }
+  const versions: UserVersion[] = [];
+  const rekeyUsers: string[] = [];
+  const rekeyFrom: string[] = [];
+  for (const input of inputs.values()) {
+    const fresh = userVersions(input);
+    versions.push(...fresh);
+    const from = firstChange(old.get(input.userId) ?? [], fresh);
+    if (from !== undefined) {
+      rekeyUsers.push(input.userId);
+      rekeyFrom.push(formatMicros(from));
+    }
+  }
+  await client.query(SQL.rekeyScope, [rekeyUsers, rekeyFrom]);
+  await client.query(SQL.deleteVersions);
+  for (let i = 0; i < versions.length; i += CHUNK) {
+    const part = versions.slice(i, i + CHUNK);
+    await client.query(SQL.replaceVersions, [
+      part.map((v) => v.userId),
+      part.map((v) => v.versionNumber),
+      part.map((v) => v.email),
+      part.map((v) => v.username),
+      part.map((v) => v.signupSource),
+      part.map((v) => v.signupDate),
+      part.map((v) => v.planType),
+      part.map((v) => v.userTier),
+      part.map((v) => formatMicros(v.effectiveStart)),
+      part.map((v) => (v.effectiveEnd === null ? null : formatMicros(v.effectiveEnd))),
+    ]);
+  }
+  return versions.length;
+}
+
+/** The dates from `from` to `to` (inclusive, YYYY-MM-DD), in order. */
+export function datesBetween(from: string, to: string): string[] {
+  const out: string[] = [];
+  const end = Date.parse(`${to}T00:00:00Z`);
+  for (let t = Date.parse(`${from}T00:00:00Z`); t <= end; t += 86_400_000) {
+    out.push(new Date(t).toISOString().slice(0, 10));
+  }
+  return out;
+}

@@ -1,0 +1,348 @@
+/**
+ * The daily load against an independent computation of SPEC §6.4. Random commerce traffic goes
+ * through the real silver layer into a local lake; the warehouse loads its dates; dim_user's
+ * versions and every fact's version, hour, device and measures must equal the oracle's, and so
+ * must the seed's point-in-time query. Then: loading every date twice, in reverse and in random
+ * orders ends in identical tables; a date without silver data changes nothing.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { rm } from 'node:fs/promises';
+import { after, before, describe, test } from 'node:test';
+import type pg from 'pg';
+import { type LakeStore, LocalLakeStore, S3LakeStore } from '../../../src/lakehouse/lake-store/index.ts';
+import { loadWarehouseDate } from '../../../src/lakehouse/warehouse/index.ts';
+import { createTestDatabase, type TestDatabase } from '../../helpers/postgres.ts';
+import { cleanEnv } from '../../helpers/rtsa-child.ts';
+import { type S3Server, s3Unavailable, startS3Server } from '../s3-server.ts';
+import { commerceTraffic, DAYS, silverLake, type TrafficEvent } from './commerce-traffic.ts';
+import { oracle } from './oracle.ts';
+
+const SEED = 9;
+let lakeDb: TestDatabase;
+let lake: string;
+let traffic: TrafficEvent[];
+const databases: TestDatabase[] = [];
+
+before(async () => {
+  lakeDb = await createTestDatabase('wh_lake');
+  traffic = commerceTraffic(SEED, 40);
+  lake = await silverLake(lakeDb.pool, traffic, SEED);
+});
+after(async () => {
+  for (const db of databases) await db.drop();
+  await lakeDb?.drop();
+  if (lake) await rm(lake, { recursive: true, force: true });
+});
+
+async function freshDb(): Promise<TestDatabase> {
+  const db = await createTestDatabase('wh');
+  databases.push(db);
+  return db;
+}
+
+async function load(pool: pg.Pool, dates: readonly string[], store: LakeStore = new LocalLakeStore(lake)) {
+  const results = [];
+  for (const date of dates) results.push(await loadWarehouseDate({ pool, store }, date));
+  return results;
+}
+
+/** A table's full contents, in key order, as text. */
+async function dump(pool: pg.Pool, table: string, key: string): Promise<string> {
+  const { rows } = await pool.query<{ j: string }>(
+    `SELECT coalesce(json_agg(t ORDER BY ${key}), '[]')::text AS j FROM warehouse.${table} t`,
+  );
+  return rows[0]!.j;
+}
+
+async function dumpAll(pool: pg.Pool): Promise<Record<string, string>> {
+  return {
+    dim_user: await dump(pool, 'dim_user', 'user_key'),
+    fact_events: await dump(pool, 'fact_events', 'event_key'),
+    fact_sessions: await dump(pool, 'fact_sessions', 'session_key'),
+  };
+}
+
+const iso = (us: number | null) =>
+  us === null
+    ? null
+    : new Date(Math.floor(us / 1000)).toISOString().replace('Z', `${String(us % 1000).padStart(3, '0')}`);
+
+test('dim_user versions and fact keys and measures equal the oracle', { timeout: 180_000 }, async () => {
+  const expected = oracle(traffic);
+  const { pool } = await freshDb();
+  const results = await load(pool, DAYS);
+  assert.ok(results.every((r) => r.found));
+
+  // The scenario covers what it should.
+  const plans = new Set(expected.versions.map((v) => v.plan_type));
+  assert.ok(plans.has('basic') && plans.has(null), 'upgrades and users seen before their signup');
+  const upgraded = expected.versions.filter(
+    (v, i, all) =>
+      v.plan_type === 'basic' && all[i - 1]?.user_id === v.user_id && all[i - 1]?.plan_type === 'free',
+  );
+  assert.ok(upgraded.length > 0, 'some free user reaches a 6th session in a day');
+  for (const t of ['silver', 'gold', 'platinum']) {
+    assert.ok(
+      expected.versions.some((v) => v.user_tier === t),
+      `someone reaches ${t}`,
+    );
+  }
+
+  const { rows: versions } = await pool.query(
+    `SELECT user_id, version_number, email, username, signup_source, to_char(signup_date, 'YYYY-MM-DD') AS signup_date,
+            plan_type, user_tier, to_char(effective_start, 'YYYY-MM-DD"T"HH24:MI:SS.US') AS start,
+            to_char(effective_end, 'YYYY-MM-DD"T"HH24:MI:SS.US') AS "end", is_current
+     FROM warehouse.dim_user ORDER BY user_id, version_number`,
+  );
+  const want = expected.versions
+    .map((v) => ({ ...v, start: iso(v.start), end: iso(v.end), is_current: v.end === null }))
+    .sort((a, b) =>
+      a.user_id < b.user_id ? -1 : a.user_id > b.user_id ? 1 : a.version_number - b.version_number,
+    );
+  assert.deepEqual(versions, want);
+
+  const { rows: current } = await pool.query(
+    'SELECT user_id FROM warehouse.dim_user GROUP BY user_id HAVING count(*) FILTER (WHERE is_current) <> 1',
+  );
+  assert.deepEqual(current, [], 'exactly one current version per user');
+
+  const { rows: facts } = await pool.query<{
+    idempotency_key: string;
+    user_id: string;
+    version_number: number;
+    hour: string;
+    device_type: string;
+    event_type: string;
+    ts: string;
+    cents: string;
+    currency: string | null;
+    usd_cents: string;
+    purchase_quantity: number;
+    is_conversion: boolean;
+    is_error: boolean;
+    payload: unknown;
+  }>(
+    `SELECT f.idempotency_key, u.user_id, u.version_number, to_char(t.full_timestamp, 'YYYY-MM-DD HH24') AS hour,
+            d.device_type, f.event_type, to_char(f.event_timestamp, 'YYYY-MM-DD"T"HH24:MI:SS.US') AS ts,
+            (f.purchase_amount * 100)::bigint::text AS cents, f.currency,
+            (f.purchase_amount_usd * 100)::bigint::text AS usd_cents, f.purchase_quantity, f.is_conversion,
+            f.is_error, f.payload_json AS payload
+     FROM warehouse.fact_events f
+     JOIN warehouse.dim_user u ON u.user_key = f.user_key
+     JOIN warehouse.dim_time t ON t.time_key = f.time_key
+     JOIN warehouse.dim_device d ON d.device_key = f.device_key`,
+  );
+  assert.equal(facts.length, expected.facts.size, 'one fact per unique event');
+  for (const f of facts) {
+    const o = expected.facts.get(f.idempotency_key);
+    assert.ok(o, `unexpected fact ${f.idempotency_key}`);
+    const e = o.event;
+    assert.deepEqual(
+      {
+        user_id: f.user_id,
+        version: f.version_number,
+        hour: f.hour,
+        device: f.device_type,
+        type: f.event_type,
+        ts: f.ts,
+        cents: Number(f.cents),
+        currency: f.currency,
+        usd: Number(f.usd_cents),
+        quantity: f.purchase_quantity,
+        conversion: f.is_conversion,
+        error: f.is_error,
+        payload: f.payload,
+      },
+      {
+        user_id: e.user_id,
+        version: o.version,
+        hour: iso(e.ts)!.slice(0, 13).replace('T', ' '),
+        device: e.device_type,
+        type: e.event_type,
+        ts: iso(e.ts),
+        cents: o.purchaseCents,
+        currency: e.event_type === 'purchase' ? (e.payload.currency as string) : null,
+        usd: o.usdCents,
+        quantity: e.event_type === 'purchase' ? (e.payload.quantity as number) : 0,
+        conversion: e.event_type === 'purchase',
+        error: e.event_type === 'payment_failed',
+        payload: e.payload,
+      },
+      `fact ${f.idempotency_key}`,
+    );
+  }
+
+  // The seed's point-in-time query: revenue by plan at the time of purchase.
+  const { rows: byPlan } = await pool.query<{ plan: string | null; cents: string }>(
+    `SELECT u.plan_type AS plan, (sum(f.purchase_amount_usd) * 100)::bigint::text AS cents
+     FROM warehouse.fact_events f JOIN warehouse.dim_user u ON u.user_key = f.user_key
+     WHERE f.event_type = 'purchase' GROUP BY u.plan_type`,
+  );
+  const wantByPlan = new Map<string | null, number>();
+  for (const o of expected.facts.values()) {
+    if (o.event.event_type !== 'purchase') continue;
+    const v = expected.versions.find((x) => x.user_id === o.event.user_id && x.version_number === o.version)!;
+    wantByPlan.set(v.plan_type, (wantByPlan.get(v.plan_type) ?? 0) + o.usdCents);
+  }
+  assert.deepEqual(new Map(byPlan.map((r) => [r.plan, Number(r.cents)])), wantByPlan);
+
+  // Sessions: one fact per silver session, keyed to the version at its start.
+  const { rows: sessions } = await pool.query<{ n: number; bad: number }>(
+    `SELECT count(*)::int AS n,
+            count(*) FILTER (WHERE NOT (u.user_id = s.user_id AND u.effective_start <= s.session_start
+                                        AND (u.effective_end IS NULL OR s.session_start < u.effective_end)))::int AS bad
+     FROM warehouse.fact_sessions s JOIN warehouse.dim_user u ON u.user_key = s.user_key`,
+  );
+  assert.ok(sessions[0]!.n > 100);
+  assert.equal(sessions[0]!.bad, 0);
+});
+
+test('any order of dates, each loaded at least once, ends in the same tables', {
+  timeout: 240_000,
+}, async () => {
+  const inOrder = await freshDb();
+  await load(inOrder.pool, DAYS);
+  const reference = await dumpAll(inOrder.pool);
+  // Re-running a date changes nothing.
+  const again = await load(inOrder.pool, DAYS);
+  assert.ok(again.every((r) => r.newEvents === 0 && r.users === 0 && r.rekeyed === 0));
+  assert.deepEqual(await dumpAll(inOrder.pool), reference, 'loading every date twice changes nothing');
+
+  const reverse = [...DAYS].reverse();
+  const shuffled = [DAYS[1]!, DAYS[2]!, DAYS[1]!, DAYS[0]!, DAYS[2]!];
+  for (const order of [reverse, shuffled]) {
+    const db = await freshDb();
+    const results = await load(db.pool, order);
+    assert.deepEqual(await dumpAll(db.pool), reference, `order ${order.join(', ')}`);
+    if (order === reverse) {
+      assert.ok(
+        results.some((r) => r.rekeyed > 0),
+        'a backfill of an earlier date re-keys later facts',
+      );
+    }
+  }
+});
+
+test('a date without silver data is reported and changes nothing', async () => {
+  const { pool } = await freshDb();
+  await load(pool, [DAYS[0]!]);
+  const before = await dumpAll(pool);
+  const [result] = await load(pool, ['2019-06-30']);
+  assert.equal(result!.found, false);
+  assert.deepEqual(await dumpAll(pool), before);
+});
+
+test('the warehouse migration seeds its dimensions', async () => {
+  const { pool } = await freshDb();
+  const { rows } = await pool.query<{
+    hours: number;
+    first: string;
+    last: string;
+    devices: number;
+    other: number;
+  }>(
+    `SELECT (SELECT count(*)::int FROM warehouse.dim_time) AS hours,
+            (SELECT min(full_timestamp)::text FROM warehouse.dim_time) AS first,
+            (SELECT max(full_timestamp)::text FROM warehouse.dim_time) AS last,
+            (SELECT count(*)::int FROM warehouse.dim_device) AS devices,
+            (SELECT count(*)::int FROM warehouse.dim_device WHERE device_type = 'other') AS other`,
+  );
+  assert.deepEqual(rows[0], {
+    hours: 96_432,
+    first: '2020-01-01 00:00:00',
+    last: '2030-12-31 23:00:00',
+    devices: 17,
+    other: 1,
+  });
+  const rates = await pool.query(
+    'SELECT currency, usd_rate::float8 AS rate FROM warehouse.dim_currency ORDER BY 1',
+  );
+  assert.deepEqual(rates.rows, [
+    { currency: 'EUR', rate: 1.08 },
+    { currency: 'GBP', rate: 1.27 },
+    { currency: 'USD', rate: 1 },
+  ]);
+  // Exactly one current version per user is a constraint, not a hope.
+  await pool.query(
+    `INSERT INTO warehouse.dim_user (user_key, user_id, user_tier, effective_start, is_current, version_number)
+     VALUES (1, 'u', 'bronze', '2025-01-01', true, 1)`,
+  );
+  await assert.rejects(
+    pool.query(
+      `INSERT INTO warehouse.dim_user (user_key, user_id, user_tier, effective_start, is_current, version_number)
+       VALUES (2, 'u', 'bronze', '2025-02-01', true, 2)`,
+    ),
+    /uq_dim_user_current/,
+  );
+});
+
+/** `rtsa warehouse …` as a user runs it; resolves with its exit code and output. */
+function rtsa(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; out: string }> {
+  const cli = new URL('../../../src/cli/main.ts', import.meta.url).pathname;
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [cli, 'warehouse', ...args],
+      { env: cleanEnv(env) },
+      (error, stdout, stderr) => {
+        const code = error ? Number((error as { code?: number }).code ?? 1) : 0;
+        resolve({ code, out: `${stdout}${stderr}` });
+      },
+    );
+  });
+}
+
+test('rtsa warehouse load: a range, a date without data, bad flags', { timeout: 120_000 }, async () => {
+  const db = await freshDb();
+  const env = { DATABASE_URL: db.url, RTSA_LAKE_URL: lake, LOG_FORMAT: 'json' };
+  const range = await rtsa(['load', '--from', '2025-11-30', '--to', DAYS[2]!], env);
+  assert.equal(range.code, 0, range.out);
+  assert.match(range.out, /no silver data for 2025-11-30/);
+  assert.match(range.out, /2025-12-03 loaded/);
+  const { rows } = await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM warehouse.fact_events');
+  assert.equal(rows[0]!.n, oracle(traffic).facts.size);
+  const again = await rtsa(['load', '--date', DAYS[1]!], env);
+  assert.equal(again.code, 0, again.out);
+  assert.match(again.out, /already loaded: nothing changed/);
+  const none = await rtsa(['load', '--date', '2024-02-29'], env);
+  assert.equal(none.code, 0, none.out);
+  assert.match(none.out, /no silver data for 2024-02-29/);
+  for (const bad of [[], ['unload'], ['load', '--date', '2025-13-01'], ['load', '--from', DAYS[0]!]]) {
+    const r = await rtsa(bad, env);
+    assert.notEqual(r.code, 0, `rtsa warehouse ${bad.join(' ')} is refused`);
+  }
+});
+
+describe('on an S3 lake', { skip: s3Unavailable() }, () => {
+  let s3: S3Server | undefined;
+  before(async () => {
+    s3 = await startS3Server();
+  });
+  after(async () => {
+    await s3?.stop();
+  });
+
+  test('the same tables as from a local folder', { timeout: 120_000 }, async () => {
+    const server = s3 as S3Server;
+    const bucket = new S3LakeStore({
+      bucket: server.bucket,
+      prefix: 'lake',
+      endpoint: server.endpoint,
+      accessKeyId: server.accessKeyId,
+      secretAccessKey: server.secretAccessKey,
+    });
+    const local = new LocalLakeStore(lake);
+    for (const key of await local.list('silver/')) await bucket.put(key, (await local.get(key)) as Buffer);
+    const fromFolder = await freshDb();
+    await load(fromFolder.pool, DAYS);
+    const fromBucket = await freshDb();
+    const results = await load(fromBucket.pool, [...DAYS, '2025-11-30'], bucket);
+    assert.deepEqual(
+      results.map((r) => r.found),
+      [true, true, true, false],
+    );
+    assert.deepEqual(await dumpAll(fromBucket.pool), await dumpAll(fromFolder.pool));
+    await bucket.close();
+  });
+});
