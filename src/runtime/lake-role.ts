@@ -5,7 +5,7 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Bus, Source } from '../bus/types.ts';
 import type { Config } from '../config/index.ts';
 import { bronzeLayer } from '../lakehouse/bronze/index.ts';
-import { openLakeStore } from '../lakehouse/lake-store/index.ts';
+import { lakeStoreFromConfig } from './lake-store.ts';
 import { LakeCommitLog, LakeWriter } from '../lakehouse/lake-writer/index.ts';
 import { silverLayer } from '../lakehouse/silver/index.ts';
 import { defaultPartitions } from './bus.ts';
@@ -64,16 +64,7 @@ export async function startLakeRole(deps: {
   const logger = deps.logger.child({ role: 'lake' });
   const topic = config.commerceTopic;
   await bus.ensureTopic(topic, defaultPartitions(config, bus));
-  const store = openLakeStore({
-    url: config.lakeUrl,
-    dataDir: config.dataDir,
-    s3: {
-      endpoint: config.s3Endpoint,
-      region: config.s3Region,
-      accessKeyId: config.s3AccessKeyId,
-      secretAccessKey: config.s3SecretAccessKey,
-    },
-  });
+  const store = lakeStoreFromConfig(config);
   const metrics = lakeMetrics(deps.registry);
   const writers: LakeWriter[] = [];
   const sources: Source[] = [];

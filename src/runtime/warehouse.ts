@@ -4,7 +4,7 @@
  * reported and skipped (exit 0).
  */
 import { ConfigError } from '../errors.ts';
-import { openLakeStore } from '../lakehouse/lake-store/index.ts';
+import { lakeStoreFromConfig } from './lake-store.ts';
 import { datesBetween, loadWarehouseDate } from '../lakehouse/warehouse/index.ts';
 import { openDatabase } from './database.ts';
 import type { RoleRunner } from './role.ts';
@@ -44,16 +44,7 @@ export function datesToLoad(
 export const run: RoleRunner = async ({ config, flags, subcommand, logger, signal }) => {
   if (subcommand !== 'load') throw new ConfigError(`rtsa warehouse: unknown subcommand ${subcommand}`);
   const dates = datesToLoad(flags);
-  const store = openLakeStore({
-    url: config.lakeUrl,
-    dataDir: config.dataDir,
-    s3: {
-      endpoint: config.s3Endpoint,
-      region: config.s3Region,
-      accessKeyId: config.s3AccessKeyId,
-      secretAccessKey: config.s3SecretAccessKey,
-    },
-  });
+  const store = lakeStoreFromConfig(config);
   const db = await openDatabase(config, logger, 2);
   try {
     let loaded = 0;
