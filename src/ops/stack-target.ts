@@ -8,8 +8,8 @@ import path from 'node:path';
 import type pg from 'pg';
 import type { Bus, Source, TopicInfo } from '../bus/types.ts';
 import { type Config, redactedConfig } from '../config/index.ts';
-import { ConfigError, errorMessage } from '../errors.ts';
-import { createPool, type RowReader } from '../db/index.ts';
+import { ConfigError, errorMessage, RtsaError } from '../errors.ts';
+import { createPool, query, type RowReader } from '../db/index.ts';
 import { type Logger, silentLogger } from '../telemetry/logger.ts';
 import { within } from './deadline.ts';
 import { findEmbeddedDatabase } from './embedded-database.ts';
@@ -109,21 +109,30 @@ export function openDatabaseProbe(url: string): DatabaseProbe {
   const pool = createPool(url, 2);
   return {
     async query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []) {
-      const result = await within(pool.query<R>(sql, params), DB_TIMEOUT_MS, 'Postgres');
+      // Through the database edge: failures come back typed, with the driver's code as `reason`.
+      const result = await within(query<R>(pool, sql, params, 'Postgres'), DB_TIMEOUT_MS, 'Postgres');
       return result.rows;
     },
     close: () => within(pool.end(), DB_TIMEOUT_MS, 'closing Postgres').catch(() => {}),
   };
 }
 
+/** The driver's code behind a typed database error (src/db puts it in `reason`). */
+const HINTS: Record<string, (error: RtsaError) => string> = {
+  ECONNREFUSED: () => 'connection refused (is Postgres running?)',
+  ENOTFOUND: () => 'host not found',
+  EAI_AGAIN: () => 'host not found',
+  '28P01': () => 'password authentication failed',
+  '3D000': () => 'the database does not exist',
+  '42P01': (e) => `a table is missing (${e.message}): the migrations have not run`,
+};
+
 /** "connection refused", "password authentication failed"…: the cause in a few words. */
 export function describeDbError(error: unknown): string {
-  const e = error as { code?: string; message?: string };
-  if (e?.code === 'ECONNREFUSED') return 'connection refused (is Postgres running?)';
-  if (e?.code === 'ENOTFOUND' || e?.code === 'EAI_AGAIN') return 'host not found';
-  if (e?.code === '28P01') return 'password authentication failed';
-  if (e?.code === '3D000') return 'the database does not exist';
-  if (e?.code === '42P01') return `a table is missing (${e.message}): the migrations have not run`;
+  if (error instanceof RtsaError && error.reason !== undefined) {
+    const hint = HINTS[error.reason];
+    if (hint) return hint(error);
+  }
   return errorMessage(error);
 }
 
