@@ -30,6 +30,8 @@ interface Target {
   /** Extra flags for `rtsa lake`. */
   flags: string[];
   store: LakeStore;
+  /** Removes what the target made (its lake folder). */
+  remove?: () => Promise<void>;
 }
 
 function crashSuite(name: string, target: () => Promise<Target>, skip?: string) {
@@ -54,6 +56,7 @@ function crashSuite(name: string, target: () => Promise<Target>, skip?: string) 
 
     after(async () => {
       await t?.store.close();
+      await t?.remove?.();
       await bus?.close();
       await db?.drop();
       await rm(dir, { recursive: true, force: true });
@@ -207,7 +210,11 @@ function crashSuite(name: string, target: () => Promise<Target>, skip?: string) 
 
 crashSuite('rtsa lake on a local folder', async () => {
   const root = await mkdtemp(path.join(tmpdir(), 'rtsa-lake-root-'));
-  return { flags: ['--lake-url', root], store: openLakeStore({ url: root, dataDir: root }) };
+  return {
+    flags: ['--lake-url', root],
+    store: openLakeStore({ url: root, dataDir: root }),
+    remove: () => rm(root, { recursive: true, force: true }),
+  };
 });
 
 let s3: S3Server | undefined;

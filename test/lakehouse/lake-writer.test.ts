@@ -287,10 +287,17 @@ function protocolSuite(name: string, openStore: () => Promise<LakeStore>, skip?:
 let s3: S3Server | undefined;
 const s3Skip = s3Unavailable();
 
-protocolSuite(
-  'lake writer on a local folder',
-  async () => new LocalLakeStore(await mkdtemp(path.join(tmpdir(), 'rtsa-lake-store-'))),
-);
+/** Local lake folders the suite made, removed at the end. */
+const localRoots: string[] = [];
+after(async () => {
+  for (const root of localRoots) await rm(root, { recursive: true, force: true });
+});
+
+protocolSuite('lake writer on a local folder', async () => {
+  const root = await mkdtemp(path.join(tmpdir(), 'rtsa-lake-store-'));
+  localRoots.push(root);
+  return new LocalLakeStore(root);
+});
 
 describe('lake writer on S3', { skip: s3Skip }, () => {
   before(async () => {
