@@ -16,6 +16,7 @@ import { silentLogger } from '../src/telemetry/logger.ts';
 import {
   hasBinary,
   missingMessage,
+  s3Unavailable,
   REQUIRE_SYSTEM_TESTS,
   SYSTEM_BINARIES,
   type SystemBinaryName,
@@ -64,6 +65,9 @@ for (const name of Object.keys(SYSTEM_BINARIES) as SystemBinaryName[]) {
       : `skipped: the tests that ${missingMessage(name).replace(/^needs/, 'need')}`,
   );
 }
+
+const s3 = s3Unavailable();
+if (s3 !== undefined) console.log(`skipped: the S3 tests ${s3.replace(/^needs/, 'need')}`);
 
 let stopPostgres = async () => {};
 let dataDir: string | undefined;

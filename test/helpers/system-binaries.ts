@@ -1,10 +1,12 @@
 /**
  * Tests that need a program npm cannot bring (Chromium for the dashboard in a browser, Prometheus
- * for the observability checks). Without it they are skipped with one line naming what to
+ * for the observability checks, Java for the S3 server of the lake tests). Without it they are skipped with one line naming what to
  * install; with RTSA_REQUIRE_SYSTEM_TESTS=1 (set by .ci/run) nothing is skipped, so a missing
  * binary fails the test with the same message instead.
  */
-import { accessSync, constants } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { accessSync, constants, existsSync } from 'node:fs';
+import { homedir } from 'node:os';
 import path from 'node:path';
 
 export const REQUIRE_SYSTEM_TESTS = process.env.RTSA_REQUIRE_SYSTEM_TESTS === '1';
@@ -66,4 +68,26 @@ export function skipWithout(name: SystemBinaryName): string | false {
 export function requireBinary(name: SystemBinaryName): string {
   if (!hasBinary(name)) throw new Error(missingMessage(name));
   return SYSTEM_BINARIES[name].path;
+}
+
+/**
+ * Why the S3 tests cannot run here, or undefined when they can: s3proxy needs Java 17+ (RTSA_JAVA
+ * names another binary), and Maven to fetch it once (scripts/s3-local.ts caches it under
+ * ~/.cache/rtsa). Under RTSA_REQUIRE_SYSTEM_TESTS=1 they always run, and fail when Java is missing.
+ */
+export function s3Unavailable(): string | undefined {
+  if (REQUIRE_SYSTEM_TESTS) return undefined;
+  const java = spawnSync(process.env.RTSA_JAVA ?? 'java', ['-version'], { encoding: 'utf8' });
+  if (java.error || java.status !== 0) {
+    return 'needs Java 17+ for the S3 server (s3proxy): apt-get install -y openjdk-17-jre-headless';
+  }
+  const cache =
+    process.env.RTSA_CACHE_DIR ??
+    path.join(process.env.XDG_CACHE_HOME ?? path.join(homedir(), '.cache'), 'rtsa');
+  if (existsSync(path.join(cache, 's3proxy-4.1.0', 's3proxy-4.1.0-jar-with-dependencies.jar')))
+    return undefined;
+  const mvn = spawnSync('mvn', ['-v'], { encoding: 'utf8' });
+  if (mvn.error || mvn.status !== 0)
+    return 'needs Maven to fetch the S3 server (s3proxy) once: apt-get install -y maven';
+  return undefined;
 }

@@ -3,12 +3,9 @@
  * `const s3 = await startS3Server(t)` in a `before`, `await s3.stop()` in `after`. It runs on a
  * free loopback port with its own data folder, and `bucket` is already created.
  */
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { homedir } from 'node:os';
-import path from 'node:path';
 import { promisify } from 'node:util';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 
@@ -24,22 +21,7 @@ export interface S3Server {
   stop(): Promise<void>;
 }
 
-/**
- * Why S3 tests cannot run here, or undefined when they can: s3proxy needs Java 17+, and Maven
- * to fetch it once (scripts/s3-local.ts caches it under ~/.cache/rtsa).
- */
-export function s3Unavailable(): string | undefined {
-  const java = spawnSync('java', ['-version'], { encoding: 'utf8' });
-  if (java.error || java.status !== 0) return 'needs Java 17+ on PATH for s3proxy (scripts/s3-local.ts)';
-  const cache =
-    process.env.RTSA_CACHE_DIR ??
-    path.join(process.env.XDG_CACHE_HOME ?? path.join(homedir(), '.cache'), 'rtsa');
-  const cached = existsSync(path.join(cache, 's3proxy-4.1.0', 's3proxy-4.1.0-jar-with-dependencies.jar'));
-  if (cached) return undefined;
-  const mvn = spawnSync('mvn', ['-v'], { encoding: 'utf8' });
-  if (mvn.error || mvn.status !== 0) return 'needs Maven on PATH to fetch s3proxy once';
-  return undefined;
-}
+export { s3Unavailable } from '../helpers/system-binaries.ts';
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
