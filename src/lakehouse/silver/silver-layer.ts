@@ -211,10 +211,12 @@ class SilverPartition implements LayerPartition {
     const watermark = this.watermark;
     const gap = this.settings.sessionGapMs * MICROS_PER_MS;
     for (const [userId, events] of this.users) {
+      // A session ends at or after the user's earliest event: none can close before the watermark
+      // passes that + the gap, so most users of a live stream are skipped without sorting.
+      let earliest = Number.POSITIVE_INFINITY;
+      for (const held of events) if (held.ts < earliest) earliest = held.ts;
+      if (watermark < earliest + gap) continue;
       events.sort((a, b) => a.ts - b.ts || a.offset - b.offset);
-      const last = events[events.length - 1];
-      if (last === undefined) continue;
-      // Nothing closes unless the earliest session can: the first gap, or the last event, + gap.
       let start = 0;
       let kept: Held[] | undefined;
       for (let i = 1; i <= events.length; i++) {
@@ -248,7 +250,7 @@ class SilverPartition implements LayerPartition {
     return this.dirty;
   }
 
-  take(nowMs: number) {
+  take() {
     if (!this.caughtUp) this.finishReplay();
     this.closeSessions(true);
     const files: LayerFile[] = [];
@@ -286,7 +288,6 @@ class SilverPartition implements LayerPartition {
     this.first = undefined;
     this.last = undefined;
     this.dirty = false;
-    void nowMs;
     // Replay from the oldest record still held in an open session, with the watermark it had.
     let replayOffset = this.position;
     let replayMaxTs = this.maxTs;
@@ -302,11 +303,6 @@ class SilverPartition implements LayerPartition {
       idleMarks: this.idleMarks,
     };
     return { files, replayOffset, state };
-  }
-
-  /** Open sessions' events held in memory (for tests and memory measurements). */
-  heldEvents(): number {
-    return this.keys.size;
   }
 }
 

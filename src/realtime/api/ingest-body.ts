@@ -17,7 +17,7 @@ import {
 import {
   COMMERCE_EVENT_TYPES,
   type CommerceParseResult,
-  parseCommerceEvent,
+  validateCommerceEvent,
 } from '../../events/commerce-event.ts';
 import { ApiError } from '../../http/errors.ts';
 import type { DeadLetter } from '../serving/index.ts';
@@ -122,9 +122,14 @@ class BatchBuilder {
   /** `decoded` is the JSON value when the caller already has it (array elements). */
   add(line: number, raw: Buffer, result: ParseResult, decoded?: unknown): void {
     // Routed by event_type: a commerce type goes to the commerce contract and topic.
-    if (!result.ok && result.reason === 'invalid_event' && isCommerceType(decoded, raw)) {
-      this.addCommerce(line, raw, parseCommerceEvent(raw));
-      return;
+    if (!result.ok && result.reason === 'invalid_event') {
+      // The bytes were valid UTF-8 JSON of an allowed size (else the reason would differ): judge
+      // the decoded value by the commerce contract without parsing it a third time.
+      const value = decoded === undefined ? decodeJson(raw) : decoded;
+      if (isCommerceType(value)) {
+        this.addCommerce(line, raw, validateCommerceEvent(value, raw.includes(BACKSLASH_U)));
+        return;
+      }
     }
     if (!result.ok) {
       let value = decoded;
@@ -234,16 +239,18 @@ function parseJson(body: Buffer, batch: BatchBuilder): void {
 
 const COMMERCE_TYPES = new Set<string>(COMMERCE_EVENT_TYPES);
 
-/** Whether the event (decoded, or decoded here from `raw`) names a commerce event type. */
-function isCommerceType(decoded: unknown, raw: Buffer): boolean {
-  let value = decoded;
-  if (value === undefined) {
-    try {
-      value = JSON.parse(raw.toString('utf8'));
-    } catch {
-      return false;
-    }
+const BACKSLASH_U = Buffer.from('\\u');
+
+function decodeJson(raw: Buffer): unknown {
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch {
+    return undefined;
   }
+}
+
+/** Whether a decoded event names a commerce event type. */
+function isCommerceType(value: unknown): boolean {
   const type =
     value !== null && typeof value === 'object' ? (value as { event_type?: unknown }).event_type : undefined;
   return typeof type === 'string' && COMMERCE_TYPES.has(type);
