@@ -19,7 +19,7 @@ import { silentLogger } from '../src/telemetry/logger.ts';
 import { endProgress, progress, scratch } from './harness.ts';
 import type { BenchOptions } from './options.ts';
 
-const TOPIC = 'events_raw';
+export const TOPIC = 'events_raw';
 const DAY_MS = 86_400_000;
 
 async function folderBytes(dir: string): Promise<{ files: number; bytes: number }> {
@@ -31,6 +31,43 @@ async function folderBytes(dir: string): Promise<{ files: number; bytes: number 
     bytes += (await stat(path.join(e.parentPath, e.name))).size;
   }
   return { files, bytes };
+}
+
+/** Pre-fills TOPIC of `bus` with `events` commerce events of the seed's generator over [from, to]. */
+export async function prefillCommerce(
+  bus: EmbeddedBus,
+  events: number,
+  from: string,
+  to: string,
+): Promise<number> {
+  const sink = bus.sink();
+  const days = Math.round((Date.parse(to) - Date.parse(from)) / DAY_MS) + 1;
+  const gen = createCommerceHistory({
+    seed: 1,
+    users: 10_000,
+    from,
+    to,
+    eventsPerDay: Math.ceil(events / days),
+    badDataPercentage: 1,
+  });
+  let sent = 0;
+  let logBytes = 0;
+  while (sent < events) {
+    const batch = gen.take(Math.min(10_000, events - sent));
+    if (batch.length === 0) break;
+    for (const m of batch) logBytes += m.value.length;
+    await sink.send(
+      TOPIC,
+      batch.map((m) => ({ key: m.key, value: m.value })),
+    );
+    sent += batch.length;
+    progress(`pre-filling the log: ${sent.toLocaleString('en')} commerce events`);
+  }
+  endProgress();
+  console.log(
+    `pre-filled ${sent.toLocaleString('en')} events (${(logBytes / 2 ** 20).toFixed(0)} MiB of JSON)`,
+  );
+  return sent;
 }
 
 export async function runLake(opts: BenchOptions): Promise<Record<string, unknown>> {
@@ -88,33 +125,8 @@ export async function runLake(opts: BenchOptions): Promise<Record<string, unknow
   try {
     await migrate(pool);
     await bus.ensureTopic(TOPIC, 1);
-    const sink = bus.sink();
     const days = 10;
-    const gen = createCommerceHistory({
-      seed: 1,
-      users: 10_000,
-      from: '2026-11-01',
-      to: `2026-11-${String(days).padStart(2, '0')}`,
-      eventsPerDay: Math.ceil(events / days),
-      badDataPercentage: 1,
-    });
-    let sent = 0;
-    let logBytes = 0;
-    while (sent < events) {
-      const batch = gen.take(Math.min(10_000, events - sent));
-      if (batch.length === 0) break;
-      for (const m of batch) logBytes += m.value.length;
-      await sink.send(
-        TOPIC,
-        batch.map((m) => ({ key: m.key, value: m.value })),
-      );
-      sent += batch.length;
-      progress(`pre-filling the log: ${sent.toLocaleString('en')} commerce events`);
-    }
-    endProgress();
-    console.log(
-      `pre-filled ${sent.toLocaleString('en')} events (${(logBytes / 2 ** 20).toFixed(0)} MiB of JSON)`,
-    );
+    const sent = await prefillCommerce(bus, events, '2026-11-01', `2026-11-${String(days).padStart(2, '0')}`);
 
     const results: Record<string, unknown>[] = [];
     const layers: Layer[] = [

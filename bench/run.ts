@@ -7,6 +7,7 @@
  *   startup    — `rtsa start` on a fresh data folder until the first window is visible
  *   memory     — heap per 1M event_ids held for deduplication
  *   api-load   — requests/s and p99 of the hot endpoints over 1,000 streams x 24 h of windows
+ *   warehouse  — the daily warehouse load of one day of N commerce events (run by name)
  *   lake       — the lake writers (bronze, silver) on N pre-filled commerce events (run by name)
  *   lake-engine — Parquet writers for the lake compared on 1M commerce events (run by name)
  *   lake-parse — events/s of the commerce event contract (run by name)
@@ -21,6 +22,7 @@ import { runKafkaFreshness } from './kafka-freshness.ts';
 import { runKafkaProducer } from './kafka-producer.ts';
 import { runKafkaScaling, runKafkaThroughput } from './kafka-throughput-e2e.ts';
 import { runLake } from './lake.ts';
+import { runWarehouse } from './warehouse.ts';
 import { runLakeEngine } from './lake-engine.ts';
 import { runLakeParse } from './lake-parse.ts';
 import { runMemory } from './memory.ts';
@@ -35,6 +37,7 @@ const SCENARIOS: Record<string, (opts: BenchOptions) => Promise<Record<string, u
   'api-load': runApiLoad,
   // System B; run by name: see docs/benchmarks.md.
   lake: runLake,
+  warehouse: runWarehouse,
   'lake-engine': runLakeEngine,
   'lake-parse': runLakeParse,
   // Need a broker (KAFKA_BROKERS); not run by default: see docs/benchmarks-kafka.md.
@@ -56,7 +59,9 @@ const { values, positionals } = parseArgs({
 const chosen =
   positionals.length > 0
     ? positionals
-    : Object.keys(SCENARIOS).filter((n) => !n.startsWith('kafka-') && !n.startsWith('lake'));
+    : Object.keys(SCENARIOS).filter(
+        (n) => !n.startsWith('kafka-') && !n.startsWith('lake') && n !== 'warehouse',
+      );
 for (const name of chosen) {
   if (!SCENARIOS[name]) {
     console.error(`unknown scenario "${name}": one of ${Object.keys(SCENARIOS).join(', ')}`);

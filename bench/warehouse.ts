@@ -1,0 +1,98 @@
+/**
+ * The daily warehouse load (npm run bench -- warehouse --events 1000000): N commerce events of one
+ * day (the seed's generator, 10,000 users, 1 % bad data) through the real silver layer into a local
+ * lake, then `loadWarehouseDate` (the `rtsa warehouse load` code path) for that day into an empty
+ * warehouse, and the same day again (nothing changes). facts/s = new facts / load time.
+ */
+import path from 'node:path';
+import { EmbeddedBus } from '../src/bus/embedded/index.ts';
+import { createPool, migrate } from '../src/db/index.ts';
+import { LocalLakeStore } from '../src/lakehouse/lake-store/index.ts';
+import { LakeCommitLog, LakeWriter } from '../src/lakehouse/lake-writer/index.ts';
+import { silverLayer } from '../src/lakehouse/silver/index.ts';
+import { loadWarehouseDate } from '../src/lakehouse/warehouse/index.ts';
+import { silentLogger } from '../src/telemetry/logger.ts';
+import { endProgress, progress, scratch } from './harness.ts';
+import { prefillCommerce, TOPIC } from './lake.ts';
+import type { BenchOptions } from './options.ts';
+
+const DAY = '2026-11-03';
+
+export async function runWarehouse(opts: BenchOptions): Promise<Record<string, unknown>> {
+  const events = Math.min(opts.events, 2_000_000);
+  const env = await scratch();
+  const bus = new EmbeddedBus({
+    dir: path.join(env.dir, 'log'),
+    fsync: 'never',
+    retentionMs: 3650 * 86_400_000,
+    segmentBytes: 64 << 20,
+  });
+  const pool = createPool(env.pgUrl, 4);
+  const store = new LocalLakeStore(path.join(env.dir, 'lake'));
+  try {
+    await migrate(pool);
+    await bus.ensureTopic(TOPIC, 1);
+    const sent = await prefillCommerce(bus, events, DAY, DAY);
+    // Silver, until every record is committed and the idle partition has closed the last sessions.
+    const writer = new LakeWriter({
+      layer: silverLayer({
+        topic: TOPIC,
+        allowedLatenessMs: 10 * 60_000,
+        sessionGapMs: 30 * 60_000,
+        idleTimeoutMs: 1_000,
+      }),
+      store,
+      log: new LakeCommitLog(pool, 'silver', TOPIC),
+      owner: 'bench',
+      flushIntervalMs: 10_000,
+      maxBatchRecords: 200_000,
+      logger: silentLogger(),
+    });
+    const source = bus.source({ topic: TOPIC, group: 'bench-silver', maxBatch: 10_000, idleIntervalMs: 200 });
+    await source.start(writer);
+    let stableSince = 0;
+    let lastRows = -1;
+    for (;;) {
+      const { rows } = await pool.query<{ o: number; r: number }>(
+        `SELECT (SELECT coalesce(sum(committed_offset), 0) FROM lake.writer_partitions WHERE writer = 'silver')::bigint AS o,
+                (SELECT coalesce(sum(rows), 0) FROM lake.files WHERE writer = 'silver')::bigint AS r`,
+      );
+      const done = Number(rows[0]?.o ?? 0);
+      const fileRows = Number(rows[0]?.r ?? 0);
+      progress(`silver: ${done.toLocaleString('en')} of ${sent.toLocaleString('en')} committed`);
+      if (fileRows !== lastRows) {
+        lastRows = fileRows;
+        stableSince = Date.now();
+      }
+      if (done >= sent && Date.now() - stableSince > 3_000) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    endProgress();
+    await source.stop();
+    await writer.close();
+
+    const load = await loadWarehouseDate({ pool, store }, DAY);
+    const again = await loadWarehouseDate({ pool, store }, DAY);
+    const row = {
+      date: DAY,
+      silver_events: load.silverEvents,
+      silver_sessions: load.silverSessions,
+      facts: load.newEvents,
+      users: load.users,
+      versions: load.versions,
+      seconds: Number((load.ms / 1000).toFixed(1)),
+      facts_per_second: Math.round((load.newEvents / load.ms) * 1000),
+      reload_seconds: Number((again.ms / 1000).toFixed(1)),
+      reload_new_facts: again.newEvents,
+    };
+    console.log(JSON.stringify(row));
+    return {
+      ...row,
+      setup: `${sent.toLocaleString('en')} commerce events of one day (seed generator, 10,000 users, 1 % bad) through the silver layer into a local lake; loadWarehouseDate into an empty warehouse of the embedded Postgres, then the same date again`,
+    };
+  } finally {
+    await pool.end();
+    await bus.close();
+    await env.close();
+  }
+}
