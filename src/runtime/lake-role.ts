@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type pg from 'pg';
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Bus, Source } from '../bus/types.ts';
 import type { Config } from '../config/index.ts';
 import { bronzeLayer } from '../lakehouse/bronze/index.ts';
@@ -46,6 +46,24 @@ function lakeMetrics(registry: Registry) {
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [registry],
     }),
+    lag: new Gauge({
+      name: 'rtsa_lake_consumer_lag',
+      help: 'Records on the commerce topic not yet committed into the lake, per layer and partition.',
+      labelNames: ['layer', 'partition'],
+      registers: [registry],
+    }),
+    lastCommit: new Gauge({
+      name: 'rtsa_lake_last_commit_timestamp_seconds',
+      help: 'When a layer last committed files into the lake (Unix seconds).',
+      labelNames: ['layer'],
+      registers: [registry],
+    }),
+    silverDropped: new Counter({
+      name: 'rtsa_lake_silver_dropped_total',
+      help: 'Events silver did not keep, by reason: duplicate (same idempotency_key), late (dead letter), invalid (dead letter).',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
   };
 }
 
@@ -68,13 +86,17 @@ export async function startLakeRole(deps: {
   const metrics = lakeMetrics(deps.registry);
   const writers: LakeWriter[] = [];
   const sources: Source[] = [];
-  const silver = silverLayer({
-    topic,
-    allowedLatenessMs: config.lakeLatenessMs,
-    sessionGapMs: config.sessionGapMs,
-    idleTimeoutMs: config.lakeIdleTimeoutMs,
-  });
-  for (const layer of [bronzeLayer(topic), silver]) {
+  const silver = silverLayer(
+    {
+      topic,
+      allowedLatenessMs: config.lakeLatenessMs,
+      sessionGapMs: config.sessionGapMs,
+      idleTimeoutMs: config.lakeIdleTimeoutMs,
+    },
+    { dropped: (reason) => metrics.silverDropped.inc({ reason }) },
+  );
+  const layers = [bronzeLayer(topic), silver];
+  for (const layer of layers) {
     const writer = new LakeWriter({
       layer,
       store,
@@ -88,6 +110,7 @@ export async function startLakeRole(deps: {
         metrics.files.inc({ layer: layer.name }, s.files);
         metrics.bytes.inc({ layer: layer.name }, s.bytes);
         metrics.commitDuration.observe({ layer: layer.name }, s.seconds);
+        metrics.lastCommit.set({ layer: layer.name }, Date.now() / 1000);
       },
     });
     const source = bus.source({
@@ -100,12 +123,30 @@ export async function startLakeRole(deps: {
     writers.push(writer);
     sources.push(source);
   }
+  const lagTimer = setInterval(() => {
+    for (const [i, source] of sources.entries()) {
+      const writer = writers[i]!;
+      source
+        .endOffsets()
+        .then((ends) => {
+          const committed = writer.committedOffsets();
+          for (const [p, end] of ends) {
+            const at = committed.get(p);
+            if (at !== undefined)
+              metrics.lag.set({ layer: layers[i]!.name, partition: String(p) }, Math.max(0, end - at));
+          }
+        })
+        .catch(() => {});
+    }
+  }, 2_000);
+  lagTimer.unref();
   logger.info({ topic, lake: store.location, layers: writers.length }, 'lake writers started');
   return {
     writers,
     location: store.location,
     done: Promise.all(sources.map((s) => s.done)).then(() => {}),
     stop: async () => {
+      clearInterval(lagTimer);
       for (const s of sources) await s.stop();
       for (const w of writers) await w.close();
       await store.close();

@@ -75,6 +75,8 @@ interface PartitionSlot {
   layer: LayerPartition;
   /** Next offset to process; records before it are replayed, not ingested. */
   position: number;
+  /** Next offset not yet in committed files. */
+  committed: number;
   /** Offsets of the records taken since the last commit. */
   first: number | undefined;
   last: number | undefined;
@@ -99,6 +101,13 @@ export class LakeWriter implements SourceHandler {
     this.lastCommitAt = this.clock();
   }
 
+  /** The committed offset (next record not yet in the lake) of each partition this writer holds. */
+  committedOffsets(): Map<number, number> {
+    const offsets = new Map<number, number>();
+    for (const [p, slot] of this.partitions) offsets.set(p, slot.committed);
+    return offsets;
+  }
+
   private stagingPrefix(partition: number): string {
     const { layer, log } = this.options;
     return `${STAGING_PREFIX}${layer.name}/${log.topic}/p${partition}/`;
@@ -114,6 +123,7 @@ export class LakeWriter implements SourceHandler {
         claim,
         layer: this.options.layer.open(claim),
         position: claim.committedOffset,
+        committed: claim.committedOffset,
         first: undefined,
         last: undefined,
         records: 0,
@@ -269,6 +279,10 @@ export class LakeWriter implements SourceHandler {
         await sleep(backoff);
         backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
       }
+    }
+    for (const c of pending) {
+      const slot = this.partitions.get(c.partition);
+      if (slot !== undefined) slot.committed = c.committedOffset;
     }
     const files = pending.flatMap((c) => c.files);
     await this.retrying('publish files', () => this.publish(files));

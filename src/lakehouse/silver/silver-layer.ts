@@ -61,10 +61,9 @@ interface DeadLetter {
   rejectedAtMs: number;
 }
 
+/** Told of every live (not replayed) event silver does not keep; the lake role counts them. */
 export interface SilverCounters {
-  duplicates: number;
-  late: number;
-  invalid: number;
+  dropped(reason: 'duplicate' | 'late' | 'invalid'): void;
 }
 
 const NONE = Number.NEGATIVE_INFINITY;
@@ -154,7 +153,7 @@ class SilverPartition implements LayerPartition {
     if (!parsed.ok) {
       if (emit) {
         this.deadLetters.push({ record, reason: parsed.reason, detail: parsed.detail, rejectedAtMs: nowMs });
-        if (this.counters) this.counters.invalid++;
+        this.counters?.dropped('invalid');
       }
       return;
     }
@@ -168,13 +167,13 @@ class SilverPartition implements LayerPartition {
           detail: `event time ${formatMicros(ts)} is older than the watermark ${formatMicros(watermark)} (max event time - ${this.settings.allowedLatenessMs / 60_000} min)`,
           rejectedAtMs: nowMs,
         });
-        if (this.counters) this.counters.late++;
+        this.counters?.dropped('late');
       }
       return;
     }
     const key = parsed.event.idempotency_key;
     if (this.keys.has(key)) {
-      if (emit && this.counters) this.counters.duplicates++;
+      if (emit) this.counters?.dropped('duplicate');
       return;
     }
     const held: Held = { offset: record.offset, ts, event: parsed.event, maxTsBefore: this.maxTs };
