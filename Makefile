@@ -15,16 +15,19 @@ s ?=
 # Extra flags for smoke / doctor, e.g. `make smoke ARGS="--wait 2m"`.
 ARGS ?=
 PROMETHEUS_URL ?= http://prometheus:9090
+# Logical date for `make submit-batch` (empty: yesterday, UTC), e.g. `make submit-batch DATE=2024-12-17`.
+DATE ?=
 
-.PHONY: help up down reset smoke doctor ps logs build obs-up dev test smoke-dev doctor-dev check-docker
+.PHONY: help up down reset smoke doctor ps logs build obs-up dev test smoke-dev doctor-dev check-docker \
+  submit-bronze submit-silver submit-all submit-batch
 
 help: ## Show the targets (this list)
 	@echo "rtsa — real-time streaming analytics. Usage: make <target> [VAR=value]"
 	@echo
 	@if [ -t 1 ]; then c='\033[36m'; r='\033[0m'; else c=''; r=''; fi; \
-	  awk -v c="$$c" -v r="$$r" 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %s%-12s%s %s\n", c, $$1, r, $$2}' $(MAKEFILE_LIST)
+	  awk -v c="$$c" -v r="$$r" 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %s%-14s%s %s\n", c, $$1, r, $$2}' $(MAKEFILE_LIST)
 	@echo
-	@echo "Variables: PROCESSORS=$(PROCESSORS) (up), s=<service> (logs), ARGS=... (smoke, doctor)"
+	@echo "Variables: PROCESSORS=$(PROCESSORS) (up), s=<service> (logs), ARGS=... (smoke, doctor), DATE=YYYY-MM-DD (submit-batch)"
 
 check-docker:
 	@command -v $(DOCKER) > /dev/null 2>&1 || { \
@@ -72,6 +75,18 @@ build: check-docker ## Build the rtsa image (rtsa:local) without starting anythi
 
 obs-up: check-docker ## Start only Prometheus and Grafana (for a stack already running)
 	$(COMPOSE) up -d --wait prometheus grafana
+
+submit-bronze: check-docker ## Start the bronze lake writer (events_raw into s3://lake/bronze; part of `make up`)
+	$(COMPOSE) up -d --wait lake-bronze
+
+submit-silver: check-docker ## Start the silver lake writer (validated, deduplicated, sessionized; part of `make up`)
+	$(COMPOSE) up -d --wait lake-silver
+
+submit-all: check-docker ## Start both lake writers
+	$(COMPOSE) up -d --wait lake-bronze lake-silver
+
+submit-batch: check-docker ## Load silver into the warehouse for DATE (default yesterday, UTC): make submit-batch DATE=2024-12-17
+	$(COMPOSE) run --rm batch warehouse load $(if $(DATE),--date $(DATE),)
 
 dev: ## Run everything in one process without Docker (npm start: API on :8000)
 	npm start

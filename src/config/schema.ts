@@ -447,6 +447,15 @@ export const SETTINGS = {
     doc: 'Most time between lake commits (each commit writes at least one Parquet file per partition and folder it touches).',
     area: 'lake',
   },
+  lakeLayers: {
+    env: 'RTSA_LAKE_LAYERS',
+    flag: 'lake-layers',
+    kind: 'enum',
+    choices: ['all', 'bronze', 'silver'],
+    default: 'all',
+    doc: 'Which lake writers this process runs: both layers, or one (to run or scale bronze and silver as separate services).',
+    area: 'lake',
+  },
   lakeMaxBatch: {
     env: 'RTSA_LAKE_MAX_BATCH',
     flag: 'lake-max-batch',

@@ -95,7 +95,9 @@ export async function startLakeRole(deps: {
     },
     { dropped: (reason) => metrics.silverDropped.inc({ reason }) },
   );
-  const layers = [bronzeLayer(topic), silver];
+  const layers = [bronzeLayer(topic), silver].filter(
+    (l) => config.lakeLayers === 'all' || config.lakeLayers === l.name,
+  );
   for (const layer of layers) {
     const writer = new LakeWriter({
       layer,

@@ -106,7 +106,7 @@ test('images are pinned to explicit versions; rtsa services share the one locall
     assert.equal(s.build, undefined, `${name}: third-party images are pulled, not built`);
   }
   const rtsaNames = rtsaServices.map(([n]) => n).sort();
-  assert.deepEqual(rtsaNames, ['api', 'generator', 'lake', 'migrate', 'ops', 'processor']);
+  assert.deepEqual(rtsaNames, ['api', 'batch', 'generator', 'lake-bronze', 'lake-silver', 'migrate', 'ops', 'processor']);
 });
 
 test('Kafka runs in KRaft mode (4.x), without ZooKeeper', () => {
@@ -356,6 +356,21 @@ test('Makefile: the seed targets, documented, and a clear message without Docker
   assert.match(text, /^smoke:.*\n\t.* run --rm ops smoke/m);
   assert.match(text, /^doctor:.*\n\t.* run --rm ops doctor/m);
   assert.ok(services.ops?.profiles?.length, 'ops is not started by `up`');
+  // The seed's lakehouse targets map onto compose services that exist, each documented.
+  const docs = read('docs/makefile.md');
+  for (const [t, service] of [
+    ['submit-bronze', 'lake-bronze'],
+    ['submit-silver', 'lake-silver'],
+    ['submit-all', 'lake-silver'],
+    ['submit-batch', 'batch'],
+  ] as const) {
+    assert.ok(targets.get(t), `make ${t} is missing or has no "## description"`);
+    assert.match(text, new RegExp(`^${t}:.*\\n\\t.*\\b${service}\\b`, 'm'), `make ${t} uses ${service}`);
+    assert.ok(services[service], `make ${t}: no compose service ${service}`);
+    assert.ok(docs.includes(`| \`${t}\` |`), `docs/makefile.md documents make ${t}`);
+  }
+  assert.equal(envOf(services['lake-bronze'] ?? {}).RTSA_LAKE_LAYERS, 'bronze');
+  assert.equal(envOf(services['lake-silver'] ?? {}).RTSA_LAKE_LAYERS, 'silver');
 
   const make = (...args: string[]) =>
     spawnSync('make', ['--no-print-directory', ...args], {
@@ -375,6 +390,10 @@ test('Makefile: the seed targets, documented, and a clear message without Docker
   assert.notEqual(up.status, 0);
   assert.match(up.stdout, /make up: needs Docker/);
   assert.match(up.stdout, /make dev/);
+  // DATE is passed on as --date; without it the load takes its own default (yesterday, UTC).
+  const batch = make('-n', 'submit-batch', 'DATE=2024-12-17', 'DOCKER=true');
+  assert.match(batch.stdout, /run --rm batch warehouse load --date 2024-12-17$/m);
+  assert.match(make('-n', 'submit-batch', 'DOCKER=true').stdout, /run --rm batch warehouse load\s*$/m);
 });
 
 test('the deploy folder the compose file mounts is a folder', () => {
