@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util';
 import { runApiLoad } from './api-load.ts';
 import type { BenchOptions } from './options.ts';
 import { runFreshness } from './freshness.ts';
+import { runKafkaFailover } from './kafka-failover.ts';
 import { runKafkaFreshness } from './kafka-freshness.ts';
 import { runKafkaProducer } from './kafka-producer.ts';
 import { runKafkaScaling, runKafkaThroughput } from './kafka-throughput-e2e.ts';
@@ -45,6 +46,7 @@ const SCENARIOS: Record<string, (opts: BenchOptions) => Promise<Record<string, u
   'kafka-scaling': runKafkaScaling,
   'kafka-freshness': runKafkaFreshness,
   'kafka-producer': runKafkaProducer,
+  'kafka-failover': runKafkaFailover,
 };
 
 const { values, positionals } = parseArgs({

@@ -115,8 +115,9 @@ export const SETTINGS = {
     env: 'RTSA_KAFKA_SESSION_TIMEOUT',
     flag: 'kafka-session-timeout',
     kind: 'duration',
-    default: '30s',
-    doc: 'Kafka consumer-group session timeout: a processor silent this long loses its partitions (and is fenced).',
+    default: '6s',
+    min: 1000,
+    doc: 'Kafka consumer-group session timeout: a member silent this long (killed, frozen) loses its partitions to the others (and is fenced); heartbeats go every tenth of it. The broker must allow it (group.min.session.timeout.ms, 6 s by default).',
     area: 'bus',
   },
   kafkaReplicationFactor: {

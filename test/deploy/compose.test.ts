@@ -106,7 +106,16 @@ test('images are pinned to explicit versions; rtsa services share the one locall
     assert.equal(s.build, undefined, `${name}: third-party images are pulled, not built`);
   }
   const rtsaNames = rtsaServices.map(([n]) => n).sort();
-  assert.deepEqual(rtsaNames, ['api', 'batch', 'generator', 'lake-bronze', 'lake-silver', 'migrate', 'ops', 'processor']);
+  assert.deepEqual(rtsaNames, [
+    'api',
+    'batch',
+    'generator',
+    'lake-bronze',
+    'lake-silver',
+    'migrate',
+    'ops',
+    'processor',
+  ]);
 });
 
 test('Kafka runs in KRaft mode (4.x), without ZooKeeper', () => {
