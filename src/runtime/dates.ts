@@ -7,10 +7,20 @@ const DATE = /^\d{4}-\d{2}-\d{2}$/;
 export function dateFlag(flag: string, value: string | boolean | undefined): string | undefined {
   if (value === undefined) return undefined;
   const text = String(value);
-  if (!DATE.test(text) || new Date(`${text}T00:00:00Z`).toISOString().slice(0, 10) !== text) {
+  if (!isDate(text)) {
     throw new ConfigError(`--${flag} is ${JSON.stringify(text)}: expected a date YYYY-MM-DD`);
   }
   return text;
+}
+
+/**
+ * A real calendar date YYYY-MM-DD: 2025-02-30 is not one (JavaScript would roll it over to March),
+ * nor 2025-13-01 (an invalid Date, whose toISOString throws).
+ */
+export function isDate(text: string): boolean {
+  if (!DATE.test(text)) return false;
+  const ms = Date.parse(`${text}T00:00:00Z`);
+  return Number.isFinite(ms) && new Date(ms).toISOString().slice(0, 10) === text;
 }
 
 /** Yesterday's date (UTC): the default logical date of the daily commands. */

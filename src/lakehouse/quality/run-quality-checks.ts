@@ -51,7 +51,8 @@ interface NamedCheck {
 
 export async function runQualityChecks(options: QualityRunOptions): Promise<QualityRun> {
   const { pool, store, date } = options;
-  if (!DATE.test(date) || new Date(`${date}T00:00:00Z`).toISOString().slice(0, 10) !== date) {
+  const ms = DATE.test(date) ? Date.parse(`${date}T00:00:00Z`) : Number.NaN;
+  if (!Number.isFinite(ms) || new Date(ms).toISOString().slice(0, 10) !== date) {
     throw new RangeError(`quality checks: ${JSON.stringify(date)} is not a date YYYY-MM-DD`);
   }
   const logger = options.logger ?? silentLogger();
