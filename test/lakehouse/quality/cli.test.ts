@@ -116,7 +116,11 @@ test('rtsa quality check: exit 0 with warnings, 1 when a check fails, bad flags 
   assert.equal(runs.rows[0]!.n, 3, 'every run is kept');
 
   for (const [args, env, message] of [
-    [['quality', 'check', '--date', '2025-13-01'], {}, /--date is .*2025-13-01.*: expected a date YYYY-MM-DD/],
+    [
+      ['quality', 'check', '--date', '2025-13-01'],
+      {},
+      /--date is .*2025-13-01.*: expected a date YYYY-MM-DD/,
+    ],
     [['quality', 'check', '--nope'], {}, /Unknown option '--nope'/],
     [['quality'], {}, /needs a subcommand: one of check/],
     [['quality', 'check', '--slack-webhook', 'ftp://x'], {}, /must be an http:\/\/ or https:\/\/ URL/],
