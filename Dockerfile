@@ -35,6 +35,8 @@ COPY --from=deps --chown=root:root /app/node_modules ./node_modules
 COPY --chown=root:root package.json package-lock.json ./
 COPY --chown=root:root bin ./bin
 COPY --chown=root:root src ./src
+# The example data-quality checks (RTSA_QUALITY_DIR defaults to ./quality).
+COPY --chown=root:root quality ./quality
 USER node
 EXPOSE 8000
 # The API role's liveness: GET /health on PORT. Other roles (process, generate, migrate) override

@@ -74,6 +74,23 @@ export const COMMANDS = {
       to: { type: 'string', doc: 'last date of a range to load, YYYY-MM-DD (with --from)' },
     },
   },
+  quality: {
+    summary:
+      'check the data of a date: freshness, volume, nulls and the SQL checks; exit 1 when one fails: rtsa quality check [--date D]',
+    areas: ['general', 'database', 'lake', 'quality', 'alerts'],
+    subcommands: {
+      check:
+        'run the data-quality checks of a date (default yesterday, UTC), keep the results, print the report',
+    },
+    flags: {
+      date: { type: 'string', doc: 'the date to check, YYYY-MM-DD (default: yesterday, UTC)' },
+      'output-json': { type: 'string', doc: 'also write the JSON report to this file' },
+      'slack-webhook': {
+        type: 'string',
+        doc: 'post the alert (when a check fails) to this webhook URL instead of RTSA_ALERT_WEBHOOK_URL',
+      },
+    },
+  },
   migrate: {
     summary: 'apply the database migrations (idempotent) and exit',
     areas: ['general', 'database'],

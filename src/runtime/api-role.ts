@@ -49,6 +49,9 @@ export async function startApiRole(deps: {
     ...(deps.status !== undefined ? { status: deps.status } : {}),
   });
   await app.register(dashboard, { pool, logger, status: deps.status });
+  // System B's data-quality gauges, read from Postgres at scrape time (docs/quality.md).
+  const { registerQualityGauges } = await import('../lakehouse/quality/index.ts');
+  registerQualityGauges(registry, pool, logger);
   try {
     await app.listen({ port: config.port, host: config.host });
   } catch (error) {

@@ -6,28 +6,18 @@
 import { ConfigError } from '../errors.ts';
 import { lakeStoreFromConfig } from './lake-store.ts';
 import { datesBetween, loadWarehouseDate } from '../lakehouse/warehouse/index.ts';
+import { dateFlag, yesterdayUtc } from './dates.ts';
 import { openDatabase } from './database.ts';
 import type { RoleRunner } from './role.ts';
-
-const DATE = /^\d{4}-\d{2}-\d{2}$/;
-
-function checkDate(flag: string, value: string | boolean | undefined): string | undefined {
-  if (value === undefined) return undefined;
-  const text = String(value);
-  if (!DATE.test(text) || new Date(`${text}T00:00:00Z`).toISOString().slice(0, 10) !== text) {
-    throw new ConfigError(`--${flag} is ${JSON.stringify(text)}: expected a date YYYY-MM-DD`);
-  }
-  return text;
-}
 
 /** The dates the flags name: --date, or --from..--to, or yesterday (UTC). */
 export function datesToLoad(
   flags: Record<string, string | boolean | undefined>,
   nowMs = Date.now(),
 ): string[] {
-  const date = checkDate('date', flags.date);
-  const from = checkDate('from', flags.from);
-  const to = checkDate('to', flags.to);
+  const date = dateFlag('date', flags.date);
+  const from = dateFlag('from', flags.from);
+  const to = dateFlag('to', flags.to);
   if (date !== undefined && (from !== undefined || to !== undefined)) {
     throw new ConfigError('give either --date or --from/--to, not both');
   }
@@ -38,7 +28,7 @@ export function datesToLoad(
     if (from > to) throw new ConfigError(`--from ${from} is after --to ${to}`);
     return datesBetween(from, to);
   }
-  return [date ?? new Date(nowMs - 86_400_000).toISOString().slice(0, 10)];
+  return [date ?? yesterdayUtc(nowMs)];
 }
 
 export const run: RoleRunner = async ({ config, flags, subcommand, logger, signal }) => {

@@ -115,6 +115,11 @@ test('a command with subcommands takes one first, then its flags; the warehouse 
     '2024-03-01',
   ]);
   assert.throws(() => datesToLoad({ date: '2025-02-29' }, now), /expected a date YYYY-MM-DD/);
+  // Regression: a month 13 made an invalid Date whose toISOString threw a bare RangeError.
+  assert.throws(
+    () => datesToLoad({ date: '2025-13-01' }, now),
+    /--date is "2025-13-01": expected a date YYYY-MM-DD/,
+  );
   assert.throws(() => datesToLoad({ from: '2025-01-02' }, now), /go together/);
   assert.throws(() => datesToLoad({ from: '2025-01-02', to: '2025-01-01' }, now), /after --to/);
   assert.throws(() => datesToLoad({ date: '2025-01-01', to: '2025-01-02' }, now), /either --date or --from/);
