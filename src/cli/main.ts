@@ -3,7 +3,14 @@
  * reads are in the command registry (src/config/commands.ts); what each runs is in
  * src/runtime (one module per role). Unknown flags are refused; Ctrl-C / SIGTERM stop cleanly.
  */
-import { COMMANDS, commandFlagsOf, helpFor, isCommand, loadConfig } from '../config/index.ts';
+import {
+  COMMANDS,
+  type CommandSpec,
+  commandFlagsOf,
+  helpFor,
+  isCommand,
+  loadConfig,
+} from '../config/index.ts';
 import { RtsaError } from '../errors.ts';
 import { RUNNERS } from '../runtime/index.ts';
 import { createLogger } from '../telemetry/logger.ts';
@@ -44,7 +51,11 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const { config } = loaded;
-  const logger = createLogger({ level: config.logLevel, format: config.logFormat });
+  const logger = createLogger({
+    level: config.logLevel,
+    format: config.logFormat,
+    stream: (COMMANDS[name] as CommandSpec).logsToStderr ? 'stderr' : 'stdout',
+  });
   const controller = new AbortController();
   let firstSignalAt: number | undefined;
   const onSignal = (sig: string) => {

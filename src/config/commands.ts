@@ -19,6 +19,8 @@ export interface CommandSpec {
   flags?: Readonly<Record<string, CommandFlag>>;
   /** Subcommands (`rtsa warehouse load`): name → what it does. When set, one is required. */
   subcommands?: Readonly<Record<string, string>>;
+  /** Its result goes to stdout (a report, a table): its logs go to stderr, so stdout stays parseable. */
+  logsToStderr?: boolean;
 }
 
 export const COMMANDS = {
@@ -78,6 +80,7 @@ export const COMMANDS = {
     summary:
       'check the data of a date: freshness, volume, nulls and the SQL checks; exit 1 when one fails: rtsa quality check [--date D]',
     areas: ['general', 'database', 'lake', 'quality', 'alerts'],
+    logsToStderr: true,
     subcommands: {
       check:
         'run the data-quality checks of a date (default yesterday, UTC), keep the results, print the report',

@@ -6,6 +6,8 @@ export interface LoggerOptions {
   level: string;
   format: 'json' | 'pretty' | undefined;
   name?: string;
+  /** Where lines go (default stdout). */
+  stream?: 'stdout' | 'stderr';
 }
 
 /**
@@ -14,9 +16,10 @@ export interface LoggerOptions {
  * redact paths below cover request headers.
  */
 export function createLogger(options: LoggerOptions): Logger {
-  const pretty =
-    options.format === 'pretty' || (options.format === undefined && process.stdout.isTTY === true);
-  return pino({
+  const out = options.stream === 'stderr' ? process.stderr : process.stdout;
+  const fd = options.stream === 'stderr' ? 2 : 1;
+  const pretty = options.format === 'pretty' || (options.format === undefined && out.isTTY === true);
+  const options_ = {
     name: options.name ?? 'rtsa',
     level: options.level,
     redact: { paths: ['req.headers.authorization', 'headers.authorization', '*.password'], censor: '***' },
@@ -25,6 +28,7 @@ export function createLogger(options: LoggerOptions): Logger {
           transport: {
             target: 'pino-pretty',
             options: {
+              destination: fd,
               colorize: true,
               singleLine: true,
               translateTime: 'HH:MM:ss.l',
@@ -33,7 +37,8 @@ export function createLogger(options: LoggerOptions): Logger {
           },
         }
       : {}),
-  });
+  };
+  return pretty || fd === 1 ? pino(options_) : pino(options_, pino.destination(fd));
 }
 
 /** A logger that drops everything, for tests and library use. */
