@@ -38,6 +38,8 @@ export const COMMANDS = {
       'embedded',
       'generator',
       'lake',
+      'dag',
+      'alerts',
     ],
   },
   process: {
@@ -50,7 +52,7 @@ export const COMMANDS = {
   },
   serve: {
     summary: 'run the HTTP API (stateless; any number of replicas)',
-    areas: ['general', 'database', 'bus', 'listen', 'api', 'token', 'edge', 'pipeline'],
+    areas: ['general', 'database', 'bus', 'listen', 'api', 'token', 'edge', 'pipeline', 'dag'],
   },
   generate: {
     summary:
@@ -72,6 +74,38 @@ export const COMMANDS = {
       date: { type: 'string', doc: 'the date to load, YYYY-MM-DD (default: yesterday, UTC)' },
       from: { type: 'string', doc: 'first date of a range to load, YYYY-MM-DD (with --to)' },
       to: { type: 'string', doc: 'last date of a range to load, YYYY-MM-DD (with --from)' },
+    },
+  },
+  scheduler: {
+    summary:
+      'run the scheduler of the daily DAG: its cron tick, catch-up, run timeouts, SLA alerts (one or more; they agree)',
+    areas: ['general', 'database', 'metrics', 'lake', 'dag', 'alerts'],
+  },
+  worker: {
+    summary:
+      'run a worker of the daily DAG: executes its tasks (any number; a killed one is replaced by a retry)',
+    areas: ['general', 'database', 'metrics', 'lake', 'dag', 'alerts'],
+  },
+  dag: {
+    summary:
+      'control the daily DAG: rtsa dag run [--date D] | backfill --from D --to D | status | runs [--n N]',
+    areas: ['general', 'database', 'lake', 'dag', 'alerts'],
+    subcommands: {
+      run: 'queue a run of --date (default yesterday, UTC) and follow it to its end',
+      backfill: 'queue one run per date from --from to --to (inclusive) and follow them',
+      status: 'the DAG at a glance: schedulers and workers alive, the active run, the latest runs',
+      runs: 'the latest runs, newest first (--n, default 10)',
+    },
+    flags: {
+      date: { type: 'string', doc: 'run: the logical date, YYYY-MM-DD (default: yesterday, UTC)' },
+      from: { type: 'string', doc: 'backfill: first date, YYYY-MM-DD' },
+      to: { type: 'string', doc: 'backfill: last date, YYYY-MM-DD (inclusive)' },
+      n: { type: 'string', doc: 'runs: how many runs to show (default 10)' },
+      detach: {
+        type: 'boolean',
+        doc: 'run, backfill: only queue the runs and print their ids; do not follow them',
+      },
+      json: { type: 'boolean', doc: 'print JSON instead of text' },
     },
   },
   migrate: {

@@ -49,6 +49,8 @@ export async function startApiRole(deps: {
     ...(deps.status !== undefined ? { status: deps.status } : {}),
   });
   await app.register(dashboard, { pool, logger, status: deps.status });
+  const { dagRoutes } = await import('../lakehouse/orchestration/index.ts');
+  await app.register(dagRoutes, { pool, slaMs: config.dagSlaMs });
   try {
     await app.listen({ port: config.port, host: config.host });
   } catch (error) {
@@ -93,6 +95,8 @@ export async function openApiDocument(): Promise<import('../realtime/api/api-doc
     logger,
   });
   await app.register(dashboard, { pool, logger });
+  const { dagRoutes } = await import('../lakehouse/orchestration/index.ts');
+  await app.register(dagRoutes, { pool, slaMs: 3_600_000 });
   await app.ready();
   const doc = app.swagger() as import('../realtime/api/api-docs.ts').OpenApiDocument;
   await app.close();
