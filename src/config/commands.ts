@@ -84,12 +84,13 @@ export const COMMANDS = {
   worker: {
     summary:
       'run a worker of the daily DAG: executes its tasks (any number; a killed one is replaced by a retry)',
-    areas: ['general', 'database', 'metrics', 'lake', 'dag', 'alerts'],
+    // bus: the commerce topic names the silver partitions whose watermark wait_for_silver reads.
+    areas: ['general', 'database', 'bus', 'metrics', 'lake', 'dag', 'alerts'],
   },
   dag: {
     summary:
       'control the daily DAG: rtsa dag run [--date D] | backfill --from D --to D | status | runs [--n N]',
-    areas: ['general', 'database', 'lake', 'dag', 'alerts'],
+    areas: ['general', 'database', 'bus', 'lake', 'dag', 'alerts'],
     subcommands: {
       run: 'queue a run of --date (default yesterday, UTC) and follow it to its end',
       backfill: 'queue one run per date from --from to --to (inclusive) and follow them',
