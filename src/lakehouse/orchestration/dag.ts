@@ -52,7 +52,10 @@ export const DAY_MS = 86_400_000;
 
 /** True for a real calendar date written YYYY-MM-DD. */
 export function isDate(text: string): boolean {
-  return DATE.test(text) && new Date(`${text}T00:00:00Z`).toISOString().slice(0, 10) === text;
+  if (!DATE.test(text)) return false;
+  const ms = Date.parse(`${text}T00:00:00Z`);
+  // 2025-13-45 does not parse; 2025-02-30 parses as March 2nd.
+  return !Number.isNaN(ms) && utcDay(ms) === text;
 }
 
 /** The UTC day of an instant, YYYY-MM-DD. */
