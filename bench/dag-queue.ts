@@ -43,10 +43,14 @@ let all: () => void = () => {};
 const finished = new Promise<void>((r) => {
   all = r;
 });
-await boss.work('bulk', { pollingIntervalSeconds: 0.5, batchSize: 50, burstWhenBatchFull: true }, async (jobs) => {
-  done += jobs.length;
-  if (done >= N) all();
-});
+await boss.work(
+  'bulk',
+  { pollingIntervalSeconds: 0.5, batchSize: 50, burstWhenBatchFull: true },
+  async (jobs) => {
+    done += jobs.length;
+    if (done >= N) all();
+  },
+);
 t = performance.now();
 await boss.insert(
   'bulk',

@@ -55,7 +55,7 @@ export function okTasks(calls: string[] = []): PipelineTasks {
 export function orchestrator(
   db: { pool: pg.Pool; url: string },
   tasks: PipelineTasks,
-  overrides: Partial<OrchestratorOptions> & { settings?: Partial<DagSettings> } = {},
+  overrides: Partial<Omit<OrchestratorOptions, 'settings'>> & { settings?: Partial<DagSettings> } = {},
 ): DagOrchestrator {
   return new DagOrchestrator({
     pool: db.pool,
