@@ -476,7 +476,7 @@ export class DagOrchestrator {
         const timedOut = timeout.signal.aborted || this.now() >= deadline;
         const final = attempt > retries || timedOut;
         log.warn({ err: error, final }, `task ${task} of ${date}: attempt ${attempt} failed: ${message}`);
-        await this.recordFailedAttempt(runId, task, attempt, message);
+        await this.recordFailedAttempt(runId, task, attempt, message, final);
         if (!final) throw error;
         await this.finishFailed(
           runId,
@@ -540,13 +540,21 @@ export class DagOrchestrator {
     );
   }
 
-  private async recordFailedAttempt(runId: number, task: string, attempt: number, message: string) {
+  /** The attempt failed; the task waits for its retry (a final failure is recorded by finishFailed). */
+  private async recordFailedAttempt(
+    runId: number,
+    task: string,
+    attempt: number,
+    message: string,
+    final: boolean,
+  ) {
     const at = new Date(this.now());
     await this.o.pool.query(
       `UPDATE orchestration.attempts SET status = 'failed', finished_at = $4, error = $5
        WHERE run_id = $1 AND task = $2 AND attempt = $3`,
       [runId, task, attempt, at, message],
     );
+    if (final) return;
     await this.o.pool.query(
       `UPDATE orchestration.tasks SET status = 'retrying', error = $3
        WHERE run_id = $1 AND task = $2 AND status = 'running'`,
