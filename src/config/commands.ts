@@ -40,6 +40,8 @@ export const COMMANDS = {
       'embedded',
       'generator',
       'lake',
+      'dag',
+      'alerts',
     ],
   },
   process: {
@@ -52,7 +54,7 @@ export const COMMANDS = {
   },
   serve: {
     summary: 'run the HTTP API (stateless; any number of replicas)',
-    areas: ['general', 'database', 'bus', 'listen', 'api', 'token', 'edge', 'pipeline'],
+    areas: ['general', 'database', 'bus', 'listen', 'api', 'token', 'edge', 'pipeline', 'dag'],
   },
   generate: {
     summary:
@@ -92,6 +94,39 @@ export const COMMANDS = {
         type: 'string',
         doc: 'post the alert (when a check fails) to this webhook URL instead of RTSA_ALERT_WEBHOOK_URL',
       },
+    },
+  },
+  scheduler: {
+    summary:
+      'run the scheduler of the daily DAG: its cron tick, catch-up, run timeouts, SLA alerts (one or more; they agree)',
+    areas: ['general', 'database', 'metrics', 'lake', 'dag', 'alerts'],
+  },
+  worker: {
+    summary:
+      'run a worker of the daily DAG: executes its tasks (any number; a killed one is replaced by a retry)',
+    // bus: the commerce topic names the silver partitions whose watermark wait_for_silver reads.
+    areas: ['general', 'database', 'bus', 'metrics', 'lake', 'dag', 'alerts'],
+  },
+  dag: {
+    summary:
+      'control the daily DAG: rtsa dag run [--date D] | backfill --from D --to D | status | runs [--n N]',
+    areas: ['general', 'database', 'bus', 'lake', 'dag', 'alerts'],
+    subcommands: {
+      run: 'queue a run of --date (default yesterday, UTC) and follow it to its end',
+      backfill: 'queue one run per date from --from to --to (inclusive) and follow them',
+      status: 'the DAG at a glance: schedulers and workers alive, the active run, the latest runs',
+      runs: 'the latest runs, newest first (--n, default 10)',
+    },
+    flags: {
+      date: { type: 'string', doc: 'run: the logical date, YYYY-MM-DD (default: yesterday, UTC)' },
+      from: { type: 'string', doc: 'backfill: first date, YYYY-MM-DD' },
+      to: { type: 'string', doc: 'backfill: last date, YYYY-MM-DD (inclusive)' },
+      n: { type: 'string', doc: 'runs: how many runs to show (default 10)' },
+      detach: {
+        type: 'boolean',
+        doc: 'run, backfill: only queue the runs and print their ids; do not follow them',
+      },
+      json: { type: 'boolean', doc: 'print JSON instead of text' },
     },
   },
   migrate: {

@@ -40,6 +40,9 @@ export const MIGRATION_SETS: readonly MigrationSet[] = [
   { name: 'lake', schema: 'lake', dir: here('lake') },
   // System B's star schema, loaded from silver (src/lakehouse/warehouse).
   { name: 'warehouse', schema: 'warehouse', dir: here('warehouse') },
+  // System B's daily DAG: runs, tasks, attempts (src/lakehouse/orchestration). pg-boss keeps its
+  // queues in schema `pgboss`, installed by pg-boss itself.
+  { name: 'orchestration', schema: 'orchestration', dir: here('orchestration') },
 ];
 
 export async function loadMigrations(set: MigrationSet = realtimeSet()): Promise<Migration[]> {

@@ -52,6 +52,8 @@ export async function startApiRole(deps: {
   // System B's data-quality gauges, read from Postgres at scrape time (docs/quality.md).
   const { registerQualityGauges } = await import('../lakehouse/quality/index.ts');
   registerQualityGauges(registry, pool, logger);
+  const { dagRoutes } = await import('../lakehouse/orchestration/index.ts');
+  await app.register(dagRoutes, { pool, slaMs: config.dagSlaMs });
   try {
     await app.listen({ port: config.port, host: config.host });
   } catch (error) {
@@ -96,6 +98,8 @@ export async function openApiDocument(): Promise<import('../realtime/api/api-doc
     logger,
   });
   await app.register(dashboard, { pool, logger });
+  const { dagRoutes } = await import('../lakehouse/orchestration/index.ts');
+  await app.register(dagRoutes, { pool, slaMs: 3_600_000 });
   await app.ready();
   const doc = app.swagger() as import('../realtime/api/api-docs.ts').OpenApiDocument;
   await app.close();

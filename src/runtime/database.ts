@@ -6,6 +6,8 @@ import { createPool, migrate, startEmbeddedPostgres } from '../db/index.ts';
 
 export interface Database {
   pool: pg.Pool;
+  /** Where the pool connects (for libraries that open their own connections, e.g. pg-boss). */
+  url: string;
   embedded: boolean;
   close(): Promise<void>;
 }
@@ -42,6 +44,7 @@ export async function openDatabase(config: Config, logger: Logger, poolSize = 10
   }
   return {
     pool,
+    url,
     embedded: config.databaseUrl === undefined,
     close: async () => {
       await pool.end().catch(() => {});

@@ -1,6 +1,7 @@
 /**
  * `rtsa start`: the whole pipeline in one process — Postgres (embedded unless DATABASE_URL), the
- * log (embedded unless KAFKA_BROKERS), the processor, the API and the generator — stopped in the
+ * log (embedded unless KAFKA_BROKERS), the processor, the API, the lake writers, the daily DAG's
+ * scheduler and worker, and the generator — stopped in the
  * reverse order on Ctrl-C so the last commit lands and a restart continues where this one ended.
  */
 import type { Logger } from 'pino';
@@ -8,6 +9,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { Config } from '../config/index.ts';
 import { defaultPartitions, openBus } from './bus.ts';
 import { commerceGeneratorFromConfig, generatorFromConfig } from './generator-config.ts';
+import { startDagRole } from './dag-role.ts';
 import { startLakeRole } from './lake-role.ts';
 import { openDatabase } from './database.ts';
 import { startApiRole } from './api-role.ts';
@@ -46,6 +48,14 @@ export async function runStart(config: Config, logger: Logger, signal: AbortSign
     cleanups.push(() => api.stop());
     const lake = await startLakeRole({ config, bus, pool: db.pool, registry, logger });
     cleanups.push(() => lake.stop());
+    const dag = await startDagRole({
+      config,
+      pool: db.pool,
+      databaseUrl: db.url,
+      logger,
+      roles: { scheduler: true, worker: true },
+    });
+    cleanups.push(() => dag.stop());
     let generatorDone: Promise<unknown> = Promise.resolve();
     const stopGenerator = new AbortController();
     if (config.generator) {
@@ -98,6 +108,7 @@ export async function runStart(config: Config, logger: Logger, signal: AbortSign
           ? `${config.rate} live + ${config.commerceRate} commerce events/s`
           : 'off',
         lake: lake.location,
+        dag: `analytics_pipeline at "${config.dagSchedule}" UTC (rtsa dag status)`,
       },
       `rtsa is running (started in ${seconds}s): try  curl ${api.url}/metrics/latest   — Ctrl-C to stop`,
     );

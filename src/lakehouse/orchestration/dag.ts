@@ -1,0 +1,98 @@
+/**
+ * The daily DAG `analytics_pipeline` (SPEC §6.7): for a logical date D, wait until silver is
+ * complete for D, then load the warehouse, build the marts, test them and run the data-quality
+ * checks, in that order. The task bodies are injected (`PipelineTasks`): the runtime wires the
+ * real ones, tests their own (which is also how failures are injected).
+ */
+import type { Logger } from 'pino';
+import { ConfigError } from '../../errors.ts';
+
+export const DAG_NAME = 'analytics_pipeline';
+
+/** What a task body gets: the logical date, a signal (run timeout, shutdown, lost lock), its attempt. */
+export interface TaskContext {
+  /** YYYY-MM-DD, the day of data this run processes. */
+  date: string;
+  signal: AbortSignal;
+  logger: Logger;
+  /** 1 for the first try, 2 for the first retry... */
+  attempt: number;
+}
+
+/** A task body: resolves to details kept in the run history (counts, timings), or throws. */
+export type TaskBody = (ctx: TaskContext) => Promise<Record<string, unknown> | undefined>;
+
+export interface PipelineTasks {
+  waitForSilver: TaskBody;
+  warehouseLoad: TaskBody;
+  martsBuild: TaskBody;
+  martsTest: TaskBody;
+  qualityCheck: TaskBody;
+}
+
+/** The tasks in order: their name in the run history and the body that runs them. */
+export const DAG_TASKS = [
+  { name: 'wait_for_silver', body: 'waitForSilver' },
+  { name: 'warehouse_load', body: 'warehouseLoad' },
+  { name: 'marts_build', body: 'martsBuild' },
+  { name: 'marts_test', body: 'martsTest' },
+  { name: 'quality_check', body: 'qualityCheck' },
+] as const satisfies readonly { name: string; body: keyof PipelineTasks }[];
+
+export type TaskName = (typeof DAG_TASKS)[number]['name'];
+
+export function taskIndex(name: string): number {
+  const i = DAG_TASKS.findIndex((t) => t.name === name);
+  if (i < 0) throw new Error(`unknown task ${name} of ${DAG_NAME}`);
+  return i;
+}
+
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+export const DAY_MS = 86_400_000;
+
+/** True for a real calendar date written YYYY-MM-DD. */
+export function isDate(text: string): boolean {
+  if (!DATE.test(text)) return false;
+  const ms = Date.parse(`${text}T00:00:00Z`);
+  // 2025-13-45 does not parse; 2025-02-30 parses as March 2nd.
+  return !Number.isNaN(ms) && utcDay(ms) === text;
+}
+
+/** The UTC day of an instant, YYYY-MM-DD. */
+export function utcDay(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10);
+}
+
+export function addDays(date: string, days: number): string {
+  return utcDay(Date.parse(`${date}T00:00:00Z`) + days * DAY_MS);
+}
+
+/** Every date from `from` to `to`, inclusive. */
+export function dateRange(from: string, to: string): string[] {
+  const out: string[] = [];
+  for (let d = from; d <= to; d = addDays(d, 1)) out.push(d);
+  return out;
+}
+
+/** The default logical date: yesterday (UTC). */
+export function yesterday(nowMs: number): string {
+  return utcDay(nowMs - DAY_MS);
+}
+
+/**
+ * A logical date a user asked for: a real date, not after today (UTC); `what` names where it came
+ * from in the error (`--date`, `date`).
+ */
+export function checkLogicalDate(text: string, what: string, nowMs: number): string {
+  if (!isDate(text)) throw new ConfigError(`${what} is ${JSON.stringify(text)}: expected a date YYYY-MM-DD`);
+  const today = utcDay(nowMs);
+  if (text > today) {
+    throw new ConfigError(
+      `${what} is ${text}, after today (${today} UTC): a run processes a day of data that has begun`,
+    );
+  }
+  return text;
+}
+
+/** Longest range one backfill may cover. */
+export const MAX_BACKFILL_DAYS = 366;

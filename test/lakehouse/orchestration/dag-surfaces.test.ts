@@ -1,0 +1,134 @@
+/**
+ * The control surfaces against a running stack (a scheduler and a worker on the database):
+ * POST /dag/runs → 202 and the run executes; GET /dag/runs pages; GET /dag/runs/:id has tasks and
+ * attempts; bad input is a 400 naming the parameter. Then the CLI as a user runs it:
+ * `rtsa dag run --date D` follows the run to its end (exit 0), `rtsa dag runs --json`,
+ * `rtsa dag status`, `rtsa dag backfill --detach`, and a bad date (exit 1, what to do).
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import { Registry } from 'prom-client';
+import { dagRoutes, type RunRow } from '../../../src/lakehouse/orchestration/index.ts';
+import { buildApi } from '../../../src/realtime/api/index.ts';
+import { silentLogger } from '../../../src/telemetry/logger.ts';
+import { createTestDatabase, type TestDatabase } from '../../helpers/postgres.ts';
+import { cleanEnv, runRtsa } from '../../helpers/rtsa-child.ts';
+import { okTasks, orchestrator, waitForRun } from './dag-harness.ts';
+
+let db: TestDatabase;
+let app: FastifyInstance;
+let stack: ReturnType<typeof orchestrator>;
+const calls: string[] = [];
+
+before(async () => {
+  db = await createTestDatabase('dag_api');
+  stack = orchestrator(db, okTasks(calls));
+  await stack.start();
+  app = await buildApi({
+    pool: db.pool,
+    sink: { send: async () => {}, close: async () => {} },
+    topic: 'stream.events',
+    registry: new Registry(),
+    logger: silentLogger(),
+  });
+  await app.register(dagRoutes, { pool: db.pool, slaMs: 3_600_000 });
+  await app.ready();
+});
+after(async () => {
+  await app?.close();
+  await stack?.stop();
+  await db?.drop();
+});
+
+test('POST /dag/runs queues a run that executes; GET pages and details; bad input is a 400', {
+  timeout: 120_000,
+}, async () => {
+  const posted = await app.inject({ method: 'POST', url: '/dag/runs', payload: { date: '2025-11-02' } });
+  assert.equal(posted.statusCode, 202, posted.body);
+  const { run_id, logical_date, url } = posted.json();
+  assert.equal(logical_date, '2025-11-02');
+  assert.equal(url, `/dag/runs/${run_id}`);
+  // The same date again while it is active: 409 with the active run's id.
+  const again = await app.inject({ method: 'POST', url: '/dag/runs', payload: { date: '2025-11-02' } });
+  if (again.statusCode === 409) assert.equal(again.json().run_id, run_id);
+  else assert.equal(again.statusCode, 202, 'the first run had already finished');
+  await waitForRun(db.pool, run_id, (r) => r.status === 'succeeded');
+  assert.ok(calls.includes('qualityCheck:2025-11-02:1'));
+
+  const detail = await app.inject({ method: 'GET', url: `/dag/runs/${run_id}` });
+  assert.equal(detail.statusCode, 200);
+  const body = detail.json();
+  assert.equal(body.status, 'succeeded');
+  assert.deepEqual(
+    body.tasks.map((t: { task: string; attempt_history: unknown[] }) => [t.task, t.attempt_history.length]),
+    [
+      ['wait_for_silver', 1],
+      ['warehouse_load', 1],
+      ['marts_build', 1],
+      ['marts_test', 1],
+      ['quality_check', 1],
+    ],
+  );
+
+  for (const date of ['2025-11-03', '2025-11-04']) {
+    assert.equal((await app.inject({ method: 'POST', url: '/dag/runs', payload: { date } })).statusCode, 202);
+  }
+  const page1 = (await app.inject({ method: 'GET', url: '/dag/runs?limit=2' })).json();
+  assert.equal(page1.runs.length, 2);
+  assert.ok(page1.next !== null);
+  const page2 = (await app.inject({ method: 'GET', url: `/dag/runs?limit=2&before=${page1.next}` })).json();
+  const ids = [...page1.runs, ...page2.runs].map((r: RunRow) => r.run_id);
+  assert.deepEqual(
+    ids,
+    [...ids].sort((a, b) => b - a),
+    'newest first',
+  );
+  assert.equal(new Set(ids).size, ids.length, 'pages do not overlap');
+
+  const bad = await app.inject({ method: 'POST', url: '/dag/runs', payload: { date: '2025-13-45' } });
+  assert.equal(bad.statusCode, 400);
+  assert.equal(bad.json().parameter, 'date');
+  const future = await app.inject({ method: 'POST', url: '/dag/runs', payload: { date: '2999-01-01' } });
+  assert.equal(future.statusCode, 400);
+  assert.match(future.json().message, /after today/);
+  const unknown = await app.inject({ method: 'POST', url: '/dag/runs', payload: { day: '2025-11-02' } });
+  assert.equal(unknown.statusCode, 400);
+  assert.equal((await app.inject({ method: 'GET', url: '/dag/runs/999999' })).statusCode, 404);
+  assert.equal((await app.inject({ method: 'GET', url: '/dag/runs?limit=0' })).statusCode, 400);
+});
+
+test('the CLI against the running stack: run, runs, status, backfill, a bad date', {
+  timeout: 180_000,
+}, async () => {
+  const env = cleanEnv({ DATABASE_URL: db.url, LOG_LEVEL: 'warn' });
+  const ran = await runRtsa(['dag', 'run', '--date', '2025-11-10'], { env });
+  assert.equal(ran.code, 0, ran.out);
+  assert.match(ran.out, /queued run \d+ of analytics_pipeline for 2025-11-10/);
+  assert.match(ran.out, /quality_check succeeded/);
+  assert.match(ran.out, /\(2025-11-10\): succeeded/);
+  assert.doesNotMatch(ran.out, /this process runs the DAG/, 'the running stack executed it');
+
+  const runs = await runRtsa(['dag', 'runs', '--n', '3', '--json'], { env });
+  assert.equal(runs.code, 0, runs.out);
+  const listed = JSON.parse(runs.out) as RunRow[];
+  assert.equal(listed.length, 3);
+  assert.equal(listed[0]!.logical_date, '2025-11-10');
+  assert.equal(listed[0]!.status, 'succeeded');
+
+  const status = await runRtsa(['dag', 'status'], { env });
+  assert.equal(status.code, 0, status.out);
+  assert.match(status.out, /schedulers alive: \S+/);
+  assert.match(status.out, /2025-11-10/);
+
+  const backfill = await runRtsa(
+    ['dag', 'backfill', '--from', '2025-11-11', '--to', '2025-11-13', '--detach'],
+    { env },
+  );
+  assert.equal(backfill.code, 0, backfill.out);
+  assert.equal(backfill.out.match(/queued run \d+/g)?.length, 3);
+
+  const bad = await runRtsa(['dag', 'run', '--date', '2025-02-30'], { env });
+  assert.equal(bad.code, 1);
+  assert.match(bad.out, /--date is .*2025-02-30.*: expected a date YYYY-MM-DD/);
+});
