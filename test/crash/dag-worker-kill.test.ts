@@ -8,10 +8,10 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { queueRuns } from '../../../src/lakehouse/orchestration/index.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/postgres.ts';
-import { cleanEnv, exitOf, until } from '../../helpers/rtsa-child.ts';
-import { okTasks, orchestrator, waitForRun } from './dag-harness.ts';
+import { queueRuns } from '../../src/lakehouse/orchestration/index.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
+import { cleanEnv, exitOf, until } from '../helpers/rtsa-child.ts';
+import { okTasks, orchestrator, waitForRun } from '../lakehouse/orchestration/dag-harness.ts';
 
 let db: TestDatabase | undefined;
 after(async () => {
@@ -28,7 +28,7 @@ test('a worker killed mid-task: the task is retried elsewhere, never twice at on
   );
   const scheduler = orchestrator(db, okTasks(), { roles: { scheduler: true, worker: false } });
   await scheduler.start();
-  const child = spawn(process.execPath, [path.join(import.meta.dirname, 'dag-worker-child.ts')], {
+  const child = spawn(process.execPath, [path.join(import.meta.dirname, '../lakehouse/orchestration/dag-worker-child.ts')], {
     env: cleanEnv({ DAG_TEST_DB_URL: db.url }),
     stdio: ['ignore', 'pipe', 'inherit'],
   });
