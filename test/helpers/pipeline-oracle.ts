@@ -112,7 +112,10 @@ export async function assertTablesMatchOracle(
  */
 export async function assertSummariesMatchWindows(
   pool: pg.Pool,
-  windows: readonly Pick<OracleWindow, 'window_start' | 'stream_id' | 'chat_messages' | 'donations_usd' | 'active_viewers'>[],
+  windows: readonly Pick<
+    OracleWindow,
+    'window_start' | 'stream_id' | 'chat_messages' | 'donations_usd' | 'active_viewers'
+  >[],
 ): Promise<void> {
   const micros = (usd: string) => BigInt(usd.replace('.', ''));
   const ordered = [...windows].sort((a, b) =>
@@ -135,7 +138,10 @@ export async function assertSummariesMatchWindows(
     count += 1;
     const row = `${w.window_start}|${w.stream_id}|${microsToDecimal(donations)}|${chat}|${count}`;
     totals.push(row);
-    latest.set(w.stream_id, `${w.stream_id}|${w.window_start}|${w.active_viewers}|${w.chat_messages}|${w.donations_usd}|${microsToDecimal(donations)}|${chat}|${count}`);
+    latest.set(
+      w.stream_id,
+      `${w.stream_id}|${w.window_start}|${w.active_viewers}|${w.chat_messages}|${w.donations_usd}|${microsToDecimal(donations)}|${chat}|${count}`,
+    );
   }
   const actualTotals = (
     await pool.query<{ r: string }>(
