@@ -14,4 +14,4 @@ export {
   migrationStatus,
 } from './migrate.ts';
 export { storeError } from './errors.ts';
-export { createPool, query, type RowReader, withTransaction } from './pool.ts';
+export { createPool, type NamedStatement, query, type RowReader, withTransaction } from './pool.ts';

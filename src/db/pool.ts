@@ -29,15 +29,26 @@ export interface RowReader {
   query<R extends pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<R[]>;
 }
 
+/**
+ * A statement prepared once per connection under `name` and then only bound and executed: hot read
+ * paths skip parsing and, once Postgres settles on a generic plan, planning.
+ */
+export interface NamedStatement {
+  name: string;
+  text: string;
+}
+
 /** One statement outside a transaction; failures come back typed (see errors.ts). */
 export async function query<R extends pg.QueryResultRow = pg.QueryResultRow>(
   pool: pg.Pool,
-  text: string,
+  text: string | NamedStatement,
   values?: unknown[],
   what = 'query',
 ): Promise<pg.QueryResult<R>> {
   try {
-    return await pool.query<R>(text, values);
+    return typeof text === 'string'
+      ? await pool.query<R>(text, values)
+      : await pool.query<R>({ name: text.name, text: text.text, values: values ?? [] });
   } catch (error) {
     throw storeError(error, what);
   }

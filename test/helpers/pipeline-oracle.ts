@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import type pg from 'pg';
 import type { Bus, BusRecord } from '../../src/bus/types.ts';
+import { microsToDecimal } from '../../src/realtime/serving/index.ts';
 import { compareWindows, type OracleWindow, oracle } from './oracle.ts';
 
 /** Every record of `topic`, read with a throwaway consumer. */
@@ -88,6 +89,7 @@ export async function assertTablesMatchOracle(
     )
   ).rows.map((r) => ({ ...r, window_start: (r.window_start as Date).toISOString() }));
   assert.deepEqual(actualWindows.sort(compareWindows), windows.sort(compareWindows));
+  await assertSummariesMatchWindows(pool, windows);
   const byStream = (a: { stream_id: string }, b: { stream_id: string }) =>
     a.stream_id < b.stream_id ? -1 : 1;
   const actualState = (
@@ -101,4 +103,61 @@ export async function assertTablesMatchOracle(
   ).rows;
   assert.deepEqual(actualDead.sort(byPosition), dead.sort(byPosition), 'each dead letter written once');
   return windows;
+}
+
+/**
+ * The read summaries the results writer keeps beside the windows (migration 006) equal a plain
+ * computation from the expected windows: each window's running totals (sums of its stream's
+ * windows up to and including it) and each stream's newest window.
+ */
+export async function assertSummariesMatchWindows(
+  pool: pg.Pool,
+  windows: readonly Pick<
+    OracleWindow,
+    'window_start' | 'stream_id' | 'chat_messages' | 'donations_usd' | 'active_viewers'
+  >[],
+): Promise<void> {
+  const micros = (usd: string) => BigInt(usd.replace('.', ''));
+  const ordered = [...windows].sort((a, b) =>
+    a.stream_id === b.stream_id
+      ? a.window_start.localeCompare(b.window_start)
+      : a.stream_id < b.stream_id
+        ? -1
+        : 1,
+  );
+  const totals: string[] = [];
+  const latest = new Map<string, string>();
+  let stream = '';
+  let donations = 0n;
+  let chat = 0;
+  let count = 0;
+  for (const w of ordered) {
+    if (w.stream_id !== stream) [stream, donations, chat, count] = [w.stream_id, 0n, 0, 0];
+    donations += micros(w.donations_usd);
+    chat += w.chat_messages;
+    count += 1;
+    const row = `${w.window_start}|${w.stream_id}|${microsToDecimal(donations)}|${chat}|${count}`;
+    totals.push(row);
+    latest.set(
+      w.stream_id,
+      `${w.stream_id}|${w.window_start}|${w.active_viewers}|${w.chat_messages}|${w.donations_usd}|${microsToDecimal(donations)}|${chat}|${count}`,
+    );
+  }
+  const actualTotals = (
+    await pool.query<{ r: string }>(
+      `SELECT to_char(window_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || '|' || stream_id || '|' ||
+              cum_donations_usd || '|' || cum_chat_messages || '|' || cum_windows AS r
+         FROM stream_metrics_minute ORDER BY stream_id, window_start`,
+    )
+  ).rows.map((r) => r.r);
+  assert.deepEqual(actualTotals.sort(), totals.sort(), 'running totals of every window');
+  const actualLatest = (
+    await pool.query<{ r: string }>(
+      `SELECT stream_id || '|' || to_char(window_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || '|' ||
+              active_viewers || '|' || chat_messages || '|' || donations_usd || '|' || cum_donations_usd || '|' ||
+              cum_chat_messages || '|' || cum_windows AS r
+         FROM stream_latest_window ORDER BY stream_id`,
+    )
+  ).rows.map((r) => r.r);
+  assert.deepEqual(actualLatest.sort(), [...latest.values()].sort(), "each stream's newest window");
 }

@@ -4,8 +4,11 @@
  *
  * Indexes used (src/store/sql/001_stream_metrics.sql):
  * - PK (window_start, stream_id): the newest window_start is one probe at the end of the index; one
- *   minute of all streams is a prefix of it; the top-streams lookback is a range of it.
- * - (stream_id, window_start DESC): a selected stream's series, and each top stream's newest window.
+ *   minute of all streams is a prefix of it.
+ * - stream_latest_window and the running totals (migration 006): the top streams, without reading
+ *   the windows of the lookback.
+ * - (stream_id, window_start DESC): a selected stream's series, and each stream's totals before the
+ *   lookback.
  * - stream_state PK (stream_id): current viewers of the selected stream.
  * Like the API, lookbacks are anchored at the newest window_start, passed as a bind value (not a
  * subquery) so the planner sees the real range.
@@ -85,20 +88,35 @@ export interface TopStreamRow {
   latest_donations_usd: number;
 }
 
-// One hash aggregate over a range of the PK, ranked three ways, keeping the streams in the top n of
-// any ranking (so the page switches ranking without a request); then each kept stream's newest
-// window from the per-stream index. Viewers use the API's trick (queries.ts in src/api): the max of
-// (minute << 32 | viewers) is the newest window's viewers in its low 32 bits.
+// Ranked from the summaries (migration 006), as /streams/top is: each stream whose newest window is
+// in the lookback (a scan of stream_latest_window, a row a stream) gets its sums as its newest
+// running totals minus those of its last window at or before the lookback start (the PK prefix of
+// that one minute, hash-joined; a probe of the per-stream index for a stream with no window in it),
+// ranked three ways, keeping the streams in the top n of any ranking (so the page
+// switches ranking without a request). The anchor is the newest window_start in the table, so each
+// stream's newest window is its row of stream_latest_window.
 const TOP_SQL = `
-WITH agg AS (
-  SELECT m.stream_id,
-         sum(m.donations_usd)::float8 AS donations_usd,
-         sum(m.chat_messages)::float8 AS chat_messages,
-         (max(((extract(epoch FROM m.window_start)::bigint / 60) << 32) | m.active_viewers::bigint)
-           & 4294967295)::int AS active_viewers
-  FROM stream_metrics_minute m
-  WHERE m.window_start > $1::timestamptz - make_interval(mins => $2::int) AND m.window_start <= $1::timestamptz
-  GROUP BY m.stream_id
+WITH edge AS MATERIALIZED (
+  SELECT e.stream_id, e.cum_donations_usd, e.cum_chat_messages
+  FROM stream_metrics_minute e
+  WHERE e.window_start = $1::timestamptz - make_interval(mins => $2::int)
+), agg AS (
+  SELECT l.stream_id,
+         (l.cum_donations_usd - coalesce(e.cum_donations_usd, p.cum_donations_usd, 0))::float8 AS donations_usd,
+         (l.cum_chat_messages - coalesce(e.cum_chat_messages, p.cum_chat_messages, 0))::float8 AS chat_messages,
+         l.active_viewers, l.window_start AS latest_window_start, l.chat_messages AS latest_chat_messages,
+         l.donations_usd::float8 AS latest_donations_usd
+  FROM stream_latest_window l
+  LEFT JOIN edge e ON e.stream_id = l.stream_id
+  LEFT JOIN LATERAL (
+    SELECT b.cum_donations_usd, b.cum_chat_messages
+    FROM stream_metrics_minute b
+    WHERE e.stream_id IS NULL AND b.stream_id = l.stream_id
+      AND b.window_start < $1::timestamptz - make_interval(mins => $2::int)
+    ORDER BY b.window_start DESC
+    LIMIT 1
+  ) p ON true
+  WHERE l.window_start > $1::timestamptz - make_interval(mins => $2::int) AND l.window_start <= $1::timestamptz
 ), ranked AS (
   SELECT a.*,
          row_number() OVER (ORDER BY a.donations_usd DESC, a.stream_id)::int AS rank_donations_usd,
@@ -108,16 +126,8 @@ WITH agg AS (
 )
 SELECT r.stream_id, r.donations_usd, r.chat_messages, r.active_viewers,
        r.rank_donations_usd, r.rank_chat_messages, r.rank_active_viewers,
-       l.window_start AS latest_window_start, l.chat_messages AS latest_chat_messages,
-       l.donations_usd::float8 AS latest_donations_usd
+       r.latest_window_start, r.latest_chat_messages, r.latest_donations_usd
 FROM ranked r
-CROSS JOIN LATERAL (
-  SELECT w.window_start, w.chat_messages, w.donations_usd
-  FROM stream_metrics_minute w
-  WHERE w.stream_id = r.stream_id AND w.window_start <= $1::timestamptz
-  ORDER BY w.window_start DESC
-  LIMIT 1
-) l
 WHERE r.rank_donations_usd <= $3 OR r.rank_chat_messages <= $3 OR r.rank_active_viewers <= $3
 ORDER BY r.rank_donations_usd`;
 

@@ -1,17 +1,23 @@
 /**
  * Every SQL statement the API runs, one function per query. All user input travels as bind
  * parameters; the only SQL chosen by a request is one of a few constant statements picked by a
- * validated enum (`TopBy`).
+ * validated enum (`TopBy`). Each request is one statement, prepared once per connection
+ * (NamedStatement), and each reads only the rows it returns plus a few index probes, at any table
+ * size (issue 14; plans in docs/query-plans.md, budgets in test/realtime/serving/query-plans.test.ts).
  *
- * Indexes used (see src/store/sql/001_stream_metrics.sql):
- * - PK (window_start, stream_id): "latest window" is max(window_start) from the end of the index;
- *   a lookback over all streams is a range scan of it.
+ * Indexes and summaries used (src/db/migrations/realtime/001 and 006):
+ * - PK (window_start, stream_id): "latest window" is max(window_start), one probe at the end of the
+ *   index; a page of the newest window by stream_id is a prefix of it; history over all streams is
+ *   a range of it read forwards.
+ * - (window_start DESC, stream_id): /metrics over all streams, newest first then by stream_id.
  * - (stream_id, window_start DESC): everything filtered by one stream.
+ * - stream_latest_window and the running totals of each window: /streams/top subtracts a stream's
+ *   totals before the range from its newest totals (two rows a stream) instead of summing the range.
  * Lookbacks are anchored at the newest window_start (of the stream, when one is given) rather than
  * at now(), so historical data can be queried: `minutes` counts windows back from that anchor.
  */
 import type pg from 'pg';
-import { query } from '../../db/index.ts';
+import { type NamedStatement, query } from '../../db/index.ts';
 import type { MetricsRow, StateRow, TopBy, TopRow } from './rows.ts';
 
 const METRIC_COLUMNS = `m.window_start, m.window_end, m.stream_id, m.active_viewers, m.chat_messages,
@@ -81,15 +87,25 @@ export async function selectLatestWindowStart(
   return rows[0]?.latest ?? null;
 }
 
-// A range of the PK (all streams: incremental sort by stream_id within each window) or of the
-// per-stream index (one stream: stream_id is fixed, so window_start alone is the index order; no sort).
-const rangeSql = (direction: 'ASC' | 'DESC', oneStream: boolean) => `
-SELECT ${METRIC_COLUMNS}
-FROM stream_metrics_minute m
-WHERE ${oneStream ? 'm.stream_id = $5 AND' : ''}
-  m.window_start > $1::timestamptz - make_interval(mins => $2::int) AND m.window_start <= $1::timestamptz
-ORDER BY m.window_start ${direction}${oneStream ? '' : ', m.stream_id'}
-LIMIT $3 OFFSET $4`;
+// The anchor (one probe at the end of an index) and one page of the range after it, in one
+// statement. All streams: the (window_start DESC, stream_id) index read forwards (newest first) or
+// the PK read forwards (oldest first), in the order of the page: only the rows returned (plus a
+// skipped offset) are read. One stream: its index, forwards or backwards. An empty table (or
+// stream) gives one row with latest = null and no window.
+const rangeSql = (direction: 'ASC' | 'DESC', oneStream: boolean): NamedStatement => ({
+  name: `metrics-range-${direction}-${oneStream ? 'one' : 'all'}`,
+  text: `
+SELECT a.latest, m.*
+FROM (SELECT max(window_start) AS latest FROM stream_metrics_minute ${oneStream ? 'WHERE stream_id = $4' : ''}) a
+LEFT JOIN LATERAL (
+  SELECT ${METRIC_COLUMNS}
+  FROM stream_metrics_minute m
+  WHERE ${oneStream ? 'm.stream_id = $4 AND' : ''}
+    m.window_start > a.latest - make_interval(mins => $1::int) AND m.window_start <= a.latest
+  ORDER BY m.window_start ${direction}${oneStream ? '' : ', m.stream_id'}
+  LIMIT $2 OFFSET $3
+) m ON true`,
+});
 
 const RANGE_SQL = {
   DESC: { all: rangeSql('DESC', false), one: rangeSql('DESC', true) },
@@ -107,34 +123,68 @@ export interface RangeParams {
 
 /** Windows in (latest - minutes, latest], newest or oldest first, then by stream. */
 export async function selectMetricsRange(pool: pg.Pool, p: RangeParams): Promise<MetricsResult> {
-  const latest = await selectLatestWindowStart(pool, p.streamId);
-  if (latest === null) return { latest, rows: [] };
-  const params: unknown[] = [latest, p.minutes, p.limit, p.offset];
+  if (p.offset >= DEEP_OFFSET) return selectDeepPage(pool, p);
+  const params: unknown[] = [p.minutes, p.limit, p.offset];
   if (p.streamId !== undefined) params.push(p.streamId);
   const { rows } = await query<MetricsDbRow>(
     pool,
     RANGE_SQL[p.order][p.streamId === undefined ? 'all' : 'one'],
     params,
   );
+  return toMetricsResult(rows[0]?.latest ?? null, rows);
+}
+
+/**
+ * From this offset on, the anchor is fetched first and bound as a value: the planner then sees the
+ * real range and keeps to the index for a deep page (with the anchor inside the statement it
+ * guesses the range and, for offsets near the table's size, prefers a sort of the whole table).
+ */
+const DEEP_OFFSET = 10_000;
+
+const deepSql = (direction: 'ASC' | 'DESC', oneStream: boolean) => `
+SELECT ${METRIC_COLUMNS}
+FROM stream_metrics_minute m
+WHERE ${oneStream ? 'm.stream_id = $5 AND' : ''}
+  m.window_start > $1::timestamptz - make_interval(mins => $2::int) AND m.window_start <= $1::timestamptz
+ORDER BY m.window_start ${direction}${oneStream ? '' : ', m.stream_id'}
+LIMIT $3 OFFSET $4`;
+
+async function selectDeepPage(pool: pg.Pool, p: RangeParams): Promise<MetricsResult> {
+  const latest = await selectLatestWindowStart(pool, p.streamId);
+  if (latest === null) return { latest, rows: [] };
+  const params: unknown[] = [latest, p.minutes, p.limit, p.offset];
+  if (p.streamId !== undefined) params.push(p.streamId);
+  const { rows } = await query<MetricsDbRow>(pool, deepSql(p.order, p.streamId !== undefined), params);
   return toMetricsResult(latest, rows);
 }
 
-// One statement: the anchor is an InitPlan (one index probe), then one page of a PK prefix, read
-// in index order (window_start, stream_id): only the rows returned (plus the skipped offset) are
-// read. An empty table gives no row and so latest = null.
-const LATEST_ALL_SQL = `
-SELECT m.window_start AS latest, ${METRIC_COLUMNS}
-FROM stream_metrics_minute m
-WHERE m.window_start = (SELECT max(window_start) FROM stream_metrics_minute)
-ORDER BY m.stream_id
-LIMIT $1 OFFSET $2`;
+// The anchor (one probe at the end of the PK), then one page of the PK prefix of that minute, in
+// index order (window_start, stream_id): only the rows returned (plus a skipped offset) are read. A
+// page past the end (or an empty table) still carries the anchor, on a row with no window.
+const LATEST_ALL_SQL: NamedStatement = {
+  name: 'metrics-latest-all',
+  text: `
+SELECT a.latest, m.*
+FROM (SELECT max(window_start) AS latest FROM stream_metrics_minute) a
+LEFT JOIN LATERAL (
+  SELECT ${METRIC_COLUMNS}
+  FROM stream_metrics_minute m
+  WHERE m.window_start = a.latest
+  ORDER BY m.stream_id
+  LIMIT $1 OFFSET $2
+) m ON true`,
+};
 
-const LATEST_ONE_SQL = `
+// One probe of the per-stream index.
+const LATEST_ONE_SQL: NamedStatement = {
+  name: 'metrics-latest-one',
+  text: `
 SELECT m.window_start AS latest, ${METRIC_COLUMNS}
 FROM stream_metrics_minute m
 WHERE m.stream_id = $1
 ORDER BY m.window_start DESC
-LIMIT 1`;
+LIMIT 1`,
+};
 
 /**
  * The newest window (provisional or final): a page of the streams in it, by stream_id, or the
@@ -150,29 +200,52 @@ export async function selectLatestWindow(
     return toMetricsResult(rows[0]?.latest ?? null, page);
   }
   const { rows } = await query<MetricsDbRow>(pool, LATEST_ALL_SQL, [p.limit, p.offset]);
-  // A page past the end has no row to carry the anchor: ask for it alone.
-  const latest = rows[0]?.latest ?? (p.offset > 0 ? await selectLatestWindowStart(pool, undefined) : null);
-  return toMetricsResult(latest, rows);
+  return toMetricsResult(rows[0]?.latest ?? null, rows);
 }
 
-// One hash aggregate over the range of the PK. The viewers of each stream's latest window in the
-// range come from the max of (window minute << 32 | active_viewers): the largest minute wins and
-// its low 32 bits are its viewers. (An ordered array_agg needs a sort by stream: 3x slower at 24 h.)
+// Ranked from the summaries, never from the windows of the range: for each stream whose newest
+// window is in (latest - minutes, latest] (a scan of stream_latest_window, a row a stream), its
+// sums over the range are its newest running totals minus those of its last window at or before
+// the range start, and its viewers are those of its newest window. The totals at the range start
+// come from the one minute at the start (a PK prefix, hash-joined: materialized so the planner
+// cannot turn it into a probe a stream); a stream with no window in that minute gets its last
+// earlier window by one probe of the per-stream index (a one-time filter skips the probe for the
+// others). Cost: about two rows a stream in the range, whatever the range and the table size.
 // `by` picks one of these constant statements; the value never reaches SQL text.
-const topSql = (by: TopBy) => `
-SELECT m.stream_id,
-       sum(m.donations_usd)::float8 AS donations_usd,
-       sum(m.chat_messages)::float8 AS chat_messages,
-       (max(((extract(epoch FROM m.window_start)::bigint / 60) << 32) | m.active_viewers::bigint)
-         & 4294967295)::int AS active_viewers,
-       count(*)::int AS windows
-FROM stream_metrics_minute m
-WHERE m.window_start > $1::timestamptz - make_interval(mins => $2::int) AND m.window_start <= $1::timestamptz
-GROUP BY m.stream_id
-ORDER BY ${by} DESC, m.stream_id
-LIMIT $3`;
+const topSql = (by: TopBy): NamedStatement => ({
+  name: `streams-top-${by}`,
+  text: `
+WITH a AS MATERIALIZED (
+  SELECT max(window_start) AS latest, max(window_start) - make_interval(mins => $1::int) AS lo
+  FROM stream_metrics_minute
+), edge AS MATERIALIZED (
+  SELECT e.stream_id, e.cum_donations_usd, e.cum_chat_messages, e.cum_windows
+  FROM a JOIN stream_metrics_minute e ON e.window_start = a.lo
+)
+SELECT a.latest, t.*
+FROM a
+LEFT JOIN LATERAL (
+  SELECT l.stream_id,
+         (l.cum_donations_usd - coalesce(e.cum_donations_usd, p.cum_donations_usd, 0))::float8 AS donations_usd,
+         (l.cum_chat_messages - coalesce(e.cum_chat_messages, p.cum_chat_messages, 0))::float8 AS chat_messages,
+         l.active_viewers,
+         (l.cum_windows - coalesce(e.cum_windows, p.cum_windows, 0))::int AS windows
+  FROM stream_latest_window l
+  LEFT JOIN edge e ON e.stream_id = l.stream_id
+  LEFT JOIN LATERAL (
+    SELECT b.cum_donations_usd, b.cum_chat_messages, b.cum_windows
+    FROM stream_metrics_minute b
+    WHERE e.stream_id IS NULL AND b.stream_id = l.stream_id AND b.window_start < a.lo
+    ORDER BY b.window_start DESC
+    LIMIT 1
+  ) p ON true
+  WHERE l.window_start > a.lo
+  ORDER BY ${by} DESC, l.stream_id
+  LIMIT $2
+) t ON true`,
+});
 
-const TOP_SQL: Record<TopBy, string> = {
+const TOP_SQL: Record<TopBy, NamedStatement> = {
   donations_usd: topSql('donations_usd'),
   chat_messages: topSql('chat_messages'),
   active_viewers: topSql('active_viewers'),
@@ -188,21 +261,34 @@ export async function selectTopStreams(
   pool: pg.Pool,
   p: { minutes: number; by: TopBy; n: number },
 ): Promise<TopResult> {
-  const latest = await selectLatestWindowStart(pool, undefined);
-  if (latest === null) return { latest, rows: [] };
-  const { rows } = await query<TopRow>(pool, TOP_SQL[p.by], [latest, p.minutes, p.n]);
-  return { latest, rows };
+  const { rows } = await query<TopRow & { latest: Date | null; stream_id: string | null }>(
+    pool,
+    TOP_SQL[p.by],
+    [p.minutes, p.n],
+  );
+  const latest = rows[0]?.latest ?? null;
+  return {
+    latest,
+    rows: rows
+      .filter((r) => r.stream_id !== null)
+      .map(({ latest: _, ...row }) => ({ ...row, stream_id: row.stream_id as string })),
+  };
 }
 
-const stateSql = (oneStream: boolean) => {
+// The count is an index-only scan of stream_state's PK (a row a stream, not a window); the page is a
+// range of the same PK.
+const stateSql = (oneStream: boolean): NamedStatement => {
   const filter = oneStream ? 'stream_id = $3' : 'true';
-  return `
+  return {
+    name: `state-${oneStream ? 'one' : 'all'}`,
+    text: `
 SELECT c.total, s.stream_id, s.active_viewers, s.last_event_at, s.updated_at
 FROM (SELECT count(*)::int AS total FROM stream_state WHERE ${filter}) c
 LEFT JOIN LATERAL (
   SELECT * FROM stream_state WHERE ${filter} ORDER BY stream_id LIMIT $1 OFFSET $2
 ) s ON true
-ORDER BY s.stream_id`;
+ORDER BY s.stream_id`,
+  };
 };
 const STATE_SQL = { all: stateSql(false), one: stateSql(true) } as const;
 

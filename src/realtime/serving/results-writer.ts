@@ -44,17 +44,59 @@ FROM unnest($3::int[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $
 WHERE p.consumer_group = $1 AND p.topic = $2 AND p.partition = u.partition AND p.epoch = u.epoch
 RETURNING p.partition`;
 
+// The windows, their running totals and each stream's newest window, in one statement. For each
+// stream of the batch, the totals restart from the stream's last window before its earliest changed
+// one (one probe of the per-stream index) and run over the changed windows and any later stored
+// window of the stream (whose totals move with them; usually there is none). Later windows keep
+// their updated_at: only their totals changed. stream_latest_window takes the newest of those rows,
+// which is the stream's newest window (every stored window after the earliest change is among them).
 const UPSERT_WINDOWS = `
-INSERT INTO stream_metrics_minute AS m (window_start, stream_id, window_end, active_viewers, chat_messages,
-  donations_usd, donation_count, viewer_joins, viewer_leaves, events, is_final, updated_at)
-SELECT ws, sid, ws + interval '1 minute', av, cm, du, dc, vj, vl, ev, fin, now()
-FROM unnest($1::timestamptz[], $2::text[], $3::int[], $4::int[], $5::numeric[], $6::int[], $7::int[], $8::int[], $9::int[], $10::bool[])
-  AS u(ws, sid, av, cm, du, dc, vj, vl, ev, fin)
-ON CONFLICT (window_start, stream_id) DO UPDATE SET
-  active_viewers = EXCLUDED.active_viewers, chat_messages = EXCLUDED.chat_messages,
-  donations_usd = EXCLUDED.donations_usd, donation_count = EXCLUDED.donation_count,
-  viewer_joins = EXCLUDED.viewer_joins, viewer_leaves = EXCLUDED.viewer_leaves, events = EXCLUDED.events,
-  is_final = EXCLUDED.is_final, updated_at = now()`;
+WITH u AS (
+  SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::int[], $4::int[], $5::numeric[], $6::int[], $7::int[], $8::int[], $9::int[], $10::bool[])
+    AS u(ws, sid, av, cm, du, dc, vj, vl, ev, fin)
+), changed AS (
+  SELECT sid, min(ws) AS from_ws FROM u GROUP BY sid
+), base AS (
+  SELECT c.sid, c.from_ws, coalesce(p.cd, 0) AS cd0, coalesce(p.cc, 0) AS cc0, coalesce(p.cw, 0) AS cw0
+  FROM changed c
+  LEFT JOIN LATERAL (
+    SELECT b.cum_donations_usd AS cd, b.cum_chat_messages AS cc, b.cum_windows AS cw
+    FROM stream_metrics_minute b
+    WHERE b.stream_id = c.sid AND b.window_start < c.from_ws
+    ORDER BY b.window_start DESC LIMIT 1
+  ) p ON true
+), merged AS (
+  SELECT ws, sid, av, cm, du, dc, vj, vl, ev, fin, now() AS upd FROM u
+  UNION ALL
+  SELECT m.window_start, m.stream_id, m.active_viewers, m.chat_messages, m.donations_usd, m.donation_count,
+         m.viewer_joins, m.viewer_leaves, m.events, m.is_final, m.updated_at
+  FROM changed c JOIN stream_metrics_minute m ON m.stream_id = c.sid AND m.window_start > c.from_ws
+  WHERE NOT EXISTS (SELECT 1 FROM u WHERE u.sid = m.stream_id AND u.ws = m.window_start)
+), totals AS (
+  SELECT r.*, b.cd0 + sum(r.du) OVER w AS cd, b.cc0 + sum(r.cm) OVER w AS cc, b.cw0 + count(*) OVER w AS cw
+  FROM merged r JOIN base b USING (sid)
+  WINDOW w AS (PARTITION BY r.sid ORDER BY r.ws)
+), written AS (
+  INSERT INTO stream_metrics_minute AS m (window_start, stream_id, window_end, active_viewers, chat_messages,
+    donations_usd, donation_count, viewer_joins, viewer_leaves, events, is_final, updated_at,
+    cum_donations_usd, cum_chat_messages, cum_windows)
+  SELECT ws, sid, ws + interval '1 minute', av, cm, du, dc, vj, vl, ev, fin, upd, cd, cc, cw FROM totals
+  ON CONFLICT (window_start, stream_id) DO UPDATE SET
+    active_viewers = EXCLUDED.active_viewers, chat_messages = EXCLUDED.chat_messages,
+    donations_usd = EXCLUDED.donations_usd, donation_count = EXCLUDED.donation_count,
+    viewer_joins = EXCLUDED.viewer_joins, viewer_leaves = EXCLUDED.viewer_leaves, events = EXCLUDED.events,
+    is_final = EXCLUDED.is_final, updated_at = EXCLUDED.updated_at,
+    cum_donations_usd = EXCLUDED.cum_donations_usd, cum_chat_messages = EXCLUDED.cum_chat_messages,
+    cum_windows = EXCLUDED.cum_windows
+)
+INSERT INTO stream_latest_window AS l (stream_id, window_start, active_viewers, chat_messages, donations_usd,
+  cum_donations_usd, cum_chat_messages, cum_windows)
+SELECT DISTINCT ON (sid) sid, ws, av, cm, du, cd, cc, cw FROM totals ORDER BY sid, ws DESC
+ON CONFLICT (stream_id) DO UPDATE SET
+  window_start = EXCLUDED.window_start, active_viewers = EXCLUDED.active_viewers,
+  chat_messages = EXCLUDED.chat_messages, donations_usd = EXCLUDED.donations_usd,
+  cum_donations_usd = EXCLUDED.cum_donations_usd, cum_chat_messages = EXCLUDED.cum_chat_messages,
+  cum_windows = EXCLUDED.cum_windows`;
 
 const UPSERT_STREAMS = `
 INSERT INTO stream_state AS s (stream_id, active_viewers, last_event_at, updated_at)

@@ -47,6 +47,8 @@ export async function insertWindows(pool: pg.Pool, windows: readonly SeedWindow[
       ],
     );
   }
+  // The results writer keeps the read summaries; rows seeded by hand get them from the same SQL.
+  await pool.query('SELECT rebuild_stream_summaries()');
 }
 
 /** The updated_at every seeded row gets, so responses can be compared exactly. */

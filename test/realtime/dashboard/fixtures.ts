@@ -61,6 +61,7 @@ export async function seedHistory(pool: pg.Pool, minutes = 45): Promise<void> {
        AS r(ws, sid, v, c, d, dc, f)`,
     [0, 1, 2, 3, 4, 5, 6].map((k) => rows.map((r) => r[k])),
   );
+  await pool.query('SELECT rebuild_stream_summaries()');
   await pool.query(
     `INSERT INTO stream_state (stream_id, active_viewers, last_event_at, updated_at)
      SELECT stream_id, active_viewers, window_end, now()
@@ -122,6 +123,8 @@ export class LiveWriter {
     const usd = dc.map((n) => (n === 0 ? 0 : Math.round((1 + r() * 25) * 100) / 100));
     await this.pool.query(STATE_SQL, [STREAMS, dv]);
     await this.pool.query(UPSERT_SQL, [STREAMS, chat, usd, dc]);
+    // Written by hand, not by the results writer: the read summaries come from the same SQL it keeps.
+    await this.pool.query('SELECT rebuild_stream_summaries()');
     this.writes++;
   }
 }

@@ -24,6 +24,7 @@ before(async () => {
     SELECT t, s, t + interval '1 minute', 1, 1, 0, 0, 0, 0, 1, true
     FROM generate_series(timestamptz '2026-05-01 00:00Z', timestamptz '2026-05-01 05:59Z', interval '1 minute') t,
          (VALUES ('long'), ('short')) v(s)`);
+  await db.pool.query('SELECT rebuild_stream_summaries()');
 });
 
 after(async () => {
