@@ -49,9 +49,27 @@ export async function startApiRole(deps: {
     ...(deps.status !== undefined ? { status: deps.status } : {}),
   });
   await app.register(dashboard, { pool, logger, status: deps.status });
+  // System B's serving: the KPI API, the live commerce feed (read from the log by this process)
+  // and the commerce page.
+  const serving = await import('../lakehouse/serving/index.ts');
+  const feedHub = new serving.FeedHub({ logger: logger.child({ component: 'feed' }) });
+  const feed = await serving.startCommerceFeed({
+    bus,
+    topic: config.commerceTopic,
+    hub: feedHub,
+    logger,
+    allowedLatenessMs: config.lakeLatenessMs,
+  });
+  await app.register(serving.kpiApi, {
+    pool,
+    logger,
+    feed: feedHub,
+    history: serving.postgresPipelineHistory(pool),
+  });
   try {
     await app.listen({ port: config.port, host: config.host });
   } catch (error) {
+    await feed.stop();
     const code = (error as { code?: string }).code;
     if (code === 'EADDRINUSE') {
       const { ConfigError } = await import('../errors.ts');
@@ -67,6 +85,7 @@ export async function startApiRole(deps: {
     url,
     stop: async () => {
       await app.close();
+      await feed.stop();
       await sink.close();
     },
   };
@@ -93,6 +112,8 @@ export async function openApiDocument(): Promise<import('../realtime/api/api-doc
     logger,
   });
   await app.register(dashboard, { pool, logger });
+  const { kpiApi } = await import('../lakehouse/serving/index.ts');
+  await app.register(kpiApi, { pool, logger });
   await app.ready();
   const doc = app.swagger() as import('../realtime/api/api-docs.ts').OpenApiDocument;
   await app.close();
