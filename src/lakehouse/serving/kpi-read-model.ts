@@ -117,8 +117,9 @@ SELECT user_id, total_purchases::int8 AS total_purchases, total_revenue_usd::flo
        total_items::int8 AS total_items, avg_order_value_usd::float8 AS avg_order_value_usd,
        first_purchase_at, last_purchase_at, customer_lifespan_days::float8 AS customer_lifespan_days,
        plan_type, user_tier
-FROM marts.revenue_per_user
-ORDER BY total_revenue_usd DESC, user_id
+FROM marts.revenue_per_user r
+-- Qualified: the bare names would be the float8 output columns, which no index orders.
+ORDER BY r.total_revenue_usd DESC, r.user_id
 LIMIT $1 OFFSET $2`;
 
 /** Customers by lifetime revenue, highest first (ties by user_id); `n + 1` read to know of a next page. */
@@ -154,12 +155,13 @@ export async function selectTopRevenue(
 
 const CHURN_COLUMNS = `user_id, last_activity_at, days_since_last_activity::int8 AS days_since_last_activity,
        churn_risk_level, as_of_date::text AS as_of_date
-FROM marts.churn_risk`;
+FROM marts.churn_risk c`;
+// Qualified: the bare names would be the int8 output columns, which no index orders.
 const CHURN_ALL = `SELECT ${CHURN_COLUMNS}
-ORDER BY days_since_last_activity DESC, user_id LIMIT $1 OFFSET $2`;
+ORDER BY c.days_since_last_activity DESC, c.user_id LIMIT $1 OFFSET $2`;
 const CHURN_LEVEL = `SELECT ${CHURN_COLUMNS}
-WHERE churn_risk_level = $3
-ORDER BY days_since_last_activity DESC, user_id LIMIT $1 OFFSET $2`;
+WHERE c.churn_risk_level = $3
+ORDER BY c.days_since_last_activity DESC, c.user_id LIMIT $1 OFFSET $2`;
 
 /** At-risk users, longest inactive first (ties by user_id), of one level or all. */
 export async function selectChurnRisk(
