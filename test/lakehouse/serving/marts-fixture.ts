@@ -126,7 +126,10 @@ export function computeMarts(events: readonly OracleEvent[]): Marts {
   for (const e of events) {
     const d = day(e.ts);
     let x = byDay.get(d);
-    if (x === undefined) byDay.set(d, (x = { users: new Set(), events: 0, sessions: new Set(), signups: 0 }));
+    if (x === undefined) {
+      x = { users: new Set(), events: 0, sessions: new Set(), signups: 0 };
+      byDay.set(d, x);
+    }
     x.users.add(e.user_id);
     x.events++;
     if (e.type === 'user_signup') x.signups++;
