@@ -182,7 +182,8 @@ function dqCheck(results: Available<DqResult>): HealthCheck {
   const date = results.rows[0]?.logical_date;
   const tail = `${results.rows.length} checks${date ? ` for ${date}` : ''}`;
   if (failed > 0) return { name, level: 'failing', detail: `${failed} failed of ${tail}` };
-  if (warned > 0) return { name, level: 'warning', detail: `${warned} warnings of ${tail}` };
+  if (warned > 0)
+    return { name, level: 'warning', detail: `${warned} warning${warned === 1 ? '' : 's'} of ${tail}` };
   return { name, level: 'ok', detail: `${tail} passed` };
 }
 
