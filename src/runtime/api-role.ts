@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type pg from 'pg';
 import type { Registry } from 'prom-client';
 import type { Bus } from '../bus/types.ts';
-import type { Config } from '../config/index.ts';
+import { type Config, parseDurationMs, SETTINGS } from '../config/index.ts';
 import type { ProcessorHealth } from '../realtime/processor/index.ts';
 import { defaultPartitions } from './bus.ts';
 import { watermarkLookup } from './watermark-lookup.ts';
@@ -52,13 +52,20 @@ export async function startApiRole(deps: {
   // System B's serving: the KPI API, the live commerce feed (read from the log by this process)
   // and the commerce page.
   const serving = await import('../lakehouse/serving/index.ts');
-  const feedHub = new serving.FeedHub({ logger: logger.child({ component: 'feed' }) });
+  const feedHub = new serving.FeedHub({
+    logger: logger.child({ component: 'feed' }),
+    maxClients: config.feedMaxViewers,
+    maxClientsPerAddress: config.feedMaxViewersPerAddress,
+  });
   const feed = await serving.startCommerceFeed({
     bus,
     topic: config.commerceTopic,
     hub: feedHub,
     logger,
-    allowedLatenessMs: config.lakeLatenessMs,
+    // `rtsa serve` does not take the lake settings: silver's default lateness there.
+    allowedLatenessMs:
+      (config.lakeLatenessMs as number | undefined) ??
+      (parseDurationMs(String(SETTINGS.lakeLatenessMs.default)) as number),
   });
   await app.register(serving.kpiApi, {
     pool,
