@@ -41,6 +41,7 @@ import {
   SummarySchema,
 } from './kpi-schemas.ts';
 import { SummaryService } from './kpi-summary.ts';
+import { type Cached, MartsSnapshot, type Page } from './marts-snapshot.ts';
 import { NO_PIPELINE_HISTORY, type PipelineHistory } from './pipeline-history.ts';
 
 export interface KpiApiDeps {
@@ -52,6 +53,13 @@ export interface KpiApiDeps {
   history?: PipelineHistory | undefined;
   /** How long one summary is shared, ms (default 5000). */
   summaryRefreshMs?: number | undefined;
+  /**
+   * Rows of each ranked list held in memory (default 10,000; see marts-snapshot.ts). 0: no snapshot,
+   * every request queries the marts.
+   */
+  snapshotHeadRows?: number | undefined;
+  /** How often the snapshot checks whether the marts changed, ms (default 5000). */
+  snapshotProbeMs?: number | undefined;
 }
 
 /** The commerce page runs under this CSP: its own scripts, styles and connections only. */
@@ -100,6 +108,23 @@ function checkDay(name: string, value: string | undefined): void {
 
 const nextOffset = (more: boolean, offset: number, count: number) => (more ? offset + count : null);
 
+const asCached = <R>(page: { rows: R[]; more: boolean }): Page<R> => ({
+  rows: page.rows.map((row) => ({ row, json: JSON.stringify(row) })),
+  more: page.more,
+});
+
+/** `{<head>,"rows":[...],"next_offset":n}` from rows serialized once. */
+function pageBody(
+  head: Record<string, unknown>,
+  rows: readonly Cached<unknown>[],
+  next: number | null,
+): JsonBody {
+  const fields = Object.entries(head)
+    .map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)},`)
+    .join('');
+  return JsonBody.fromJson(`{${fields}"rows":[${rows.map((r) => r.json).join(',')}],"next_offset":${next}}`);
+}
+
 const MARTS_503 = {
   ...ErrorSchema,
   description:
@@ -116,6 +141,15 @@ export async function kpiApi(app: FastifyInstance, deps: KpiApiDeps): Promise<vo
     refreshMs: deps.summaryRefreshMs,
   });
   const page = await loadCommercePage();
+  const snapshot =
+    deps.snapshotHeadRows === 0
+      ? undefined
+      : new MartsSnapshot({
+          pool,
+          logger: deps.logger.child({ component: 'kpi' }),
+          headRows: deps.snapshotHeadRows,
+          probeMs: deps.snapshotProbeMs,
+        });
   app.addHook('preClose', async () => deps.feed?.close());
 
   app.get<{ Querystring: DauQuery }>(
@@ -199,13 +233,14 @@ export async function kpiApi(app: FastifyInstance, deps: KpiApiDeps): Promise<vo
     },
     async (request, reply) => {
       const { level, n, offset } = request.query;
-      const result = await selectChurnRisk(pool, { level, n, offset }).catch(notBuilt);
-      const body: ChurnPage = {
-        level: level ?? null,
-        rows: result.rows,
-        next_offset: nextOffset(result.more, offset, result.rows.length),
-      };
-      return sendJsonBody(request, reply, new JsonBody(body));
+      const result = await ((await snapshot?.churn({ level, n, offset }).catch(notBuilt)) ??
+        selectChurnRisk(pool, { level, n, offset }).then(asCached).catch(notBuilt));
+      const head: Omit<ChurnPage, 'rows' | 'next_offset'> = { level: level ?? null };
+      return sendJsonBody(
+        request,
+        reply,
+        pageBody(head, result.rows, nextOffset(result.more, offset, result.rows.length)),
+      );
     },
   );
 

@@ -16,9 +16,18 @@ import { computeMarts, createMarts, generateEvents, type Marts, MARTS_DDL } from
 
 const LAST_DAY = '2024-03-31';
 
-async function kpiApp(pool: pg.Pool): Promise<FastifyInstance> {
+async function kpiApp(
+  pool: pg.Pool,
+  snapshot: { headRows?: number; probeMs?: number } = {},
+): Promise<FastifyInstance> {
   const { app } = await buildTestApi({ pool });
-  await app.register(kpiApi, { pool, logger: silentLogger(), summaryRefreshMs: 0 });
+  await app.register(kpiApi, {
+    pool,
+    logger: silentLogger(),
+    summaryRefreshMs: 0,
+    snapshotHeadRows: snapshot.headRows,
+    snapshotProbeMs: snapshot.probeMs,
+  });
   await app.ready();
   return app;
 }
@@ -48,168 +57,177 @@ const byRevenue = (a: Marts['revenue'][number], b: Marts['revenue'][number]) =>
 const byInactivity = (a: Marts['churn'][number], b: Marts['churn'][number]) =>
   b.days_since_last_activity - a.days_since_last_activity || (a.user_id < b.user_id ? -1 : 1);
 
-describe('KPI API over the marts', () => {
-  let db: TestDatabase;
-  let app: FastifyInstance;
-  let marts: Marts;
+// The same checks answered from the in-memory snapshot, from a 50-row head with the database behind
+// it (pages straddle the two), and from the database alone.
+for (const [mode, headRows] of [
+  ['from the snapshot', undefined],
+  ['past a 50-row head, from the database', 50],
+  ['without a snapshot', 0],
+] as const)
+  describe(`KPI API over the marts, ${mode}`, () => {
+    let db: TestDatabase;
+    let app: FastifyInstance;
+    let marts: Marts;
 
-  before(async () => {
-    db = await createTestDatabase('kpi');
-    marts = computeMarts(generateEvents({ users: 600, days: 75, lastDay: LAST_DAY, seed: 7 }));
-    await createMarts(db.pool, marts);
-    app = await kpiApp(db.pool);
-  });
-  after(async () => {
-    await app?.close();
-    await db?.drop();
-  });
-
-  test('the fixture has what the checks need: 75 days, revenue ties, every churn level', () => {
-    assert.equal(marts.dau.length, 75);
-    const totals = marts.revenue.map((r) => r.total_revenue_usd);
-    assert.ok(new Set(totals).size < totals.length, 'some users tie on revenue');
-    for (const level of ['low', 'medium', 'high']) {
-      assert.ok(
-        marts.churn.some((c) => c.churn_risk_level === level),
-        level,
-      );
-    }
-  });
-
-  test('daily-active-users: by default the newest day and the 29 before it, newest last', async () => {
-    const r = await get(app, '/kpi/daily-active-users');
-    assert.equal(r.status, 200);
-    assert.equal(r.body.to, LAST_DAY);
-    assert.equal(r.body.from, '2024-03-02');
-    assert.deepEqual(r.body.rows, marts.dau.slice(-30));
-    assert.equal(r.body.next_offset, null);
-  });
-
-  test('daily-active-users: from/to, one side defaulted, paginated', async () => {
-    const range = marts.dau.filter((d) => d.activity_date >= '2024-02-10' && d.activity_date <= '2024-03-05');
-    const r = await get(app, '/kpi/daily-active-users?from=2024-02-10&to=2024-03-05');
-    assert.deepEqual(r.body.rows, range);
-    const paged = await allPages(app, '/kpi/daily-active-users?from=2024-02-10&to=2024-03-05&limit=7');
-    assert.deepEqual(paged.rows, range);
-    assert.equal(paged.pages, Math.ceil(range.length / 7));
-    const onlyTo = await get(app, '/kpi/daily-active-users?to=2024-03-10');
-    assert.equal(onlyTo.body.from, '2024-02-10');
-    assert.deepEqual(
-      onlyTo.body.rows.map((d: { activity_date: string }) => d.activity_date),
-      marts.dau
-        .filter((d) => d.activity_date >= '2024-02-10' && d.activity_date <= '2024-03-10')
-        .map((d) => d.activity_date),
-    );
-    const onlyFrom = await get(app, '/kpi/daily-active-users?from=2024-03-25');
-    assert.equal(onlyFrom.body.to, LAST_DAY);
-    assert.equal(onlyFrom.body.rows.length, 7);
-    const none = await get(app, '/kpi/daily-active-users?from=2030-01-01&to=2030-01-31');
-    assert.deepEqual(none.body.rows, []);
-  });
-
-  test('revenue: top n by lifetime revenue, ties by user_id, ranked, every page', async () => {
-    const expected = [...marts.revenue].sort(byRevenue);
-    const r = await get(app, '/kpi/revenue?n=25');
-    assert.equal(r.status, 200);
-    assert.deepEqual(
-      r.body.rows,
-      expected.slice(0, 25).map((row, i) => ({ rank: i + 1, ...row })),
-    );
-    assert.equal(r.body.next_offset, 25);
-    assert.equal((await get(app, '/kpi/revenue')).body.rows.length, 10, 'n defaults to 10');
-    const paged = await allPages(app, '/kpi/revenue?n=97');
-    assert.deepEqual(
-      paged.rows.map((row) => (row as { user_id: string }).user_id),
-      expected.map((row) => row.user_id),
-    );
-  });
-
-  test('churn-risk: one level or all, longest inactive first, every page', async () => {
-    const high = marts.churn.filter((c) => c.churn_risk_level === 'high').sort(byInactivity);
-    const r = await get(app, '/kpi/churn-risk?level=high&n=1000');
-    assert.equal(r.body.level, 'high');
-    assert.deepEqual(r.body.rows, high);
-    const all = await allPages(app, '/kpi/churn-risk?n=40');
-    assert.deepEqual(all.rows, [...marts.churn].sort(byInactivity));
-    const medium = await get(app, '/kpi/churn-risk?level=medium&n=3&offset=2');
-    assert.deepEqual(
-      medium.body.rows,
-      marts.churn
-        .filter((c) => c.churn_risk_level === 'medium')
-        .sort(byInactivity)
-        .slice(2, 5),
-    );
-  });
-
-  test('summary: totals, the newest day, churn per level, and checks with reasons', async () => {
-    const r = await get(app, '/kpi/summary');
-    assert.equal(r.status, 200);
-    const s = r.body;
-    const cents = (v: number) => Math.round(v * 100) / 100;
-    assert.equal(s.marts.available, true);
-    assert.equal(s.as_of_date, LAST_DAY);
-    assert.equal(s.revenue.total_usd, cents(marts.revenue.reduce((t, x) => t + x.total_revenue_usd, 0)));
-    assert.equal(s.revenue.paying_users, marts.revenue.length);
-    assert.equal(
-      s.revenue.purchases,
-      marts.revenue.reduce((t, x) => t + x.total_purchases, 0),
-    );
-    assert.deepEqual(s.active_users, {
-      date: LAST_DAY,
-      count: marts.dau.at(-1)?.daily_active_users,
-      previous: marts.dau.at(-2)?.daily_active_users,
+    before(async () => {
+      db = await createTestDatabase('kpi');
+      marts = computeMarts(generateEvents({ users: 600, days: 75, lastDay: LAST_DAY, seed: 7 }));
+      await createMarts(db.pool, marts);
+      app = await kpiApp(db.pool, { headRows });
     });
-    const count = (level: string) => marts.churn.filter((c) => c.churn_risk_level === level).length;
-    assert.deepEqual(s.churn, { high: count('high'), medium: count('medium'), low: count('low') });
-    assert.deepEqual(
-      s.health.checks.map((c: { name: string }) => c.name),
-      ['Marts', 'Daily DAG', 'Data quality', 'Live events', 'Lake writers'],
-    );
-    // The newest day is 2024: stale against today's clock. No DAG, DQ or feed wired here: unknown.
-    const check = (name: string) => s.health.checks.find((c: { name: string }) => c.name === name);
-    assert.equal(check('Marts').level, 'warning');
-    assert.match(check('Marts').detail, /2024-03-31 is \d+ days old/);
-    assert.equal(check('Daily DAG').level, 'unknown');
-    assert.equal(check('Live events').level, 'unknown');
-    assert.equal(s.health.level, 'warning');
-    assert.equal(s.dag_runs.available, false);
+    after(async () => {
+      await app?.close();
+      await db?.drop();
+    });
+
+    test('the fixture has what the checks need: 75 days, revenue ties, every churn level', () => {
+      assert.equal(marts.dau.length, 75);
+      const totals = marts.revenue.map((r) => r.total_revenue_usd);
+      assert.ok(new Set(totals).size < totals.length, 'some users tie on revenue');
+      for (const level of ['low', 'medium', 'high']) {
+        assert.ok(
+          marts.churn.some((c) => c.churn_risk_level === level),
+          level,
+        );
+      }
+    });
+
+    test('daily-active-users: by default the newest day and the 29 before it, newest last', async () => {
+      const r = await get(app, '/kpi/daily-active-users');
+      assert.equal(r.status, 200);
+      assert.equal(r.body.to, LAST_DAY);
+      assert.equal(r.body.from, '2024-03-02');
+      assert.deepEqual(r.body.rows, marts.dau.slice(-30));
+      assert.equal(r.body.next_offset, null);
+    });
+
+    test('daily-active-users: from/to, one side defaulted, paginated', async () => {
+      const range = marts.dau.filter(
+        (d) => d.activity_date >= '2024-02-10' && d.activity_date <= '2024-03-05',
+      );
+      const r = await get(app, '/kpi/daily-active-users?from=2024-02-10&to=2024-03-05');
+      assert.deepEqual(r.body.rows, range);
+      const paged = await allPages(app, '/kpi/daily-active-users?from=2024-02-10&to=2024-03-05&limit=7');
+      assert.deepEqual(paged.rows, range);
+      assert.equal(paged.pages, Math.ceil(range.length / 7));
+      const onlyTo = await get(app, '/kpi/daily-active-users?to=2024-03-10');
+      assert.equal(onlyTo.body.from, '2024-02-10');
+      assert.deepEqual(
+        onlyTo.body.rows.map((d: { activity_date: string }) => d.activity_date),
+        marts.dau
+          .filter((d) => d.activity_date >= '2024-02-10' && d.activity_date <= '2024-03-10')
+          .map((d) => d.activity_date),
+      );
+      const onlyFrom = await get(app, '/kpi/daily-active-users?from=2024-03-25');
+      assert.equal(onlyFrom.body.to, LAST_DAY);
+      assert.equal(onlyFrom.body.rows.length, 7);
+      const none = await get(app, '/kpi/daily-active-users?from=2030-01-01&to=2030-01-31');
+      assert.deepEqual(none.body.rows, []);
+    });
+
+    test('revenue: top n by lifetime revenue, ties by user_id, ranked, every page', async () => {
+      const expected = [...marts.revenue].sort(byRevenue);
+      const r = await get(app, '/kpi/revenue?n=25');
+      assert.equal(r.status, 200);
+      assert.deepEqual(
+        r.body.rows,
+        expected.slice(0, 25).map((row, i) => ({ rank: i + 1, ...row })),
+      );
+      assert.equal(r.body.next_offset, 25);
+      assert.equal((await get(app, '/kpi/revenue')).body.rows.length, 10, 'n defaults to 10');
+      const paged = await allPages(app, '/kpi/revenue?n=97');
+      assert.deepEqual(
+        paged.rows.map((row) => (row as { user_id: string }).user_id),
+        expected.map((row) => row.user_id),
+      );
+    });
+
+    test('churn-risk: one level or all, longest inactive first, every page', async () => {
+      const high = marts.churn.filter((c) => c.churn_risk_level === 'high').sort(byInactivity);
+      const r = await get(app, '/kpi/churn-risk?level=high&n=1000');
+      assert.equal(r.body.level, 'high');
+      assert.deepEqual(r.body.rows, high);
+      const all = await allPages(app, '/kpi/churn-risk?n=40');
+      assert.deepEqual(all.rows, [...marts.churn].sort(byInactivity));
+      const medium = await get(app, '/kpi/churn-risk?level=medium&n=3&offset=2');
+      assert.deepEqual(
+        medium.body.rows,
+        marts.churn
+          .filter((c) => c.churn_risk_level === 'medium')
+          .sort(byInactivity)
+          .slice(2, 5),
+      );
+    });
+
+    test('summary: totals, the newest day, churn per level, and checks with reasons', async () => {
+      const r = await get(app, '/kpi/summary');
+      assert.equal(r.status, 200);
+      const s = r.body;
+      const cents = (v: number) => Math.round(v * 100) / 100;
+      assert.equal(s.marts.available, true);
+      assert.equal(s.as_of_date, LAST_DAY);
+      assert.equal(s.revenue.total_usd, cents(marts.revenue.reduce((t, x) => t + x.total_revenue_usd, 0)));
+      assert.equal(s.revenue.paying_users, marts.revenue.length);
+      assert.equal(
+        s.revenue.purchases,
+        marts.revenue.reduce((t, x) => t + x.total_purchases, 0),
+      );
+      assert.deepEqual(s.active_users, {
+        date: LAST_DAY,
+        count: marts.dau.at(-1)?.daily_active_users,
+        previous: marts.dau.at(-2)?.daily_active_users,
+      });
+      const count = (level: string) => marts.churn.filter((c) => c.churn_risk_level === level).length;
+      assert.deepEqual(s.churn, { high: count('high'), medium: count('medium'), low: count('low') });
+      assert.deepEqual(
+        s.health.checks.map((c: { name: string }) => c.name),
+        ['Marts', 'Daily DAG', 'Data quality', 'Live events', 'Lake writers'],
+      );
+      // The newest day is 2024: stale against today's clock. No DAG, DQ or feed wired here: unknown.
+      const check = (name: string) => s.health.checks.find((c: { name: string }) => c.name === name);
+      assert.equal(check('Marts').level, 'warning');
+      assert.match(check('Marts').detail, /2024-03-31 is \d+ days old/);
+      assert.equal(check('Daily DAG').level, 'unknown');
+      assert.equal(check('Live events').level, 'unknown');
+      assert.equal(s.health.level, 'warning');
+      assert.equal(s.dag_runs.available, false);
+    });
+
+    test('bad parameters are 400s naming the parameter and what it accepts', async () => {
+      const cases: [string, string, RegExp?][] = [
+        ['/kpi/daily-active-users?form=2024-01-01', 'form'],
+        ['/kpi/daily-active-users?from=2024-02-30', 'from', /calendar date/],
+        ['/kpi/daily-active-users?to=yesterday', 'to'],
+        ['/kpi/daily-active-users?from=2024-03-10&to=2024-03-01', 'from', /after to/],
+        ['/kpi/daily-active-users?limit=0', 'limit'],
+        ['/kpi/revenue?n=1001', 'n', /1 to 1000/],
+        ['/kpi/revenue?n=1e1', 'n'],
+        ['/kpi/revenue?offset=-1', 'offset'],
+        ['/kpi/churn-risk?level=extreme', 'level', /low, medium, high/],
+        ['/kpi/summary?x=1', 'x'],
+        ['/kpi/feed?recent=500', 'recent'],
+      ];
+      for (const [url, parameter, message] of cases) {
+        const r = await get(app, url);
+        assert.equal(r.status, 400, url);
+        assert.equal(r.body.parameter, parameter, url);
+        if (message) assert.match(r.body.message, message, url);
+      }
+    });
+
+    test('the feed answers 503 in a process without one', async () => {
+      const r = await get(app, '/kpi/feed');
+      assert.equal(r.status, 503);
+      assert.equal(r.body.error, 'feed_unavailable');
+    });
   });
 
-  test('bad parameters are 400s naming the parameter and what it accepts', async () => {
-    const cases: [string, string, RegExp?][] = [
-      ['/kpi/daily-active-users?form=2024-01-01', 'form'],
-      ['/kpi/daily-active-users?from=2024-02-30', 'from', /calendar date/],
-      ['/kpi/daily-active-users?to=yesterday', 'to'],
-      ['/kpi/daily-active-users?from=2024-03-10&to=2024-03-01', 'from', /after to/],
-      ['/kpi/daily-active-users?limit=0', 'limit'],
-      ['/kpi/revenue?n=1001', 'n', /1 to 1000/],
-      ['/kpi/revenue?n=1e1', 'n'],
-      ['/kpi/revenue?offset=-1', 'offset'],
-      ['/kpi/churn-risk?level=extreme', 'level', /low, medium, high/],
-      ['/kpi/summary?x=1', 'x'],
-      ['/kpi/feed?recent=500', 'recent'],
-    ];
-    for (const [url, parameter, message] of cases) {
-      const r = await get(app, url);
-      assert.equal(r.status, 400, url);
-      assert.equal(r.body.parameter, parameter, url);
-      if (message) assert.match(r.body.message, message, url);
-    }
-  });
-
-  test('the feed answers 503 in a process without one', async () => {
-    const r = await get(app, '/kpi/feed');
-    assert.equal(r.status, 503);
-    assert.equal(r.body.error, 'feed_unavailable');
-  });
-});
-
-describe('KPI API before the first marts build', () => {
+describe('KPI API before the first marts build, and after a rebuild', () => {
   let db: TestDatabase;
   let app: FastifyInstance;
   before(async () => {
     db = await createTestDatabase('kpi_none');
-    app = await kpiApp(db.pool);
+    app = await kpiApp(db.pool, { probeMs: 0 });
   });
   after(async () => {
     await app?.close();
@@ -229,6 +247,25 @@ describe('KPI API before the first marts build', () => {
     assert.equal(s.body.marts.available, false);
     assert.equal(s.body.revenue.total_usd, 0);
     assert.equal(s.body.health.checks[0].level, 'warning');
+  });
+
+  test('the marts built, then rebuilt (new tables): the answers follow without a restart', async () => {
+    const first = computeMarts(generateEvents({ users: 50, days: 10, lastDay: '2024-01-10', seed: 1 }));
+    await createMarts(db.pool, first);
+    const dau = await get(app, '/kpi/daily-active-users');
+    assert.equal(dau.status, 200);
+    assert.deepEqual(dau.body.rows, first.dau);
+    const second = computeMarts(generateEvents({ users: 80, days: 12, lastDay: '2024-02-12', seed: 2 }));
+    await db.pool.query('DROP SCHEMA marts CASCADE');
+    await createMarts(db.pool, second);
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const r = await get(app, '/kpi/revenue?n=1000');
+      if (r.status === 200 && r.body.rows.length === second.revenue.length) break;
+      assert.ok(Date.now() < deadline, 'the rebuilt marts were not picked up');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.deepEqual((await get(app, '/kpi/daily-active-users')).body.rows, second.dau.slice(-30));
   });
 });
 
@@ -273,7 +310,12 @@ describe('KPI query plans at scale', () => {
       },
     } as unknown as pg.Pool;
     const { app } = await buildTestApi({ pool: db.pool });
-    await app.register(kpiApi, { pool: recording, logger: silentLogger(), summaryRefreshMs: 0 });
+    await app.register(kpiApi, {
+      pool: recording,
+      logger: silentLogger(),
+      summaryRefreshMs: 0,
+      snapshotHeadRows: 0,
+    });
     for (const url of [
       '/kpi/daily-active-users',
       '/kpi/daily-active-users?from=2016-01-01&to=2016-12-31&limit=1000',
