@@ -177,20 +177,17 @@ export async function kpiApi(app: FastifyInstance, deps: KpiApiDeps): Promise<vo
           allowed: `a date on or before ${to}`,
         });
       }
-      const result = await selectDailyActiveUsers(pool, {
-        from,
-        to,
-        limit,
-        offset,
-        days: DEFAULT_DAU_DAYS,
-      }).catch(notBuilt);
-      const body: DauPage = {
-        from: result.from,
-        to: result.to,
-        rows: result.rows,
-        next_offset: nextOffset(result.more, offset, result.rows.length),
-      };
-      return sendJsonBody(request, reply, new JsonBody(body));
+      const params = { from, to, limit, offset, days: DEFAULT_DAU_DAYS };
+      const result = await (snapshot !== undefined
+        ? snapshot.dailyActiveUsers(params)
+        : selectDailyActiveUsers(pool, params).then((r) => ({ ...r, ...asCached(r) }))
+      ).catch(notBuilt);
+      const head: Omit<DauPage, 'rows' | 'next_offset'> = { from: result.from, to: result.to };
+      return sendJsonBody(
+        request,
+        reply,
+        pageBody(head, result.rows, nextOffset(result.more, offset, result.rows.length)),
+      );
     },
   );
 
@@ -209,12 +206,14 @@ export async function kpiApi(app: FastifyInstance, deps: KpiApiDeps): Promise<vo
     },
     async (request, reply) => {
       const { n, offset } = request.query;
-      const result = await selectTopRevenue(pool, { n, offset }).catch(notBuilt);
-      const body: RevenuePage = {
-        rows: result.rows,
-        next_offset: nextOffset(result.more, offset, result.rows.length),
-      };
-      return sendJsonBody(request, reply, new JsonBody(body));
+      const result = await ((await snapshot?.revenue({ n, offset }).catch(notBuilt)) ??
+        selectTopRevenue(pool, { n, offset }).then(asCached).catch(notBuilt));
+      const head: Omit<RevenuePage, 'rows' | 'next_offset'> = {};
+      return sendJsonBody(
+        request,
+        reply,
+        pageBody(head, result.rows, nextOffset(result.more, offset, result.rows.length)),
+      );
     },
   );
 

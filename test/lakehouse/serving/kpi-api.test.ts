@@ -269,6 +269,55 @@ describe('KPI API before the first marts build, and after a rebuild', () => {
   });
 });
 
+describe('KPI snapshot', () => {
+  test('once loaded, pages within the head run no statement; a page past it is one query', async () => {
+    const db = await createTestDatabase('kpi_snap');
+    try {
+      const marts = computeMarts(generateEvents({ users: 300, days: 40, lastDay: LAST_DAY, seed: 5 }));
+      await createMarts(db.pool, marts);
+      let statements = 0;
+      const counting = {
+        query: (...args: unknown[]) => {
+          statements++;
+          return (db.pool.query as (...a: unknown[]) => unknown)(...args);
+        },
+      } as unknown as pg.Pool;
+      const { app } = await buildTestApi({ pool: db.pool });
+      await app.register(kpiApi, {
+        pool: counting,
+        logger: silentLogger(),
+        snapshotHeadRows: 40,
+        snapshotProbeMs: 60_000,
+      });
+      assert.equal((await app.inject('/kpi/revenue?n=5')).statusCode, 200);
+      const loaded = statements;
+      assert.ok(loaded >= 6, `the load reads the marts (${loaded} statements)`);
+      for (let i = 0; i < 30; i++) {
+        for (const url of [
+          `/kpi/revenue?n=${1 + (i % 10)}&offset=${i}`,
+          `/kpi/churn-risk?level=high&n=${1 + (i % 5)}`,
+          `/kpi/daily-active-users?from=2024-03-${String(1 + (i % 20)).padStart(2, '0')}`,
+        ]) {
+          assert.equal((await app.inject(url)).statusCode, 200, url);
+        }
+      }
+      assert.equal(statements, loaded, 'no statement per request');
+      const deep = await app.inject('/kpi/revenue?n=10&offset=35');
+      assert.deepEqual(
+        deep.json().rows.map((r: { user_id: string }) => r.user_id),
+        [...marts.revenue]
+          .sort(byRevenue)
+          .slice(35, 45)
+          .map((r) => r.user_id),
+      );
+      assert.equal(statements, loaded + 1, 'a page past the head is one query');
+      await app.close();
+    } finally {
+      await db.drop();
+    }
+  });
+});
+
 interface PlanNode {
   'Node Type': string;
   'Relation Name'?: string;
