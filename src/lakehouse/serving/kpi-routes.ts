@@ -151,6 +151,8 @@ export async function kpiApi(app: FastifyInstance, deps: KpiApiDeps): Promise<vo
           probeMs: deps.snapshotProbeMs,
         });
   app.addHook('preClose', async () => deps.feed?.close());
+  // Loaded at start rather than by the first request (which would wait for it).
+  if (snapshot !== undefined) app.addHook('onReady', async () => snapshot.warm());
 
   app.get<{ Querystring: DauQuery }>(
     '/kpi/daily-active-users',

@@ -72,6 +72,11 @@ export class MartsSnapshot {
     this.headRows = options.headRows ?? 10_000;
   }
 
+  /** Loads the snapshot ahead of the first request (at start); failures are left to the requests. */
+  warm(): void {
+    this.current().catch(() => {});
+  }
+
   /** The current snapshot; the first call (or one after the marts appeared) waits for the load. */
   private async current(): Promise<Loaded> {
     if (performance.now() - this.probedAt >= this.probeMs) {
