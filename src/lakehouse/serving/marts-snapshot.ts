@@ -79,7 +79,9 @@ export class MartsSnapshot {
 
   /** The current snapshot; the first call (or one after the marts appeared) waits for the load. */
   private async current(): Promise<Loaded> {
-    if (performance.now() - this.probedAt >= this.probeMs) {
+    // Not loaded yet: join the probe (and the first load it waits for) under way, or start one. A
+    // request must not see the moment between a probe's answer and the end of the first load.
+    if (this.loaded === undefined || performance.now() - this.probedAt >= this.probeMs) {
       this.probing ??= this.probe().finally(() => {
         this.probing = undefined;
       });

@@ -270,6 +270,33 @@ describe('KPI API before the first marts build, and after a rebuild', () => {
 });
 
 describe('KPI snapshot', () => {
+  test('requests that arrive while the first load runs wait for it (regression: a 503 mid-load)', async () => {
+    const db = await createTestDatabase('kpi_race');
+    try {
+      const marts = computeMarts(generateEvents({ users: 200, days: 20, lastDay: LAST_DAY, seed: 9 }));
+      await createMarts(db.pool, marts);
+      for (let round = 0; round < 5; round++) {
+        const { app } = await buildTestApi({ pool: db.pool });
+        await app.register(kpiApi, { pool: db.pool, logger: silentLogger() });
+        await app.ready();
+        // Spread over the load's duration: some arrive between the probe's answer and the load's end.
+        const pending = [];
+        for (let i = 0; i < 60; i++) {
+          pending.push(app.inject(i % 2 === 0 ? '/kpi/daily-active-users' : `/kpi/revenue?n=${1 + i}`));
+          await new Promise((resolve) => setTimeout(resolve, 2));
+        }
+        const answers = await Promise.all(pending);
+        assert.deepEqual(
+          answers.map((a) => a.statusCode),
+          answers.map(() => 200),
+        );
+        await app.close();
+      }
+    } finally {
+      await db.drop();
+    }
+  });
+
   test('once loaded, pages within the head run no statement; a page past it is one query', async () => {
     const db = await createTestDatabase('kpi_snap');
     try {
