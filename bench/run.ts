@@ -11,6 +11,8 @@
  *   lake       — the lake writers (bronze, silver) on N pre-filled commerce events (run by name)
  *   lake-engine — Parquet writers for the lake compared on 1M commerce events (run by name)
  *   lake-parse — events/s of the commerce event contract (run by name)
+ *   kpi        — the KPI endpoints over marts at scale, a different URL per request (run by name)
+ *   feed       — 1,000 viewers of the live commerce feed at 1,000 events/s (run by name)
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
@@ -22,6 +24,7 @@ import { runKafkaFailover } from './kafka-failover.ts';
 import { runKafkaFreshness } from './kafka-freshness.ts';
 import { runKafkaProducer } from './kafka-producer.ts';
 import { runKafkaScaling, runKafkaThroughput } from './kafka-throughput-e2e.ts';
+import { runFeedLoad, runKpiLoad } from './kpi.ts';
 import { runLake } from './lake.ts';
 import { runWarehouse } from './warehouse.ts';
 import { runLakeEngine } from './lake-engine.ts';
@@ -41,6 +44,8 @@ const SCENARIOS: Record<string, (opts: BenchOptions) => Promise<Record<string, u
   warehouse: runWarehouse,
   'lake-engine': runLakeEngine,
   'lake-parse': runLakeParse,
+  kpi: runKpiLoad,
+  feed: runFeedLoad,
   // Need a broker (KAFKA_BROKERS); not run by default: see docs/benchmarks-kafka.md.
   'kafka-throughput': runKafkaThroughput,
   'kafka-scaling': runKafkaScaling,
@@ -62,7 +67,7 @@ const chosen =
   positionals.length > 0
     ? positionals
     : Object.keys(SCENARIOS).filter(
-        (n) => !n.startsWith('kafka-') && !n.startsWith('lake') && n !== 'warehouse',
+        (n) => !n.startsWith('kafka-') && !n.startsWith('lake') && !['warehouse', 'kpi', 'feed'].includes(n),
       );
 for (const name of chosen) {
   if (!SCENARIOS[name]) {

@@ -54,7 +54,7 @@ export const COMMANDS = {
   },
   serve: {
     summary: 'run the HTTP API (stateless; any number of replicas)',
-    areas: ['general', 'database', 'bus', 'listen', 'api', 'token', 'edge', 'pipeline', 'dag'],
+    areas: ['general', 'database', 'bus', 'listen', 'api', 'token', 'edge', 'pipeline', 'lake', 'dag'],
   },
   generate: {
     summary:

@@ -20,6 +20,13 @@ export class JsonBody {
     this.bytes = Buffer.from(JSON.stringify(value));
   }
 
+  /** A body from JSON text made by the caller (e.g. joined from rows serialized once). */
+  static fromJson(json: string): JsonBody {
+    const body = Object.create(JsonBody.prototype) as { bytes: Buffer };
+    body.bytes = Buffer.from(json);
+    return body as JsonBody;
+  }
+
   /** Level 1: ~1 ms for 280 kB, once per cache fill; most of the size win of higher levels. */
   gzip(): Buffer {
     this.gzipped ??= gzipSync(this.bytes, { level: 1 });

@@ -54,9 +54,32 @@ export async function startApiRole(deps: {
   registerQualityGauges(registry, pool, logger);
   const { dagRoutes } = await import('../lakehouse/orchestration/index.ts');
   await app.register(dagRoutes, { pool, slaMs: config.dagSlaMs });
+  // System B's serving: the KPI API, the live commerce feed (read from the log by this process)
+  // and the commerce page.
+  const serving = await import('../lakehouse/serving/index.ts');
+  const feedHub = new serving.FeedHub({
+    logger: logger.child({ component: 'feed' }),
+    maxClients: config.feedMaxViewers,
+    maxClientsPerAddress: config.feedMaxViewersPerAddress,
+  });
+  const feed = await serving.startCommerceFeed({
+    bus,
+    topic: config.commerceTopic,
+    hub: feedHub,
+    logger,
+    // The feed shows what silver keeps: the same lateness (RTSA_LAKE_LATENESS) as the lake writers.
+    allowedLatenessMs: config.lakeLatenessMs,
+  });
+  await app.register(serving.kpiApi, {
+    pool,
+    logger,
+    feed: feedHub,
+    history: serving.postgresPipelineHistory(pool),
+  });
   try {
     await app.listen({ port: config.port, host: config.host });
   } catch (error) {
+    await feed.stop();
     const code = (error as { code?: string }).code;
     if (code === 'EADDRINUSE') {
       const { ConfigError } = await import('../errors.ts');
@@ -72,6 +95,7 @@ export async function startApiRole(deps: {
     url,
     stop: async () => {
       await app.close();
+      await feed.stop();
       await sink.close();
     },
   };
@@ -100,6 +124,8 @@ export async function openApiDocument(): Promise<import('../realtime/api/api-doc
   await app.register(dashboard, { pool, logger });
   const { dagRoutes } = await import('../lakehouse/orchestration/index.ts');
   await app.register(dagRoutes, { pool, slaMs: 3_600_000 });
+  const { kpiApi } = await import('../lakehouse/serving/index.ts');
+  await app.register(kpiApi, { pool, logger });
   await app.ready();
   const doc = app.swagger() as import('../realtime/api/api-docs.ts').OpenApiDocument;
   await app.close();

@@ -28,10 +28,14 @@ test('a worker killed mid-task: the task is retried elsewhere, never twice at on
   );
   const scheduler = orchestrator(db, okTasks(), { roles: { scheduler: true, worker: false } });
   await scheduler.start();
-  const child = spawn(process.execPath, [path.join(import.meta.dirname, '../lakehouse/orchestration/dag-worker-child.ts')], {
-    env: cleanEnv({ DAG_TEST_DB_URL: db.url }),
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [path.join(import.meta.dirname, '../lakehouse/orchestration/dag-worker-child.ts')],
+    {
+      env: cleanEnv({ DAG_TEST_DB_URL: db.url }),
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   let out = '';
   child.stdout.on('data', (c) => {
     out += c;

@@ -1,0 +1,339 @@
+/**
+ * System B's serving under load, against `rtsa serve` in a child process (its own core, as
+ * deployed), from this process on loopback:
+ *   kpi   marts at scale (10 years of daily_active_users, 1M revenue_per_user, 500k churn_risk rows,
+ *         the SPEC §6.5 columns), autocannon with 64 connections and a different URL for every
+ *         request (random ranges, sizes, pages, levels): requests/s and latency per endpoint.
+ *   feed  1,000 viewers on GET /kpi/feed while 1,000 commerce events a second are posted to
+ *         POST /events: events delivered per viewer, delivery lag (event time to arrival, on 10
+ *         sampled viewers), skipped markers, and the server's resident memory.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import { Worker } from 'node:worker_threads';
+import autocannon from 'autocannon';
+import pg from 'pg';
+import { migrate } from '../src/db/index.ts';
+import { createRandom } from '../src/generator/random.ts';
+import { ensureKpiIndexes } from '../src/lakehouse/serving/index.ts';
+import { freePort, waitFor } from './child.ts';
+import { percentile, scratch } from './harness.ts';
+import type { BenchOptions } from './options.ts';
+
+const MARTS = `
+CREATE SCHEMA IF NOT EXISTS marts;
+CREATE TABLE marts.daily_active_users (
+  activity_date date PRIMARY KEY, daily_active_users bigint NOT NULL, total_events bigint NOT NULL,
+  sessions bigint NOT NULL, signups bigint NOT NULL, avg_events_per_user numeric(12,2) NOT NULL);
+CREATE TABLE marts.revenue_per_user (
+  user_id text PRIMARY KEY, total_purchases bigint NOT NULL, total_revenue_usd numeric(14,2) NOT NULL,
+  total_items bigint NOT NULL, avg_order_value_usd numeric(14,2) NOT NULL, first_purchase_at timestamptz NOT NULL,
+  last_purchase_at timestamptz NOT NULL, customer_lifespan_days integer NOT NULL, plan_type text, user_tier text);
+CREATE TABLE marts.churn_risk (
+  user_id text PRIMARY KEY, last_activity_at timestamptz NOT NULL, days_since_last_activity integer NOT NULL,
+  churn_risk_level text NOT NULL, as_of_date date NOT NULL);
+INSERT INTO marts.daily_active_users
+SELECT date '2015-01-01' + i, 50000 + (i * 37) % 9000, 400000 + i, 90000, 3000, 8.1 FROM generate_series(0, 3649) i;
+INSERT INTO marts.revenue_per_user
+SELECT 'user_' || i, 1 + i % 9, (i::bigint * 7919 % 1000000) / 100.0, 1 + i % 13, 25.5, now() - interval '90 days', now(),
+       90, 'free', 'silver' FROM generate_series(1, 1000000) i;
+INSERT INTO marts.churn_risk
+SELECT 'user_' || i, now() - (7 + i % 80) * interval '1 day', 7 + i % 80,
+       CASE WHEN 7 + i % 80 >= 30 THEN 'high' WHEN 7 + i % 80 >= 14 THEN 'medium' ELSE 'low' END, current_date
+FROM generate_series(1, 500000) i;`;
+
+const pick = (r: () => number, n: number) => Math.floor(r() * n);
+const day = (i: number) => new Date(Date.UTC(2015, 0, 1) + i * 86_400_000).toISOString().slice(0, 10);
+
+const ENDPOINTS: { name: string; distinct: (r: () => number) => string }[] = [
+  {
+    name: '/kpi/daily-active-users',
+    distinct: (r) => {
+      const from = pick(r, 3600);
+      return `/kpi/daily-active-users?from=${day(from)}&to=${day(from + 1 + pick(r, 60))}&limit=${10 + pick(r, 91)}`;
+    },
+  },
+  { name: '/kpi/revenue', distinct: (r) => `/kpi/revenue?n=${1 + pick(r, 100)}&offset=${pick(r, 10_000)}` },
+  {
+    name: '/kpi/churn-risk',
+    distinct: (r) =>
+      `/kpi/churn-risk?level=${['low', 'medium', 'high'][pick(r, 3)]}&n=${1 + pick(r, 100)}&offset=${pick(r, 5000)}`,
+  },
+  { name: '/kpi/summary', distinct: () => '/kpi/summary' },
+];
+
+async function withServe<T>(
+  env: { dir: string; pgUrl: string },
+  extra: string[],
+  fn: (base: string, pid: number) => Promise<T>,
+): Promise<T> {
+  const port = await freePort();
+  const child = spawn(
+    process.execPath,
+    [
+      'src/cli/main.ts',
+      'serve',
+      '--database-url',
+      env.pgUrl,
+      '--data-dir',
+      env.dir,
+      '--port',
+      String(port),
+      '--log-level',
+      'warn',
+      '--log-format',
+      'json',
+      ...extra,
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  const base = `http://127.0.0.1:${port}`;
+  try {
+    await waitFor('API', async () => ((await fetch(`${base}/health`)).ok ? true : undefined), 60_000);
+    return await fn(base, child.pid as number);
+  } finally {
+    child.kill('SIGINT');
+    await new Promise((r) => child.once('exit', r));
+  }
+}
+
+export async function runKpiLoad(opts: BenchOptions): Promise<Record<string, unknown>> {
+  const env = await scratch();
+  try {
+    const pool = new pg.Pool({ connectionString: env.pgUrl, max: 2 });
+    const started = performance.now();
+    await migrate(pool);
+    await pool.query(MARTS);
+    await ensureKpiIndexes(pool);
+    await pool.query('VACUUM ANALYZE');
+    await pool.end();
+    console.log(`seeded the marts in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    const seconds = Math.max(5, Math.round(opts.seconds / 3));
+    const rows = await withServe(env, [], async (base) => {
+      const out = [];
+      for (const endpoint of ENDPOINTS) {
+        // Every URL shape answers 200 before it is measured (a non-2xx would be a bug, not load).
+        const check = createRandom(99);
+        for (let i = 0; i < 200; i++) {
+          const url = endpoint.distinct(check);
+          const res = await fetch(`${base}${url}`);
+          if (res.status !== 200) throw new Error(`${url}: HTTP ${res.status} ${await res.text()}`);
+          await res.arrayBuffer();
+        }
+        const r = createRandom(11);
+        const seen = new Set<string>();
+        const result = await autocannon({
+          url: `${base}${endpoint.distinct(r)}`,
+          connections: 64,
+          duration: seconds,
+          headers: { 'accept-encoding': 'gzip' },
+          requests: [
+            {
+              setupRequest: (req: { path: string }) => {
+                req.path = endpoint.distinct(r);
+                seen.add(req.path);
+                return req;
+              },
+            },
+          ],
+        } as autocannon.Options);
+        const row = {
+          endpoint: endpoint.name,
+          requests_per_second: Math.round(result.requests.average),
+          p50_ms: result.latency.p50,
+          p99_ms: result.latency.p99,
+          errors: result.errors + result.non2xx,
+          timeouts: result.timeouts,
+          non_2xx: result.non2xx,
+          distinct_urls: seen.size,
+        };
+        console.log(JSON.stringify(row));
+        out.push(row);
+      }
+      return out;
+    });
+    return {
+      rows,
+      setup:
+        'marts: 3,650 days of daily_active_users, 1M revenue_per_user, 500k churn_risk rows with the KPI indexes; ' +
+        `rtsa serve (1 process, no response cache on /kpi), autocannon 64 connections in this process, ${seconds} s ` +
+        'per endpoint, a random range/size/page/level per request (/kpi/summary is one URL, shared for 5 s by design); ' +
+        'same 2-core machine, shared with other work',
+    };
+  } finally {
+    await env.close();
+  }
+}
+
+/** The server's resident memory in MiB (Linux). */
+function rssMiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Math.round(Number(m[1]) / 1024) : Number.NaN;
+}
+
+const NEEDLE = Buffer.from('"event_id":"');
+
+interface FeedViewer {
+  events: number;
+  skippedMarkers: number;
+  lags: number[] | undefined;
+  req: http.ClientRequest;
+}
+
+function openViewer(base: string, agent: http.Agent, sample: boolean): Promise<FeedViewer> {
+  return new Promise((resolve, reject) => {
+    const viewer: FeedViewer = {
+      events: 0,
+      skippedMarkers: 0,
+      lags: sample ? [] : undefined,
+      req: undefined as never,
+    };
+    viewer.req = http.get(`${base}/kpi/feed?recent=0`, { agent }, (res) => {
+      if (res.statusCode !== 200) return reject(new Error(`viewer got HTTP ${res.statusCode}`));
+      let carry: Buffer = Buffer.alloc(0);
+      let text = '';
+      res.on('data', (chunk: Buffer) => {
+        const buf = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
+        let at = buf.indexOf(NEEDLE);
+        while (at >= 0) {
+          viewer.events++;
+          at = buf.indexOf(NEEDLE, at + NEEDLE.length);
+        }
+        carry = buf.subarray(Math.max(0, buf.length - NEEDLE.length + 1));
+        if (buf.includes('event: skipped')) viewer.skippedMarkers++;
+        if (viewer.lags !== undefined) {
+          const now = Date.now();
+          text += chunk.toString();
+          let end = text.indexOf('\n\n');
+          while (end >= 0) {
+            const data = /^data: (.*)$/m.exec(text.slice(0, end))?.[1];
+            text = text.slice(end + 2);
+            end = text.indexOf('\n\n');
+            if (data === undefined) continue;
+            for (const e of (JSON.parse(data) as { events?: { timestamp: string }[] }).events ?? []) {
+              viewer.lags.push(now - Date.parse(e.timestamp));
+            }
+          }
+        }
+      });
+      resolve(viewer);
+    });
+    viewer.req.on('error', reject);
+  });
+}
+
+/** The poster, run in a worker thread: RATE commerce events a second as NDJSON, every 100 ms. */
+const POSTER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { randomUUID } = require('node:crypto');
+const { base, rate, seconds } = workerData;
+const perTick = rate / 10;
+let sent = 0;
+let chain = Promise.resolve();
+function line(i) {
+  const common = { event_id: randomUUID(), idempotency_key: randomUUID(), user_id: 'user_' + (i % 5000),
+    timestamp: new Date().toISOString(), device_type: 'mobile', ip_address: '10.0.0.1', schema_version: 'v1' };
+  return JSON.stringify(i % 5 === 0
+    ? { ...common, event_type: 'purchase', payload: { transaction_id: 'TXN-' + i, product_id: 'PROD-1', quantity: 1,
+        unit_price: 20, total_amount: 20, currency: 'USD' } }
+    : { ...common, event_type: 'page_view', payload: { page_url: 'https://example.com/p', session_id: 's' } });
+}
+const timer = setInterval(() => {
+  const lines = [];
+  for (let i = 0; i < perTick; i++) lines.push(line(sent + i));
+  sent += perTick;
+  const body = lines.join('\\n');
+  const post = fetch(base + '/events', { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body })
+    .then(async (res) => { await res.arrayBuffer(); if (res.status >= 300) throw new Error('POST /events: HTTP ' + res.status); });
+  chain = Promise.all([chain, post]);
+}, 100);
+setTimeout(async () => {
+  clearInterval(timer);
+  await chain;
+  parentPort.postMessage(sent);
+}, seconds * 1000);
+`;
+
+export async function runFeedLoad(opts: BenchOptions): Promise<Record<string, unknown>> {
+  const VIEWERS = Number(process.env.RTSA_BENCH_VIEWERS ?? 1000);
+  const RATE = Number(process.env.RTSA_BENCH_FEED_RATE ?? 1000);
+  const seconds = Math.max(10, opts.seconds);
+  const env = await scratch();
+  try {
+    const pool = new pg.Pool({ connectionString: env.pgUrl, max: 1 });
+    await migrate(pool);
+    await pool.end();
+    return await withServe(
+      env,
+      ['--feed-max-viewers', String(VIEWERS + 10), '--feed-max-viewers-per-address', String(VIEWERS + 10)],
+      async (base, pid) => {
+        const rssIdle = rssMiB(pid);
+        const agent = new http.Agent({ keepAlive: false, maxSockets: Number.POSITIVE_INFINITY });
+        const viewers: FeedViewer[] = [];
+        for (let i = 0; i < VIEWERS; i += 50) {
+          const batch = await Promise.all(
+            Array.from({ length: Math.min(50, VIEWERS - i) }, (_, j) => openViewer(base, agent, i + j < 10)),
+          );
+          viewers.push(...batch);
+        }
+        const rssViewers = rssMiB(pid);
+        console.log(`${viewers.length} viewers connected; server RSS ${rssIdle} -> ${rssViewers} MiB`);
+        // RATE events a second, posted every 100 ms by a worker thread: the viewers keep this
+        // thread's event loop busy, which would slow the posting down.
+        let rssMax = rssViewers;
+        const startedAt = performance.now();
+        const poster = new Worker(POSTER, { eval: true, workerData: { base, rate: RATE, seconds } });
+        const sampler = setInterval(() => {
+          rssMax = Math.max(rssMax, rssMiB(pid));
+        }, 1000);
+        const sent = await new Promise<number>((resolve, reject) => {
+          poster.once('message', (n: number) => resolve(n));
+          poster.once('error', reject);
+        });
+        await poster.terminate();
+        const postedFor = (performance.now() - startedAt) / 1000;
+        // Let the last frames arrive: until every viewer's count stops moving.
+        let last = -1;
+        for (let i = 0; i < 50; i++) {
+          const total = viewers.reduce((t, v) => t + v.events, 0);
+          if (total === last) break;
+          last = total;
+          await new Promise((r) => setTimeout(r, 500));
+        }
+        clearInterval(sampler);
+        for (const v of viewers) v.req.destroy();
+        agent.destroy();
+        const counts = viewers.map((v) => v.events).sort((a, b) => a - b);
+        const lags = viewers.flatMap((v) => v.lags ?? []).sort((a, b) => a - b);
+        const delivered = counts.reduce((t, n) => t + n, 0);
+        const result = {
+          viewers: VIEWERS,
+          events_sent: sent,
+          events_per_second_sent: Math.round(sent / postedFor),
+          delivered_fraction: Math.round((delivered / (sent * VIEWERS)) * 10_000) / 10_000,
+          events_per_viewer_min: counts[0],
+          events_per_viewer_median: counts[Math.floor(counts.length / 2)],
+          deliveries_per_second: Math.round(delivered / postedFor),
+          viewers_with_skips: viewers.filter((v) => v.skippedMarkers > 0).length,
+          lag_p50_ms: percentile(lags, 50),
+          lag_p99_ms: percentile(lags, 99),
+          lag_max_ms: lags.at(-1),
+          server_rss_idle_mib: rssIdle,
+          server_rss_with_viewers_mib: rssViewers,
+          server_rss_max_mib: rssMax,
+        };
+        console.log(JSON.stringify(result));
+        return {
+          ...result,
+          setup:
+            `rtsa serve (1 process, embedded log and Postgres); ${VIEWERS} SSE viewers and the poster in this process ` +
+            `(one Node process reading every byte); ${RATE} events/s posted as NDJSON every 100 ms for ${seconds} s; ` +
+            'lag = arrival - event timestamp on 10 viewers; same 2-core machine, shared with other work',
+        };
+      },
+    );
+  } finally {
+    await env.close();
+  }
+}

@@ -1,0 +1,378 @@
+/**
+ * The serving room's HTTP surface, a fastify plugin the runtime mounts on the API app
+ * (`app.register(kpiApi, deps)`), sharing only the HTTP kit (src/http) with system A:
+ *   GET /kpi/daily-active-users, /kpi/revenue, /kpi/churn-risk   the marts, paginated
+ *   GET /kpi/summary                                             cards and pipeline health
+ *   GET /kpi/feed                                                live commerce events (SSE)
+ *   GET /commerce, /commerce/assets/:name                        the commerce page
+ * Parameters are validated by the host app's validator (unknown ones refused, 400s naming them).
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import { ApiError } from '../../http/errors.ts';
+import { acceptsGzip, JsonBody, sendJsonBody } from '../../http/json-body.ts';
+import { NOT_MODIFIED, SSE_EVENT_DOC, textResponse } from '../../http/openapi-docs.ts';
+import { ErrorSchema, NoQuerySchema } from '../../http/schemas.ts';
+import { COMMERCE_ASSETS_PREFIX, loadCommercePage, type PageAsset } from './commerce-page.ts';
+import { FeedFullError, type FeedHub } from './feed-hub.ts';
+import {
+  MartsNotBuiltError,
+  selectChurnRisk,
+  selectDailyActiveUsers,
+  selectTopRevenue,
+} from './kpi-read-model.ts';
+import {
+  type ChurnPage,
+  ChurnPageSchema,
+  type ChurnQuery,
+  ChurnQuerySchema,
+  DEFAULT_DAU_DAYS,
+  type DauPage,
+  DauPageSchema,
+  type DauQuery,
+  DauQuerySchema,
+  type FeedQuery,
+  FeedQuerySchema,
+  type RevenuePage,
+  RevenuePageSchema,
+  type RevenueQuery,
+  RevenueQuerySchema,
+  SummarySchema,
+} from './kpi-schemas.ts';
+import { SummaryService } from './kpi-summary.ts';
+import { type Cached, MartsSnapshot, type Page } from './marts-snapshot.ts';
+import { NO_PIPELINE_HISTORY, type PipelineHistory } from './pipeline-history.ts';
+
+export interface KpiApiDeps {
+  pool: pg.Pool;
+  logger: Logger;
+  /** The live feed's fan-out; without it GET /kpi/feed answers 503 (a process without the bus). */
+  feed?: FeedHub | undefined;
+  /** The DAG runs and DQ results the summary shows (default: none wired). */
+  history?: PipelineHistory | undefined;
+  /** How long one summary is shared, ms (default 5000). */
+  summaryRefreshMs?: number | undefined;
+  /**
+   * Rows of each ranked list held in memory (default 10,000; see marts-snapshot.ts). 0: no snapshot,
+   * every request queries the marts.
+   */
+  snapshotHeadRows?: number | undefined;
+  /** How often the snapshot checks whether the marts changed, ms (default 5000). */
+  snapshotProbeMs?: number | undefined;
+}
+
+/** The commerce page runs under this CSP: its own scripts, styles and connections only. */
+export const COMMERCE_PAGE_CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self'",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+const MARTS_RETRY_AFTER_SECONDS = 60;
+const FULL_RETRY_AFTER_SECONDS = 5;
+
+function notBuilt(error: unknown): never {
+  if (error instanceof MartsNotBuiltError) {
+    throw new ApiError(
+      503,
+      {
+        error: 'marts_not_built',
+        message:
+          'the marts are not built yet: run the daily DAG (`rtsa dag run --date YYYY-MM-DD`, or POST /dag/runs) or wait for its schedule',
+      },
+      { 'retry-after': String(MARTS_RETRY_AFTER_SECONDS) },
+    );
+  }
+  throw error;
+}
+
+/** A real calendar day, or a 400 naming the parameter (the pattern alone lets 2024-02-30 through). */
+function checkDay(name: string, value: string | undefined): void {
+  if (value === undefined) return;
+  const t = Date.parse(`${value}T00:00:00Z`);
+  if (Number.isNaN(t) || new Date(t).toISOString().slice(0, 10) !== value) {
+    throw new ApiError(400, {
+      error: 'invalid_parameter',
+      parameter: name,
+      message: `${name} must be a calendar date YYYY-MM-DD, got ${JSON.stringify(value)}`,
+      allowed: 'YYYY-MM-DD',
+    });
+  }
+}
+
+const nextOffset = (more: boolean, offset: number, count: number) => (more ? offset + count : null);
+
+const asCached = <R>(page: { rows: R[]; more: boolean }): Page<R> => ({
+  rows: page.rows.map((row) => ({ row, json: JSON.stringify(row) })),
+  more: page.more,
+});
+
+/** `{<head>,"rows":[...],"next_offset":n}` from rows serialized once. */
+function pageBody(
+  head: Record<string, unknown>,
+  rows: readonly Cached<unknown>[],
+  next: number | null,
+): JsonBody {
+  const fields = Object.entries(head)
+    .map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)},`)
+    .join('');
+  return JsonBody.fromJson(`{${fields}"rows":[${rows.map((r) => r.json).join(',')}],"next_offset":${next}}`);
+}
+
+const MARTS_503 = {
+  ...ErrorSchema,
+  description:
+    'The marts are not built yet (`marts_not_built`, see Retry-After), or the database is unavailable.',
+};
+
+export async function kpiApi(app: FastifyInstance, deps: KpiApiDeps): Promise<void> {
+  const { pool } = deps;
+  const summary = new SummaryService({
+    pool,
+    logger: deps.logger.child({ component: 'kpi' }),
+    history: deps.history ?? NO_PIPELINE_HISTORY,
+    feed: deps.feed,
+    refreshMs: deps.summaryRefreshMs,
+  });
+  const page = await loadCommercePage();
+  const snapshot =
+    deps.snapshotHeadRows === 0
+      ? undefined
+      : new MartsSnapshot({
+          pool,
+          logger: deps.logger.child({ component: 'kpi' }),
+          headRows: deps.snapshotHeadRows,
+          probeMs: deps.snapshotProbeMs,
+        });
+  app.addHook('preClose', async () => deps.feed?.close());
+  // Loaded at start rather than by the first request (which would wait for it).
+  if (snapshot !== undefined) app.addHook('onReady', async () => snapshot.warm());
+
+  app.get<{ Querystring: DauQuery }>(
+    '/kpi/daily-active-users',
+    {
+      schema: {
+        summary: 'Daily active users, one row per day (newest last)',
+        description:
+          'From marts.daily_active_users: distinct users with an event each UTC day, with events, sessions and ' +
+          'signups. Default range: the newest day in the mart and the 29 days before it.',
+        tags: ['kpi'],
+        querystring: DauQuerySchema,
+        response: { 200: DauPageSchema, 503: MARTS_503 },
+      },
+    },
+    async (request, reply) => {
+      const { from, to, limit, offset } = request.query;
+      checkDay('from', from);
+      checkDay('to', to);
+      if (from !== undefined && to !== undefined && from > to) {
+        throw new ApiError(400, {
+          error: 'invalid_parameter',
+          parameter: 'from',
+          message: `from (${from}) is after to (${to}); give from <= to`,
+          allowed: `a date on or before ${to}`,
+        });
+      }
+      const params = { from, to, limit, offset, days: DEFAULT_DAU_DAYS };
+      const result = await (snapshot !== undefined
+        ? snapshot.dailyActiveUsers(params)
+        : selectDailyActiveUsers(pool, params).then((r) => ({ ...r, ...asCached(r) }))
+      ).catch(notBuilt);
+      const head: Omit<DauPage, 'rows' | 'next_offset'> = { from: result.from, to: result.to };
+      return sendJsonBody(
+        request,
+        reply,
+        pageBody(head, result.rows, nextOffset(result.more, offset, result.rows.length)),
+      );
+    },
+  );
+
+  app.get<{ Querystring: RevenueQuery }>(
+    '/kpi/revenue',
+    {
+      schema: {
+        summary: 'Top customers by lifetime revenue',
+        description:
+          'From marts.revenue_per_user: purchases, revenue and average order value in USD, first and last purchase, ' +
+          'current plan and tier; highest revenue first, ties by user_id.',
+        tags: ['kpi'],
+        querystring: RevenueQuerySchema,
+        response: { 200: RevenuePageSchema, 503: MARTS_503 },
+      },
+    },
+    async (request, reply) => {
+      const { n, offset } = request.query;
+      const result = await ((await snapshot?.revenue({ n, offset }).catch(notBuilt)) ??
+        selectTopRevenue(pool, { n, offset }).then(asCached).catch(notBuilt));
+      const head: Omit<RevenuePage, 'rows' | 'next_offset'> = {};
+      return sendJsonBody(
+        request,
+        reply,
+        pageBody(head, result.rows, nextOffset(result.more, offset, result.rows.length)),
+      );
+    },
+  );
+
+  app.get<{ Querystring: ChurnQuery }>(
+    '/kpi/churn-risk',
+    {
+      schema: {
+        summary: 'Users at risk of churning',
+        description:
+          'From marts.churn_risk: users inactive 7+ days as of the newest loaded date (low 7+, medium 14+, high 30+), ' +
+          'longest inactive first, ties by user_id.',
+        tags: ['kpi'],
+        querystring: ChurnQuerySchema,
+        response: { 200: ChurnPageSchema, 503: MARTS_503 },
+      },
+    },
+    async (request, reply) => {
+      const { level, n, offset } = request.query;
+      const result = await ((await snapshot?.churn({ level, n, offset }).catch(notBuilt)) ??
+        selectChurnRisk(pool, { level, n, offset }).then(asCached).catch(notBuilt));
+      const head: Omit<ChurnPage, 'rows' | 'next_offset'> = { level: level ?? null };
+      return sendJsonBody(
+        request,
+        reply,
+        pageBody(head, result.rows, nextOffset(result.more, offset, result.rows.length)),
+      );
+    },
+  );
+
+  app.get(
+    '/kpi/summary',
+    {
+      schema: {
+        summary: 'KPI cards and pipeline health',
+        description:
+          'Total revenue, active users on the newest day, users per churn level, the live feed rate, the latest DAG ' +
+          'runs and data-quality results, and a health made of checks (marts freshness, DAG, data quality, live ' +
+          'events, lake writers). Computed at most every 5 s and shared. Before the first marts build it still ' +
+          'answers 200, with `marts.available` false.',
+        tags: ['kpi'],
+        querystring: NoQuerySchema,
+        response: { 200: SummarySchema },
+      },
+    },
+    async (request, reply) => sendJsonBody(request, reply, await summary.body()),
+  );
+
+  app.get<{ Querystring: FeedQuery }>(
+    '/kpi/feed',
+    {
+      config: { streaming: true },
+      schema: {
+        summary: 'Live feed of processed commerce events (Server-Sent Events)',
+        description:
+          "text/event-stream. Every viewer gets every valid, first-seen commerce event (silver's rules), about " +
+          '10 frames a second: `data: {"seq", "events": [...]}`. First an `event: recent` with the newest `recent` ' +
+          'events. A viewer that does not keep up skips frames and then gets `event: skipped` with ' +
+          '`skipped_events`; one that does not read for 30 s is closed. An `event: heartbeat` every 15 s.',
+        tags: ['kpi'],
+        querystring: FeedQuerySchema,
+        response: {
+          200: {
+            description: 'The event stream (never ends by itself).',
+            content: { 'text/event-stream': { schema: SSE_EVENT_DOC } },
+          },
+          429: {
+            ...ErrorSchema,
+            description: 'This address holds too many feed connections (see Retry-After).',
+          },
+          503: {
+            ...ErrorSchema,
+            description: 'At the viewer cap (see Retry-After), shutting down, or no feed in this process.',
+          },
+        },
+      },
+    },
+    async (request, reply) => {
+      const feed = deps.feed;
+      if (feed === undefined) {
+        throw new ApiError(503, {
+          error: 'feed_unavailable',
+          message: 'this process has no live feed (it does not read the event log)',
+        });
+      }
+      let out: ReturnType<FeedHub['join']>;
+      try {
+        out = feed.join({ address: request.ip, recent: request.query.recent });
+      } catch (error) {
+        if (!(error instanceof FeedFullError)) throw error;
+        throw new ApiError(
+          error.perAddress ? 429 : 503,
+          { error: error.perAddress ? 'too_many_connections' : 'too_many_viewers', message: error.message },
+          { 'retry-after': String(FULL_RETRY_AFTER_SECONDS) },
+        );
+      }
+      reply.raw.once('close', () => out.destroy());
+      return reply
+        .header('content-type', 'text/event-stream; charset=utf-8')
+        .header('cache-control', 'no-cache, no-transform')
+        .header('x-accel-buffering', 'no')
+        .header('connection', 'close')
+        .send(out);
+    },
+  );
+
+  app.get(
+    '/commerce',
+    {
+      schema: {
+        summary: 'The commerce dashboard',
+        description:
+          'HTML page: KPI cards (revenue, active users, high churn risk, pipeline health), daily active users and ' +
+          'revenue charts, the live feed, the latest DAG runs and data-quality results; live from /kpi/summary ' +
+          'and /kpi/feed.',
+        tags: ['dashboard'],
+        querystring: NoQuerySchema,
+        response: { 200: textResponse('The page.', 'text/html'), 304: NOT_MODIFIED },
+      },
+    },
+    (request, reply) => {
+      reply.header('content-security-policy', COMMERCE_PAGE_CSP);
+      return sendAsset(request, reply, page.page);
+    },
+  );
+
+  app.get<{ Params: { name: string } }>(
+    `${COMMERCE_ASSETS_PREFIX}:name`,
+    {
+      schema: {
+        summary: 'A file of the commerce page (script, style, chart library)',
+        description: 'Names carry a hash of the content: cached for a year, revalidated by ETag.',
+        tags: ['dashboard'],
+        querystring: NoQuerySchema,
+        response: {
+          200: textResponse('The file (JavaScript, CSS or SVG).', 'application/octet-stream'),
+          304: NOT_MODIFIED,
+          404: { ...ErrorSchema, description: 'No such file.' },
+        },
+      },
+    },
+    (request, reply) => {
+      const asset = page.files.get(request.params.name);
+      if (asset === undefined) return reply.callNotFound();
+      return sendAsset(request, reply, asset);
+    },
+  );
+}
+
+function sendAsset(request: FastifyRequest, reply: FastifyReply, asset: PageAsset): FastifyReply {
+  reply.header('etag', asset.etag).header('cache-control', asset.cacheControl).type(asset.type);
+  if (asset.gzip !== undefined) reply.header('vary', 'accept-encoding');
+  const inm = request.headers['if-none-match'];
+  if (inm?.split(',').some((t) => t.trim() === '*' || t.trim().replace(/^W\//, '') === asset.etag)) {
+    return reply.code(304).send();
+  }
+  if (asset.gzip !== undefined && acceptsGzip(request.headers['accept-encoding'])) {
+    return reply.header('content-encoding', 'gzip').send(asset.gzip);
+  }
+  return reply.send(asset.body);
+}
