@@ -74,6 +74,22 @@ export const COMMANDS = {
       to: { type: 'string', doc: 'last date of a range to load, YYYY-MM-DD (with --from)' },
     },
   },
+  marts: {
+    summary:
+      'build the marts (the dbt project in dbt/) and run their data tests: rtsa marts build | rtsa marts test',
+    areas: ['general', 'database'],
+    subcommands: {
+      build:
+        'build every model into schema marts in dependency order, then run the data tests (like dbt build)',
+      test: 'run the data tests only; exit 1 naming each failing test and its first rows',
+    },
+    flags: {
+      'project-dir': {
+        type: 'string',
+        doc: 'the dbt project folder (default: the dbt/ folder shipped with rtsa)',
+      },
+    },
+  },
   migrate: {
     summary: 'apply the database migrations (idempotent) and exit',
     areas: ['general', 'database'],

@@ -15,6 +15,7 @@ export const RUNNERS: Record<CommandName, () => Promise<RoleRunner>> = {
   generate: async () => (await import('./generate.ts')).run,
   produce: async () => (await import('./produce.ts')).run,
   warehouse: async () => (await import('./warehouse.ts')).run,
+  marts: async () => (await import('./marts.ts')).run,
   migrate: async () => (await import('./migrate.ts')).run,
   smoke: async () => (await import('./smoke.ts')).run,
   doctor: async () => (await import('./doctor.ts')).run,
