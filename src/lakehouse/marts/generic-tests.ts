@@ -39,12 +39,20 @@ export function genericTestName(
   const flat: string[] = [];
   for (const key of Object.keys(args).sort()) {
     const value = args[key];
-    if (Array.isArray(value)) flat.push(...value.map(String));
-    else if (value !== null && typeof value === 'object') flat.push(...Object.values(value).map(String));
-    else flat.push(String(value));
+    if (Array.isArray(value)) flat.push(...value.map(pythonStr));
+    else if (value !== null && typeof value === 'object') flat.push(...Object.values(value).map(pythonStr));
+    else flat.push(pythonStr(value));
   }
   const clean = flat.map((a) => a.replace(/[^0-9a-zA-Z_]+/g, '_'));
   return `${prefix}${kind}_${parent}_${clean.join('__')}`;
+}
+
+/** What Python's str() gives (dbt builds the names in Python): True, False, None. */
+function pythonStr(value: unknown): string {
+  if (value === true) return 'True';
+  if (value === false) return 'False';
+  if (value === null || value === undefined) return 'None';
+  return String(value);
 }
 
 function identifier(name: string): string {
