@@ -11,6 +11,7 @@
  *   lake       — the lake writers (bronze, silver) on N pre-filled commerce events (run by name)
  *   lake-engine — Parquet writers for the lake compared on 1M commerce events (run by name)
  *   lake-parse — events/s of the commerce event contract (run by name)
+ *   marts      — build and test the marts over --facts N generated warehouse facts (run by name)
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
@@ -25,6 +26,7 @@ import { runLake } from './lake.ts';
 import { runWarehouse } from './warehouse.ts';
 import { runLakeEngine } from './lake-engine.ts';
 import { runLakeParse } from './lake-parse.ts';
+import { runMarts } from './marts.ts';
 import { runMemory } from './memory.ts';
 import { runStartup } from './startup.ts';
 import { runThroughput } from './throughput.ts';
@@ -40,6 +42,7 @@ const SCENARIOS: Record<string, (opts: BenchOptions) => Promise<Record<string, u
   warehouse: runWarehouse,
   'lake-engine': runLakeEngine,
   'lake-parse': runLakeParse,
+  marts: runMarts,
   // Need a broker (KAFKA_BROKERS); not run by default: see docs/benchmarks-kafka.md.
   'kafka-throughput': runKafkaThroughput,
   'kafka-scaling': runKafkaScaling,
@@ -51,6 +54,7 @@ const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
     events: { type: 'string', default: '2000000' },
+    facts: { type: 'string', default: '10000000' },
     seconds: { type: 'string', default: '30' },
     rate: { type: 'string', default: '20000' },
   },
@@ -60,7 +64,7 @@ const chosen =
   positionals.length > 0
     ? positionals
     : Object.keys(SCENARIOS).filter(
-        (n) => !n.startsWith('kafka-') && !n.startsWith('lake') && n !== 'warehouse',
+        (n) => !n.startsWith('kafka-') && !n.startsWith('lake') && n !== 'warehouse' && n !== 'marts',
       );
 for (const name of chosen) {
   if (!SCENARIOS[name]) {
@@ -70,6 +74,7 @@ for (const name of chosen) {
 }
 const options: BenchOptions = {
   events: Number(values.events),
+  facts: Number(values.facts),
   seconds: Number(values.seconds),
   rate: Number(values.rate),
 };
