@@ -19,7 +19,7 @@ export interface JinjaCall {
 /** What a call renders to (ref and source: a relation; config: nothing). */
 export type JinjaResolver = (call: JinjaCall, where: string) => string;
 
-const OPEN = /\{\{-?|\{%-?|\{#/g;
+const OPEN = /\{\{-?|\{%-?|\{#-?/g;
 const FUNCTIONS = new Set(['ref', 'source', 'config']);
 const SUPPORTED =
   'rtsa marts understands only {{ ref(...) }}, {{ source(...) }}, {{ config(...) }} and {# comments #}';
@@ -40,11 +40,11 @@ export function renderJinja(text: string, file: string, resolve: JinjaResolver):
     const end = text.indexOf(close, start + open.length);
     if (end < 0) throw new ProjectError(`${where}: ${open} is never closed with ${close}`);
     let inner = text.slice(start + open.length, end);
-    const trimAfter = inner.endsWith('-') && close !== '#}';
+    const trimAfter = inner.endsWith('-');
     if (trimAfter) inner = inner.slice(0, -1);
     at = end + close.length;
     if (trimAfter) at += text.slice(at).match(/^\s*/)?.[0].length ?? 0;
-    if (open === '{#') continue;
+    if (open.startsWith('{#')) continue;
     const construct = `${open}${inner}${trimAfter ? '-' : ''}${close}`;
     if (open.startsWith('{%')) {
       throw new ProjectError(`${where}: the statement ${oneLine(construct)} is not supported: ${SUPPORTED}`);

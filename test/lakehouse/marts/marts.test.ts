@@ -11,7 +11,12 @@ import { rm } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
 import type pg from 'pg';
 import { LocalLakeStore } from '../../../src/lakehouse/lake-store/index.ts';
-import { buildMarts, loadProject, testMarts } from '../../../src/lakehouse/marts/index.ts';
+import {
+  buildMarts,
+  DEFAULT_PROJECT_DIR,
+  loadProject,
+  testMarts,
+} from '../../../src/lakehouse/marts/index.ts';
 import { loadWarehouseDate } from '../../../src/lakehouse/warehouse/index.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/postgres.ts';
 import { cleanEnv, runRtsa } from '../../helpers/rtsa-child.ts';
@@ -19,7 +24,7 @@ import { commerceTraffic, silverLake, type TrafficEvent } from '../warehouse/com
 import { type MartRows, martsOracle, withLaterActivity } from './marts-oracle.ts';
 
 const SEED = 21;
-const project = loadProject('dbt');
+const project = loadProject(DEFAULT_PROJECT_DIR);
 let lakeDb: TestDatabase;
 let lake: string;
 let traffic: TrafficEvent[];

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { loadProject, ProjectError } from '../../../src/lakehouse/marts/index.ts';
+import { renderJinja } from '../../../src/lakehouse/marts/jinja.ts';
 
 const dirs: string[] = [];
 after(() => {
@@ -171,4 +172,11 @@ test('a folder that is not a dbt project says so', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'rtsa-marts-empty-'));
   dirs.push(dir);
   assert.throws(() => loadProject(dir), /cannot read .*dbt_project\.yml.*is it a dbt project folder/);
+});
+
+test('whitespace control and comments render as in Jinja', () => {
+  const out = renderJinja("a {#- c -#} b {{- ref('x') -}} c {{ source('s', 't') }} d", 'f.sql', (call) =>
+    call.name === 'ref' ? 'X' : `${call.args.join('.')}`,
+  );
+  assert.equal(out, 'abXc s.t d');
 });
