@@ -1,7 +1,8 @@
 /**
  * The dbt project in dbt/ means the same to real dbt as to rtsa's runner. One warehouse (random
  * commerce traffic through silver and the daily load); rtsa builds the marts, real `dbt build`
- * (dbt-core + dbt-postgres from PyPI) rebuilds them on the same database, rtsa again: the columns
+ * (dbt-core + dbt-postgres from PyPI) builds them again from nothing on the same database (into
+ * schema marts, not dbt's default marts_marts), rtsa again over dbt's tables: the columns
  * (names, types, order) and the rows of every mart must be identical each time. Then a few broken
  * rows: `dbt test` and rtsa's tests must fail the same tests.
  * Skipped with one line when dbt is missing (scripts/dbt-equivalence.sh installs it and runs this).
@@ -115,10 +116,20 @@ test('dbt build and rtsa marts build give the same marts, and fail the same data
   const ours = await snapshot(db.pool);
   assert.ok(JSON.parse(ours.churn_risk?.rows ?? '[]').length > 0, 'churn_risk has rows');
 
+  // dbt starts from nothing: every mart it leaves in schema marts is its own.
+  await db.pool.query('DROP SCHEMA marts CASCADE');
   const built = await dbt(['build']);
   assert.equal(built.code, 0, built.out);
   assert.match(built.out, /PASS=37 WARN=0 ERROR=0 SKIP=0/, 'dbt built 4 models and passed 33 tests');
   assert.deepEqual(await snapshot(db.pool), ours, 'dbt build gives the rows rtsa built');
+  const { rows: schemas } = await db.pool.query<{ s: string }>(
+    "SELECT nspname AS s FROM pg_namespace WHERE nspname LIKE '%marts%' ORDER BY 1",
+  );
+  assert.deepEqual(
+    schemas.map((r) => r.s),
+    ['marts'],
+    'dbt builds into marts, not <target>_marts (macros/generate_schema_name.sql)',
+  );
 
   // rtsa's swap replaces dbt's tables as well as its own.
   await buildMarts({ pool: db.pool, project });
