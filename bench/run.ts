@@ -13,6 +13,7 @@
  *   lake-parse — events/s of the commerce event contract (run by name)
  *   kpi        — the KPI endpoints over marts at scale, a different URL per request (run by name)
  *   feed       — 1,000 viewers of the live commerce feed at 1,000 events/s (run by name)
+ *   marts      — build and test the marts over --facts N generated warehouse facts (run by name)
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
@@ -29,6 +30,7 @@ import { runLake } from './lake.ts';
 import { runWarehouse } from './warehouse.ts';
 import { runLakeEngine } from './lake-engine.ts';
 import { runLakeParse } from './lake-parse.ts';
+import { runMarts } from './marts.ts';
 import { runMemory } from './memory.ts';
 import { runStartup } from './startup.ts';
 import { runThroughput } from './throughput.ts';
@@ -46,6 +48,7 @@ const SCENARIOS: Record<string, (opts: BenchOptions) => Promise<Record<string, u
   'lake-parse': runLakeParse,
   kpi: runKpiLoad,
   feed: runFeedLoad,
+  marts: runMarts,
   // Need a broker (KAFKA_BROKERS); not run by default: see docs/benchmarks-kafka.md.
   'kafka-throughput': runKafkaThroughput,
   'kafka-scaling': runKafkaScaling,
@@ -58,6 +61,7 @@ const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
     events: { type: 'string', default: '2000000' },
+    facts: { type: 'string', default: '10000000' },
     seconds: { type: 'string', default: '30' },
     rate: { type: 'string', default: '20000' },
   },
@@ -67,7 +71,10 @@ const chosen =
   positionals.length > 0
     ? positionals
     : Object.keys(SCENARIOS).filter(
-        (n) => !n.startsWith('kafka-') && !n.startsWith('lake') && !['warehouse', 'kpi', 'feed'].includes(n),
+        (n) =>
+          !n.startsWith('kafka-') &&
+          !n.startsWith('lake') &&
+          !['warehouse', 'kpi', 'feed', 'marts'].includes(n),
       );
 for (const name of chosen) {
   if (!SCENARIOS[name]) {
@@ -77,6 +84,7 @@ for (const name of chosen) {
 }
 const options: BenchOptions = {
   events: Number(values.events),
+  facts: Number(values.facts),
   seconds: Number(values.seconds),
   rate: Number(values.rate),
 };

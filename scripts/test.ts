@@ -5,6 +5,7 @@
  *   crash — kill -9 crash tests against the batch oracle
  *   fuzz  — property-based hostile input against the real pipeline (test/fuzz, about a minute)
  *   kafka — suites that need a real Kafka broker (KAFKA_BROKERS)
+ *   dbt   — the marts built by real dbt equal rtsa's runner's (needs dbt: scripts/dbt-equivalence.sh)
  * Extra arguments ending in .test.ts pick files; others go to `node --test` (e.g. --test-name-pattern).
  */
 import { spawn } from 'node:child_process';
@@ -24,10 +25,11 @@ import {
 import { createPool, migrate, startEmbeddedPostgres } from '../src/db/index.ts';
 
 const SUITES: Record<string, (file: string) => boolean> = {
-  unit: (f) => !/^test\/(crash|kafka|bench|fuzz)\//.test(f),
+  unit: (f) => !/^test\/(crash|kafka|bench|fuzz|dbt)\//.test(f),
   crash: (f) => f.startsWith('test/crash/'),
   fuzz: (f) => f.startsWith('test/fuzz/'),
   kafka: (f) => f.startsWith('test/kafka/'),
+  dbt: (f) => f.startsWith('test/dbt/'),
 };
 
 const [suite = 'unit', ...rest] = process.argv.slice(2);

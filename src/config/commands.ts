@@ -41,6 +41,7 @@ export const COMMANDS = {
       'generator',
       'lake',
       'dag',
+      'quality',
       'alerts',
     ],
   },
@@ -105,12 +106,12 @@ export const COMMANDS = {
     summary:
       'run a worker of the daily DAG: executes its tasks (any number; a killed one is replaced by a retry)',
     // bus: the commerce topic names the silver partitions whose watermark wait_for_silver reads.
-    areas: ['general', 'database', 'bus', 'metrics', 'lake', 'dag', 'alerts'],
+    areas: ['general', 'database', 'bus', 'metrics', 'lake', 'dag', 'quality', 'alerts'],
   },
   dag: {
     summary:
       'control the daily DAG: rtsa dag run [--date D] | backfill --from D --to D | status | runs [--n N]',
-    areas: ['general', 'database', 'bus', 'lake', 'dag', 'alerts'],
+    areas: ['general', 'database', 'bus', 'lake', 'dag', 'quality', 'alerts'],
     subcommands: {
       run: 'queue a run of --date (default yesterday, UTC) and follow it to its end',
       backfill: 'queue one run per date from --from to --to (inclusive) and follow them',
@@ -127,6 +128,22 @@ export const COMMANDS = {
         doc: 'run, backfill: only queue the runs and print their ids; do not follow them',
       },
       json: { type: 'boolean', doc: 'print JSON instead of text' },
+    },
+  },
+  marts: {
+    summary:
+      'build the marts (the dbt project in dbt/) and run their data tests: rtsa marts build | rtsa marts test',
+    areas: ['general', 'database'],
+    subcommands: {
+      build:
+        'build every model into schema marts in dependency order, then run the data tests (like dbt build)',
+      test: 'run the data tests only; exit 1 naming each failing test and its first rows',
+    },
+    flags: {
+      'project-dir': {
+        type: 'string',
+        doc: 'the dbt project folder (default: the dbt/ folder shipped with rtsa)',
+      },
     },
   },
   migrate: {

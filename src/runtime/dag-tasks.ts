@@ -1,31 +1,18 @@
 /**
  * The task bodies of the daily DAG, from the settings: wait_for_silver reads the silver watermark
  * (src/lakehouse/orchestration/silver-readiness.ts), warehouse_load runs the daily load
- * (src/lakehouse/warehouse), quality_check the data-quality checks (src/lakehouse/quality; a
- * FAILED check fails the task). The marts room is built on another branch: until it is wired
- * here, its tasks fail with an error that says so.
+ * (src/lakehouse/warehouse), marts_build and marts_test run the dbt project in dbt/ with rtsa's
+ * runner (src/lakehouse/marts; a failing data test fails the task), quality_check the data-quality
+ * checks (src/lakehouse/quality; a FAILED check fails the task).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import type { Config } from '../config/index.ts';
-import {
-  describeReadiness,
-  type PipelineTasks,
-  type TaskBody,
-  silverReadiness,
-} from '../lakehouse/orchestration/index.ts';
+import { describeReadiness, type PipelineTasks, silverReadiness } from '../lakehouse/orchestration/index.ts';
 import { loadWarehouseDate } from '../lakehouse/warehouse/index.ts';
 import { alertWebhookFromConfig } from './alert-webhook.ts';
 import { lakeStoreFromConfig } from './lake-store.ts';
 import { qualitySettingsFromConfig } from './quality.ts';
-
-function notBuiltHere(task: string, room: string): TaskBody {
-  return async () => {
-    throw new Error(
-      `${task} is not built in this branch (src/lakehouse/${room} is missing): merge the ${room} room and wire it in src/runtime/dag-tasks.ts`,
-    );
-  };
-}
 
 export function pipelineTasksFromConfig(config: Config, pool: pg.Pool): PipelineTasks {
   return {
@@ -72,8 +59,30 @@ export function pipelineTasksFromConfig(config: Config, pool: pg.Pool): Pipeline
         await store.close();
       }
     },
-    martsBuild: notBuiltHere('marts_build', 'marts'),
-    martsTest: notBuiltHere('marts_test', 'marts'),
+    martsBuild: async ({ signal, logger }) => {
+      signal.throwIfAborted();
+      const { buildMarts, DEFAULT_PROJECT_DIR, loadProject } = await import('../lakehouse/marts/index.ts');
+      const built = await buildMarts({ pool, project: loadProject(DEFAULT_PROJECT_DIR), logger });
+      return { models: built.models.length, seconds: Math.round(built.ms) / 1000 };
+    },
+    martsTest: async ({ signal, logger }) => {
+      signal.throwIfAborted();
+      const { DEFAULT_PROJECT_DIR, describeFailure, loadProject, testMarts } = await import(
+        '../lakehouse/marts/index.ts'
+      );
+      const tested = await testMarts({ pool, project: loadProject(DEFAULT_PROJECT_DIR), logger });
+      const failed = tested.tests.filter((t) => t.status === 'fail');
+      if (failed.length > 0) {
+        throw new Error(
+          `${failed.length} marts data test(s) failed:\n${failed.map(describeFailure).join('\n')}`,
+        );
+      }
+      return {
+        tests: tested.tests.length,
+        warned: tested.tests.filter((t) => t.status === 'warn').length,
+        seconds: Math.round(tested.ms) / 1000,
+      };
+    },
     qualityCheck: async ({ date, signal, logger }) => {
       signal.throwIfAborted();
       const { runQualityChecks } = await import('../lakehouse/quality/index.ts');

@@ -19,6 +19,7 @@ export const RUNNERS: Record<CommandName, () => Promise<RoleRunner>> = {
   scheduler: async () => (await import('./scheduler.ts')).run,
   worker: async () => (await import('./worker.ts')).run,
   dag: async () => (await import('./dag.ts')).run,
+  marts: async () => (await import('./marts.ts')).run,
   migrate: async () => (await import('./migrate.ts')).run,
   smoke: async () => (await import('./smoke.ts')).run,
   doctor: async () => (await import('./doctor.ts')).run,

@@ -91,3 +91,24 @@ export function s3Unavailable(): string | undefined {
     return 'needs Maven to fetch the S3 server (s3proxy) once: apt-get install -y maven';
   return undefined;
 }
+
+/** The dbt CI installs (scripts/dbt-equivalence.sh): dbt-core and dbt-postgres, pinned. */
+export const DBT_VERSIONS = { 'dbt-core': '1.11.16', 'dbt-postgres': '1.11.0' } as const;
+
+/** dbt's executable: RTSA_DBT, else the tools venv of the repository (.venv-tools/bin/dbt). */
+export function dbtPath(): string {
+  return process.env.RTSA_DBT ?? path.resolve(import.meta.dirname, '../../.venv-tools/bin/dbt');
+}
+
+/**
+ * Why the dbt equivalence test cannot run here, or undefined when it can. Under
+ * RTSA_REQUIRE_SYSTEM_TESTS=1 it always runs, and fails when dbt is missing.
+ */
+export function dbtUnavailable(): string | undefined {
+  if (REQUIRE_SYSTEM_TESTS) return undefined;
+  const dbt = spawnSync(dbtPath(), ['--version'], { encoding: 'utf8' });
+  if (dbt.error || dbt.status !== 0) {
+    return `needs dbt at ${dbtPath()}: bash scripts/dbt-equivalence.sh installs it (or set RTSA_DBT)`;
+  }
+  return undefined;
+}

@@ -102,6 +102,11 @@ export async function loadWarehouseDate(options: LoadOptions, date: string): Pro
         );
         const { e: newEvents, s: newSessions, u: users } = counts.rows[0] ?? { e: 0, s: 0, u: 0 };
         step('staged', { newEvents, newSessions, users });
+        // The date is loaded (re-loading it too): the marts' as_of_date is the newest such date.
+        await client.query(
+          'INSERT INTO warehouse.loaded_dates (load_date) VALUES ($1) ON CONFLICT (load_date) DO UPDATE SET loaded_at = now()',
+          [date],
+        );
         if (users === 0) return { ...empty, found: true, silverEvents, silverSessions };
         const versions = await replaceHistories(client);
         // dim_user just changed under the planner's feet (the first load starts from an empty one).

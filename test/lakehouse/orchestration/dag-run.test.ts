@@ -3,7 +3,8 @@
  * lake, then `analytics_pipeline` over three dates with the real wait_for_silver and warehouse_load
  * (wired from the settings, as the runtime does) and injected failures: retries are seen, each run
  * ends in the right state, the history holds every attempt, runs never overlap, and the warehouse
- * equals the independent oracle. Then a run whose silver never completes times out, with its SLA
+ * equals the independent oracle. Then every task real, as the runtime wires them (marts equal to
+ * their oracle, quality results kept). Then a run whose silver never completes times out, with its SLA
  * and timeout alerts on the webhook.
  */
 import assert from 'node:assert/strict';
@@ -22,6 +23,7 @@ import { pipelineTasksFromConfig } from '../../../src/runtime/dag-tasks.ts';
 import { silentLogger } from '../../../src/telemetry/logger.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/postgres.ts';
 import { commerceTraffic, DAYS, silverLake, type TrafficEvent } from '../warehouse/commerce-traffic.ts';
+import { martsOracle } from '../marts/marts-oracle.ts';
 import { oracle } from '../warehouse/oracle.ts';
 import { alertWebhook, okTasks, orchestrator, waitForRun, webhookAlerts } from './dag-harness.ts';
 
@@ -172,6 +174,59 @@ test('three dates with injected failures: retries, final states, full history, t
   assert.deepEqual(
     failed.map((a) => [a.run_id, a.logical_date]),
     [[r3!.run_id, d3]],
+  );
+  await o.stop();
+  running.pop();
+});
+
+test('every task real, as the runtime wires them: the marts equal the oracle, quality results are kept', {
+  timeout: 240_000,
+}, async () => {
+  // A worker's settings, as `rtsa worker` reads them (the volume threshold widened: three small
+  // generated days differ by more than the default 20 %).
+  const { config } = loadConfig(
+    'worker',
+    ['--lake-url', lake, '--dag-silver-poll', '200ms', '--quality-volume-threshold', '1000'],
+    {},
+  );
+  const o = orchestrator(db, pipelineTasksFromConfig(config, db.pool));
+  running.push(o);
+  await o.start();
+  const queued = await queueRuns(
+    db.pool,
+    DAYS.map((date) => ({ date, trigger: 'backfill' as const })),
+    { nowMs: Date.now(), slaMs: 3_600_000 },
+  );
+  for (const q of queued) {
+    const run = await waitForRun(db.pool, q.run.run_id);
+    assert.equal(run.status, 'succeeded', `${run.logical_date}: ${run.error}`);
+    const details = (task: string) => run.tasks.find((t) => t.task === task)!.details ?? {};
+    assert.ok(Number(details('marts_build').models) >= 3, 'the marts were built');
+    assert.ok(Number(details('marts_test').tests) > 0, 'their data tests ran');
+    assert.equal(details('quality_check').overall_status, 'PASSED');
+  }
+  const expected = martsOracle(traffic);
+  const { rows } = await db.pool.query(
+    `SELECT user_id, total_purchases::int, total_revenue_usd::text, plan_type, user_tier
+     FROM marts.revenue_per_user ORDER BY user_id`,
+  );
+  assert.deepEqual(
+    rows,
+    expected.revenue_per_user.map((r) => ({
+      user_id: r.user_id,
+      total_purchases: r.total_purchases,
+      total_revenue_usd: r.total_revenue_usd,
+      plan_type: r.plan_type,
+      user_tier: r.user_tier,
+    })),
+  );
+  const dq = await db.pool.query<{ target_date: string }>(
+    'SELECT target_date::text FROM warehouse.quality_runs ORDER BY run_id',
+  );
+  assert.deepEqual(
+    dq.rows.map((r) => r.target_date),
+    DAYS,
+    'one kept quality run per date',
   );
   await o.stop();
   running.pop();
