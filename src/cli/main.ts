@@ -79,6 +79,7 @@ async function main(argv: string[]): Promise<number> {
         config,
         flags: loaded.flags,
         subcommand: loaded.subcommand,
+        given: loaded.given,
         logger,
         signal: controller.signal,
       })) ?? 0

@@ -10,6 +10,8 @@ export interface LoadedConfig<F extends string> {
   flags: Partial<Record<F, string | boolean>>;
   /** The subcommand given (`rtsa warehouse load` → `load`), for commands that have them. */
   subcommand?: string;
+  /** The settings given by a flag or an environment variable (the rest have their defaults). */
+  given: ReadonlySet<SettingKey>;
 }
 
 /** The settings a command reads: those of its areas (src/config/commands.ts). */
@@ -94,9 +96,10 @@ export function loadConfig<F extends string = never>(
     const v = values[name];
     if (v !== undefined) flags[name] = v;
   }
+  const givenKeys = new Set(given.keys());
   return subcommand === undefined
-    ? { config: config as Config, flags }
-    : { config: config as Config, flags, subcommand };
+    ? { config: config as Config, flags, given: givenKeys }
+    : { config: config as Config, flags, subcommand, given: givenKeys };
 }
 
 function defaultOf(spec: SettingSpec): unknown {

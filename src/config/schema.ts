@@ -343,7 +343,7 @@ export const SETTINGS = {
     env: 'RTSA_GEN_FROM',
     flag: 'from',
     kind: 'string',
-    doc: 'Commerce generator: generate history from this day (YYYY-MM-DD, UTC) to --to, in event-time order, instead of live traffic.',
+    doc: 'Commerce generator: generate history from this day (YYYY-MM-DD, UTC) to --to, in event-time order, instead of live traffic; as fast as the output takes it unless --rate is given.',
     area: 'generator',
   },
   historyTo: {

@@ -6,7 +6,10 @@ import { openEventOutput } from './event-output.ts';
 import { commerceGeneratorFromConfig, generatorFromConfig } from './generator-config.ts';
 import { maybeServeMetrics, type RoleRunner, withDefaultMetrics } from './role.ts';
 
-export const run: RoleRunner = async ({ config, logger, signal }) => {
+/** A history (--from/--to) without --rate goes as fast as the output takes it. */
+const HISTORY_RATE = 1_000_000;
+
+export const run: RoleRunner = async ({ config, logger, signal, given }) => {
   const { output, close } = await openEventOutput(
     config,
     logger,
@@ -16,12 +19,18 @@ export const run: RoleRunner = async ({ config, logger, signal }) => {
   const metrics = await maybeServeMetrics(config, registry, logger);
   const commerce = config.domain === 'commerce';
   const generator = commerce ? commerceGeneratorFromConfig(config) : generatorFromConfig(config);
+  // A history ends: stop there (a live generator never does).
+  const remaining = commerce
+    ? (generator as ReturnType<typeof commerceGeneratorFromConfig>).remaining()
+    : Infinity;
+  const rate = Number.isFinite(remaining) && !given?.has('rate') ? HISTORY_RATE : config.rate;
   logger.info(
     commerce
       ? {
           domain: 'commerce',
           topic: config.commerceTopic,
-          rate: config.rate,
+          rate: rate === HISTORY_RATE ? 'as fast as the output takes' : rate,
+          history: Number.isFinite(remaining) ? remaining : undefined,
           users: config.users,
           seed: generator.seed,
         }
@@ -35,14 +44,10 @@ export const run: RoleRunner = async ({ config, logger, signal }) => {
         },
     'generating',
   );
-  // A history ends: stop there (a live generator never does).
-  const remaining = commerce
-    ? (generator as ReturnType<typeof commerceGeneratorFromConfig>).remaining()
-    : Infinity;
   const count = Number.isFinite(remaining) ? Math.min(config.count ?? remaining, remaining) : config.count;
   const stats = await runGenerator({
     generator,
-    rate: config.rate,
+    rate,
     count,
     durationMs: config.durationMs,
     output,

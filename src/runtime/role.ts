@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type pg from 'pg';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { Bus } from '../bus/types.ts';
-import type { Config } from '../config/index.ts';
+import type { Config, SettingKey } from '../config/index.ts';
 import { openBus } from './bus.ts';
 import { openDatabase } from './database.ts';
 
@@ -13,6 +13,8 @@ export interface RoleContext {
   flags: Record<string, string | boolean | undefined>;
   /** The subcommand, for commands that have them (`rtsa warehouse load` → `load`). */
   subcommand?: string | undefined;
+  /** The settings given by a flag or an environment variable (absent: not known, all defaults). */
+  given?: ReadonlySet<SettingKey>;
   logger: Logger;
   /** Aborted on Ctrl-C / SIGTERM. */
   signal: AbortSignal;

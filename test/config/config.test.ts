@@ -25,6 +25,12 @@ test('flags win over environment variables', () => {
   assert.equal(config.watermarkDelayMs, 30_000);
 });
 
+test('the settings given by a flag or the environment are told apart from defaults', () => {
+  const { given } = loadConfig('generate', ['--rate', '5'], { RTSA_GEN_USERS: '10' });
+  assert.deepEqual([...given].sort(), ['rate', 'users']);
+  assert.deepEqual([...loadConfig('generate', [], {}).given], []);
+});
+
 test('a bad value names the setting and what is expected', () => {
   assert.throws(
     () => loadConfig('start', [], { PORT: 'eighty' }),
