@@ -40,6 +40,7 @@ interface PropertySchema {
   maximum?: number;
   minLength?: number;
   maxLength?: number;
+  format?: string;
   properties?: Record<string, PropertySchema>;
 }
 
@@ -62,6 +63,9 @@ export function describeAllowed(schema: PropertySchema | undefined): { allowed: 
       allowed: `${schema.minimum ?? '-inf'}..${schema.maximum ?? 'inf'}`,
       expected: `${kind} from ${schema.minimum ?? '-inf'} to ${schema.maximum ?? 'inf'}`,
     };
+  }
+  if (schema.type === 'string' && schema.format === 'date') {
+    return { allowed: 'YYYY-MM-DD', expected: 'a calendar date YYYY-MM-DD' };
   }
   if (schema.type === 'string') {
     const range = `${schema.minLength ?? 0}..${schema.maxLength ?? 'any'}`;

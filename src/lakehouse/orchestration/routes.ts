@@ -7,11 +7,11 @@
  * time) and the workers execute them. Validation and error bodies come from the host app.
  */
 import type { FastifyInstance } from 'fastify';
+import Type from 'typebox';
 import type pg from 'pg';
 import { ApiError } from '../../http/errors.ts';
 import { ErrorSchema } from '../../http/schemas.ts';
-import { ConfigError } from '../../errors.ts';
-import { checkLogicalDate, yesterday } from './dag.ts';
+import { yesterday } from './dag.ts';
 import { getRunDetail, listRuns, queueRuns } from './run-store.ts';
 import {
   type RunParams,
@@ -43,24 +43,28 @@ export async function dagRoutes(app: FastifyInstance, deps: DagRoutesDeps): Prom
         description:
           'Queues a run of `analytics_pipeline` for `date` (default yesterday, UTC): wait for silver, warehouse load, ' +
           'marts build, marts tests, data quality. Answers 202 at once; the scheduler starts queued runs one at a ' +
-          'time, oldest first. 409 when a run of that date is already queued or running (its id is in `run_id`).',
+          'time, oldest first. 409 when a run of that date is already queued or running (its id is in `run_id`), ' +
+          'or when the date is after today (UTC).',
         tags: ['dag'],
         body: TriggerBodySchema,
-        response: { 202: TriggeredSchema, 409: TriggeredSchema },
+        response: {
+          202: TriggeredSchema,
+          409: Type.Union([TriggeredSchema, ErrorSchema], {
+            description:
+              'A run of that date is already queued or running (its id), or the date has not begun yet.',
+          }),
+        },
       },
     },
     async (request, reply) => {
       const nowMs = now();
-      let date: string;
-      try {
-        date = checkLogicalDate(request.body?.date ?? yesterday(nowMs), 'date', nowMs);
-      } catch (error) {
-        if (!(error instanceof ConfigError)) throw error;
-        throw new ApiError(400, {
-          error: 'invalid_parameter',
-          message: error.message,
-          parameter: 'date',
-          allowed: 'YYYY-MM-DD, not after today (UTC)',
+      // The schema's `date` format has checked the calendar; a day that has not begun cannot run yet.
+      const date = request.body?.date ?? yesterday(nowMs);
+      const today = new Date(nowMs).toISOString().slice(0, 10);
+      if (date > today) {
+        throw new ApiError(409, {
+          error: 'date_not_begun',
+          message: `date ${date} is after today (${today} UTC): a run processes a day of data that has begun`,
         });
       }
       const [made] = await queueRuns(deps.pool, [{ date, trigger: 'manual' }], { nowMs, slaMs: deps.slaMs });

@@ -1,12 +1,7 @@
 /** The DAG routes' schemas: one source for validation, types and the OpenAPI document. */
 import Type, { type Static } from 'typebox';
 
-const date = Type.String({
-  pattern: '^\\d{4}-\\d{2}-\\d{2}$',
-  minLength: 10,
-  maxLength: 10,
-  description: 'A UTC day, YYYY-MM-DD',
-});
+const date = Type.String({ format: 'date', description: 'A UTC day, YYYY-MM-DD' });
 const time = Type.Union([Type.String({ format: 'date-time' }), Type.Null()]);
 const status = Type.Union([
   Type.Literal('queued'),
@@ -87,6 +82,7 @@ export const RunsQuerySchema = Type.Object(
     before: Type.Optional(
       Type.Integer({
         minimum: 1,
+        maximum: Number.MAX_SAFE_INTEGER,
         description: 'Runs older than this run id (the `next` of the previous page)',
       }),
     ),

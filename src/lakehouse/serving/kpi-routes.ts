@@ -74,36 +74,17 @@ export const COMMERCE_PAGE_CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-const MARTS_RETRY_AFTER_SECONDS = 60;
 const FULL_RETRY_AFTER_SECONDS = 5;
 
-function notBuilt(error: unknown): never {
-  if (error instanceof MartsNotBuiltError) {
-    throw new ApiError(
-      503,
-      {
-        error: 'marts_not_built',
-        message:
-          'the marts are not built yet: run the daily DAG (`rtsa dag run --date YYYY-MM-DD`, or POST /dag/runs) or wait for its schedule',
-      },
-      { 'retry-after': String(MARTS_RETRY_AFTER_SECONDS) },
-    );
-  }
-  throw error;
-}
+const NOT_BUILT_NOTE =
+  'the marts are not built yet: run the daily DAG (`rtsa dag run --date YYYY-MM-DD`, or POST /dag/runs) or wait for its schedule';
 
-/** A real calendar day, or a 400 naming the parameter (the pattern alone lets 2024-02-30 through). */
-function checkDay(name: string, value: string | undefined): void {
-  if (value === undefined) return;
-  const t = Date.parse(`${value}T00:00:00Z`);
-  if (Number.isNaN(t) || new Date(t).toISOString().slice(0, 10) !== value) {
-    throw new ApiError(400, {
-      error: 'invalid_parameter',
-      parameter: name,
-      message: `${name} must be a calendar date YYYY-MM-DD, got ${JSON.stringify(value)}`,
-      allowed: 'YYYY-MM-DD',
-    });
-  }
+/** Before the marts are first built a list is empty, with a note saying what to run. */
+function emptyIfNotBuilt<T extends { rows: unknown[]; more: boolean }>(empty: T) {
+  return (error: unknown): T & { note: string } => {
+    if (error instanceof MartsNotBuiltError) return { ...empty, note: NOT_BUILT_NOTE };
+    throw error;
+  };
 }
 
 const nextOffset = (more: boolean, offset: number, count: number) => (more ? offset + count : null);
@@ -125,11 +106,7 @@ function pageBody(
   return JsonBody.fromJson(`{${fields}"rows":[${rows.map((r) => r.json).join(',')}],"next_offset":${next}}`);
 }
 
-const MARTS_503 = {
-  ...ErrorSchema,
-  description:
-    'The marts are not built yet (`marts_not_built`, see Retry-After), or the database is unavailable.',
-};
+const MARTS_503 = { ...ErrorSchema, description: 'The database is unavailable.' };
 
 export async function kpiApi(app: FastifyInstance, deps: KpiApiDeps): Promise<void> {
   const { pool } = deps;
@@ -169,22 +146,16 @@ export async function kpiApi(app: FastifyInstance, deps: KpiApiDeps): Promise<vo
     },
     async (request, reply) => {
       const { from, to, limit, offset } = request.query;
-      checkDay('from', from);
-      checkDay('to', to);
-      if (from !== undefined && to !== undefined && from > to) {
-        throw new ApiError(400, {
-          error: 'invalid_parameter',
-          parameter: 'from',
-          message: `from (${from}) is after to (${to}); give from <= to`,
-          allowed: `a date on or before ${to}`,
-        });
-      }
       const params = { from, to, limit, offset, days: DEFAULT_DAU_DAYS };
       const result = await (snapshot !== undefined
         ? snapshot.dailyActiveUsers(params)
         : selectDailyActiveUsers(pool, params).then((r) => ({ ...r, ...asCached(r) }))
-      ).catch(notBuilt);
-      const head: Omit<DauPage, 'rows' | 'next_offset'> = { from: result.from, to: result.to };
+      ).catch(emptyIfNotBuilt({ from: from ?? null, to: to ?? null, rows: [], more: false }));
+      const head: Omit<DauPage, 'rows' | 'next_offset'> = {
+        ...('note' in result ? { note: result.note } : {}),
+        from: result.from,
+        to: result.to,
+      };
       return sendJsonBody(
         request,
         reply,
@@ -208,9 +179,10 @@ export async function kpiApi(app: FastifyInstance, deps: KpiApiDeps): Promise<vo
     },
     async (request, reply) => {
       const { n, offset } = request.query;
-      const result = await ((await snapshot?.revenue({ n, offset }).catch(notBuilt)) ??
-        selectTopRevenue(pool, { n, offset }).then(asCached).catch(notBuilt));
-      const head: Omit<RevenuePage, 'rows' | 'next_offset'> = {};
+      const empty = emptyIfNotBuilt({ rows: [] as Cached<unknown>[], more: false });
+      const result = await ((await snapshot?.revenue({ n, offset }).catch(empty)) ??
+        selectTopRevenue(pool, { n, offset }).then(asCached).catch(empty));
+      const head: Omit<RevenuePage, 'rows' | 'next_offset'> = 'note' in result ? { note: result.note } : {};
       return sendJsonBody(
         request,
         reply,
@@ -234,9 +206,13 @@ export async function kpiApi(app: FastifyInstance, deps: KpiApiDeps): Promise<vo
     },
     async (request, reply) => {
       const { level, n, offset } = request.query;
-      const result = await ((await snapshot?.churn({ level, n, offset }).catch(notBuilt)) ??
-        selectChurnRisk(pool, { level, n, offset }).then(asCached).catch(notBuilt));
-      const head: Omit<ChurnPage, 'rows' | 'next_offset'> = { level: level ?? null };
+      const empty = emptyIfNotBuilt({ rows: [] as Cached<unknown>[], more: false });
+      const result = await ((await snapshot?.churn({ level, n, offset }).catch(empty)) ??
+        selectChurnRisk(pool, { level, n, offset }).then(asCached).catch(empty));
+      const head: Omit<ChurnPage, 'rows' | 'next_offset'> = {
+        ...('note' in result ? { note: result.note } : {}),
+        level: level ?? null,
+      };
       return sendJsonBody(
         request,
         reply,

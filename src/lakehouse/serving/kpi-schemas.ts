@@ -10,10 +10,8 @@ const Count = (description: string) => Type.Integer({ minimum: 0, description })
 const Usd = (description: string) => Type.Number({ description: `${description} (USD)` });
 const DateTime = (description: string) => Type.String({ format: 'date-time', description });
 
-/** A UTC calendar date. The pattern is checked by the validator; the calendar by the route (2024-02-30). */
-export const DATE_PATTERN = '^[0-9]{4}-[0-9]{2}-[0-9]{2}$';
-const day = (description: string) =>
-  Type.String({ pattern: DATE_PATTERN, minLength: 10, maxLength: 10, description });
+/** A UTC calendar date YYYY-MM-DD (the validator's `date` format knows the calendar: no 2024-02-30). */
+const day = (description: string) => Type.String({ format: 'date', description });
 
 export const CHURN_LEVELS = ['low', 'medium', 'high'] as const;
 export type ChurnLevel = (typeof CHURN_LEVELS)[number];
@@ -135,7 +133,13 @@ const nextOffset = Nullable(
 
 // ---- responses ----------------------------------------------------------------------------------
 
+/** Present only when the marts are not built yet: what to run. The rows are then empty. */
+const note = Type.Optional(
+  Type.String({ description: 'Only before the marts are first built (the rows are empty): what to run.' }),
+);
+
 export const DauPageSchema = Type.Object({
+  note,
   from: Nullable(Type.String({ format: 'date', description: 'First day of the range; null: mart empty.' })),
   to: Nullable(Type.String({ format: 'date', description: 'Last day of the range; null: mart empty.' })),
   rows: Type.Array(DauRowSchema, { description: 'One row per day with data, oldest first (newest last).' }),
@@ -144,12 +148,14 @@ export const DauPageSchema = Type.Object({
 export type DauPage = Static<typeof DauPageSchema>;
 
 export const RevenuePageSchema = Type.Object({
+  note,
   rows: Type.Array(RevenueRowSchema, { description: 'Customers by total_revenue_usd, highest first.' }),
   next_offset: nextOffset,
 });
 export type RevenuePage = Static<typeof RevenuePageSchema>;
 
 export const ChurnPageSchema = Type.Object({
+  note,
   level: Nullable(Type.Enum(CHURN_LEVELS)),
   rows: Type.Array(ChurnRowSchema, {
     description: 'At-risk users, longest inactive first (then user_id).',

@@ -90,8 +90,13 @@ test('POST /dag/runs queues a run that executes; GET pages and details; bad inpu
   assert.equal(bad.statusCode, 400);
   assert.equal(bad.json().parameter, 'date');
   const future = await app.inject({ method: 'POST', url: '/dag/runs', payload: { date: '2999-01-01' } });
-  assert.equal(future.statusCode, 400);
+  assert.equal(future.statusCode, 409, 'a day that has not begun cannot run yet');
+  assert.equal(future.json().error, 'date_not_begun');
   assert.match(future.json().message, /after today/);
+  const feb30 = await app.inject({ method: 'POST', url: '/dag/runs', payload: { date: '2024-02-30' } });
+  assert.equal(feb30.statusCode, 400, 'the calendar is checked');
+  const huge = await app.inject({ method: 'GET', url: '/dag/runs?before=428597011179694346974789632' });
+  assert.equal(huge.statusCode, 400, 'before beyond a safe integer is refused by the schema');
   const unknown = await app.inject({ method: 'POST', url: '/dag/runs', payload: { day: '2025-11-02' } });
   assert.equal(unknown.statusCode, 400);
   assert.equal((await app.inject({ method: 'GET', url: '/dag/runs/999999' })).statusCode, 404);
