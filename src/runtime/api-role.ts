@@ -135,7 +135,10 @@ export async function openApiDocument(): Promise<import('../realtime/api/api-doc
 }
 
 /** The live feed's load on /prometheus (docs/observability.md). */
-function registerFeedGauges(registry: Registry, hub: { viewerCount: number; eventsLastMinute(): number }): void {
+function registerFeedGauges(
+  registry: Registry,
+  hub: { viewerCount: number; eventsLastMinute(): number },
+): void {
   for (const name of ['rtsa_feed_viewers', 'rtsa_feed_events_last_minute']) registry.removeSingleMetric(name);
   new Gauge({
     name: 'rtsa_feed_viewers',

@@ -102,7 +102,10 @@ async function readHistory(pool: pg.Pool): Promise<HistorySample> {
     [DAG_NAME, PROCESS_ALIVE_MS],
   );
   const r = rows[0];
-  const runs = Object.fromEntries(RUN_STATUSES.map((s) => [s, r?.counts?.[s] ?? 0])) as Record<RunStatus, number>;
+  const runs = Object.fromEntries(RUN_STATUSES.map((s) => [s, r?.counts?.[s] ?? 0])) as Record<
+    RunStatus,
+    number
+  >;
   const processes = Object.fromEntries(ROLES.map((role) => [role, r?.processes?.[role] ?? 0])) as Record<
     (typeof ROLES)[number],
     number
