@@ -64,8 +64,14 @@ const OVERVIEW_PANELS = [
 ];
 const JOBS = ['rtsa-api', 'rtsa-processor', 'rtsa-generator', 'rtsa-lake', 'rtsa-scheduler', 'rtsa-worker'];
 const DASHBOARDS = ['rtsa-overview.json', 'rtsa-pipeline.json', 'rtsa-lakehouse.json'];
-/** The day of commerce history the standalone lake writers and the DAG process. */
-const HISTORY_DATE = '2024-03-01';
+/**
+ * The day of commerce history the standalone lake writers and the DAG process: yesterday (UTC), as
+ * the 02:00 run would, so RtsaDagBehind stays quiet; in the first hour of a day, the day before
+ * (silver closes yesterday's sessions only after the session gap + the lateness past midnight).
+ */
+const HISTORY_DATE = new Date(Date.now() - (new Date().getUTCHours() < 1 ? 2 : 1) * 86_400_000)
+  .toISOString()
+  .slice(0, 10);
 /** What Grafana's $__rate_interval is at the provisioned 5 s scrape interval and a short time range. */
 const RATE_INTERVAL = '30s';
 
