@@ -59,7 +59,7 @@ export function lakehouseHints(target: StackTarget): LakehouseHints {
       runFailed:
         '`docker compose run --rm ops dag runs` and GET /dag/runs/<id> show the failed task and its error; fix it, then re-run the date: POST /dag/runs {"date": "D"} (docs/runbooks.md)',
       qualityFailed:
-        '`docker compose run --rm ops quality check --date D` prints the report (docs/quality.md); fix the data, then re-run the date',
+        '`docker compose run --rm batch quality check --date D` prints the report (docs/quality.md); fix the data, then re-run the date',
       kpiDown: 'the API serves /kpi/*: `make logs s=api`',
     };
   }

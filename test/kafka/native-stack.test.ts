@@ -199,9 +199,18 @@ test('the compose roles run natively on Kafka, pass rtsa smoke and doctor, and s
   // System B: one lake writer per layer (compose's lake-bronze and lake-silver), the DAG's
   // scheduler and a worker.
   const lakeArgs = [...withDb, ...lake, '--lake-flush-interval', '1s', '--kafka-session-timeout', '6s'];
+  const silverArgs = ['lake', ...lakeArgs, '--lake-layers', 'silver', '--metrics-port', String(silverPort)];
   rtsa('lake-bronze', ['lake', ...lakeArgs, '--lake-layers', 'bronze', '--metrics-port', String(bronzePort)]);
-  rtsa('lake-silver', ['lake', ...lakeArgs, '--lake-layers', 'silver', '--metrics-port', String(silverPort)]);
-  rtsa('scheduler', ['scheduler', ...withDb, '--metrics-port', String(schedulerPort)]);
+  let silver = rtsa('lake-silver', silverArgs);
+  rtsa('scheduler', [
+    'scheduler',
+    '--database-url',
+    db.url,
+    '--data-dir',
+    dir,
+    '--metrics-port',
+    String(schedulerPort),
+  ]);
   rtsa('worker', ['worker', ...withDb, ...lake, '--metrics-port', String(workerPort)]);
 
   // Prometheus on the real deploy config, with the compose service names swapped for loopback ports.
@@ -303,4 +312,29 @@ test('the compose roles run natively on Kafka, pass rtsa smoke and doctor, and s
     60_000,
   );
   await smoke('smoke after kill -9 and restart');
+
+  // System B broken: the silver writer killed. Smoke fails on the smoke purchase and names silver;
+  // restarted (as compose would), it resumes from its committed offsets and smoke passes again.
+  silver.proc.kill('SIGKILL');
+  await exitCode(silver);
+  const broken = rtsa('smoke without silver', [
+    'smoke',
+    ...withDb,
+    '--consumer-group',
+    group,
+    '--api-url',
+    apiUrl,
+    '--wait',
+    '8s',
+  ]);
+  assert.equal(await exitCode(broken), 1, broken.output.join('\n'));
+  const out = broken.output.join('\n');
+  assert.match(
+    out,
+    /✗ commerce event in bronze and silver: .*bronze: committed; silver: not past partition/,
+    out,
+  );
+  assert.match(out, /→ the writer is stuck or gone: `make logs s=lake-bronze`/, out);
+  silver = rtsa('lake-silver again', silverArgs);
+  await smoke('smoke after the silver writer restarted');
 });

@@ -51,6 +51,12 @@ before(async () => {
       '100ms',
       '--lake-flush-interval',
       '1s',
+      // Silver closes sessions within seconds, so its watermark is known and a run of a past day
+      // passes wait_for_silver at once (with the 30 min default gap, not before half an hour).
+      '--session-gap',
+      '1s',
+      '--lake-lateness',
+      '1s',
       // A failing run fails at once (the broken-DAG test), not after retries minutes apart.
       '--dag-retries',
       '0',
