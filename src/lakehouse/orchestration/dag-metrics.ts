@@ -171,9 +171,11 @@ export function registerDagGauges(registry: Registry, pool: pg.Pool, logger: Log
       registers: [registry],
       async collect() {
         const s = await sample();
-        this.reset();
         const v = s.ok ? value(s.history) : undefined;
-        if (v !== undefined) this.set(v);
+        // No sample at all when there is no value: prom-client would show a label-less gauge as 0,
+        // and a 0 "newest successful date" reads as 1970 (RtsaDagBehind on every fresh stack).
+        if (v === undefined) this.remove();
+        else this.set(v);
       },
     });
   gauge(
