@@ -486,9 +486,23 @@ describe('Prometheus and Grafana against a live rtsa', {
     // The day of history through the whole DAG on the test database: `rtsa dag run` queues it,
     // the worker runs it (wait_for_silver waits until silver closed the day) and it follows it to
     // its end; exit 0 only when the run succeeded.
-    const dagRun = await runRtsa(['dag', 'run', '--date', HISTORY_DATE, '--database-url', db.url], {
-      name: 'dag run',
-    });
+    // The scheduler and the worker must be alive first: else `dag run` executes the run itself.
+    await until(
+      'the scheduler and the worker heart-beating',
+      async () => {
+        const { rows } = await (db as TestDatabase).pool.query<{ role: string }>(
+          'SELECT DISTINCT role FROM orchestration.processes',
+        );
+        return rows.length === 2 ? true : undefined;
+      },
+      60_000,
+      explainAll,
+    );
+    const dagRun = await runRtsa(
+      ['dag', 'run', '--date', HISTORY_DATE, '--database-url', db.url, '--data-dir', pipelineDir],
+      { name: 'dag run' },
+    );
+    assert.doesNotMatch(dagRun.out, /this process runs the DAG/, 'the worker ran it, not `dag run` itself');
     assert.equal(dagRun.code, 0, `rtsa dag run --date ${HISTORY_DATE}:\n${dagRun.out}\n${explainAll()}`);
 
     await until(
