@@ -495,7 +495,7 @@ export async function lakehouseDoctorChecks(ctx: LakehouseDoctorContext): Promis
   }
 }
 
-function doctorLayer(
+export function doctorLayer(
   layer: Layer,
   positions: LayerPosition[],
   ends: Map<number, number> | undefined,
