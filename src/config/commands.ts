@@ -100,13 +100,13 @@ export const COMMANDS = {
   scheduler: {
     summary:
       'run the scheduler of the daily DAG: its cron tick, catch-up, run timeouts, SLA alerts (one or more; they agree)',
-    areas: ['general', 'database', 'metrics', 'lake', 'dag', 'alerts'],
+    areas: ['general', 'database', 'listen', 'metrics', 'lake', 'dag', 'alerts'],
   },
   worker: {
     summary:
       'run a worker of the daily DAG: executes its tasks (any number; a killed one is replaced by a retry)',
     // bus: the commerce topic names the silver partitions whose watermark wait_for_silver reads.
-    areas: ['general', 'database', 'bus', 'metrics', 'lake', 'dag', 'quality', 'alerts'],
+    areas: ['general', 'database', 'bus', 'listen', 'metrics', 'lake', 'dag', 'quality', 'alerts'],
   },
   dag: {
     summary:

@@ -70,7 +70,7 @@ export const SETTINGS = {
     flag: 'host',
     kind: 'string',
     default: '127.0.0.1',
-    doc: 'Address the HTTP API (and the metrics port of process/generate) listens on (0.0.0.0 inside a container).',
+    doc: 'Address the HTTP API (and the metrics port of process, generate, lake, scheduler and worker) listens on (0.0.0.0 inside a container).',
     area: 'listen',
   },
   port: {

@@ -2,7 +2,8 @@
  * `rtsa doctor`: looks at a running stack and says what is wrong and what to do. Findings by area:
  * configuration, API, database, bus, processor (claims, commits, consumer lag from the end offsets
  * against processor_partitions.committed_offset), freshness and watermark, dead letters (growth by
- * reason) and, with --prometheus-url, Prometheus and its targets. Read-only.
+ * reason), system B (lakehouse-checks.ts: the lake writers' lag and last commit, the DAG's
+ * processes and runs, data quality) and, with --prometheus-url, Prometheus and its targets. Read-only.
  *
  * Exit code 0 when every finding is fine, 1 when any is a problem (✗) or a warning (!).
  */
@@ -24,6 +25,7 @@ import {
   listScrapeTargets,
   prometheusBase,
 } from './prometheus-probe.ts';
+import { lakehouseDoctorChecks } from './lakehouse-checks.ts';
 import { realtimeDoctorChecks } from './realtime-checks.ts';
 import { busLogger, type OpsIo } from './smoke-kit.ts';
 import {
@@ -178,6 +180,8 @@ export async function runDoctor(config: Config, options: DoctorOptions, io: OpsI
       report,
       section,
     });
+
+    await lakehouseDoctorChecks({ config, io, target, db, report, section });
 
     // ---- Prometheus -----------------------------------------------------------------------------------
     if (options.prometheusUrl !== undefined) {

@@ -4,11 +4,15 @@
  * the processor is healthy; Postgres has recent rows; a donation injected through POST /events
  * shows up in /metrics/latest; the read endpoints answer in their documented shapes; /prometheus
  * has the metric names of docs/observability.md; and, with --prometheus-url, Prometheus is ready with every target up.
+ * System B (lakehouse-checks.ts): a smoke purchase committed by both lake writers, a DAG scheduler
+ * and worker alive, the newest DAG run and quality run not failed, the KPI API answering.
  *
- * Only reads, plus the one smoke donation (stream `smoke_<time>_<random>`, 12.34 USD). Exit code 0
+ * Only reads, plus the one smoke donation (stream `smoke_<time>_<random>`, 12.34 USD) and one smoke
+ * purchase (user `smoke_<time>_<random>`, 12.34 USD, event time now). Exit code 0
  * when every check passed, 1 otherwise. When a check fails, the checks that cannot pass because
  * of it are skipped, so the first ✗ is the cause.
  */
+import { lakehouseSmokeChecks } from './lakehouse-checks.ts';
 import { realtimeSmokeChecks } from './realtime-checks.ts';
 import { CheckList, type OpsIo, type Smoke, type SmokeOptions } from './smoke-kit.ts';
 import { Compile } from 'typebox/compile';
@@ -75,6 +79,7 @@ export async function runSmoke(config: Config, options: SmokeOptions, io: OpsIo)
   try {
     await checkHealth(s);
     await realtimeSmokeChecks(s);
+    await lakehouseSmokeChecks(s);
     await checkPrometheusNames(s);
     if (options.prometheusUrl !== undefined) await checkPrometheus(s, options.prometheusUrl);
   } finally {

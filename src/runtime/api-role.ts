@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type pg from 'pg';
-import type { Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
 import type { Bus } from '../bus/types.ts';
 import type { Config } from '../config/index.ts';
 import type { ProcessorHealth } from '../realtime/processor/index.ts';
@@ -62,6 +62,7 @@ export async function startApiRole(deps: {
     maxClients: config.feedMaxViewers,
     maxClientsPerAddress: config.feedMaxViewersPerAddress,
   });
+  registerFeedGauges(registry, feedHub);
   const feed = await serving.startCommerceFeed({
     bus,
     topic: config.commerceTopic,
@@ -131,4 +132,28 @@ export async function openApiDocument(): Promise<import('../realtime/api/api-doc
   await app.close();
   await pool.end();
   return doc;
+}
+
+/** The live feed's load on /prometheus (docs/observability.md). */
+function registerFeedGauges(
+  registry: Registry,
+  hub: { viewerCount: number; eventsLastMinute(): number },
+): void {
+  for (const name of ['rtsa_feed_viewers', 'rtsa_feed_events_last_minute']) registry.removeSingleMetric(name);
+  new Gauge({
+    name: 'rtsa_feed_viewers',
+    help: 'Viewers connected to the live commerce feed (GET /kpi/feed) of this API.',
+    registers: [registry],
+    collect() {
+      this.set(hub.viewerCount);
+    },
+  });
+  new Gauge({
+    name: 'rtsa_feed_events_last_minute',
+    help: 'Commerce events the live feed of this API published in the last minute.',
+    registers: [registry],
+    collect() {
+      this.set(hub.eventsLastMinute());
+    },
+  });
 }

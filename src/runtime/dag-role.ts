@@ -4,11 +4,14 @@
  */
 import type { Logger } from 'pino';
 import type pg from 'pg';
+import type { Registry } from 'prom-client';
 import type { Config } from '../config/index.ts';
 import {
   type DagSettings,
   DagOrchestrator,
+  instrumentTasks,
   type PipelineTasks,
+  registerDagGauges,
   webhookAlerts,
 } from '../lakehouse/orchestration/index.ts';
 import { alertWebhookFromConfig } from './alert-webhook.ts';
@@ -40,12 +43,19 @@ export async function startDagRole(deps: {
   /** Tick the cron schedule too (default when scheduling); the CLI's in-process run does not. */
   cron?: boolean;
   tasks?: PipelineTasks;
+  /** Where the DAG's metrics go (docs/observability.md); none for the CLI's in-process run. */
+  registry?: Registry;
 }): Promise<DagRole> {
-  const { config, pool, logger } = deps;
+  const { config, pool, logger, registry } = deps;
+  let tasks = deps.tasks ?? pipelineTasksFromConfig(config, pool);
+  if (registry !== undefined) {
+    registerDagGauges(registry, pool, logger);
+    if (deps.roles.worker) tasks = instrumentTasks(tasks, registry);
+  }
   const orchestrator = new DagOrchestrator({
     pool,
     databaseUrl: deps.databaseUrl,
-    tasks: deps.tasks ?? pipelineTasksFromConfig(config, pool),
+    tasks,
     settings: dagSettingsFromConfig(config),
     logger,
     roles: deps.roles,

@@ -53,6 +53,7 @@ export async function runStart(config: Config, logger: Logger, signal: AbortSign
       pool: db.pool,
       databaseUrl: db.url,
       logger,
+      registry,
       roles: { scheduler: true, worker: true },
     });
     cleanups.push(() => dag.stop());

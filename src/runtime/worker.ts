@@ -6,13 +6,15 @@ import { maybeServeMetrics, type RoleRunner, untilStopped, withDefaultMetrics } 
 
 export const run: RoleRunner = async ({ config, logger, signal }) => {
   const db = await openDatabase(config, logger, 6);
-  const metrics = await maybeServeMetrics(config, withDefaultMetrics(new Registry()), logger);
+  const registry = withDefaultMetrics(new Registry());
+  const metrics = await maybeServeMetrics(config, registry, logger);
   try {
     const role = await startDagRole({
       config,
       pool: db.pool,
       databaseUrl: db.url,
       logger,
+      registry,
       roles: { scheduler: false, worker: true },
     });
     await untilStopped(signal);

@@ -115,6 +115,8 @@ test('images are pinned to explicit versions; rtsa services share the one locall
     'migrate',
     'ops',
     'processor',
+    'scheduler',
+    'worker',
   ]);
 });
 
@@ -178,6 +180,13 @@ test('depends_on: valid conditions, no cycle, and the seed start order', () => {
   }
   before('postgres', 'migrate');
   before('processor', 'generator');
+  // System B: the DAG's roles wait for the schema; the worker (it writes the warehouse from the
+  // lake) for the bucket too.
+  for (const role of ['scheduler', 'worker']) {
+    before('migrate', role);
+    assert.equal(dependsOf(services[role] ?? {}).migrate, 'service_completed_successfully', role);
+  }
+  assert.equal(dependsOf(services.worker ?? {})['minio-init'], 'service_completed_successfully');
   before('prometheus', 'grafana');
   assert.deepEqual(
     dependsOf(services.ops ?? {}),
@@ -237,9 +246,11 @@ test('ports: API 8000, Grafana 3000, Prometheus 9090 published on loopback; proc
       );
     }
   }
-  // `docker compose up --scale processor=3` needs no fixed name and no host port.
-  assert.equal(services.processor?.container_name, undefined);
-  assert.deepEqual(services.processor?.ports ?? [], []);
+  // `docker compose up --scale processor=3` (and `--scale worker=2`) needs no fixed name and no host port.
+  for (const name of ['processor', 'worker']) {
+    assert.equal(services[name]?.container_name, undefined, `${name} scales: no container_name`);
+    assert.deepEqual(services[name]?.ports ?? [], [], `${name} scales: no host port`);
+  }
   assert.equal(envOf(services.api ?? {}).PORT, '8000');
 });
 
@@ -274,11 +285,17 @@ function mountTarget(s: Service, source: string): string | undefined {
 test('Prometheus scrapes ports the services serve; Grafana finds its datasource and dashboards', () => {
   assert.equal(mountTarget(services.prometheus ?? {}, './deploy/prometheus'), '/etc/prometheus');
   const prometheus = parse(read('deploy/prometheus/prometheus.yml')) as {
-    scrape_configs: { job_name: string; static_configs?: { targets: string[] }[] }[];
+    scrape_configs: {
+      job_name: string;
+      static_configs?: { targets: string[] }[];
+      dns_sd_configs?: { names: string[]; type?: string; port?: number }[];
+    }[];
   };
-  const targets = prometheus.scrape_configs.flatMap((c) =>
-    (c.static_configs ?? []).flatMap((s) => s.targets),
-  );
+  const targets = prometheus.scrape_configs.flatMap((c) => [
+    ...(c.static_configs ?? []).flatMap((s) => s.targets),
+    // A service name resolves to every replica (docker's DNS); the port is given beside it.
+    ...(c.dns_sd_configs ?? []).flatMap((d) => d.names.map((n) => `${n}:${d.port}`)),
+  ]);
   for (const t of targets) {
     const [host, port] = t.split(':');
     if (host === 'localhost') continue; // Prometheus itself
@@ -292,6 +309,12 @@ test('Prometheus scrapes ports the services serve; Grafana finds its datasource 
     targets.some((t) => t.startsWith('processor:')),
     'the processors are scraped',
   );
+  // Every long-running rtsa role with a metrics port is scraped (system B's too).
+  for (const [name, s] of rtsaServices) {
+    const port = envOf(s).RTSA_METRICS_PORT;
+    if (port === undefined || isOneShot(name, s)) continue;
+    assert.ok(targets.includes(`${name}:${port}`), `prometheus.yml does not scrape ${name}:${port}`);
+  }
 
   assert.equal(
     mountTarget(services.grafana ?? {}, './deploy/grafana/provisioning'),

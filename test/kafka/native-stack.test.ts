@@ -1,9 +1,11 @@
 /**
- * The distributed stack as docker-compose runs it, natively: real Kafka, a real Postgres, real
- * Prometheus on deploy/prometheus/prometheus.yml, and the rtsa roles as separate processes —
- * `migrate` (one-shot), two `process`, `serve`, `generate`. `rtsa smoke --prometheus-url` and
- * `rtsa doctor` must pass; after a processor is killed with -9 the other takes its partitions,
- * and once it is restarted (as compose would) smoke passes again.
+ * The distributed stack as docker-compose runs it, natively: real Kafka, a real Postgres, a real S3
+ * server (in MinIO's place), real Prometheus on deploy/prometheus/prometheus.yml, and the rtsa
+ * roles of both systems as separate processes — `migrate` (one-shot), two `process`, `serve`,
+ * `generate`, and system B's `lake` bronze, `lake` silver (into the bucket), `scheduler` and
+ * `worker`. `rtsa smoke --prometheus-url` (both systems' checks) and `rtsa doctor` must pass;
+ * after a processor is killed with -9 the other takes its partitions, and once it is restarted
+ * (as compose would) smoke passes again.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -14,6 +16,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
+import { type S3Server, startS3Server } from '../lakehouse/s3-server.ts';
 import { kafkaBrokers, uniqueName } from './kafka-fixture.ts';
 
 const PROMETHEUS_BIN = process.env.PROMETHEUS_BIN ?? '/usr/bin/prometheus';
@@ -26,6 +29,7 @@ interface Child {
 
 const children: Child[] = [];
 let db: TestDatabase;
+let s3: S3Server | undefined;
 let dir: string;
 
 function freePort(): Promise<number> {
@@ -104,6 +108,7 @@ before(async () => {
   );
   db = await createTestDatabase('stack');
   dir = await mkdtemp(path.join(tmpdir(), 'rtsa-stack-'));
+  s3 = await startS3Server();
 });
 
 after(async () => {
@@ -115,24 +120,54 @@ after(async () => {
       clearTimeout(timer);
     }
   }
+  await s3?.stop();
   await db.drop();
   await rm(dir, { recursive: true, force: true });
 });
 
 test('the compose roles run natively on Kafka, pass rtsa smoke and doctor, and survive a kill -9', {
-  timeout: 240_000,
+  timeout: 360_000,
 }, async () => {
+  assert.ok(s3);
   const brokers = kafkaBrokers().join(',');
   const topic = uniqueName('stack');
+  const commerceTopic = uniqueName('stack-commerce');
   const group = uniqueName('stack-group');
-  const [apiPort, p1, p2, genPort, promPort] = await Promise.all([
-    freePort(),
-    freePort(),
-    freePort(),
-    freePort(),
-    freePort(),
-  ]);
-  const common = ['--kafka-brokers', brokers, '--topic', topic, '--partitions', '6', '--data-dir', dir];
+  const [apiPort, p1, p2, genPort, bronzePort, silverPort, schedulerPort, workerPort, promPort] =
+    (await Promise.all(Array.from({ length: 9 }, () => freePort()))) as [
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
+  const common = [
+    '--kafka-brokers',
+    brokers,
+    '--topic',
+    topic,
+    '--commerce-topic',
+    commerceTopic,
+    '--partitions',
+    '6',
+    '--data-dir',
+    dir,
+  ];
+  // The lake in the bucket, as compose's x-lake-env puts it in MinIO.
+  const lake = [
+    '--lake-url',
+    `s3://${s3.bucket}/`,
+    '--s3-endpoint',
+    s3.endpoint,
+    '--s3-access-key-id',
+    s3.accessKeyId,
+    '--s3-secret-access-key',
+    s3.secretAccessKey,
+  ];
   const withDb = [...common, '--database-url', db.url];
   const processorArgs = [
     ...withDb,
@@ -161,6 +196,22 @@ test('the compose roles run natively on Kafka, pass rtsa smoke and doctor, and s
     '--metrics-port',
     String(genPort),
   ]);
+  // System B: one lake writer per layer (compose's lake-bronze and lake-silver), the DAG's
+  // scheduler and a worker.
+  const lakeArgs = [...withDb, ...lake, '--lake-flush-interval', '1s', '--kafka-session-timeout', '6s'];
+  const silverArgs = ['lake', ...lakeArgs, '--lake-layers', 'silver', '--metrics-port', String(silverPort)];
+  rtsa('lake-bronze', ['lake', ...lakeArgs, '--lake-layers', 'bronze', '--metrics-port', String(bronzePort)]);
+  let silver = rtsa('lake-silver', silverArgs);
+  rtsa('scheduler', [
+    'scheduler',
+    '--database-url',
+    db.url,
+    '--data-dir',
+    dir,
+    '--metrics-port',
+    String(schedulerPort),
+  ]);
+  rtsa('worker', ['worker', ...withDb, ...lake, '--metrics-port', String(workerPort)]);
 
   // Prometheus on the real deploy config, with the compose service names swapped for loopback ports.
   let config = await readFile('deploy/prometheus/prometheus.yml', 'utf8');
@@ -171,6 +222,12 @@ test('the compose roles run natively on Kafka, pass rtsa smoke and doctor, and s
   swap("'api:8000'", `'127.0.0.1:${apiPort}'`);
   swap("'processor:9464'", `'127.0.0.1:${p1}', '127.0.0.1:${p2}'`);
   swap("'generator:9465'", `'127.0.0.1:${genPort}'`);
+  swap("'lake-bronze:9466', 'lake-silver:9466'", `'127.0.0.1:${bronzePort}', '127.0.0.1:${silverPort}'`);
+  swap("'scheduler:9467'", `'127.0.0.1:${schedulerPort}'`);
+  swap(
+    "dns_sd_configs:\n      - names: ['worker']\n        type: A\n        port: 9468\n        refresh_interval: 15s",
+    `static_configs:\n      - targets: ['127.0.0.1:${workerPort}']`,
+  );
   swap("'localhost:9090'", `'127.0.0.1:${promPort}'`);
   swap('scrape_interval: 5s', 'scrape_interval: 1s');
   swap('scrape_timeout: 4s', 'scrape_timeout: 1s');
@@ -192,7 +249,7 @@ test('the compose roles run natively on Kafka, pass rtsa smoke and doctor, and s
         data: { activeTargets: { health: string }[] };
       };
       const targets = body.data.activeTargets;
-      return targets.length === 5 && targets.every((t) => t.health === 'up') ? true : undefined;
+      return targets.length === 9 && targets.every((t) => t.health === 'up') ? true : undefined;
     },
     60_000,
   );
@@ -210,6 +267,9 @@ test('the compose roles run natively on Kafka, pass rtsa smoke and doctor, and s
     ]);
     const code = await exitCode(run);
     assert.equal(code, 0, `${label} passes\n${run.output.join('\n')}\n${tails()}`);
+    const out = run.output.join('\n');
+    assert.match(out, /✓ commerce event in bronze and silver: /, out);
+    assert.match(out, /✓ DAG scheduler and worker: 1 scheduler, 1 worker alive/, out);
   };
   await smoke('smoke');
   const doctor = rtsa('doctor', [
@@ -252,4 +312,29 @@ test('the compose roles run natively on Kafka, pass rtsa smoke and doctor, and s
     60_000,
   );
   await smoke('smoke after kill -9 and restart');
+
+  // System B broken: the silver writer killed. Smoke fails on the smoke purchase and names silver;
+  // restarted (as compose would), it resumes from its committed offsets and smoke passes again.
+  silver.proc.kill('SIGKILL');
+  await exitCode(silver);
+  const broken = rtsa('smoke without silver', [
+    'smoke',
+    ...withDb,
+    '--consumer-group',
+    group,
+    '--api-url',
+    apiUrl,
+    '--wait',
+    '8s',
+  ]);
+  assert.equal(await exitCode(broken), 1, broken.output.join('\n'));
+  const out = broken.output.join('\n');
+  assert.match(
+    out,
+    /✗ commerce event in bronze and silver: .*bronze: committed; silver: not past partition/,
+    out,
+  );
+  assert.match(out, /→ the writer is stuck or gone: `make logs s=lake-bronze`/, out);
+  silver = rtsa('lake-silver again', silverArgs);
+  await smoke('smoke after the silver writer restarted');
 });

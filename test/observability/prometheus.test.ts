@@ -1,7 +1,7 @@
 /**
  * The observability contract end to end: a live rtsa scraped by a real Prometheus that runs
  * deploy/prometheus/prometheus.yml (targets swapped for loopback ones, intervals shortened) with its
- * rule files, and every query of every panel of both Grafana dashboards answering with data.
+ * rule files, and every query of every panel of the three Grafana dashboards answering with data.
  * Also: promtool validates the config and rules and runs the alert unit tests, the seed's metric
  * names are exposed, docs/observability.md lists exactly the metrics rtsa exposes, and the
  * dashboards reference the provisioned datasource.
@@ -12,6 +12,12 @@
  *   generate    `rtsa generate --metrics-port`: a standalone generator onto a second log; job rtsa-generator
  *   process     `rtsa process --metrics-port`: a standalone processor of that log into a test
  *               database; job rtsa-processor
+ *   lake ×2     `rtsa lake --metrics-port` with RTSA_LAKE_LAYERS bronze, and silver: system B's
+ *               writers of that log (a day of generated commerce history) into a lake folder and
+ *               the test database; job rtsa-lake
+ *   scheduler   `rtsa scheduler --metrics-port`, job rtsa-scheduler, and
+ *   worker      `rtsa worker --metrics-port`, job rtsa-worker: the DAG on the test database, which
+ *               runs that day (`rtsa dag run --date`) to success before the checks
  *   prometheus  /usr/bin/prometheus (Debian: apt-get install -y prometheus; PROMETHEUS_BIN overrides)
  */
 import assert from 'node:assert/strict';
@@ -24,8 +30,10 @@ import { promisify } from 'node:util';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
 import { requireBinary, SYSTEM_BINARIES, skipWithout } from '../helpers/system-binaries.ts';
 import {
+  cleanEnv,
   freePort,
   type RtsaChild,
+  runRtsa,
   spawnRtsa,
   stopOrphanPostgres,
   until as untilHelper,
@@ -54,7 +62,16 @@ const OVERVIEW_PANELS = [
   'Donation rows (last 5 min)',
   'Latest window age (seconds)',
 ];
-const JOBS = ['rtsa-api', 'rtsa-processor', 'rtsa-generator'];
+const JOBS = ['rtsa-api', 'rtsa-processor', 'rtsa-generator', 'rtsa-lake', 'rtsa-scheduler', 'rtsa-worker'];
+const DASHBOARDS = ['rtsa-overview.json', 'rtsa-pipeline.json', 'rtsa-lakehouse.json'];
+/**
+ * The day of commerce history the standalone lake writers and the DAG process: yesterday (UTC), as
+ * the 02:00 run would, so RtsaDagBehind stays quiet; in the first hour of a day, the day before
+ * (silver closes yesterday's sessions only after the session gap + the lateness past midnight).
+ */
+const HISTORY_DATE = new Date(Date.now() - (new Date().getUTCHours() < 1 ? 2 : 1) * 86_400_000)
+  .toISOString()
+  .slice(0, 10);
 /** What Grafana's $__rate_interval is at the provisioned 5 s scrape interval and a short time range. */
 const RATE_INTERVAL = '30s';
 
@@ -173,6 +190,10 @@ let db: TestDatabase | undefined;
 let apiPort: number;
 let generatorPort: number;
 let processorPort: number;
+let bronzePort: number;
+let silverPort: number;
+let schedulerPort: number;
+let workerPort: number;
 let promPort: number;
 const children: Child[] = [];
 let startChildProc: Child | undefined;
@@ -211,6 +232,13 @@ async function derivePrometheusConfig(into: string): Promise<string> {
   swap("'api:8000'", `'127.0.0.1:${apiPort}'`);
   swap("'processor:9464'", `'127.0.0.1:${processorPort}'`);
   swap("'generator:9465'", `'127.0.0.1:${generatorPort}'`);
+  swap("'lake-bronze:9466', 'lake-silver:9466'", `'127.0.0.1:${bronzePort}', '127.0.0.1:${silverPort}'`);
+  swap("'scheduler:9467'", `'127.0.0.1:${schedulerPort}'`);
+  // The workers are found by DNS in compose; here the one worker is a static target.
+  swap(
+    "dns_sd_configs:\n      - names: ['worker']\n        type: A\n        port: 9468\n        refresh_interval: 15s",
+    `static_configs:\n      - targets: ['127.0.0.1:${workerPort}']`,
+  );
   swap("'localhost:9090'", `'127.0.0.1:${promPort}'`);
   swap('scrape_interval: 5s', 'scrape_interval: 1s');
   swap('scrape_timeout: 4s', 'scrape_timeout: 1s');
@@ -226,6 +254,27 @@ test('the dashboards are valid, keep their uids and use the provisioned datasour
   const uid = await provisionedDatasourceUid();
   const overview = await loadDashboard('rtsa-overview.json');
   const pipeline = await loadDashboard('rtsa-pipeline.json');
+  const lakehouse = await loadDashboard('rtsa-lakehouse.json');
+  assert.equal(lakehouse.uid, 'rtsa-lakehouse');
+  assert.equal(lakehouse.title, 'rtsa — Lakehouse');
+  // What the Lakehouse dashboard must show (issue 10): each theme has a panel reading its metrics.
+  const exprs = allPanels(lakehouse).flatMap((p) => (p.targets ?? []).map((t) => t.expr ?? ''));
+  for (const metric of [
+    'rtsa_lake_records_total',
+    'rtsa_lake_consumer_lag',
+    'rtsa_lake_silver_dropped_total',
+    'rtsa_lake_last_commit_timestamp_seconds',
+    'rtsa_dag_runs',
+    'rtsa_dag_task_duration_seconds',
+    'rtsa_quality_check_status',
+    'api_http_requests_total{path=~"/kpi/',
+    'rtsa_feed_viewers',
+  ]) {
+    assert.ok(
+      exprs.some((e) => e.includes(metric)),
+      `rtsa-lakehouse has no panel on ${metric}`,
+    );
+  }
   assert.equal(overview.uid, 'rtsa-overview');
   assert.equal(overview.title, 'Real-time Streaming Analytics — Overview');
   assert.equal(pipeline.uid, 'rtsa-pipeline');
@@ -235,7 +284,7 @@ test('the dashboards are valid, keep their uids and use the provisioned datasour
     OVERVIEW_PANELS,
     "the overview has exactly the seed's six panels",
   );
-  for (const d of [overview, pipeline]) {
+  for (const d of [overview, pipeline, lakehouse]) {
     assert.ok(d.schemaVersion >= 39, `${d.uid}: schemaVersion ${d.schemaVersion}`);
     const ids = allPanels(d).map((p) => p.id);
     assert.equal(new Set(ids).size, ids.length, `${d.uid}: panel ids are unique`);
@@ -256,18 +305,23 @@ test('the dashboards are valid, keep their uids and use the provisioned datasour
 });
 
 describe('Prometheus and Grafana against a live rtsa', {
-  timeout: 120_000,
+  timeout: 300_000,
   skip: skipWithout('prometheus'),
 }, () => {
   before(async () => {
     requireBinary('prometheus');
     dir = await mkdtemp(path.join(tmpdir(), 'rtsa-obs-'));
-    [apiPort, generatorPort, processorPort, promPort] = await Promise.all([
-      freePort(),
-      freePort(),
-      freePort(),
-      freePort(),
-    ]);
+    [apiPort, generatorPort, processorPort, bronzePort, silverPort, schedulerPort, workerPort, promPort] =
+      (await Promise.all(Array.from({ length: 8 }, () => freePort()))) as [
+        number,
+        number,
+        number,
+        number,
+        number,
+        number,
+        number,
+        number,
+      ];
     db = await createTestDatabase('obs');
 
     startChildProc = rtsa('start', [
@@ -287,6 +341,25 @@ describe('Prometheus and Grafana against a live rtsa', {
     ]);
     children.push(startChildProc);
     const pipelineDir = path.join(dir, 'pipeline');
+    // System B's input first: a day of commerce history on the second log (the embedded log has one
+    // writer at a time, and the live generator below keeps it).
+    const history = await runRtsa(
+      [
+        'generate',
+        '--domain',
+        'commerce',
+        '--from',
+        HISTORY_DATE,
+        '--events-per-day',
+        '400',
+        '--data-dir',
+        pipelineDir,
+        '--log-level',
+        'warn',
+      ],
+      { name: 'generate history' },
+    );
+    assert.equal(history.code, 0, history.out);
     const generate = rtsa('generate', [
       'generate',
       '--data-dir',
@@ -325,6 +398,54 @@ describe('Prometheus and Grafana against a live rtsa', {
       ]),
     );
 
+    // System B on the second log and the test database: the lake writers (one process per layer,
+    // as in compose), the DAG's scheduler and worker.
+    const lakeSettings = ['--lake-flush-interval', '500ms', '--lake-idle-timeout', '1s'];
+    for (const [layer, port] of [
+      ['bronze', bronzePort],
+      ['silver', silverPort],
+    ] as const) {
+      children.push(
+        spawnRtsa(
+          [
+            'lake',
+            '--data-dir',
+            pipelineDir,
+            '--database-url',
+            db.url,
+            '--metrics-port',
+            String(port),
+            ...lakeSettings,
+            '--log-level',
+            'warn',
+            '--log-format',
+            'json',
+          ],
+          { name: `lake ${layer}`, env: cleanEnv({ RTSA_LAKE_LAYERS: layer }) },
+        ),
+      );
+    }
+    for (const [role, port] of [
+      ['scheduler', schedulerPort],
+      ['worker', workerPort],
+    ] as const) {
+      children.push(
+        rtsa(role, [
+          role,
+          '--data-dir',
+          pipelineDir,
+          '--database-url',
+          db.url,
+          '--metrics-port',
+          String(port),
+          '--dag-silver-poll',
+          '500ms',
+          '--log-level',
+          'warn',
+        ]),
+      );
+    }
+
     const config = await derivePrometheusConfig(dir);
     prometheus = startChild('prometheus', PROMETHEUS_BIN, [
       `--config.file=${config}`,
@@ -352,9 +473,37 @@ describe('Prometheus and Grafana against a live rtsa', {
       ].join('\n'),
     });
     assert.equal(ingest.status, 202, await ingest.text());
-    for (const p of ['/health', '/metrics/latest', '/streams/top?minutes=10&by=donations_usd&n=5']) {
+    for (const p of [
+      '/health',
+      '/metrics/latest',
+      '/streams/top?minutes=10&by=donations_usd&n=5',
+      '/kpi/summary',
+      '/dag/runs',
+    ]) {
       assert.ok(await httpOk(`${api()}${p}`), `GET ${p}`);
     }
+
+    // The day of history through the whole DAG on the test database: `rtsa dag run` queues it,
+    // the worker runs it (wait_for_silver waits until silver closed the day) and it follows it to
+    // its end; exit 0 only when the run succeeded.
+    // The scheduler and the worker must be alive first: else `dag run` executes the run itself.
+    await until(
+      'the scheduler and the worker heart-beating',
+      async () => {
+        const { rows } = await (db as TestDatabase).pool.query<{ role: string }>(
+          'SELECT DISTINCT role FROM orchestration.processes',
+        );
+        return rows.length === 2 ? true : undefined;
+      },
+      60_000,
+      explainAll,
+    );
+    const dagRun = await runRtsa(
+      ['dag', 'run', '--date', HISTORY_DATE, '--database-url', db.url, '--data-dir', pipelineDir],
+      { name: 'dag run' },
+    );
+    assert.doesNotMatch(dagRun.out, /this process runs the DAG/, 'the worker ran it, not `dag run` itself');
+    assert.equal(dagRun.code, 0, `rtsa dag run --date ${HISTORY_DATE}:\n${dagRun.out}\n${explainAll()}`);
 
     await until(
       'every rtsa scrape target up',
@@ -386,6 +535,7 @@ describe('Prometheus and Grafana against a live rtsa', {
       ['check', 'config', path.join(PROM_DIR, 'prometheus.yml')],
       ['check', 'config', path.join(dir, 'prometheus.yml')],
       ['test', 'rules', path.join(PROM_DIR, 'tests/rtsa-alerts.test.yml')],
+      ['test', 'rules', path.join(PROM_DIR, 'tests/rtsa-lakehouse-alerts.test.yml')],
     ]) {
       const result = await run(PROMTOOL_BIN, args, { cwd: PROM_DIR }).catch(
         (error: { stdout?: string; stderr?: string }) => {
@@ -421,6 +571,10 @@ describe('Prometheus and Grafana against a live rtsa', {
       `${api()}/prometheus`,
       `http://127.0.0.1:${processorPort}/metrics`,
       `http://127.0.0.1:${generatorPort}/metrics`,
+      `http://127.0.0.1:${bronzePort}/metrics`,
+      `http://127.0.0.1:${silverPort}/metrics`,
+      `http://127.0.0.1:${schedulerPort}/metrics`,
+      `http://127.0.0.1:${workerPort}/metrics`,
     ]) {
       const text = (await httpOk(url)) ?? '';
       for (const m of text.matchAll(/^# TYPE ((?:api|rtsa)_\w+) /gm)) exposed.add(m[1] as string);
@@ -446,9 +600,9 @@ describe('Prometheus and Grafana against a live rtsa', {
     assert.ok(rates.length === 2 && rates.every((s) => s.value[1] === '200'), JSON.stringify(rates));
   });
 
-  test('every query of every panel of both dashboards returns data', async () => {
+  test('every query of every panel of the three dashboards returns data', async () => {
     const pending = new Map<string, { query: string; last: string }>();
-    for (const file of ['rtsa-overview.json', 'rtsa-pipeline.json']) {
+    for (const file of DASHBOARDS) {
       const d = await loadDashboard(file);
       for (const p of allPanels(d)) {
         for (const t of p.targets ?? []) {
@@ -478,6 +632,45 @@ describe('Prometheus and Grafana against a live rtsa', {
       0,
       `queries without data after 45 s:\n${[...pending].map(([n, q]) => `  ${n}: ${q.query}  (${q.last})`).join('\n')}`,
     );
+  });
+
+  test("the DAG and quality metrics of the standalone roles agree with the test database's history", async () => {
+    assert.ok(db);
+    const runs = await db.pool.query<{ status: string; n: number }>(
+      'SELECT status, count(*)::int AS n FROM orchestration.runs GROUP BY status',
+    );
+    assert.deepEqual(runs.rows, [{ status: 'succeeded', n: 1 }]);
+    const attempts = await db.pool.query<{ task: string; n: number }>(
+      `SELECT task, count(*)::int AS n FROM orchestration.attempts WHERE status = 'succeeded' GROUP BY task ORDER BY task`,
+    );
+    const byJob = (job: string) => `{job="${job}"}`;
+    const vector = async (q: string) =>
+      Object.fromEntries(
+        (await promQuery(q)).map((r) => [Object.values(r.metric).join(','), Number(r.value[1])]),
+      );
+    await until(
+      'the run history and the task attempts in Prometheus',
+      async () => {
+        for (const job of ['rtsa-scheduler', 'rtsa-worker']) {
+          const statuses = await vector(`max by (status) (rtsa_dag_runs${byJob(job)})`);
+          const expected = { queued: 0, running: 0, succeeded: 1, failed: 0, timed_out: 0 };
+          if (JSON.stringify(statuses, Object.keys(expected)) !== JSON.stringify(expected)) return undefined;
+          if ((await vector(`max(rtsa_dag_last_run_failed${byJob(job)})`))[''] !== 0) return undefined;
+        }
+        const perTask = await vector(
+          'sum by (task) (rtsa_dag_task_duration_seconds_count{job="rtsa-worker",status="succeeded"})',
+        );
+        const fromDb = Object.fromEntries(attempts.rows.map((r) => [r.task, r.n]));
+        if (JSON.stringify(perTask, Object.keys(fromDb).sort()) !== JSON.stringify(fromDb)) return undefined;
+        const alive = await vector('max by (role) (rtsa_dag_processes{job="rtsa-scheduler"})');
+        if (alive.scheduler !== 1 || alive.worker !== 1) return undefined;
+        const dq = await vector('max(rtsa_quality_last_run_failed{job="rtsa-lake"})');
+        return dq[''] === 0 ? true : undefined;
+      },
+      30_000,
+      explainAll,
+    );
+    assert.equal(attempts.rows.length, 5, 'each of the five tasks succeeded once');
   });
 
   test('every recording rule yields data', async () => {

@@ -9,6 +9,7 @@ import { ConfigError } from '../../src/errors.ts';
 import { findEmbeddedDatabase } from '../../src/ops/embedded-database.ts';
 import { hintsFor } from '../../src/ops/hints.ts';
 import { parsePrometheusText } from '../../src/ops/prometheus-text.ts';
+import { doctorLayer, lakehouseHints } from '../../src/ops/lakehouse-checks.ts';
 import { lagOf } from '../../src/ops/realtime-checks.ts';
 import { apiUrlOf, resolveTarget } from '../../src/ops/stack-target.ts';
 
@@ -101,4 +102,53 @@ test('lag: end of the log minus the committed offset, never negative', () => {
   ]);
   assert.equal(lagOf([position(0, 90), position(1, 50)], ends), 10);
   assert.equal(lagOf([position(0, 120)], ends), 0, 'a read-only view may lag the commit');
+});
+
+test('doctor on a lake layer: stuck only while records wait, lagging past 10,000, never run with events', async () => {
+  const hints = lakehouseHints(await resolveTarget(configOf(['--kafka-brokers', 'kafka:9092'])));
+  const verdict = (
+    positions: { partition: number; committedOffset: number; ageSeconds: number }[],
+    ends: Map<number, number> | undefined,
+  ) => {
+    const found: { status: string; detail: string; hint?: string | undefined }[] = [];
+    doctorLayer('silver', positions, ends, hints, (f) => found.push(f));
+    assert.equal(found.length, 1);
+    return found[0]!;
+  };
+  const ends = new Map([
+    [0, 100],
+    [1, 50],
+  ]);
+  // Caught up, last commit long ago: an idle topic, not a fault.
+  const idle = verdict(
+    [
+      { partition: 0, committedOffset: 100, ageSeconds: 900 },
+      { partition: 1, committedOffset: 50, ageSeconds: 900 },
+    ],
+    ends,
+  );
+  assert.equal(idle.status, 'pass');
+  assert.match(idle.detail, /2 partitions, last commit 15\.0 min ago, lag 0 records/);
+  // Records wait and nothing committed for over 2 minutes: stuck.
+  const stuck = verdict(
+    [
+      { partition: 0, committedOffset: 90, ageSeconds: 300 },
+      { partition: 1, committedOffset: 50, ageSeconds: 130 },
+    ],
+    ends,
+  );
+  assert.equal(stuck.status, 'fail');
+  assert.match(stuck.detail, /lag 10 records: records wait and nothing was committed for over 120 s/);
+  assert.equal(stuck.hint, hints.lakeStuck);
+  // Committing, but far behind.
+  const behind = verdict([{ partition: 0, committedOffset: 0, ageSeconds: 1 }], new Map([[0, 20_000]]));
+  assert.equal(behind.status, 'warn');
+  assert.match(behind.detail, /lag 20,000 records: behind/);
+  // Never committed, with events on the topic: the writer never ran.
+  const never = verdict([], ends);
+  assert.equal(never.status, 'fail');
+  assert.match(never.detail, /150 commerce events on the topic, none committed: the silver writer never ran/);
+  assert.match(never.hint ?? '', /docker compose up -d lake-bronze lake-silver/);
+  // End offsets unknown: no lag claimed.
+  assert.equal(verdict([{ partition: 0, committedOffset: 5, ageSeconds: 1 }], undefined).status, 'pass');
 });

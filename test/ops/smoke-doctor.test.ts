@@ -49,6 +49,17 @@ before(async () => {
       'warn',
       '--flush-interval',
       '100ms',
+      '--lake-flush-interval',
+      '1s',
+      // Silver closes sessions within seconds, so its watermark is known and a run of a past day
+      // passes wait_for_silver at once (with the 30 min default gap, not before half an hour).
+      '--session-gap',
+      '1s',
+      '--lake-lateness',
+      '1s',
+      // A failing run fails at once (the broken-DAG test), not after retries minutes apart.
+      '--dag-retries',
+      '0',
     ],
     { output: 'inherit' },
   ).proc;
@@ -76,7 +87,15 @@ const SMOKE_CHECKS = [
   'GET /streams/top',
   'GET /state',
   'GET /prometheus',
+  // System B
+  'commerce event in bronze and silver',
+  'DAG scheduler and worker',
+  'DAG runs not failing',
+  'data quality not failing',
+  'GET /kpi/summary',
 ];
+/** A day no event is in: its DAG run fails (Freshness Check: no silver data). */
+const EMPTY_DAY = '2001-02-03';
 
 test('smoke passes against a healthy embedded stack, with every seed check ✓', {
   timeout: 120_000,
@@ -87,7 +106,12 @@ test('smoke passes against a healthy embedded stack, with every seed check ✓',
     assert.match(out, new RegExp(`✓ ${escapeRegExp(check)}: `), `${check}\n${out}`);
   assert.doesNotMatch(out, /✗/);
   assert.match(out, /✓ donation aggregated: 12\.34 USD in smoke_/);
-  assert.match(out, /smoke passed: 12 checks/);
+  assert.match(
+    out,
+    /✓ commerce event in bronze and silver: smoke_\w+'s purchase committed by bronze and silver/,
+  );
+  assert.match(out, /✓ DAG scheduler and worker: 1 scheduler, 1 worker alive/);
+  assert.match(out, /smoke passed: 17 checks/);
 });
 
 test('smoke reads the database from DATABASE_URL as well as from the embedded data folder', {
@@ -105,7 +129,21 @@ test('smoke reads the database from DATABASE_URL as well as from the embedded da
 test('doctor finds nothing wrong with a healthy stack', { timeout: 120_000 }, async () => {
   const { code, out } = await rtsa('doctor', ...at());
   assert.equal(code, 0, out);
-  for (const finding of ['API', 'Postgres', 'topic', 'input', 'consumer group', 'consumer lag', 'windows']) {
+  for (const finding of [
+    'API',
+    'Postgres',
+    'topic',
+    'input',
+    'consumer group',
+    'consumer lag',
+    'windows',
+    'bronze',
+    'silver',
+    'schedulers',
+    'workers',
+    'runs',
+    'quality',
+  ]) {
     assert.match(out, new RegExp(`✓ ${finding}: `), `${finding}\n${out}`);
   }
   assert.match(out, /doctor: all good/);
@@ -179,6 +217,39 @@ test('smoke --prometheus-url: ready with every target up passes; a target down f
     prometheus.kill('SIGTERM');
     await exitOf(prometheus);
   }
+});
+
+test('a failed DAG run and a FAILED quality check: smoke and doctor name them and say what to do', {
+  timeout: 180_000,
+}, async () => {
+  // A real failure: the run of a day without data fails its quality_check (no silver file for the
+  // Freshness Check), with no retry (--dag-retries 0). `rtsa dag run` hands it to the running
+  // stack's scheduler and worker and follows it to its end.
+  const run = await rtsa('dag', 'run', '--date', EMPTY_DAY, '--data-dir', dir);
+  assert.equal(run.code, 1, run.out);
+  assert.match(run.out, /quality_check/);
+
+  const smoke = await rtsa('smoke', ...at(), '--wait', '30s');
+  assert.equal(smoke.code, 1, smoke.out);
+  assert.match(
+    smoke.out,
+    new RegExp(`✗ DAG runs not failing: the newest finished run \\d+ of ${EMPTY_DAY} failed .*quality_check`),
+  );
+  assert.match(smoke.out, /→ `rtsa dag runs` and `curl <api>\/dag\/runs\/<id>` show the failed task/);
+  assert.match(
+    smoke.out,
+    new RegExp(`✗ data quality not failing: quality run \\d+ of ${EMPTY_DAY} FAILED: .*Freshness Check`),
+  );
+  assert.match(smoke.out, new RegExp(`→ \`rtsa quality check --date ${EMPTY_DAY}\` prints the report`));
+  assert.match(smoke.out, /✓ commerce event in bronze and silver/, 'the lake is fine');
+  assert.match(smoke.out, /smoke FAILED: 2 failed/);
+
+  const doctor = await rtsa('doctor', ...at());
+  assert.equal(doctor.code, 1, doctor.out);
+  assert.match(doctor.out, new RegExp(`✗ runs: the newest finished run \\d+ of ${EMPTY_DAY} failed`));
+  assert.match(doctor.out, new RegExp(`✗ quality: run \\d+ of ${EMPTY_DAY} FAILED: .*Freshness Check`));
+  assert.match(doctor.out, /✓ bronze: /);
+  assert.match(doctor.out, /✓ workers: 1 alive/);
 });
 
 test('the wrong port: smoke and doctor fail on the API with a hint', { timeout: 60_000 }, async () => {

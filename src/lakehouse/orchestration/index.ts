@@ -29,6 +29,7 @@ export {
   TASK_QUEUE,
   TICK_QUEUE,
 } from './orchestrator.ts';
+export { instrumentTasks, registerDagGauges } from './dag-metrics.ts';
 export { dagRoutes, type DagRoutesDeps } from './routes.ts';
 export {
   type CreatedRun,

@@ -62,8 +62,9 @@ export function registerQualityGauges(registry: Registry, pool: pg.Pool, logger:
       registers: [registry],
       async collect() {
         const s = await sample();
-        this.reset();
+        // No sample before the first run (prom-client would show a label-less gauge as 0: 1970).
         if (s.ok && s.run !== undefined) this.set(value(s.run));
+        else this.remove();
       },
     });
   runGauge(

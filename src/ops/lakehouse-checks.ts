@@ -1,0 +1,547 @@
+/**
+ * System B's checks for the shared ops kit (smoke-kit, check-report, stack-target), beside
+ * realtime-checks.ts.
+ *
+ * Smoke: a smoke purchase (event time now, its own user) posted to POST /events is committed by
+ * both lake writers (every partition of the commerce topic committed past the end it had once the
+ * API accepted the event, read from lake.writer_partitions); the DAG has a scheduler and a worker
+ * alive, and its newest finished run did not fail; the newest data-quality run did not fail; the
+ * KPI API answers.
+ * Doctor: each lake layer's partitions, lag (end of the commerce topic minus its committed offset)
+ * and last commit; the DAG's processes, its newest finished run and an overdue active one; the
+ * newest data-quality run.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Config } from '../config/index.ts';
+import { errorMessage } from '../errors.ts';
+import { CheckFailed, formatAge, formatMs, type Line, plural } from './check-report.ts';
+import { pollUntil } from './deadline.ts';
+import { describeNetworkError, jsonOf, request, snippet } from './http-probe.ts';
+import { busLogger, type OpsIo, type Smoke } from './smoke-kit.ts';
+import {
+  type BusProbe,
+  type DatabaseProbe,
+  describeDbError,
+  openBusProbe,
+  type StackTarget,
+  sumOffsets,
+} from './stack-target.ts';
+
+const LAYERS = ['bronze', 'silver'] as const;
+type Layer = (typeof LAYERS)[number];
+/** A DAG process seen within this long is alive (as `rtsa dag status` counts them). */
+const PROCESS_ALIVE_SECONDS = 30;
+/** A layer that has records waiting and no commit for this long is stuck. */
+const LAKE_STALE_SECONDS = 120;
+/** A layer further behind than this is lagging (about a minute of a busy topic). */
+const LAKE_LAG_WARN = 10_000;
+
+export interface LakehouseHints {
+  lakeDown: string;
+  lakeStuck: string;
+  noScheduler: string;
+  noWorker: string;
+  runFailed: string;
+  qualityFailed: string;
+  kpiDown: string;
+}
+
+export function lakehouseHints(target: StackTarget): LakehouseHints {
+  if (target.distributed) {
+    return {
+      lakeDown:
+        'start the lake writers (`docker compose up -d lake-bronze lake-silver`), then `make logs s=lake-bronze` / `s=lake-silver`',
+      lakeStuck:
+        'the writer is stuck or gone: `make logs s=lake-bronze` / `s=lake-silver` (MinIO reachable? `make logs s=minio`); restarting it resumes from its committed offsets',
+      noScheduler: 'start the DAG scheduler: `docker compose up -d scheduler` (then `make logs s=scheduler`)',
+      noWorker:
+        'start DAG workers: `docker compose up -d --scale worker=2 worker` (then `make logs s=worker`)',
+      runFailed:
+        '`docker compose run --rm ops dag runs` and GET /dag/runs/<id> show the failed task and its error; fix it, then re-run the date: POST /dag/runs {"date": "D"} (docs/runbooks.md)',
+      qualityFailed:
+        '`docker compose run --rm batch quality check --date D` prints the report (docs/quality.md); fix the data, then re-run the date',
+      kpiDown: 'the API serves /kpi/*: `make logs s=api`',
+    };
+  }
+  return {
+    lakeDown:
+      '`rtsa start` runs the lake writers: is it running on this data folder (--data-dir)? Its log says "lake writer" on a failure',
+    lakeStuck:
+      'a lake writer is stuck: look for "lake" errors in the `rtsa start` log (disk full? store unreachable?); restart it (Ctrl-C, `npm start`): it resumes from its committed offsets',
+    noScheduler:
+      'no DAG scheduler: `rtsa start` runs one; is it running (and did it start the DAG)? Or run `rtsa scheduler`',
+    noWorker: 'no DAG worker: `rtsa start` runs one; is it running? Or run `rtsa worker`',
+    runFailed:
+      '`rtsa dag runs` and `curl <api>/dag/runs/<id>` show the failed task and its error; fix it, then `rtsa dag run --date D` (docs/runbooks.md)',
+    qualityFailed:
+      '`rtsa quality check --date D` prints the report (docs/quality.md); fix the data, then re-run the date',
+    kpiDown: 'the API serves /kpi/*: look at the `rtsa start` log',
+  };
+}
+
+// ---- queries -----------------------------------------------------------------------------------
+
+interface LayerPosition {
+  partition: number;
+  committedOffset: number;
+  ageSeconds: number;
+}
+
+async function layerPositions(db: DatabaseProbe, topic: string): Promise<Map<Layer, LayerPosition[]>> {
+  const rows = await db.query<{ writer: string; partition: number; committed_offset: string; age: number }>(
+    `SELECT writer, partition, committed_offset,
+            extract(epoch FROM now() - updated_at)::float8 AS age
+     FROM lake.writer_partitions WHERE topic = $1 ORDER BY writer, partition`,
+    [topic],
+  );
+  const out = new Map<Layer, LayerPosition[]>(LAYERS.map((l) => [l, []]));
+  for (const r of rows) {
+    out.get(r.writer as Layer)?.push({
+      partition: r.partition,
+      committedOffset: Number(r.committed_offset),
+      ageSeconds: r.age,
+    });
+  }
+  return out;
+}
+
+interface DagState {
+  schedulers: number;
+  workers: number;
+  lastFinished?:
+    | { runId: number; date: string; status: string; error: string | null; ago: number }
+    | undefined;
+  overdue?: { runId: number; date: string; status: string; queuedAgo: number } | undefined;
+}
+
+async function dagState(db: DatabaseProbe): Promise<DagState> {
+  const processes = await db.query<{ role: string; n: number }>(
+    `SELECT role, count(*)::int AS n FROM orchestration.processes
+     WHERE seen_at >= now() - make_interval(secs => $1) GROUP BY role`,
+    [PROCESS_ALIVE_SECONDS],
+  );
+  const count = (role: string) => processes.find((p) => p.role === role)?.n ?? 0;
+  const [last] = await db.query<{
+    run_id: string;
+    d: string;
+    status: string;
+    error: string | null;
+    ago: number;
+  }>(
+    `SELECT run_id, to_char(logical_date, 'YYYY-MM-DD') AS d, status, error,
+            extract(epoch FROM now() - finished_at)::float8 AS ago
+     FROM orchestration.runs WHERE finished_at IS NOT NULL ORDER BY finished_at DESC, run_id DESC LIMIT 1`,
+  );
+  const [overdue] = await db.query<{ run_id: string; d: string; status: string; ago: number }>(
+    `SELECT run_id, to_char(logical_date, 'YYYY-MM-DD') AS d, status,
+            extract(epoch FROM now() - queued_at)::float8 AS ago
+     FROM orchestration.runs WHERE status IN ('queued', 'running') AND sla_at < now() ORDER BY run_id LIMIT 1`,
+  );
+  return {
+    schedulers: count('scheduler'),
+    workers: count('worker'),
+    lastFinished:
+      last === undefined
+        ? undefined
+        : { runId: Number(last.run_id), date: last.d, status: last.status, error: last.error, ago: last.ago },
+    overdue:
+      overdue === undefined
+        ? undefined
+        : { runId: Number(overdue.run_id), date: overdue.d, status: overdue.status, queuedAgo: overdue.ago },
+  };
+}
+
+interface QualityState {
+  runId: number;
+  date: string;
+  status: string;
+  failed: string[];
+}
+
+async function latestQuality(db: DatabaseProbe): Promise<QualityState | undefined> {
+  const rows = await db.query<{
+    run_id: string;
+    d: string;
+    overall_status: string;
+    check_name: string | null;
+    status: string | null;
+  }>(
+    `SELECT q.run_id, to_char(q.target_date, 'YYYY-MM-DD') AS d, q.overall_status, r.check_name, r.status
+     FROM (SELECT * FROM warehouse.quality_runs ORDER BY run_id DESC LIMIT 1) q
+     LEFT JOIN warehouse.quality_results r ON r.run_id = q.run_id ORDER BY r.position`,
+  );
+  const first = rows[0];
+  if (first === undefined) return undefined;
+  return {
+    runId: Number(first.run_id),
+    date: first.d,
+    status: first.overall_status,
+    failed: rows.filter((r) => r.status === 'FAILED').map((r) => r.check_name ?? '?'),
+  };
+}
+
+function describeRun(r: NonNullable<DagState['lastFinished']>): string {
+  const error = r.error === null ? '' : `: ${r.error.split('\n')[0]}`;
+  return `run ${r.runId} of ${r.date} ${r.status} ${formatAge(r.ago)} ago${error}`;
+}
+
+function openCommerceProbe(config: Config, io: OpsIo): Promise<BusProbe> {
+  return openBusProbe({ ...config, topic: config.commerceTopic }, io.openBus, busLogger(config, io.logger));
+}
+
+// ---- smoke -------------------------------------------------------------------------------------
+
+/** System B's smoke checks, after system A's (they reuse its API and database verdicts). */
+export async function lakehouseSmokeChecks(s: Smoke): Promise<void> {
+  const hints = lakehouseHints(s.target);
+  await checkLakeCommitted(s, hints);
+  await checkDagAlive(s, hints);
+  await checkDagRuns(s, hints);
+  await checkQuality(s, hints);
+  await checkKpi(s, hints);
+}
+
+/** A valid purchase of its own user, event time now: what the lake writers must commit. */
+export function smokePurchase(): Record<string, unknown> {
+  const user = `smoke_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+  return {
+    event_id: randomUUID(),
+    idempotency_key: randomUUID(),
+    user_id: user,
+    timestamp: new Date().toISOString(),
+    event_type: 'purchase',
+    device_type: 'desktop',
+    ip_address: '192.0.2.1',
+    schema_version: 'v1',
+    payload: {
+      transaction_id: `TXN-SMOKE-${randomBytes(4).toString('hex').toUpperCase()}`,
+      product_id: 'PROD-SMOKE',
+      product_name: 'rtsa smoke',
+      category: 'Electronics',
+      quantity: 1,
+      unit_price: 12.34,
+      discount_code: null,
+      discount_amount: 0,
+      total_amount: 12.34,
+      currency: 'USD',
+      payment_method: 'credit_card',
+    },
+  };
+}
+
+async function checkLakeCommitted(s: Smoke, hints: LakehouseHints): Promise<void> {
+  const name = 'commerce event in bronze and silver';
+  const blocked = s.apiBlocked ?? s.busBlocked;
+  if (blocked !== undefined) return s.checks.skip(name, blocked);
+  const db = s.db;
+  if (db === undefined) return s.checks.skip(name, 'needs the database');
+  await s.checks.run(name, async () => {
+    const event = smokePurchase();
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (s.config.ingestToken !== undefined) headers.authorization = `Bearer ${s.config.ingestToken}`;
+    let answer: Awaited<ReturnType<typeof request>>;
+    try {
+      answer = await request(`${s.api}/events`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify(event),
+        timeoutMs: 15_000,
+      });
+    } catch (error) {
+      throw new CheckFailed(`POST /events got no answer: ${describeNetworkError(error)}`, s.hints.apiDown);
+    }
+    const body = jsonOf(answer) as { accepted?: number } | undefined;
+    if (answer.status !== 202 || body?.accepted !== 1) {
+      throw new CheckFailed(
+        `POST /events refused the smoke purchase: ${answer.status} ${snippet(answer.text)}`,
+        answer.status === 401 || answer.status === 403 ? s.hints.ingestRefused : s.hints.apiNotRtsa,
+      );
+    }
+    // The event is durable once accepted: the end of each partition now lies past it.
+    let ends: Map<number, number>;
+    const bus = await openCommerceProbe(s.config, s.io).catch((error: unknown) => {
+      throw new CheckFailed(`cannot open ${s.target.busLabel}: ${errorMessage(error)}`, s.hints.busDown);
+    });
+    try {
+      ends = await bus.endOffsets();
+    } finally {
+      await bus.close();
+    }
+    const behind = (positions: LayerPosition[]) => {
+      const at = new Map(positions.map((p) => [p.partition, p.committedOffset]));
+      return [...ends].filter(([p, end]) => end > 0 && (at.get(p) ?? 0) < end).map(([p]) => p);
+    };
+    const done = await pollUntil(
+      s.options.waitMs,
+      async () => {
+        const layers = await layerPositions(db, s.config.commerceTopic);
+        const waiting = LAYERS.filter((l) => behind(layers.get(l) ?? []).length > 0);
+        return waiting.length === 0 ? true : undefined;
+      },
+      { intervalMs: 500, signal: s.io.signal },
+    );
+    if (done.value === undefined) {
+      const why = done.lastError === undefined ? '' : ` (${describeDbError(done.lastError)})`;
+      const layers = await layerPositions(db, s.config.commerceTopic).catch(() => undefined);
+      const detail =
+        layers === undefined
+          ? ''
+          : LAYERS.map((l) => {
+              const positions = layers.get(l) ?? [];
+              if (positions.length === 0) return `${l}: never committed`;
+              const late = behind(positions);
+              return late.length === 0 ? `${l}: committed` : `${l}: not past partition(s) ${late.join(', ')}`;
+            }).join('; ');
+      const never = layers !== undefined && LAYERS.some((l) => (layers.get(l) ?? []).length === 0);
+      throw new CheckFailed(
+        `the smoke purchase of ${String(event.user_id)} was not committed by both lake writers in ${formatMs(done.elapsedMs)}: ${detail}${why}`,
+        never ? hints.lakeDown : hints.lakeStuck,
+      );
+    }
+    return `${String(event.user_id)}'s purchase committed by bronze and silver after ${formatMs(done.elapsedMs)} (${plural(sumOffsets(ends), 'record')} on ${s.config.commerceTopic})`;
+  });
+}
+
+async function checkDagAlive(s: Smoke, hints: LakehouseHints): Promise<void> {
+  const name = 'DAG scheduler and worker';
+  if (s.db === undefined) return s.checks.skip(name, 'needs the database');
+  const db = s.db;
+  await s.checks.run(name, async () => {
+    const dag = await dagState(db).catch((error: unknown) => {
+      throw new CheckFailed(
+        `cannot read orchestration.processes: ${describeDbError(error)}`,
+        s.hints.migrations,
+      );
+    });
+    if (dag.schedulers === 0)
+      throw new CheckFailed('no DAG scheduler alive (none in 30 s)', hints.noScheduler);
+    if (dag.workers === 0) throw new CheckFailed('no DAG worker alive (none in 30 s)', hints.noWorker);
+    return `${plural(dag.schedulers, 'scheduler')}, ${plural(dag.workers, 'worker')} alive`;
+  });
+}
+
+async function checkDagRuns(s: Smoke, hints: LakehouseHints): Promise<void> {
+  const name = 'DAG runs not failing';
+  if (s.db === undefined) return s.checks.skip(name, 'needs the database');
+  const db = s.db;
+  await s.checks.run(name, async () => {
+    const dag = await dagState(db);
+    const last = dag.lastFinished;
+    if (last !== undefined && last.status !== 'succeeded') {
+      throw new CheckFailed(`the newest finished ${describeRun(last)}`, hints.runFailed);
+    }
+    return last === undefined ? 'no run has finished yet' : `newest finished: ${describeRun(last)}`;
+  });
+}
+
+async function checkQuality(s: Smoke, hints: LakehouseHints): Promise<void> {
+  const name = 'data quality not failing';
+  if (s.db === undefined) return s.checks.skip(name, 'needs the database');
+  const db = s.db;
+  await s.checks.run(name, async () => {
+    const q = await latestQuality(db);
+    if (q === undefined) return 'no quality run yet';
+    if (q.status === 'FAILED') {
+      throw new CheckFailed(
+        `quality run ${q.runId} of ${q.date} FAILED: ${q.failed.join(', ')}`,
+        hints.qualityFailed.replace('--date D', `--date ${q.date}`),
+      );
+    }
+    return `quality run ${q.runId} of ${q.date}: ${q.status}`;
+  });
+}
+
+async function checkKpi(s: Smoke, hints: LakehouseHints): Promise<void> {
+  const name = 'GET /kpi/summary';
+  if (s.apiBlocked !== undefined) return s.checks.skip(name, s.apiBlocked);
+  await s.checks.run(name, async () => {
+    const answer = await request(`${s.api}/kpi/summary`).catch((error: unknown) => {
+      throw new CheckFailed(`no answer: ${describeNetworkError(error)}`, hints.kpiDown);
+    });
+    if (answer.status !== 200 || typeof jsonOf(answer) !== 'object') {
+      throw new CheckFailed(`answered ${answer.status}: ${snippet(answer.text)}`, hints.kpiDown);
+    }
+    return `200 in ${formatMs(answer.ms)}`;
+  });
+}
+
+// ---- doctor ------------------------------------------------------------------------------------
+
+type Finding = Omit<Line, 'ms'>;
+
+export interface LakehouseDoctorContext {
+  config: Config;
+  io: OpsIo;
+  target: StackTarget;
+  db: DatabaseProbe | undefined;
+  report(f: Finding): void;
+  section(name: string): void;
+}
+
+export async function lakehouseDoctorChecks(ctx: LakehouseDoctorContext): Promise<void> {
+  const { db, report, section, config } = ctx;
+  const hints = lakehouseHints(ctx.target);
+
+  section('Lake writers');
+  if (db === undefined) {
+    report({ status: 'skip', name: 'lake', detail: 'skipped: needs the database' });
+  } else {
+    let ends: Map<number, number> | undefined;
+    try {
+      const bus = await openCommerceProbe(config, ctx.io);
+      try {
+        ends = (await bus.describe()) === undefined ? new Map() : await bus.endOffsets();
+      } finally {
+        await bus.close();
+      }
+    } catch (error) {
+      report({
+        status: 'warn',
+        name: 'commerce topic',
+        detail: `cannot read the end offsets of ${config.commerceTopic}: ${errorMessage(error)}`,
+        hint: 'the lag below is unknown; see the Bus section',
+      });
+    }
+    try {
+      const layers = await layerPositions(db, config.commerceTopic);
+      for (const layer of LAYERS) doctorLayer(layer, layers.get(layer) ?? [], ends, hints, report);
+    } catch (error) {
+      report({
+        status: 'fail',
+        name: 'lake',
+        detail: `cannot read lake.writer_partitions: ${describeDbError(error)}`,
+        hint: 'run the migrations (`rtsa migrate`), or check the database',
+      });
+    }
+  }
+
+  section('Daily DAG');
+  if (db === undefined) {
+    report({ status: 'skip', name: 'DAG', detail: 'skipped: needs the database' });
+  } else {
+    try {
+      const dag = await dagState(db);
+      for (const [role, n, hint] of [
+        ['scheduler', dag.schedulers, hints.noScheduler],
+        ['worker', dag.workers, hints.noWorker],
+      ] as const) {
+        report(
+          n > 0
+            ? { status: 'pass', name: `${role}s`, detail: `${n} alive` }
+            : {
+                status: 'fail',
+                name: `${role}s`,
+                detail: `none alive (no heart-beat in ${PROCESS_ALIVE_SECONDS} s)`,
+                hint,
+              },
+        );
+      }
+      const last = dag.lastFinished;
+      if (last === undefined) report({ status: 'pass', name: 'runs', detail: 'no run has finished yet' });
+      else if (last.status === 'succeeded')
+        report({ status: 'pass', name: 'runs', detail: `newest finished: ${describeRun(last)}` });
+      else
+        report({
+          status: 'fail',
+          name: 'runs',
+          detail: `the newest finished ${describeRun(last)}`,
+          hint: hints.runFailed,
+        });
+      if (dag.overdue !== undefined) {
+        const o = dag.overdue;
+        report({
+          status: 'warn',
+          name: 'SLA',
+          detail: `run ${o.runId} of ${o.date} is ${o.status}, queued ${formatAge(o.queuedAgo)} ago: past its SLA`,
+          hint:
+            o.status === 'queued'
+              ? 'it waits for the run before it, or for a scheduler: `rtsa dag status`'
+              : 'a task is slow or waits for silver (GET /dag/runs/<id> says which); is a worker alive, is silver caught up?',
+        });
+      }
+    } catch (error) {
+      report({
+        status: 'fail',
+        name: 'DAG',
+        detail: `cannot read the run history: ${describeDbError(error)}`,
+        hint: 'run the migrations (`rtsa migrate`), or check the database',
+      });
+    }
+  }
+
+  section('Data quality');
+  if (db === undefined) {
+    report({ status: 'skip', name: 'quality', detail: 'skipped: needs the database' });
+  } else {
+    try {
+      const q = await latestQuality(db);
+      if (q === undefined) report({ status: 'pass', name: 'quality', detail: 'no quality run yet' });
+      else if (q.status === 'FAILED') {
+        report({
+          status: 'fail',
+          name: 'quality',
+          detail: `run ${q.runId} of ${q.date} FAILED: ${q.failed.join(', ')}`,
+          hint: hints.qualityFailed.replace('--date D', `--date ${q.date}`),
+        });
+      } else report({ status: 'pass', name: 'quality', detail: `run ${q.runId} of ${q.date}: ${q.status}` });
+    } catch (error) {
+      report({
+        status: 'fail',
+        name: 'quality',
+        detail: `cannot read warehouse.quality_runs: ${describeDbError(error)}`,
+        hint: 'run the migrations (`rtsa migrate`), or check the database',
+      });
+    }
+  }
+}
+
+export function doctorLayer(
+  layer: Layer,
+  positions: LayerPosition[],
+  ends: Map<number, number> | undefined,
+  hints: LakehouseHints,
+  report: (f: Finding) => void,
+): void {
+  if (positions.length === 0) {
+    const events = ends === undefined ? 0 : sumOffsets(ends);
+    report(
+      events > 0
+        ? {
+            status: 'fail',
+            name: layer,
+            detail: `${plural(events, 'commerce event')} on the topic, none committed: the ${layer} writer never ran`,
+            hint: hints.lakeDown,
+          }
+        : {
+            status: 'warn',
+            name: layer,
+            detail: `no ${layer} writer has committed yet (and no commerce event arrived)`,
+            hint: hints.lakeDown,
+          },
+    );
+    return;
+  }
+  const newest = Math.min(...positions.map((p) => p.ageSeconds));
+  let lag: number | undefined;
+  if (ends !== undefined) {
+    lag = 0;
+    for (const p of positions)
+      lag += Math.max(0, (ends.get(p.partition) ?? p.committedOffset) - p.committedOffset);
+  }
+  const detail = `${plural(positions.length, 'partition')}, last commit ${formatAge(newest)} ago${lag === undefined ? '' : `, lag ${plural(lag, 'record')}`}`;
+  if (lag !== undefined && lag > 0 && newest > LAKE_STALE_SECONDS) {
+    report({
+      status: 'fail',
+      name: layer,
+      detail: `${detail}: records wait and nothing was committed for over ${LAKE_STALE_SECONDS} s`,
+      hint: hints.lakeStuck,
+    });
+  } else if (lag !== undefined && lag > LAKE_LAG_WARN) {
+    report({
+      status: 'warn',
+      name: layer,
+      detail: `${detail}: behind`,
+      hint: `the ${layer} writer is slower than the producers; ${hints.lakeStuck}`,
+    });
+  } else report({ status: 'pass', name: layer, detail });
+}
