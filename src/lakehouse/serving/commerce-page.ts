@@ -10,6 +10,7 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { ConfigError } from '../../errors.ts';
+import { SHARED_FAVICON, SHARED_STYLESHEET } from '../../http/page-assets.ts';
 
 export interface PageAsset {
   body: Buffer;
@@ -60,8 +61,9 @@ export async function loadCommercePage(): Promise<CommercePageAssets> {
     'uplot.js': uplot,
     'uplot.css': uplot.replace(/uPlot\.iife\.min\.js$/, 'uPlot.min.css'),
     'commerce.js': own('commerce.js'),
+    'rtsa.css': SHARED_STYLESHEET,
     'commerce.css': own('commerce.css'),
-    'favicon.svg': own('favicon.svg'),
+    'favicon.svg': SHARED_FAVICON,
   };
   const files = new Map<string, PageAsset>();
   const urls = new Map<string, string>();

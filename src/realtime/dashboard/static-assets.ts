@@ -10,6 +10,7 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { ConfigError } from '../../errors.ts';
+import { SHARED_FAVICON, SHARED_STYLESHEET } from '../../http/page-assets.ts';
 
 export interface Asset {
   body: Buffer;
@@ -54,8 +55,8 @@ function sources(): Record<string, string> {
     'uplot.js': uplot,
     'uplot.css': uplot.replace(/uPlot\.iife\.min\.js$/, 'uPlot.min.css'),
     'dashboard.js': publicFile('dashboard.js'),
-    'dashboard.css': publicFile('dashboard.css'),
-    'favicon.svg': publicFile('favicon.svg'),
+    'rtsa.css': SHARED_STYLESHEET,
+    'favicon.svg': SHARED_FAVICON,
   };
 }
 

@@ -163,7 +163,7 @@ describe('dashboard in-process', () => {
       ['/live?minutes=many', 'invalid_parameter', 'minutes'],
       ['/live?stream_id=', 'invalid_parameter', 'stream_id'],
       ['/?by=chat', 'unknown_parameter', 'by'],
-      [`/assets/dashboard.css?v=1`, 'unknown_parameter', 'v'],
+      [`/assets/rtsa.css?v=1`, 'unknown_parameter', 'v'],
     ];
     for (const [url, error, parameter] of cases) {
       const res = await app.inject({ url });
