@@ -7,14 +7,15 @@
  *   GET /commerce, /commerce/assets/:name                        the commerce page
  * Parameters are validated by the host app's validator (unknown ones refused, 400s naming them).
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { ApiError } from '../../http/errors.ts';
-import { acceptsGzip, JsonBody, sendJsonBody } from '../../http/json-body.ts';
+import { JsonBody, sendJsonBody } from '../../http/json-body.ts';
+import { sendPageAsset } from '../../http/page-assets.ts';
 import { NOT_MODIFIED, SSE_EVENT_DOC, textResponse } from '../../http/openapi-docs.ts';
 import { ErrorSchema, NoQuerySchema } from '../../http/schemas.ts';
-import { COMMERCE_ASSETS_PREFIX, loadCommercePage, type PageAsset } from './commerce-page.ts';
+import { COMMERCE_ASSETS_PREFIX, loadCommercePage } from './commerce-page.ts';
 import { FeedFullError, type FeedHub } from './feed-hub.ts';
 import {
   MartsNotBuiltError,
@@ -313,7 +314,7 @@ export async function kpiApi(app: FastifyInstance, deps: KpiApiDeps): Promise<vo
     },
     (request, reply) => {
       reply.header('content-security-policy', COMMERCE_PAGE_CSP);
-      return sendAsset(request, reply, page.page);
+      return sendPageAsset(request, reply, page.page);
     },
   );
 
@@ -335,20 +336,7 @@ export async function kpiApi(app: FastifyInstance, deps: KpiApiDeps): Promise<vo
     (request, reply) => {
       const asset = page.files.get(request.params.name);
       if (asset === undefined) return reply.callNotFound();
-      return sendAsset(request, reply, asset);
+      return sendPageAsset(request, reply, asset);
     },
   );
-}
-
-function sendAsset(request: FastifyRequest, reply: FastifyReply, asset: PageAsset): FastifyReply {
-  reply.header('etag', asset.etag).header('cache-control', asset.cacheControl).type(asset.type);
-  if (asset.gzip !== undefined) reply.header('vary', 'accept-encoding');
-  const inm = request.headers['if-none-match'];
-  if (inm?.split(',').some((t) => t.trim() === '*' || t.trim().replace(/^W\//, '') === asset.etag)) {
-    return reply.code(304).send();
-  }
-  if (asset.gzip !== undefined && acceptsGzip(request.headers['accept-encoding'])) {
-    return reply.header('content-encoding', 'gzip').send(asset.gzip);
-  }
-  return reply.send(asset.body);
 }

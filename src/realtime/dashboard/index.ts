@@ -8,17 +8,17 @@
  * rejected) a bad one is a 400 naming it. The page runs under a strict CSP: scripts, styles and
  * connections to this origin only, nothing inline, nothing from elsewhere.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { ApiError } from '../../http/errors.ts';
-import { acceptsGzip } from '../../http/json-body.ts';
+import { sendPageAsset } from '../../http/page-assets.ts';
 import { NOT_MODIFIED, SSE_EVENT_DOC, textResponse } from '../../http/openapi-docs.ts';
 import { ErrorSchema, NoQuerySchema } from '../../http/schemas.ts';
 import type { StatusSource } from '../serving/index.ts';
 import { LiveHub, LiveHubAddressLimitError, LiveHubFullError, type LiveHubOptions } from './live-hub.ts';
 import { type DashboardQuery, DashboardQuerySchema } from './schemas.ts';
-import { type Asset, loadDashboardAssets } from './static-assets.ts';
+import { loadDashboardAssets } from './static-assets.ts';
 
 export type { LiveSnapshot } from './live-snapshot.ts';
 
@@ -73,7 +73,7 @@ export async function dashboard(app: FastifyInstance, deps: DashboardDeps): Prom
     },
     (request, reply) => {
       reply.header('content-security-policy', PAGE_CSP);
-      return sendAsset(request, reply, assets.page);
+      return sendPageAsset(request, reply, assets.page);
     },
   );
 
@@ -95,7 +95,7 @@ export async function dashboard(app: FastifyInstance, deps: DashboardDeps): Prom
     (request, reply) => {
       const asset = assets.files.get(request.params.name);
       if (asset === undefined) return reply.callNotFound();
-      return sendAsset(request, reply, asset);
+      return sendPageAsset(request, reply, asset);
     },
   );
 
@@ -159,23 +159,4 @@ export async function dashboard(app: FastifyInstance, deps: DashboardDeps): Prom
       );
     },
   );
-}
-
-function sendAsset(request: FastifyRequest, reply: FastifyReply, asset: Asset): FastifyReply {
-  reply.header('etag', asset.etag).header('cache-control', asset.cacheControl).type(asset.type);
-  if (asset.gzip !== undefined) reply.header('vary', 'accept-encoding');
-  if (matchesEtag(request.headers['if-none-match'], asset.etag)) return reply.code(304).send();
-  if (asset.gzip !== undefined && acceptsGzip(request.headers['accept-encoding'])) {
-    return reply.header('content-encoding', 'gzip').send(asset.gzip);
-  }
-  return reply.send(asset.body);
-}
-
-/** If-None-Match: a list of (possibly weak) tags, or `*`. */
-function matchesEtag(header: string | undefined, etag: string): boolean {
-  if (header === undefined) return false;
-  return header.split(',').some((tag) => {
-    const t = tag.trim();
-    return t === '*' || t.replace(/^W\//, '') === etag;
-  });
 }
