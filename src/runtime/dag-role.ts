@@ -4,7 +4,7 @@
  */
 import type { Logger } from 'pino';
 import type pg from 'pg';
-import type { Registry } from 'prom-client';
+import { Registry } from 'prom-client';
 import type { Config } from '../config/index.ts';
 import {
   type DagSettings,
@@ -16,6 +16,8 @@ import {
 } from '../lakehouse/orchestration/index.ts';
 import { alertWebhookFromConfig } from './alert-webhook.ts';
 import { pipelineTasksFromConfig } from './dag-tasks.ts';
+import { openDatabase } from './database.ts';
+import { maybeServeMetrics, type RoleRunner, untilStopped, withDefaultMetrics } from './role.ts';
 
 export function dagSettingsFromConfig(config: Config): DagSettings {
   return {
@@ -64,4 +66,29 @@ export async function startDagRole(deps: {
   });
   await orchestrator.start();
   return { orchestrator, stop: () => orchestrator.stop() };
+}
+
+/** `rtsa scheduler` / `rtsa worker`: the DAG role alone, with its metrics port, until stopped. */
+export function dagRoleRunner(roles: { scheduler: boolean; worker: boolean }, poolSize: number): RoleRunner {
+  return async ({ config, logger, signal }) => {
+    const db = await openDatabase(config, logger, poolSize);
+    const registry = withDefaultMetrics(new Registry());
+    const metrics = await maybeServeMetrics(config, registry, logger);
+    try {
+      const role = await startDagRole({
+        config,
+        pool: db.pool,
+        databaseUrl: db.url,
+        logger,
+        registry,
+        roles,
+      });
+      await untilStopped(signal);
+      await role.stop();
+    } finally {
+      metrics?.close();
+      await db.close();
+    }
+    return 0;
+  };
 }
