@@ -134,6 +134,8 @@ export async function loadWarehouseDate(options: LoadOptions, date: string): Pro
       },
       `warehouse load ${date}`,
     );
+    // The commit runs the deferred foreign-key checks of every fact written.
+    if (result.users > 0) step('committed');
   } finally {
     await day.close();
   }
@@ -162,21 +164,25 @@ async function roomForStaging(client: pg.PoolClient): Promise<void> {
   }
 }
 
-/** The date's CSV files into the raw staging tables by COPY, then into stg_events / stg_sessions. */
+/** The date's CSV files by COPY into stg_events and stg_sessions_raw, then only the new rows kept. */
 async function stage(client: pg.PoolClient, day: SilverDayFiles): Promise<void> {
   if (day.eventsCsv !== undefined) {
+    const columns = EVENT_COLUMNS.map(([c]) => c).join(', ');
     await pipeline(
       createReadStream(day.eventsCsv),
-      client.query(copyFrom(`COPY stg_events_raw (${EVENT_COLUMNS.join(', ')}) FROM STDIN (FORMAT csv)`)),
+      client.query(copyFrom(`COPY stg_events (${columns}) FROM STDIN (FORMAT csv)`)),
     );
-    // Statistics, or the planner takes the fresh table for empty and sorts it to disk.
-    await client.query('ANALYZE stg_events_raw');
-    await client.query(SQL.stageEvents);
+    // Statistics, or the planner takes the fresh table for empty and chooses its joins badly.
+    await client.query('ANALYZE stg_events');
+    // The rows the warehouse holds already go (all of them on a re-load: statistics again).
+    const known = (await client.query(SQL.stageEvents)).rowCount ?? 0;
+    if (known > 0) await client.query('ANALYZE stg_events');
   }
   if (day.sessionsCsv !== undefined) {
+    const columns = SESSION_COLUMNS.map(([c]) => c).join(', ');
     await pipeline(
       createReadStream(day.sessionsCsv),
-      client.query(copyFrom(`COPY stg_sessions_raw (${SESSION_COLUMNS.join(', ')}) FROM STDIN (FORMAT csv)`)),
+      client.query(copyFrom(`COPY stg_sessions_raw (${columns}) FROM STDIN (FORMAT csv)`)),
     );
     await client.query('ANALYZE stg_sessions_raw');
     await client.query(SQL.stageSessions);
