@@ -120,5 +120,7 @@ export async function runWarehouse(opts: BenchOptions): Promise<Record<string, u
 
 /** The load's own progress lines (each step and its time), on stderr so RESULT lines stay clean. */
 export function benchLogger() {
-  return process.env.RTSA_BENCH_QUIET ? silentLogger() : createLogger({ level: 'info', format: 'pretty', stream: 'stderr' });
+  return process.env.RTSA_BENCH_QUIET
+    ? silentLogger()
+    : createLogger({ level: 'info', format: 'pretty', stream: 'stderr' });
 }

@@ -30,11 +30,10 @@ export interface SilverDayFiles {
  * key without staging the day twice (a test compares it with key64).
  */
 export const EVENT_COLUMNS: readonly (readonly [string, string])[] = [
+  // h: the first 16 hex digits of the MD5 as an unsigned integer (computed once per row, below)
   [
     'event_key',
-    `CASE WHEN ('0x' || left(md5(idempotency_key), 16))::UBIGINT >= 9223372036854775808
-          THEN (('0x' || left(md5(idempotency_key), 16))::UBIGINT::HUGEINT - 18446744073709551616)::BIGINT
-          ELSE ('0x' || left(md5(idempotency_key), 16))::UBIGINT::BIGINT END`,
+    '(h::HUGEINT - CASE WHEN h >= 9223372036854775808 THEN 18446744073709551616 ELSE 0 END)::BIGINT',
   ],
   ['idempotency_key', 'idempotency_key'],
   ['event_id', 'event_id'],
@@ -128,17 +127,25 @@ export async function exportSilverDay(store: LakeStore, date: string): Promise<S
         unique?: string,
       ) => {
         const files = sqlString(path.join(root, prefix, '*.parquet'));
-        const source = `read_parquet(${files}, union_by_name = true, filename = true, file_row_number = true)`;
-        // Silver holds a key once per date, except across a writer's restart: the first copy in
-        // file order wins, as in silver (the facts are upserted on the key, SPEC §6.4).
-        const dedup =
-          unique === undefined
-            ? ''
-            : ` QUALIFY row_number() OVER (PARTITION BY ${unique} ORDER BY filename, file_row_number) = 1`;
+        let source = `read_parquet(${files}, union_by_name = true, filename = true, file_row_number = true)`;
+        if (unique !== undefined) {
+          // Silver holds a key once per date, except across a writer's restart: then the first
+          // copy in file order wins, as in silver (the facts are upserted on the key, SPEC §6.4).
+          // Counting the distinct keys (one column) is cheap; the window only runs when needed.
+          const counted = await duck.connection.runAndReadAll(
+            `SELECT count(*) - count(DISTINCT ${unique}) FROM ${source}`,
+          );
+          const duplicates = Number(counted.getRows()[0]?.[0] ?? 0);
+          const dedup =
+            duplicates === 0
+              ? ''
+              : ` QUALIFY row_number() OVER (PARTITION BY ${unique} ORDER BY filename, file_row_number) = 1`;
+          source = `(SELECT *, ('0x' || left(md5(${unique}), 16))::UBIGINT AS h FROM ${source}${dedup})`;
+        }
         const file = path.join(temp, name);
         const list = columns.map(([c, e]) => `${e} AS ${c}`).join(', ');
         const copied = await duck.connection.runAndReadAll(
-          `COPY (SELECT ${list} FROM ${source}${dedup}) TO ${sqlString(file)} (FORMAT csv, HEADER false)`,
+          `COPY (SELECT ${list} FROM ${source}) TO ${sqlString(file)} (FORMAT csv, HEADER false)`,
         );
         return { file, rows: Number(copied.getRows()[0]?.[0] ?? 0) };
       };
