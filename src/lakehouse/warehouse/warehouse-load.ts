@@ -108,7 +108,7 @@ export async function loadWarehouseDate(options: LoadOptions, date: string): Pro
           [date],
         );
         if (users === 0) return { ...empty, found: true, silverEvents, silverSessions };
-        const versions = await replaceHistories(client);
+        const { versions, vanished } = await replaceHistories(client);
         // dim_user just changed under the planner's feet (the first load starts from an empty one).
         await client.query('ANALYZE warehouse.dim_user');
         step('user histories recomputed', { users, versions });
@@ -119,6 +119,7 @@ export async function loadWarehouseDate(options: LoadOptions, date: string): Pro
           ((await client.query(SQL.rekeyEventFacts)).rowCount ?? 0) +
           ((await client.query(SQL.rekeySessionFacts)).rowCount ?? 0);
         await client.query(SQL.sessionRevenue);
+        await noDanglingKeys(client, vanished);
         step('older facts re-keyed', { rekeyed });
         return {
           ...empty,
@@ -228,8 +229,34 @@ export function firstChange(
   return undefined;
 }
 
+/** Versions a load removed (a user's history got shorter): no fact may point at them after it. */
+interface Vanished {
+  users: string[];
+  versionNumbers: number[];
+}
+
+/**
+ * The facts' user_key has no foreign key (migration 004: its per-row checks at commit were a sixth
+ * of a day's load). Every key a load writes comes from a join with dim_user; the only keys that
+ * could dangle are those of versions the load deleted without writing again, so those are checked,
+ * set-based, and a hit fails the load (and rolls it back).
+ */
+async function noDanglingKeys(client: pg.PoolClient, vanished: Vanished): Promise<void> {
+  if (vanished.users.length === 0) return;
+  const { rows } = await client.query<{ user_id: string; version_number: number; facts: number }>(
+    SQL.danglingKeys,
+    [vanished.users, vanished.versionNumbers],
+  );
+  if (rows.length > 0) {
+    const list = rows.map((r) => `${r.user_id} version ${r.version_number} (${r.facts} facts)`).join(', ');
+    throw new Error(
+      `warehouse load left facts pointing at removed dim_user versions: ${list}. This is a bug in the loader; nothing was changed (the load rolled back). Please report it with the date loaded.`,
+    );
+  }
+}
+
 /** Recomputes the versions of every user in stg_users and writes them; returns how many. */
-async function replaceHistories(client: pg.PoolClient): Promise<number> {
+async function replaceHistories(client: pg.PoolClient): Promise<{ versions: number; vanished: Vanished }> {
   const { rows } = await client.query<HistoryRow>(SQL.historyEvents);
   const inputs = new Map<
     string,
@@ -280,12 +307,18 @@ async function replaceHistories(client: pg.PoolClient): Promise<number> {
     list.push({ start: Number(r.start_us), end: r.end_us === null ? null : Number(r.end_us) });
   }
   const versions: UserVersion[] = [];
+  const vanished: Vanished = { users: [], versionNumbers: [] };
   const rekeyUsers: string[] = [];
   const rekeyFrom: string[] = [];
   for (const input of inputs.values()) {
     const fresh = userVersions(input);
     versions.push(...fresh);
-    const from = firstChange(old.get(input.userId) ?? [], fresh);
+    const before = old.get(input.userId) ?? [];
+    for (let n = fresh.length + 1; n <= before.length; n++) {
+      vanished.users.push(input.userId);
+      vanished.versionNumbers.push(n);
+    }
+    const from = firstChange(before, fresh);
     if (from !== undefined) {
       rekeyUsers.push(input.userId);
       rekeyFrom.push(formatMicros(from));
@@ -308,7 +341,7 @@ async function replaceHistories(client: pg.PoolClient): Promise<number> {
       part.map((v) => (v.effectiveEnd === null ? null : formatMicros(v.effectiveEnd))),
     ]);
   }
-  return versions.length;
+  return { versions: versions.length, vanished };
 }
 
 /** The dates from `from` to `to` (inclusive, YYYY-MM-DD), in order. */
