@@ -8,6 +8,7 @@
  *   memory     — heap per 1M event_ids held for deduplication
  *   api-load   — requests/s and p99 of the hot endpoints over 1,000 streams x 24 h of windows
  *   warehouse  — the daily warehouse load of one day of N commerce events (run by name)
+ *   dag        — one run of the whole daily DAG over a day of N commerce events (run by name)
  *   lake       — the lake writers (bronze, silver) on N pre-filled commerce events (run by name)
  *   lake-engine — Parquet writers for the lake compared on 1M commerce events (run by name)
  *   lake-parse — events/s of the commerce event contract (run by name)
@@ -28,6 +29,7 @@ import { runKafkaScaling, runKafkaThroughput } from './kafka-throughput-e2e.ts';
 import { runFeedLoad, runKpiLoad } from './kpi.ts';
 import { runLake } from './lake.ts';
 import { runWarehouse } from './warehouse.ts';
+import { runDag } from './dag.ts';
 import { runLakeEngine } from './lake-engine.ts';
 import { runLakeParse } from './lake-parse.ts';
 import { runMarts } from './marts.ts';
@@ -44,6 +46,7 @@ const SCENARIOS: Record<string, (opts: BenchOptions) => Promise<Record<string, u
   // System B; run by name: see docs/benchmarks.md.
   lake: runLake,
   warehouse: runWarehouse,
+  dag: runDag,
   'lake-engine': runLakeEngine,
   'lake-parse': runLakeParse,
   kpi: runKpiLoad,
@@ -74,7 +77,7 @@ const chosen =
         (n) =>
           !n.startsWith('kafka-') &&
           !n.startsWith('lake') &&
-          !['warehouse', 'kpi', 'feed', 'marts'].includes(n),
+          !['warehouse', 'dag', 'kpi', 'feed', 'marts'].includes(n),
       );
 for (const name of chosen) {
   if (!SCENARIOS[name]) {

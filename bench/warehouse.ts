@@ -4,36 +4,44 @@
  * lake, then `loadWarehouseDate` (the `rtsa warehouse load` code path) for that day into an empty
  * warehouse, and the same day again (nothing changes). facts/s = new facts / load time.
  */
+import { loadavg } from 'node:os';
 import path from 'node:path';
+import type pg from 'pg';
 import { EmbeddedBus } from '../src/bus/embedded/index.ts';
 import { createPool, migrate } from '../src/db/index.ts';
 import { LocalLakeStore } from '../src/lakehouse/lake-store/index.ts';
 import { LakeCommitLog, LakeWriter } from '../src/lakehouse/lake-writer/index.ts';
 import { silverLayer } from '../src/lakehouse/silver/index.ts';
 import { loadWarehouseDate } from '../src/lakehouse/warehouse/index.ts';
-import { silentLogger } from '../src/telemetry/logger.ts';
+import { createLogger, silentLogger } from '../src/telemetry/logger.ts';
 import { endProgress, progress, scratch } from './harness.ts';
 import { prefillCommerce, TOPIC } from './lake.ts';
 import type { BenchOptions } from './options.ts';
 
 const DAY = '2026-11-03';
 
-export async function runWarehouse(opts: BenchOptions): Promise<Record<string, unknown>> {
-  const events = Math.min(opts.events, 2_000_000);
-  const env = await scratch();
+/**
+ * N commerce events of one day (seed generator, 10,000 users, 1 % bad data) pre-filled into an
+ * embedded log and written by the real silver layer into the local lake `store`, until every record
+ * is committed and the idle partition has closed the last sessions (silver's watermark then
+ * covers the day, as wait_for_silver requires). Returns the events sent.
+ */
+export async function silverDay(
+  dir: string,
+  pool: pg.Pool,
+  store: LocalLakeStore,
+  events: number,
+  day: string,
+): Promise<number> {
   const bus = new EmbeddedBus({
-    dir: path.join(env.dir, 'log'),
+    dir: path.join(dir, 'log'),
     fsync: 'never',
     retentionMs: 3650 * 86_400_000,
     segmentBytes: 64 << 20,
   });
-  const pool = createPool(env.pgUrl, 4);
-  const store = new LocalLakeStore(path.join(env.dir, 'lake'));
   try {
-    await migrate(pool);
     await bus.ensureTopic(TOPIC, 1);
-    const sent = await prefillCommerce(bus, events, DAY, DAY);
-    // Silver, until every record is committed and the idle partition has closed the last sessions.
+    const sent = await prefillCommerce(bus, events, day, day);
     const writer = new LakeWriter({
       layer: silverLayer({
         topic: TOPIC,
@@ -70,9 +78,22 @@ export async function runWarehouse(opts: BenchOptions): Promise<Record<string, u
     endProgress();
     await source.stop();
     await writer.close();
+    return sent;
+  } finally {
+    await bus.close();
+  }
+}
 
-    const load = await loadWarehouseDate({ pool, store }, DAY);
-    const again = await loadWarehouseDate({ pool, store }, DAY);
+export async function runWarehouse(opts: BenchOptions): Promise<Record<string, unknown>> {
+  const events = Math.min(opts.events, 2_000_000);
+  const env = await scratch();
+  const pool = createPool(env.pgUrl, 4);
+  const store = new LocalLakeStore(path.join(env.dir, 'lake'));
+  try {
+    await migrate(pool);
+    const sent = await silverDay(env.dir, pool, store, events, DAY);
+    const load = await loadWarehouseDate({ pool, store, logger: benchLogger() }, DAY);
+    const again = await loadWarehouseDate({ pool, store, logger: benchLogger() }, DAY);
     const row = {
       date: DAY,
       silver_events: load.silverEvents,
@@ -84,6 +105,7 @@ export async function runWarehouse(opts: BenchOptions): Promise<Record<string, u
       facts_per_second: Math.round((load.newEvents / load.ms) * 1000),
       reload_seconds: Number((again.ms / 1000).toFixed(1)),
       reload_new_facts: again.newEvents,
+      load_average: loadavg().map((l) => Number(l.toFixed(1))),
     };
     console.log(JSON.stringify(row));
     return {
@@ -92,7 +114,13 @@ export async function runWarehouse(opts: BenchOptions): Promise<Record<string, u
     };
   } finally {
     await pool.end();
-    await bus.close();
     await env.close();
   }
+}
+
+/** The load's own progress lines (each step and its time), on stderr so RESULT lines stay clean. */
+export function benchLogger() {
+  return process.env.RTSA_BENCH_QUIET
+    ? silentLogger()
+    : createLogger({ level: 'info', format: 'pretty', stream: 'stderr' });
 }

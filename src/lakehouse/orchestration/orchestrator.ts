@@ -134,6 +134,9 @@ export class DagOrchestrator {
       cronMonitorIntervalSeconds: t.cronMonitorIntervalSeconds ?? 30,
       cronWorkerIntervalSeconds: t.cronWorkerIntervalSeconds ?? 5,
       instanceName: this.id,
+      // A task's success sends the next task's job with a NOTIFY (queue option below): workers
+      // start it at once instead of at their next poll (2 s a task by default; polling stays).
+      useListenNotify: true,
       ...(options.clock !== undefined ? { clock: options.clock } : {}),
     });
     this.boss.on('error', (error) => this.logger.warn({ err: error }, 'pg-boss reported an error'));
@@ -159,12 +162,15 @@ export class DagOrchestrator {
   async start(): Promise<void> {
     await this.boss.start();
     this.started = true;
-    await this.boss.createQueue(TASK_QUEUE);
+    await this.boss.createQueue(TASK_QUEUE, { notify: true });
+    // A queue created by an earlier version exists without it (createQueue leaves it as it is).
+    await this.boss.updateQueue(TASK_QUEUE, { notify: true });
     await this.boss.createQueue(TICK_QUEUE, { retryLimit: 3, retryDelay: 10 });
     const polling = this.o.tuning?.pollingIntervalSeconds ?? 2;
     const roles: string[] = [];
     if (this.o.roles.worker) {
-      await this.boss.work<TaskJob>(TASK_QUEUE, { pollingIntervalSeconds: polling }, async ([job]) => {
+      const poll = { pollingIntervalSeconds: polling, notifyPollingIntervalSeconds: polling };
+      await this.boss.work<TaskJob>(TASK_QUEUE, poll, async ([job]) => {
         if (job !== undefined) await this.runTask(job);
       });
       roles.push('worker');

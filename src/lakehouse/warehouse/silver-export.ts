@@ -23,25 +23,35 @@ export interface SilverDayFiles {
   close(): Promise<void>;
 }
 
-/** Columns of the events CSV (and of stg_events_raw), in order. */
-export const EVENT_COLUMNS = [
-  'idempotency_key',
-  'event_id',
-  'user_id',
-  'session_id',
-  'event_type',
-  'event_timestamp',
-  'device_type',
-  'ip_address',
-  'schema_version',
-  'payload',
-  'total_amount',
-  'quantity',
-  'currency',
-] as const;
+/**
+ * Columns of the events CSV (and of stg_events), in order, each with the DuckDB expression that
+ * gives it. event_key is warehouse.key64(idempotency_key) — the first 64 bits of the MD5, as a
+ * signed integer — computed here so that Postgres can drop the rows it already holds by primary
+ * key without staging the day twice (a test compares it with key64).
+ */
+export const EVENT_COLUMNS: readonly (readonly [string, string])[] = [
+  // h: the first 16 hex digits of the MD5 as an unsigned integer (computed once per row, below)
+  [
+    'event_key',
+    '(h::HUGEINT - CASE WHEN h >= 9223372036854775808 THEN 18446744073709551616 ELSE 0 END)::BIGINT',
+  ],
+  ['idempotency_key', 'idempotency_key'],
+  ['event_id', 'event_id'],
+  ['user_id', 'user_id'],
+  ['session_id', 'session_id'],
+  ['event_type', 'event_type'],
+  ['event_timestamp', "strftime(event_timestamp, '%Y-%m-%d %H:%M:%S.%f')"],
+  ['device_type', 'device_type'],
+  ['ip_address', 'ip_address'],
+  ['schema_version', 'schema_version'],
+  ['payload_json', 'payload'],
+  ['total_amount', 'total_amount'],
+  ['quantity', 'quantity'],
+  ['currency', 'currency'],
+];
 
 /** Columns of the sessions CSV (and of stg_sessions_raw), in order. */
-export const SESSION_COLUMNS = [
+const SESSION_NAMES = [
   'session_id',
   'user_id',
   'session_start',
@@ -56,6 +66,11 @@ export const SESSION_COLUMNS = [
   'first_device_type',
   'first_event_id',
 ] as const;
+
+const TIMESTAMPS = new Set(['session_start', 'session_end']);
+export const SESSION_COLUMNS: readonly (readonly [string, string])[] = SESSION_NAMES.map(
+  (c) => [c, TIMESTAMPS.has(c) ? `strftime(${c}, '%Y-%m-%d %H:%M:%S.%f')` : c] as const,
+);
 
 /** Temporary folders are named after the process, so a later load can remove a killed one's. */
 const TEMP_PREFIX = 'rtsa-warehouse-';
@@ -76,15 +91,6 @@ async function removeOrphans(): Promise<void> {
     if (!Number.isInteger(pid) || pid === process.pid || alive(pid)) continue;
     await rm(path.join(tmpdir(), name), { recursive: true, force: true }).catch(() => {});
   }
-}
-
-/** Timestamps as text Postgres reads exactly (µs, UTC). */
-const TIMESTAMPS = new Set(['event_timestamp', 'session_start', 'session_end']);
-
-function selectList(columns: readonly string[]): string {
-  return columns
-    .map((c) => (TIMESTAMPS.has(c) ? `strftime(${c}, '%Y-%m-%d %H:%M:%S.%f') AS ${c}` : c))
-    .join(', ');
 }
 
 /** The date's silver as CSV files, or undefined when the lake has no silver file for it. */
@@ -114,17 +120,39 @@ export async function exportSilverDay(store: LakeStore, date: string): Promise<S
     }
     const duck = await openDuckDB();
     try {
-      const toCsv = async (prefix: string, columns: readonly string[], name: string) => {
-        const source = `read_parquet(${sqlString(path.join(root, prefix, '*.parquet'))}, union_by_name = true)`;
+      const toCsv = async (
+        prefix: string,
+        columns: readonly (readonly [string, string])[],
+        name: string,
+        unique?: string,
+      ) => {
+        const files = sqlString(path.join(root, prefix, '*.parquet'));
+        let source = `read_parquet(${files}, union_by_name = true, filename = true, file_row_number = true)`;
+        if (unique !== undefined) {
+          // Silver holds a key once per date, except across a writer's restart: then the first
+          // copy in file order wins, as in silver (the facts are upserted on the key, SPEC §6.4).
+          // Counting the distinct keys (one column) is cheap; the window only runs when needed.
+          const counted = await duck.connection.runAndReadAll(
+            `SELECT count(*) - count(DISTINCT ${unique}) FROM ${source}`,
+          );
+          const duplicates = Number(counted.getRows()[0]?.[0] ?? 0);
+          const dedup =
+            duplicates === 0
+              ? ''
+              : ` QUALIFY row_number() OVER (PARTITION BY ${unique} ORDER BY filename, file_row_number) = 1`;
+          source = `(SELECT *, ('0x' || left(md5(${unique}), 16))::UBIGINT AS h FROM ${source}${dedup})`;
+        }
         const file = path.join(temp, name);
-        await duck.connection.run(
-          `COPY (SELECT ${selectList(columns)} FROM ${source}) TO ${sqlString(file)} (FORMAT csv, HEADER false)`,
+        const list = columns.map(([c, e]) => `${e} AS ${c}`).join(', ');
+        const copied = await duck.connection.runAndReadAll(
+          `COPY (SELECT ${list} FROM ${source}) TO ${sqlString(file)} (FORMAT csv, HEADER false)`,
         );
-        const count = await duck.connection.runAndReadAll(`SELECT count(*)::INTEGER AS n FROM ${source}`);
-        return { file, rows: Number(count.getRowObjects()[0]?.n ?? 0) };
+        return { file, rows: Number(copied.getRows()[0]?.[0] ?? 0) };
       };
       const events =
-        eventKeys.length === 0 ? undefined : await toCsv(eventsPrefix, EVENT_COLUMNS, 'events.csv');
+        eventKeys.length === 0
+          ? undefined
+          : await toCsv(eventsPrefix, EVENT_COLUMNS, 'events.csv', 'idempotency_key');
       const sessions =
         sessionKeys.length === 0 ? undefined : await toCsv(sessionsPrefix, SESSION_COLUMNS, 'sessions.csv');
       return {

@@ -18,4 +18,5 @@ export const SQL = {
   rekeyEventFacts: read('rekey-event-facts'),
   rekeySessionFacts: read('rekey-session-facts'),
   sessionRevenue: read('session-revenue'),
+  danglingKeys: read('dangling-keys'),
 } as const;

@@ -108,7 +108,7 @@ export async function loadWarehouseDate(options: LoadOptions, date: string): Pro
           [date],
         );
         if (users === 0) return { ...empty, found: true, silverEvents, silverSessions };
-        const versions = await replaceHistories(client);
+        const { versions, vanished } = await replaceHistories(client);
         // dim_user just changed under the planner's feet (the first load starts from an empty one).
         await client.query('ANALYZE warehouse.dim_user');
         step('user histories recomputed', { users, versions });
@@ -119,6 +119,7 @@ export async function loadWarehouseDate(options: LoadOptions, date: string): Pro
           ((await client.query(SQL.rekeyEventFacts)).rowCount ?? 0) +
           ((await client.query(SQL.rekeySessionFacts)).rowCount ?? 0);
         await client.query(SQL.sessionRevenue);
+        await noDanglingKeys(client, vanished);
         step('older facts re-keyed', { rekeyed });
         return {
           ...empty,
@@ -134,6 +135,8 @@ export async function loadWarehouseDate(options: LoadOptions, date: string): Pro
       },
       `warehouse load ${date}`,
     );
+    // The commit runs the deferred foreign-key checks of every fact written.
+    if (result.users > 0) step('committed');
   } finally {
     await day.close();
   }
@@ -162,21 +165,25 @@ async function roomForStaging(client: pg.PoolClient): Promise<void> {
   }
 }
 
-/** The date's CSV files into the raw staging tables by COPY, then into stg_events / stg_sessions. */
+/** The date's CSV files by COPY into stg_events and stg_sessions_raw, then only the new rows kept. */
 async function stage(client: pg.PoolClient, day: SilverDayFiles): Promise<void> {
   if (day.eventsCsv !== undefined) {
+    const columns = EVENT_COLUMNS.map(([c]) => c).join(', ');
     await pipeline(
       createReadStream(day.eventsCsv),
-      client.query(copyFrom(`COPY stg_events_raw (${EVENT_COLUMNS.join(', ')}) FROM STDIN (FORMAT csv)`)),
+      client.query(copyFrom(`COPY stg_events (${columns}) FROM STDIN (FORMAT csv)`)),
     );
-    // Statistics, or the planner takes the fresh table for empty and sorts it to disk.
-    await client.query('ANALYZE stg_events_raw');
-    await client.query(SQL.stageEvents);
+    // Statistics, or the planner takes the fresh table for empty and chooses its joins badly.
+    await client.query('ANALYZE stg_events');
+    // The rows the warehouse holds already go (all of them on a re-load: statistics again).
+    const known = (await client.query(SQL.stageEvents)).rowCount ?? 0;
+    if (known > 0) await client.query('ANALYZE stg_events');
   }
   if (day.sessionsCsv !== undefined) {
+    const columns = SESSION_COLUMNS.map(([c]) => c).join(', ');
     await pipeline(
       createReadStream(day.sessionsCsv),
-      client.query(copyFrom(`COPY stg_sessions_raw (${SESSION_COLUMNS.join(', ')}) FROM STDIN (FORMAT csv)`)),
+      client.query(copyFrom(`COPY stg_sessions_raw (${columns}) FROM STDIN (FORMAT csv)`)),
     );
     await client.query('ANALYZE stg_sessions_raw');
     await client.query(SQL.stageSessions);
@@ -222,8 +229,34 @@ export function firstChange(
   return undefined;
 }
 
+/** Versions a load removed (a user's history got shorter): no fact may point at them after it. */
+interface Vanished {
+  users: string[];
+  versionNumbers: number[];
+}
+
+/**
+ * The facts' user_key has no foreign key (migration 004: its per-row checks at commit were a sixth
+ * of a day's load). Every key a load writes comes from a join with dim_user; the only keys that
+ * could dangle are those of versions the load deleted without writing again, so those are checked,
+ * set-based, and a hit fails the load (and rolls it back).
+ */
+async function noDanglingKeys(client: pg.PoolClient, vanished: Vanished): Promise<void> {
+  if (vanished.users.length === 0) return;
+  const { rows } = await client.query<{ user_id: string; version_number: number; facts: number }>(
+    SQL.danglingKeys,
+    [vanished.users, vanished.versionNumbers],
+  );
+  if (rows.length > 0) {
+    const list = rows.map((r) => `${r.user_id} version ${r.version_number} (${r.facts} facts)`).join(', ');
+    throw new Error(
+      `warehouse load left facts pointing at removed dim_user versions: ${list}. This is a bug in the loader; nothing was changed (the load rolled back). Please report it with the date loaded.`,
+    );
+  }
+}
+
 /** Recomputes the versions of every user in stg_users and writes them; returns how many. */
-async function replaceHistories(client: pg.PoolClient): Promise<number> {
+async function replaceHistories(client: pg.PoolClient): Promise<{ versions: number; vanished: Vanished }> {
   const { rows } = await client.query<HistoryRow>(SQL.historyEvents);
   const inputs = new Map<
     string,
@@ -274,12 +307,18 @@ async function replaceHistories(client: pg.PoolClient): Promise<number> {
     list.push({ start: Number(r.start_us), end: r.end_us === null ? null : Number(r.end_us) });
   }
   const versions: UserVersion[] = [];
+  const vanished: Vanished = { users: [], versionNumbers: [] };
   const rekeyUsers: string[] = [];
   const rekeyFrom: string[] = [];
   for (const input of inputs.values()) {
     const fresh = userVersions(input);
     versions.push(...fresh);
-    const from = firstChange(old.get(input.userId) ?? [], fresh);
+    const before = old.get(input.userId) ?? [];
+    for (let n = fresh.length + 1; n <= before.length; n++) {
+      vanished.users.push(input.userId);
+      vanished.versionNumbers.push(n);
+    }
+    const from = firstChange(before, fresh);
     if (from !== undefined) {
       rekeyUsers.push(input.userId);
       rekeyFrom.push(formatMicros(from));
@@ -302,7 +341,7 @@ async function replaceHistories(client: pg.PoolClient): Promise<number> {
       part.map((v) => (v.effectiveEnd === null ? null : formatMicros(v.effectiveEnd))),
     ]);
   }
-  return versions.length;
+  return { versions: versions.length, vanished };
 }
 
 /** The dates from `from` to `to` (inclusive, YYYY-MM-DD), in order. */

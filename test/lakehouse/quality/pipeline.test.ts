@@ -107,6 +107,17 @@ test("the repo's example SQL check PASSES, then FAILS on a fact keyed to the wro
     sample.map((s) => s.event_id),
     [rows[0]!.event_id],
   );
+
+  // A key without any dim_user row fails too (the facts carry no foreign key: migration 004).
+  await db.pool.query(
+    `UPDATE warehouse.fact_events SET user_key = 42
+     WHERE event_key = (SELECT event_key FROM warehouse.fact_events WHERE event_date = $1 AND event_id <> $2
+                        ORDER BY event_key LIMIT 1)`,
+    [D, rows[0]!.event_id],
+  );
+  const dangling = result(await run(EXAMPLES), 'fact_user_version_valid');
+  assert.equal(dangling.status, 'FAILED');
+  assert.equal(dangling.details.failing_rows, 2);
 });
 
 test('user SQL checks: {{ date }}, a warning severity, a broken query and a write attempt', async () => {

@@ -196,6 +196,25 @@ test('dim_user versions and fact keys and measures equal the oracle', { timeout:
   );
   assert.ok(sessions[0]!.n > 100);
   assert.equal(sessions[0]!.bad, 0);
+
+  // A session's revenue is the USD of the purchases loaded in it; keys are key64 of natural keys
+  // (event_key comes from DuckDB's MD5 in the export, and must equal Postgres' key64).
+  const { rows: checks } = await pool.query<{
+    revenue: number;
+    events: number;
+    sessions: number;
+    with: number;
+  }>(
+    `SELECT (SELECT count(*) FROM warehouse.fact_sessions s
+             WHERE s.revenue_usd <> coalesce((SELECT sum(f.purchase_amount_usd) FROM warehouse.fact_events f
+                                              WHERE f.session_id = s.session_id AND f.event_type = 'purchase'), 0))::int AS revenue,
+            (SELECT count(*) FROM warehouse.fact_events WHERE event_key <> warehouse.key64(idempotency_key))::int AS events,
+            (SELECT count(*) FROM warehouse.fact_sessions WHERE session_key <> warehouse.key64(session_id))::int AS sessions,
+            (SELECT count(*) FROM warehouse.fact_sessions WHERE revenue_usd > 0)::int AS with`,
+  );
+  const { with: withRevenue, ...wrong } = checks[0]!;
+  assert.deepEqual(wrong, { revenue: 0, events: 0, sessions: 0 });
+  assert.ok(withRevenue > 0, 'some sessions have revenue');
 });
 
 test('any order of dates, each loaded at least once, ends in the same tables', {

@@ -3,6 +3,5 @@
 CREATE TEMP TABLE stg_users ON COMMIT DROP AS
   SELECT user_id FROM stg_events UNION SELECT user_id FROM stg_sessions;
 ALTER TABLE stg_users ADD PRIMARY KEY (user_id);
-ANALYZE stg_events;
 ANALYZE stg_sessions;
 ANALYZE stg_users;

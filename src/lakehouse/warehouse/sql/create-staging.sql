@@ -1,39 +1,30 @@
--- The date being loaded, in temporary tables that vanish at commit: silver's columns as COPY
--- receives them (the *_raw tables), then with the facts' derived columns. After staging, rows
--- already in the warehouse are removed: what is left is new, and its users are the ones whose
--- history the load recomputes.
-CREATE TEMP TABLE stg_events_raw (
-  idempotency_key text, event_id text, user_id text, session_id text, event_type text,
-  event_timestamp text, device_type text, ip_address text, schema_version text, payload text,
-  total_amount float8, quantity integer, currency text
+-- The date being loaded, in temporary tables that vanish at commit. After staging, rows already in
+-- the warehouse are removed: what is left is new, and its users are the ones whose history the
+-- load recomputes.
+-- Events: DuckDB has already dropped the day's duplicate idempotency keys and computed event_key,
+-- so COPY writes them here once, typed (the timestamp and the JSON payload parsed on the way in);
+-- the facts' other derived columns are computed where the facts are inserted.
+CREATE TEMP TABLE stg_events (
+  event_key        bigint    NOT NULL,  -- key64(idempotency_key)
+  idempotency_key  text      NOT NULL,
+  event_id         text      NOT NULL,
+  user_id          text      NOT NULL,
+  session_id       text,
+  event_type       text      NOT NULL,
+  event_timestamp  timestamp NOT NULL,
+  device_type      text,
+  ip_address       text,
+  schema_version   text,
+  payload_json     jsonb     NOT NULL,
+  total_amount     float8,
+  quantity         integer,
+  currency         text
 ) ON COMMIT DROP;
 
 CREATE TEMP TABLE stg_sessions_raw (
   session_id text, user_id text, session_start text, session_end text, duration_seconds float8,
   event_count integer, page_views integer, purchases integer, payment_failures integer,
   signups integer, event_types text, first_device_type text, first_event_id text
-) ON COMMIT DROP;
-
-CREATE TEMP TABLE stg_events (
-  event_key            bigint        NOT NULL,
-  event_id             text          NOT NULL,
-  idempotency_key      text          PRIMARY KEY,
-  user_id              text          NOT NULL,
-  time_key             integer,
-  device_key           integer       NOT NULL,
-  event_type           text          NOT NULL,
-  schema_version       text,
-  session_id           text,
-  ip_address           text,
-  event_timestamp      timestamp     NOT NULL,
-  page_view_count      integer       NOT NULL,
-  purchase_amount      numeric(12,2) NOT NULL,
-  currency             char(3),
-  purchase_amount_usd  numeric(14,2) NOT NULL,
-  purchase_quantity    integer       NOT NULL,
-  is_conversion        boolean       NOT NULL,
-  is_error             boolean       NOT NULL,
-  payload_json         jsonb         NOT NULL
 ) ON COMMIT DROP;
 
 CREATE TEMP TABLE stg_sessions (

@@ -6,7 +6,13 @@ WITH ev AS (
   SELECT user_id, event_timestamp, event_type, idempotency_key, payload_json, purchase_amount_usd
   FROM warehouse.fact_events WHERE user_id IN (SELECT user_id FROM stg_users)
   UNION ALL
-  SELECT user_id, event_timestamp, event_type, idempotency_key, payload_json, purchase_amount_usd
+  SELECT user_id, event_timestamp, event_type, idempotency_key, payload_json,
+         -- purchase_amount_usd as insert-event-facts.sql computes it
+         CASE WHEN event_type = 'purchase'
+              THEN round(round(coalesce(total_amount, 0)::numeric, 2)
+                         * coalesce((SELECT c.usd_rate FROM warehouse.dim_currency c
+                                     WHERE c.currency = stg_events.currency), 1), 2)
+              ELSE 0 END
   FROM stg_events
 ), se AS (
   SELECT user_id, session_start FROM warehouse.fact_sessions WHERE user_id IN (SELECT user_id FROM stg_users)

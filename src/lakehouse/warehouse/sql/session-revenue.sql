@@ -1,11 +1,18 @@
--- A session's revenue is its loaded purchases in USD (its events may come with another date).
+-- A session's revenue is its loaded purchases in USD. New sessions got theirs when inserted; an
+-- older session changes only when this date brings a purchase in it (its events may come with
+-- another date), so only those are recomputed, from the partial index of purchases by session.
+-- (MATERIALIZED: the sessions to look at first, so the sums run for them alone.)
+WITH touched AS MATERIALIZED (
+  SELECT DISTINCT e.session_id FROM stg_events e
+  WHERE e.event_type = 'purchase' AND e.session_id IS NOT NULL
+    AND NOT EXISTS (SELECT 1 FROM stg_sessions n WHERE n.session_id = e.session_id)
+), r AS MATERIALIZED (
+  SELECT t.session_id,
+         coalesce((SELECT sum(f.purchase_amount_usd) FROM warehouse.fact_events f
+                   WHERE f.session_id = t.session_id AND f.event_type = 'purchase'), 0) AS revenue
+  FROM touched t
+)
 UPDATE warehouse.fact_sessions s SET revenue_usd = r.revenue
-FROM (
-  SELECT x.session_id,
-         coalesce(sum(f.purchase_amount_usd) FILTER (WHERE f.event_type = 'purchase'), 0) AS revenue
-  FROM (SELECT session_id FROM stg_events WHERE session_id IS NOT NULL
-        UNION SELECT session_id FROM stg_sessions) x
-  LEFT JOIN warehouse.fact_events f ON f.session_id = x.session_id
-  GROUP BY x.session_id
-) r
-WHERE s.session_id = r.session_id AND s.revenue_usd <> r.revenue
+FROM r
+WHERE s.session_key = warehouse.key64(r.session_id) AND s.session_id = r.session_id
+  AND s.revenue_usd <> r.revenue

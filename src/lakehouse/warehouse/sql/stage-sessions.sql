@@ -9,5 +9,5 @@ SELECT warehouse.key64(r.session_id), r.session_id, r.user_id, t.time_key,
 FROM stg_sessions_raw r
 LEFT JOIN warehouse.dim_time t ON t.full_timestamp = date_trunc('hour', r.session_start::timestamp)
 LEFT JOIN warehouse.dim_device d ON d.device_type = r.first_device_type AND d.is_type_default
-WHERE NOT EXISTS (SELECT 1 FROM warehouse.fact_sessions f WHERE f.session_id = r.session_id)
+WHERE NOT EXISTS (SELECT 1 FROM warehouse.fact_sessions f WHERE f.session_key = warehouse.key64(r.session_id))
 ON CONFLICT (session_id) DO NOTHING

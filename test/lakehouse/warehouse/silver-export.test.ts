@@ -1,0 +1,100 @@
+/**
+ * The export of a date's silver for the load: DuckDB drops a key's later copies (first in file
+ * order wins) and computes event_key exactly as the warehouse's key64 (the first 64 bits of the
+ * MD5 as a signed integer), here checked against Node's MD5.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, test } from 'node:test';
+import { LocalLakeStore } from '../../../src/lakehouse/lake-store/index.ts';
+import { openDuckDB, sqlString } from '../../../src/lakehouse/parquet/duckdb.ts';
+import { SILVER_EVENTS_PATH } from '../../../src/lakehouse/silver/index.ts';
+import { EVENT_COLUMNS, exportSilverDay } from '../../../src/lakehouse/warehouse/silver-export.ts';
+
+const dir = await mkdtemp(path.join(tmpdir(), 'rtsa-silver-export-'));
+after(() => rm(dir, { recursive: true, force: true }));
+
+function key64(text: string): bigint {
+  return createHash('md5').update(text).digest().readBigInt64BE(0);
+}
+
+/** One silver events Parquet file of `rows` [idempotency_key, event_id]. */
+async function writeSilver(date: string, file: string, rows: [string, string][]): Promise<void> {
+  const folder = path.join(dir, ...SILVER_EVENTS_PATH.split('/'), `date=${date}`);
+  await mkdir(folder, { recursive: true });
+  const values = rows
+    .map(
+      ([k, id], i) =>
+        `(${sqlString(k)}, ${sqlString(id)}, TIMESTAMP '${date} 10:00:00' + INTERVAL ${i} SECOND)`,
+    )
+    .join(', ');
+  const duck = await openDuckDB();
+  try {
+    await duck.connection.run(
+      `COPY (SELECT k AS idempotency_key, id AS event_id, 'u1' AS user_id, 's1' AS session_id,
+                    'page_view' AS event_type, ts AS event_timestamp, 'mobile' AS device_type,
+                    '10.0.0.1' AS ip_address, '1.0' AS schema_version, '{}' AS payload,
+                    NULL::DOUBLE AS total_amount, NULL::INTEGER AS quantity, NULL::VARCHAR AS currency
+             FROM (VALUES ${values}) t(k, id, ts))
+       TO ${sqlString(path.join(folder, file))} (FORMAT parquet)`,
+    );
+  } finally {
+    duck.connection.closeSync();
+    duck.instance.closeSync();
+  }
+}
+
+async function exported(date: string): Promise<Record<string, string>[]> {
+  const day = await exportSilverDay(new LocalLakeStore(dir), date);
+  assert.ok(day?.eventsCsv);
+  try {
+    const text = await readFile(day.eventsCsv, 'utf8');
+    const rows = text
+      .trim()
+      .split('\n')
+      .map((line) => Object.fromEntries(line.split(',').map((v, i) => [EVENT_COLUMNS[i]![0], v])));
+    assert.equal(day.events, rows.length, 'the reported count is the rows written');
+    return rows;
+  } finally {
+    await day.close();
+  }
+}
+
+test('event_key is key64 of the idempotency key, for keys of both signs', async () => {
+  const keys = Array.from({ length: 40 }, (_, i) => `key-${i}-${'x'.repeat(i % 7)}`);
+  await writeSilver(
+    '2026-01-01',
+    'part-1.parquet',
+    keys.map((k, i) => [k, `e${i}`]),
+  );
+  const rows = await exported('2026-01-01');
+  assert.equal(rows.length, keys.length);
+  const signs = new Set<boolean>();
+  for (const r of rows) {
+    const want = key64(r.idempotency_key!);
+    signs.add(want < 0n);
+    assert.equal(BigInt(r.event_key!), want, r.idempotency_key);
+  }
+  assert.deepEqual(signs, new Set([true, false]), 'negative and positive keys were both checked');
+});
+
+test("a key's later copies are dropped: the first in file order wins", async () => {
+  await writeSilver('2026-01-02', 'part-1.parquet', [
+    ['k1', 'first'],
+    ['k2', 'only'],
+  ]);
+  await writeSilver('2026-01-02', 'part-2.parquet', [
+    ['k1', 'second'],
+    ['k3', 'only'],
+    ['k3', 'again'],
+  ]);
+  const rows = await exported('2026-01-02');
+  assert.deepEqual(rows.map((r) => [r.idempotency_key, r.event_id]).sort(), [
+    ['k1', 'first'],
+    ['k2', 'only'],
+    ['k3', 'only'],
+  ]);
+});
