@@ -14,6 +14,7 @@
  *   kpi        — the KPI endpoints over marts at scale, a different URL per request (run by name)
  *   feed       — 1,000 viewers of the live commerce feed at 1,000 events/s (run by name)
  *   marts      — build and test the marts over --facts N generated warehouse facts (run by name)
+ *   spark      — system A on Spark (the seed's job) and on rtsa, same Kafka topic (KAFKA_BROKERS; by name)
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
@@ -33,6 +34,7 @@ import { runLakeParse } from './lake-parse.ts';
 import { runMarts } from './marts.ts';
 import { runMemory } from './memory.ts';
 import { runStartup } from './startup.ts';
+import { runSparkLiveStream } from './spark/live-stream.ts';
 import { runThroughput } from './throughput.ts';
 
 const SCENARIOS: Record<string, (opts: BenchOptions) => Promise<Record<string, unknown>>> = {
@@ -55,6 +57,8 @@ const SCENARIOS: Record<string, (opts: BenchOptions) => Promise<Record<string, u
   'kafka-freshness': runKafkaFreshness,
   'kafka-producer': runKafkaProducer,
   'kafka-failover': runKafkaFailover,
+  // Spark side by side (a venv with pyspark, a broker): see docs/benchmarks-kafka.md.
+  spark: runSparkLiveStream,
 };
 
 const { values, positionals } = parseArgs({
@@ -74,6 +78,7 @@ const chosen =
         (n) =>
           !n.startsWith('kafka-') &&
           !n.startsWith('lake') &&
+          !n.startsWith('spark') &&
           !['warehouse', 'kpi', 'feed', 'marts'].includes(n),
       );
 for (const name of chosen) {
