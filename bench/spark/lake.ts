@@ -108,17 +108,24 @@ async function sparkSide(python: string, dir: string, brokers: string[], topic: 
         cpu: cpuUsed(cpuAt[`${name}:started`]!, cpuAt[`${name}:done`]!, seconds),
       };
     };
+    const counts = lines.find((l) => l.event === 'counts')!;
     return {
       startup_seconds: Number(((sessionAt - spawned) / 1000).toFixed(1)),
-      bronze: { ...phase('bronze'), ...(await folderBytes(path.join(lake, 'bronze'), events)) },
+      bronze: {
+        ...phase('bronze'),
+        ...(await folderBytes(path.join(lake, 'bronze'), events)),
+        rows: counts.bronze,
+      },
       silver: {
         ...phase('silver'),
         ...(await folderBytes(path.join(lake, 'silver'), events)),
-        dead_letters: lines.find((l) => l.event === 'done' && l.phase === 'silver')!.dlq_rows,
+        windows: counts.silver_windows,
+        dead_letters: counts.dead_letters,
       },
     };
   } finally {
-    await rm(lake, { recursive: true, force: true });
+    // Spark's JVM may still be writing when its python driver failed: keep that error, not this one.
+    await rm(lake, { recursive: true, force: true }).catch(() => {});
   }
 }
 

@@ -147,7 +147,7 @@ async function sparkSide(
       cpu,
     };
   } finally {
-    await rm(checkpoint, { recursive: true, force: true });
+    await rm(checkpoint, { recursive: true, force: true }).catch(() => {});
     await db.drop();
   }
 }
