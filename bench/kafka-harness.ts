@@ -208,6 +208,19 @@ export function cpuSeconds(): Record<string, number> {
 
 const CLOCK_TICKS = 100;
 
+/** CPU seconds used by the parts whose name starts with one of `prefixes`. */
+export function sumCpu(
+  before: Record<string, number>,
+  after: Record<string, number>,
+  prefixes: string[],
+): number {
+  let total = 0;
+  for (const [part, s] of Object.entries(after)) {
+    if (prefixes.some((p) => part.startsWith(p))) total += s - (before[part] ?? 0);
+  }
+  return total;
+}
+
 /** CPU seconds per part between two `cpuSeconds()` snapshots, and the share of the machine's cores. */
 export function cpuUsed(
   before: Record<string, number>,

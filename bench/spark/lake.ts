@@ -21,7 +21,7 @@ import { type Layer, LakeWriter } from '../../src/lakehouse/lake-writer/lake-wri
 import { silverLayer } from '../../src/lakehouse/silver/silver-layer.ts';
 import { silentLogger } from '../../src/telemetry/logger.ts';
 import { endProgress, progress, scratch } from '../harness.ts';
-import { cpuSeconds, cpuUsed, deleteTopic, kafkaBrokers, uniqueName } from '../kafka-harness.ts';
+import { cpuSeconds, cpuUsed, deleteTopic, kafkaBrokers, sumCpu, uniqueName } from '../kafka-harness.ts';
 import { prefillCommerce } from '../lake.ts';
 import type { BenchOptions } from '../options.ts';
 import { ensureSparkVenv, IVY_CACHE, type JobLine, PYSPARK_VERSION, runSparkJob } from './spark-env.ts';
@@ -42,11 +42,17 @@ export async function runSparkLake(opts: BenchOptions): Promise<Record<string, u
     console.log(`spark: ${JSON.stringify(spark)}`);
     const rtsa = await rtsaSide(env, bus, topic, sent);
     console.log(`rtsa: ${JSON.stringify(rtsa)}`);
+    const ratio = (a: number, b: number) => Number((a / b).toFixed(2));
     const ratios = {
-      bronze: Number((rtsa.bronze.events_per_second / spark.bronze.events_per_second).toFixed(2)),
-      silver: Number((rtsa.silver.events_per_second / spark.silver.events_per_second).toFixed(2)),
+      bronze: ratio(rtsa.bronze.events_per_second, spark.bronze.events_per_second),
+      silver: ratio(rtsa.silver.events_per_second, spark.silver.events_per_second),
+      bronze_per_cpu_second: ratio(rtsa.bronze.events_per_cpu_second, spark.bronze.events_per_cpu_second),
+      silver_per_cpu_second: ratio(rtsa.silver.events_per_cpu_second, spark.silver.events_per_cpu_second),
     };
-    console.log(`rtsa / Spark, events/s: bronze ${ratios.bronze}x, silver ${ratios.silver}x`);
+    console.log(
+      `rtsa / Spark: bronze ${ratios.bronze}x events/s, ${ratios.bronze_per_cpu_second}x per CPU-s; ` +
+        `silver ${ratios.silver}x events/s, ${ratios.silver_per_cpu_second}x per CPU-s`,
+    );
     return {
       events: sent,
       ratios,
@@ -102,10 +108,13 @@ async function sparkSide(python: string, dir: string, brokers: string[], topic: 
       const started = lines.find((l) => l.event === 'started' && l.phase === name)!;
       const done = lines.find((l) => l.event === 'done' && l.phase === name)!;
       const seconds = done.t - started.t;
+      const before = cpuAt[`${name}:started`]!;
+      const after = cpuAt[`${name}:done`]!;
       return {
         seconds: Number(seconds.toFixed(2)),
         events_per_second: Math.round(events / seconds),
-        cpu: cpuUsed(cpuAt[`${name}:started`]!, cpuAt[`${name}:done`]!, seconds),
+        events_per_cpu_second: Math.round(events / sumCpu(before, after, ['spark'])),
+        cpu: cpuUsed(before, after, seconds),
       };
     };
     const counts = lines.find((l) => l.event === 'counts')!;
@@ -138,8 +147,8 @@ async function rtsaSide(env: { dir: string; pgUrl: string }, bus: KafkaBus, topi
       // The history ends days ago: the last sessions close once a partition has been idle 1 s.
       silverLayer({ topic, allowedLatenessMs: 10 * 60_000, sessionGapMs: 30 * 60_000, idleTimeoutMs: 1_000 }),
     ];
-    const out: Record<string, { seconds: number; events_per_second: number; cpu: Record<string, string> }> =
-      {};
+    type LayerResult = Record<string, unknown> & { events_per_second: number; events_per_cpu_second: number };
+    const out: Record<string, LayerResult> = {};
     for (const layer of layers) {
       const root = path.join(env.dir, `rtsa-lake-${layer.name}`);
       const writer = new LakeWriter({
@@ -168,13 +177,15 @@ async function rtsaSide(env: { dir: string; pgUrl: string }, bus: KafkaBus, topi
         await new Promise((r) => setTimeout(r, 50));
       }
       const seconds = (performance.now() - started) / 1000;
-      const cpu = cpuUsed(cpuBefore, cpuSeconds(), seconds);
+      const cpuAfter = cpuSeconds();
+      const cpu = cpuUsed(cpuBefore, cpuAfter, seconds);
       endProgress();
       await source.stop();
       await writer.close();
       out[layer.name] = {
         seconds: Number(seconds.toFixed(2)),
         events_per_second: Math.round(events / seconds),
+        events_per_cpu_second: Math.round(events / sumCpu(cpuBefore, cpuAfter, ['bench process'])),
         cpu,
         ...(await folderBytes(root, events)),
       };

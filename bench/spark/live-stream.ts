@@ -29,6 +29,7 @@ import {
   freshDatabase,
   kafkaBrokers,
   prefillTopic,
+  sumCpu,
   uniqueName,
 } from '../kafka-harness.ts';
 import { untilCommitted } from '../kafka-throughput-e2e.ts';
@@ -186,15 +187,6 @@ async function windowTotals(pool: pg.Pool): Promise<Windows> {
        FROM stream_metrics_minute`,
   );
   return rows[0]!;
-}
-
-/** CPU seconds used by the parts whose name starts with one of `prefixes`. */
-function sumCpu(before: Record<string, number>, after: Record<string, number>, prefixes: string[]): number {
-  let total = 0;
-  for (const [part, s] of Object.entries(after)) {
-    if (prefixes.some((p) => part.startsWith(p))) total += s - (before[part] ?? 0);
-  }
-  return total;
 }
 
 /** An empty database (the Spark job creates the seed's tables itself). */
