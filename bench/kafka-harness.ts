@@ -144,7 +144,12 @@ export async function stopChild(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-/** CPU seconds used so far by each part of the pipeline on this machine (Linux /proc; {} elsewhere). */
+/**
+ * CPU seconds used so far by each part of the pipeline (Linux /proc; {} elsewhere). Counts only
+ * this benchmark's own processes, because the machine is shared: this process and everything it
+ * started (Postgres, `rtsa process` children, Spark's python driver and its JVM), and the broker
+ * of KAFKA_BROKERS when it is a `kafka:local` one (its data folder names its port).
+ */
 export function cpuSeconds(): Record<string, number> {
   const out: Record<string, number> = {};
   let pids: string[];
@@ -153,23 +158,46 @@ export function cpuSeconds(): Record<string, number> {
   } catch {
     return out;
   }
+  const procs = new Map<number, { ppid: number; ticks: number }>();
   for (const pid of pids) {
     try {
-      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
-      const part =
-        Number(pid) === process.pid
-          ? 'bench process'
-          : /\bkafka\.Kafka\b/.test(cmdline)
-            ? 'kafka broker'
-            : /postgres/.test(cmdline) && !/node/.test(cmdline)
-              ? 'postgres'
-              : /main\.ts (process|start|generate)\b/.test(cmdline)
-                ? `rtsa ${/main\.ts (\w+)/.exec(cmdline)![1]}`
-                : undefined;
-      if (part === undefined) continue;
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime
+      procs.set(Number(pid), { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) }); // utime + stime
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  const ours = new Set([process.pid]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [pid, p] of procs) {
+      if (!ours.has(pid) && ours.has(p.ppid)) {
+        ours.add(pid);
+        grew = true;
+      }
+    }
+  }
+  const brokerPort = /:(\d+)$/.exec(process.env.KAFKA_BROKERS?.split(',')[0]?.trim() ?? '')?.[1];
+  for (const [pid, { ticks }] of procs) {
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+      const broker = /\bkafka\.Kafka\b/.test(cmdline) && cmdline.includes(`rtsa-kafka-${brokerPort}-`);
+      if (!ours.has(pid) && !broker) continue;
+      const part =
+        pid === process.pid
+          ? 'bench process'
+          : broker
+            ? 'kafka broker'
+            : /org\.apache\.spark\.deploy\.SparkSubmit\b/.test(cmdline)
+              ? 'spark JVM'
+              : /bench\/spark\/\w+\.py\b/.test(cmdline)
+                ? 'spark python driver'
+                : /postgres/.test(cmdline) && !/node/.test(cmdline)
+                  ? 'postgres'
+                  : /main\.ts (process|start|generate)\b/.test(cmdline)
+                    ? `rtsa ${/main\.ts (\w+)/.exec(cmdline)![1]}`
+                    : 'other';
       out[part] = (out[part] ?? 0) + ticks / CLOCK_TICKS;
     } catch {
       // the process ended meanwhile
@@ -179,6 +207,19 @@ export function cpuSeconds(): Record<string, number> {
 }
 
 const CLOCK_TICKS = 100;
+
+/** CPU seconds used by the parts whose name starts with one of `prefixes`. */
+export function sumCpu(
+  before: Record<string, number>,
+  after: Record<string, number>,
+  prefixes: string[],
+): number {
+  let total = 0;
+  for (const [part, s] of Object.entries(after)) {
+    if (prefixes.some((p) => part.startsWith(p))) total += s - (before[part] ?? 0);
+  }
+  return total;
+}
 
 /** CPU seconds per part between two `cpuSeconds()` snapshots, and the share of the machine's cores. */
 export function cpuUsed(

@@ -148,7 +148,7 @@ export async function runKafkaScaling(opts: BenchOptions): Promise<Record<string
 }
 
 /** Polls the committed total until `events`; returns seconds since `started`. */
-async function untilCommitted(
+export async function untilCommitted(
   pool: import('pg').Pool,
   group: string,
   events: number,

@@ -8,6 +8,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { EmbeddedBus } from '../src/bus/embedded/index.ts';
+import type { Bus } from '../src/bus/types.ts';
 import { createPool, migrate } from '../src/db/index.ts';
 import { createCommerceHistory } from '../src/generator/commerce/index.ts';
 import { bronzeLayer } from '../src/lakehouse/bronze/bronze-layer.ts';
@@ -35,10 +36,11 @@ async function folderBytes(dir: string): Promise<{ files: number; bytes: number 
 
 /** Pre-fills TOPIC of `bus` with `events` commerce events of the seed's generator over [from, to]. */
 export async function prefillCommerce(
-  bus: EmbeddedBus,
+  bus: Pick<Bus, 'sink'>,
   events: number,
   from: string,
   to: string,
+  topic = TOPIC,
 ): Promise<number> {
   const sink = bus.sink();
   const days = Math.round((Date.parse(to) - Date.parse(from)) / DAY_MS) + 1;
@@ -57,7 +59,7 @@ export async function prefillCommerce(
     if (batch.length === 0) break;
     for (const m of batch) logBytes += m.value.length;
     await sink.send(
-      TOPIC,
+      topic,
       batch.map((m) => ({ key: m.key, value: m.value })),
     );
     sent += batch.length;

@@ -15,6 +15,8 @@
  *   kpi        — the KPI endpoints over marts at scale, a different URL per request (run by name)
  *   feed       — 1,000 viewers of the live commerce feed at 1,000 events/s (run by name)
  *   marts      — build and test the marts over --facts N generated warehouse facts (run by name)
+ *   spark      — system A on Spark (the seed's job) and on rtsa, same Kafka topic (KAFKA_BROKERS; by name)
+ *   spark-lake — bronze and silver on Spark (the seed's job) and on rtsa, same Kafka topic (by name)
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
@@ -35,6 +37,8 @@ import { runLakeParse } from './lake-parse.ts';
 import { runMarts } from './marts.ts';
 import { runMemory } from './memory.ts';
 import { runStartup } from './startup.ts';
+import { runSparkLake } from './spark/lake.ts';
+import { runSparkLiveStream } from './spark/live-stream.ts';
 import { runThroughput } from './throughput.ts';
 
 const SCENARIOS: Record<string, (opts: BenchOptions) => Promise<Record<string, unknown>>> = {
@@ -58,6 +62,9 @@ const SCENARIOS: Record<string, (opts: BenchOptions) => Promise<Record<string, u
   'kafka-freshness': runKafkaFreshness,
   'kafka-producer': runKafkaProducer,
   'kafka-failover': runKafkaFailover,
+  // Spark side by side (a venv with pyspark, a broker): see docs/benchmarks-kafka.md.
+  spark: runSparkLiveStream,
+  'spark-lake': runSparkLake,
 };
 
 const { values, positionals } = parseArgs({
@@ -77,6 +84,7 @@ const chosen =
         (n) =>
           !n.startsWith('kafka-') &&
           !n.startsWith('lake') &&
+          !n.startsWith('spark') &&
           !['warehouse', 'dag', 'kpi', 'feed', 'marts'].includes(n),
       );
 for (const name of chosen) {
