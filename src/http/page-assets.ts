@@ -10,9 +10,11 @@ import { createRequire } from 'node:module';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ConfigError } from '../errors.ts';
 import { acceptsGzip } from './json-body.ts';
+import { NOT_MODIFIED, textResponse } from './openapi-docs.ts';
+import { ErrorSchema, NoQuerySchema } from './schemas.ts';
 
 /** The shared stylesheet and icon: one design for both pages. */
 export const SHARED_STYLESHEET = fileURLToPath(new URL('./public/rtsa.css', import.meta.url));
@@ -117,4 +119,29 @@ function matchesEtag(header: string | undefined, etag: string): boolean {
     const t = tag.trim();
     return t === '*' || t.replace(/^W\//, '') === etag;
   });
+}
+
+/** GET `<prefix>:name`: the page's files by hashed name (404 for any other name). */
+export function pageAssetRoute(app: FastifyInstance, prefix: string, assets: PageAssets, what: string): void {
+  app.get<{ Params: { name: string } }>(
+    `${prefix}:name`,
+    {
+      schema: {
+        summary: `A file of ${what} (script, style, chart library)`,
+        description: 'Names carry a hash of the content: cached for a year, revalidated by ETag.',
+        tags: ['dashboard'],
+        querystring: NoQuerySchema,
+        response: {
+          200: textResponse('The file (JavaScript, CSS or SVG).', 'application/octet-stream'),
+          304: NOT_MODIFIED,
+          404: { ...ErrorSchema, description: 'No such file.' },
+        },
+      },
+    },
+    (request, reply) => {
+      const asset = assets.files.get(request.params.name);
+      if (asset === undefined) return reply.callNotFound();
+      return sendPageAsset(request, reply, asset);
+    },
+  );
 }

@@ -12,7 +12,7 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import { ApiError } from '../../http/errors.ts';
 import { JsonBody, sendJsonBody } from '../../http/json-body.ts';
-import { sendPageAsset } from '../../http/page-assets.ts';
+import { pageAssetRoute, sendPageAsset } from '../../http/page-assets.ts';
 import { NOT_MODIFIED, SSE_EVENT_DOC, textResponse } from '../../http/openapi-docs.ts';
 import { ErrorSchema, NoQuerySchema } from '../../http/schemas.ts';
 import { COMMERCE_ASSETS_PREFIX, loadCommercePage } from './commerce-page.ts';
@@ -318,25 +318,5 @@ export async function kpiApi(app: FastifyInstance, deps: KpiApiDeps): Promise<vo
     },
   );
 
-  app.get<{ Params: { name: string } }>(
-    `${COMMERCE_ASSETS_PREFIX}:name`,
-    {
-      schema: {
-        summary: 'A file of the commerce page (script, style, chart library)',
-        description: 'Names carry a hash of the content: cached for a year, revalidated by ETag.',
-        tags: ['dashboard'],
-        querystring: NoQuerySchema,
-        response: {
-          200: textResponse('The file (JavaScript, CSS or SVG).', 'application/octet-stream'),
-          304: NOT_MODIFIED,
-          404: { ...ErrorSchema, description: 'No such file.' },
-        },
-      },
-    },
-    (request, reply) => {
-      const asset = page.files.get(request.params.name);
-      if (asset === undefined) return reply.callNotFound();
-      return sendPageAsset(request, reply, asset);
-    },
-  );
+  pageAssetRoute(app, COMMERCE_ASSETS_PREFIX, page, 'the commerce page');
 }

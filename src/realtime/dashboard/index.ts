@@ -12,9 +12,9 @@ import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { ApiError } from '../../http/errors.ts';
-import { sendPageAsset } from '../../http/page-assets.ts';
+import { pageAssetRoute, sendPageAsset } from '../../http/page-assets.ts';
 import { NOT_MODIFIED, SSE_EVENT_DOC, textResponse } from '../../http/openapi-docs.ts';
-import { ErrorSchema, NoQuerySchema } from '../../http/schemas.ts';
+import { ErrorSchema } from '../../http/schemas.ts';
 import type { StatusSource } from '../serving/index.ts';
 import { LiveHub, LiveHubAddressLimitError, LiveHubFullError, type LiveHubOptions } from './live-hub.ts';
 import { type DashboardQuery, DashboardQuerySchema } from './schemas.ts';
@@ -77,27 +77,7 @@ export async function dashboard(app: FastifyInstance, deps: DashboardDeps): Prom
     },
   );
 
-  app.get<{ Params: { name: string } }>(
-    '/assets/:name',
-    {
-      schema: {
-        summary: 'A file of the dashboard (script, style, chart library)',
-        description: 'Names carry a hash of the content: cached for a year, revalidated by ETag.',
-        tags: ['dashboard'],
-        querystring: NoQuerySchema,
-        response: {
-          200: textResponse('The file (JavaScript, CSS or SVG).', 'application/octet-stream'),
-          304: NOT_MODIFIED,
-          404: { ...ErrorSchema, description: 'No such file.' },
-        },
-      },
-    },
-    (request, reply) => {
-      const asset = assets.files.get(request.params.name);
-      if (asset === undefined) return reply.callNotFound();
-      return sendPageAsset(request, reply, asset);
-    },
-  );
+  pageAssetRoute(app, '/assets/', assets, 'the dashboard');
 
   app.get<{ Querystring: DashboardQuery }>(
     '/live',
