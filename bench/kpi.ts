@@ -112,7 +112,9 @@ export async function runKpiLoad(opts: BenchOptions): Promise<Record<string, unk
     const seconds = Math.max(5, Math.round(opts.seconds / 3));
     const rows = await withServe(env, [], async (base) => {
       const out = [];
-      for (const endpoint of ENDPOINTS) {
+      // RTSA_BENCH_KPI_ENDPOINT=/kpi/revenue measures one endpoint.
+      const only = process.env.RTSA_BENCH_KPI_ENDPOINT;
+      for (const endpoint of ENDPOINTS.filter((e) => only === undefined || e.name === only)) {
         // Every URL shape answers 200 before it is measured (a non-2xx would be a bug, not load).
         const check = createRandom(99);
         for (let i = 0; i < 200; i++) {

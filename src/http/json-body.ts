@@ -3,6 +3,13 @@
  * Cached bodies are sent as bytes (no per-request encoding), gzipped when the client accepts it:
  * /metrics/latest over 1,000 streams is ~280 kB of JSON and ~10x less gzipped, which is what
  * decides its requests per second.
+ *
+ * Compression pays when it is reused or when it saves round trips. A body sent more than once (a
+ * response-cache hit) is compressed once and the gzip reused for every later send. A body made for
+ * one request (a distinct query) is compressed only when it is larger than TCP's initial congestion
+ * window (10 segments, ~14 kB): a smaller one arrives in one round trip either way, and gzip would
+ * be half the server's CPU for it (docs/benchmarks.md: /kpi/revenue pages of ~13 kB, 9,500 req/s
+ * gzipped per request, 15,600-19,500 sent as they are).
  */
 import { gzipSync } from 'node:zlib';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -11,10 +18,13 @@ export const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
 
 /** Smaller bodies are not worth compressing. */
 const GZIP_MIN_BYTES = 1024;
+/** A body sent once is compressed from this size: larger than the initial congestion window (10 × 1460). */
+export const ONE_OFF_GZIP_MIN_BYTES = 14_600;
 
 export class JsonBody {
   readonly bytes: Buffer;
   private gzipped: Buffer | undefined;
+  private sent = 0;
 
   constructor(value: unknown) {
     this.bytes = Buffer.from(JSON.stringify(value));
@@ -22,9 +32,17 @@ export class JsonBody {
 
   /** A body from JSON text made by the caller (e.g. joined from rows serialized once). */
   static fromJson(json: string): JsonBody {
-    const body = Object.create(JsonBody.prototype) as { bytes: Buffer };
+    const body = Object.create(JsonBody.prototype) as { bytes: Buffer; sent: number };
     body.bytes = Buffer.from(json);
-    return body as JsonBody;
+    body.sent = 0;
+    return body as unknown as JsonBody;
+  }
+
+  /** Counts a send; true when this send should be gzipped (for a client that accepts it). */
+  compressThisSend(): boolean {
+    this.sent++;
+    if (this.bytes.length < GZIP_MIN_BYTES) return false;
+    return this.gzipped !== undefined || this.sent > 1 || this.bytes.length >= ONE_OFF_GZIP_MIN_BYTES;
   }
 
   /** Level 1: ~1 ms for 280 kB, once per cache fill; most of the size win of higher levels. */
@@ -50,6 +68,7 @@ export function sendJsonBody(request: FastifyRequest, reply: FastifyReply, body:
   reply.type(JSON_CONTENT_TYPE);
   if (body.bytes.length < GZIP_MIN_BYTES) return reply.send(body.bytes);
   reply.header('vary', 'accept-encoding');
-  if (!acceptsGzip(request.headers['accept-encoding'])) return reply.send(body.bytes);
+  if (!body.compressThisSend() || !acceptsGzip(request.headers['accept-encoding']))
+    return reply.send(body.bytes);
   return reply.header('content-encoding', 'gzip').send(body.gzip());
 }

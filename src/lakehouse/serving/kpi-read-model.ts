@@ -112,31 +112,55 @@ export async function selectDailyActiveUsers(
 
 // ---- revenue per user ---------------------------------------------------------------------------
 
-const REVENUE_PAGE = `
+const REVENUE_COLUMNS = `
 SELECT user_id, total_purchases::int8 AS total_purchases, total_revenue_usd::float8 AS total_revenue_usd,
        total_items::int8 AS total_items, avg_order_value_usd::float8 AS avg_order_value_usd,
        first_purchase_at, last_purchase_at, customer_lifespan_days::float8 AS customer_lifespan_days,
        plan_type, user_tier
-FROM marts.revenue_per_user r
--- Qualified: the bare names would be the float8 output columns, which no index orders.
-ORDER BY r.total_revenue_usd DESC, r.user_id
-LIMIT $1 OFFSET $2`;
+FROM marts.revenue_per_user r`;
+// Qualified: the bare names would be the float8 output columns, which no index orders.
+const REVENUE_ORDER = 'ORDER BY r.total_revenue_usd DESC, r.user_id LIMIT $1 OFFSET $2';
+const REVENUE_PAGE = `${REVENUE_COLUMNS}\n${REVENUE_ORDER}`;
+// After a known row: the index range starts at it instead of counting the rows before it. The float8
+// a numeric(14,2) was read as prints back as the same decimal (at most 14 significant digits).
+const REVENUE_AFTER = `${REVENUE_COLUMNS}
+WHERE r.total_revenue_usd <= $3::numeric AND (r.total_revenue_usd < $3::numeric OR r.user_id > $4)
+${REVENUE_ORDER}`;
 
-/** Customers by lifetime revenue, highest first (ties by user_id); `n + 1` read to know of a next page. */
+/** Where a page continues from: a row already read (its sort key) and its rank. */
+export interface RevenueAfter {
+  total_revenue_usd: number;
+  user_id: string;
+  rank: number;
+}
+
+/**
+ * Customers by lifetime revenue, highest first (ties by user_id); `n + 1` read to know of a next page.
+ * With `after`, `offset` counts from the row after it.
+ */
 export async function selectTopRevenue(
   pool: pg.Pool,
-  p: { n: number; offset: number },
+  p: { n: number; offset: number; after?: RevenueAfter | undefined },
 ): Promise<{ rows: RevenueRow[]; more: boolean }> {
+  const { after } = p;
   const rows = await read<
     Omit<RevenueRow, 'rank' | 'first_purchase_at' | 'last_purchase_at'> & {
       first_purchase_at: Date;
       last_purchase_at: Date;
     }
-  >(pool, REVENUE_PAGE, [p.n + 1, p.offset], 'read revenue per user');
+  >(
+    pool,
+    after === undefined ? REVENUE_PAGE : REVENUE_AFTER,
+    after === undefined
+      ? [p.n + 1, p.offset]
+      : [p.n + 1, p.offset, String(after.total_revenue_usd), after.user_id],
+    'read revenue per user',
+  );
+  const first = (after?.rank ?? 0) + p.offset + 1;
   return {
     more: rows.length > p.n,
     rows: rows.slice(0, p.n).map((r, i) => ({
-      rank: p.offset + i + 1,
+      rank: first + i,
       user_id: r.user_id,
       total_purchases: r.total_purchases,
       total_revenue_usd: r.total_revenue_usd,
@@ -157,21 +181,43 @@ const CHURN_COLUMNS = `user_id, last_activity_at, days_since_last_activity::int8
        churn_risk_level, as_of_date::text AS as_of_date
 FROM marts.churn_risk c`;
 // Qualified: the bare names would be the int8 output columns, which no index orders.
-const CHURN_ALL = `SELECT ${CHURN_COLUMNS}
-ORDER BY c.days_since_last_activity DESC, c.user_id LIMIT $1 OFFSET $2`;
-const CHURN_LEVEL = `SELECT ${CHURN_COLUMNS}
-WHERE c.churn_risk_level = $3
-ORDER BY c.days_since_last_activity DESC, c.user_id LIMIT $1 OFFSET $2`;
+const CHURN_ORDER = 'ORDER BY c.days_since_last_activity DESC, c.user_id LIMIT $1 OFFSET $2';
+// $3, $4: the row a page continues after (see REVENUE_AFTER); $5: the level.
+const CHURN_AFTER =
+  'c.days_since_last_activity <= $3 AND (c.days_since_last_activity < $3 OR c.user_id > $4)';
+const CHURN = {
+  all: `SELECT ${CHURN_COLUMNS}\n${CHURN_ORDER}`,
+  level: `SELECT ${CHURN_COLUMNS}\nWHERE c.churn_risk_level = $3\n${CHURN_ORDER}`,
+  allAfter: `SELECT ${CHURN_COLUMNS}\nWHERE ${CHURN_AFTER}\n${CHURN_ORDER}`,
+  levelAfter: `SELECT ${CHURN_COLUMNS}\nWHERE c.churn_risk_level = $5 AND ${CHURN_AFTER}\n${CHURN_ORDER}`,
+};
 
-/** At-risk users, longest inactive first (ties by user_id), of one level or all. */
+/**
+ * At-risk users, longest inactive first (ties by user_id), of one level or all. With `after` (a row
+ * already read), `offset` counts from the row after it.
+ */
 export async function selectChurnRisk(
   pool: pg.Pool,
-  p: { level?: ChurnLevel | undefined; n: number; offset: number },
+  p: {
+    level?: ChurnLevel | undefined;
+    n: number;
+    offset: number;
+    after?: Pick<ChurnRow, 'days_since_last_activity' | 'user_id'> | undefined;
+  },
 ): Promise<{ rows: ChurnRow[]; more: boolean }> {
+  const { level, after } = p;
+  const [sql, params] =
+    after === undefined
+      ? level === undefined
+        ? [CHURN.all, [p.n + 1, p.offset]]
+        : [CHURN.level, [p.n + 1, p.offset, level]]
+      : level === undefined
+        ? [CHURN.allAfter, [p.n + 1, p.offset, after.days_since_last_activity, after.user_id]]
+        : [CHURN.levelAfter, [p.n + 1, p.offset, after.days_since_last_activity, after.user_id, level]];
   const rows = await read<Omit<ChurnRow, 'last_activity_at'> & { last_activity_at: Date }>(
     pool,
-    p.level === undefined ? CHURN_ALL : CHURN_LEVEL,
-    p.level === undefined ? [p.n + 1, p.offset] : [p.n + 1, p.offset, p.level],
+    sql,
+    params,
     'read churn risk',
   );
   return {

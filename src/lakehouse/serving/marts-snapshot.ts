@@ -171,30 +171,44 @@ export class MartsSnapshot {
     return { from, to, rows: start < end ? dau.slice(start, end) : [], more: end < hi };
   }
 
-  /** A page of top customers, or undefined when it reaches past the head (ask the database). */
-  async revenue(p: { n: number; offset: number }): Promise<Page<RevenueRow> | undefined> {
+  /** A page of top customers; past the head, one index probe that starts after the head's last row. */
+  async revenue(p: { n: number; offset: number }): Promise<Page<RevenueRow>> {
     const { revenue } = await this.current();
-    return slicePage(revenue, p.offset, p.n);
+    return pageOf(revenue, p.offset, p.n, (last, offset, n) =>
+      selectTopRevenue(this.pool, { n, offset, after: last }),
+    );
   }
 
-  async churn(p: {
-    level?: ChurnLevel | undefined;
-    n: number;
-    offset: number;
-  }): Promise<Page<ChurnRow> | undefined> {
+  async churn(p: { level?: ChurnLevel | undefined; n: number; offset: number }): Promise<Page<ChurnRow>> {
     const list = (await this.current()).churn.get(p.level ?? 'all')!;
-    return slicePage(list, p.offset, p.n);
+    return pageOf(list, p.offset, p.n, (last, offset, n) =>
+      selectChurnRisk(this.pool, { level: p.level, n, offset, after: last }),
+    );
   }
 }
 
-function slicePage<R>(
+/**
+ * Rows [offset, offset + n) of a ranked list from its head; the part past the head comes from
+ * `tail(last head row, offset past it, rows wanted)`, so a deep page costs the rows past the head
+ * it skips, not all the rows before it.
+ */
+async function pageOf<R>(
   list: { rows: Cached<R>[]; complete: boolean },
   offset: number,
   n: number,
-): Page<R> | undefined {
+  tail: (last: R, offset: number, n: number) => Promise<{ rows: R[]; more: boolean }>,
+): Promise<Page<R>> {
+  const held = list.rows.length;
   // One row past the page tells whether there is a next one.
-  if (!list.complete && offset + n + 1 > list.rows.length) return undefined;
-  return { rows: list.rows.slice(offset, offset + n), more: offset + n < list.rows.length };
+  if (list.complete || offset + n + 1 <= held) {
+    return { rows: list.rows.slice(offset, offset + n), more: offset + n < held };
+  }
+  const head = list.rows.slice(offset, offset + n);
+  const rest = await tail(list.rows[held - 1]!.row, Math.max(0, offset - held), n - head.length);
+  return {
+    rows: head.length === 0 ? rest.rows.map(cache) : [...head, ...rest.rows.map(cache)],
+    more: rest.more,
+  };
 }
 
 function lowerBound(days: readonly Cached<DauRow>[], day: string): number {

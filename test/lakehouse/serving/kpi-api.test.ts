@@ -11,6 +11,7 @@ import type pg from 'pg';
 import { queueRuns } from '../../../src/lakehouse/orchestration/index.ts';
 import { qualityReport, saveQualityRun } from '../../../src/lakehouse/quality/index.ts';
 import { ensureKpiIndexes, kpiApi, postgresPipelineHistory } from '../../../src/lakehouse/serving/index.ts';
+import { selectChurnRisk, selectTopRevenue } from '../../../src/lakehouse/serving/kpi-read-model.ts';
 import { silentLogger } from '../../../src/telemetry/logger.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/postgres.ts';
 import { buildTestApi } from '../../realtime/api/fixtures.ts';
@@ -386,6 +387,16 @@ describe('KPI snapshot', () => {
           .map((r) => r.user_id),
       );
       assert.equal(statements, loaded + 1, 'a page past the head is one query');
+      const deeper = await app.inject('/kpi/revenue?n=7&offset=120');
+      assert.equal(deeper.json().rows.length, 7);
+      assert.deepEqual(
+        deeper.json().rows.map((r: { user_id: string; rank: number }) => [r.rank, r.user_id]),
+        [...marts.revenue]
+          .sort(byRevenue)
+          .slice(120, 127)
+          .map((r, i) => [121 + i, r.user_id]),
+      );
+      assert.equal(statements, loaded + 2, 'a page far past the head is one query too');
       await app.close();
     } finally {
       await db.drop();
@@ -452,13 +463,30 @@ describe('KPI query plans at scale', () => {
       assert.equal((await app.inject(url)).statusCode, 200, url);
     }
     await app.close();
+    // A page past the snapshot's head continues after the head's last row.
+    await selectTopRevenue(recording, {
+      n: 50,
+      offset: 20,
+      after: { total_revenue_usd: 500.5, user_id: 'u9000', rank: 10_000 },
+    });
+    await selectChurnRisk(recording, {
+      n: 50,
+      offset: 20,
+      after: { days_since_last_activity: 40, user_id: 'u7' },
+    });
+    await selectChurnRisk(recording, {
+      level: 'medium',
+      n: 50,
+      offset: 0,
+      after: { days_since_last_activity: 20, user_id: 'u7' },
+    });
   });
   after(async () => {
     await db?.drop();
   });
 
   test('no KPI statement scans a mart sequentially', async () => {
-    assert.equal(statements.length, 7);
+    assert.equal(statements.length, 10);
     const bad: string[] = [];
     for (const { text, values } of statements) {
       const { rows } = await db.pool.query(`EXPLAIN (FORMAT JSON) ${text}`, values);

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
-import { acceptsGzip, JsonBody } from '../../../src/http/json-body.ts';
+import { acceptsGzip, JsonBody, ONE_OFF_GZIP_MIN_BYTES } from '../../../src/http/json-body.ts';
 
 test('Accept-Encoding: gzip or * without q=0', () => {
   assert.equal(acceptsGzip(undefined), false);
@@ -24,4 +24,24 @@ test('a body is serialized once and gzipped once', () => {
   assert.equal(body.gzip(), gz, 'the same buffer');
   assert.deepEqual(gunzipSync(gz), body.bytes);
   assert.ok(gz.length < body.bytes.length);
+});
+
+test('gzip when it pays: a body sent again, or one larger than the initial congestion window', () => {
+  const rows = (n: number) => ({
+    rows: Array.from({ length: n }, (_, i) => ({ stream_id: `stream-${i}`, n: i })),
+  });
+  const tiny = JsonBody.fromJson(JSON.stringify(rows(2)));
+  assert.ok(tiny.bytes.length < 1024);
+  assert.equal(tiny.compressThisSend(), false);
+  assert.equal(tiny.compressThisSend(), false, 'never below 1 kB');
+
+  const page = JsonBody.fromJson(JSON.stringify(rows(200)));
+  assert.ok(page.bytes.length >= 1024 && page.bytes.length < ONE_OFF_GZIP_MIN_BYTES, `${page.bytes.length}`);
+  assert.equal(page.compressThisSend(), false, 'a one-off page within one round trip goes as it is');
+  assert.equal(page.compressThisSend(), true, 'sent again (a cache hit): compressed once, reused');
+  assert.equal(page.compressThisSend(), true);
+
+  const big = new JsonBody(rows(2000));
+  assert.ok(big.bytes.length >= ONE_OFF_GZIP_MIN_BYTES);
+  assert.equal(big.compressThisSend(), true, 'larger than the first window: compressed on its first send');
 });

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
+import { ONE_OFF_GZIP_MIN_BYTES } from '../../../src/http/json-body.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/postgres.ts';
 import { addMinutes, buildTestApi, insertWindows, type SeedWindow, UPDATED_AT } from './fixtures.ts';
 
@@ -402,18 +403,32 @@ describe('GET /state', () => {
 });
 
 describe('compression', () => {
-  test('large bodies are gzipped for clients that accept it, with Vary', async () => {
-    const plain = await app.inject({ url: '/metrics?minutes=10080&limit=1000' });
+  test('bodies are gzipped when it pays, for clients that accept it, with Vary', async () => {
+    const url = '/metrics?minutes=10080&limit=1000';
+    const plain = await app.inject({ url });
     assert.equal(plain.headers['content-encoding'], undefined);
     assert.equal(plain.headers.vary, 'accept-encoding');
-    const gz = await app.inject({
-      url: '/metrics?minutes=10080&limit=1000',
-      headers: { 'accept-encoding': 'gzip, br' },
-    });
-    assert.equal(gz.statusCode, 200);
-    assert.equal(gz.headers['content-encoding'], 'gzip');
-    assert.match(String(gz.headers['content-type']), /^application\/json/);
-    assert.equal(gunzipSync(gz.rawPayload).toString(), plain.body);
+    assert.ok(plain.body.length > 1024 && plain.body.length < ONE_OFF_GZIP_MIN_BYTES, `${plain.body.length}`);
+    const oneOff = await app.inject({ url, headers: { 'accept-encoding': 'gzip, br' } });
+    assert.equal(oneOff.headers['content-encoding'], undefined, 'a one-off body within one round trip');
+    assert.equal(oneOff.headers.vary, 'accept-encoding');
+    assert.equal(oneOff.body, plain.body);
+
+    const cached = await buildTestApi({ pool: db.pool, cacheTtlMs: 60_000 });
+    try {
+      const first = await cached.app.inject({ url, headers: { 'accept-encoding': 'gzip' } });
+      assert.equal(first.headers['content-encoding'], undefined);
+      const gz = await cached.app.inject({ url, headers: { 'accept-encoding': 'gzip, br' } });
+      assert.equal(gz.statusCode, 200);
+      assert.equal(gz.headers['content-encoding'], 'gzip', 'a body sent again is compressed');
+      assert.match(String(gz.headers['content-type']), /^application\/json/);
+      assert.equal(gunzipSync(gz.rawPayload).toString(), plain.body);
+      const refused = await cached.app.inject({ url, headers: { 'accept-encoding': 'gzip;q=0' } });
+      assert.equal(refused.headers['content-encoding'], undefined);
+      assert.equal(refused.body, plain.body);
+    } finally {
+      await cached.app.close();
+    }
     const small = await app.inject({
       url: '/metrics/latest?stream_id=nope',
       headers: { 'accept-encoding': 'gzip' },
