@@ -2,11 +2,13 @@
 -- rows, boiled down in SQL to the instants that can change something: when each user was first
 -- seen, their signups, the start of each UTC day's 6th session, and the purchases that cross a tier
 -- line (with the USD cents spent since the previous crossing, so running sums stay exact).
+-- `ev` is read three times, so Postgres materializes it: it carries only the narrow columns (no
+-- payload; the signups, a few per user, are read on their own below).
 WITH ev AS (
-  SELECT user_id, event_timestamp, event_type, idempotency_key, payload_json, purchase_amount_usd
+  SELECT user_id, event_timestamp, event_type, purchase_amount_usd
   FROM warehouse.fact_events WHERE user_id IN (SELECT user_id FROM stg_users)
   UNION ALL
-  SELECT user_id, event_timestamp, event_type, idempotency_key, payload_json,
+  SELECT user_id, event_timestamp, event_type,
          -- purchase_amount_usd as insert-event-facts.sql computes it
          CASE WHEN event_type = 'purchase'
               THEN round(round(coalesce(total_amount, 0)::numeric, 2)
@@ -14,6 +16,11 @@ WITH ev AS (
                                      WHERE c.currency = stg_events.currency), 1), 2)
               ELSE 0 END
   FROM stg_events
+), signups AS (
+  SELECT user_id, event_timestamp, idempotency_key, payload_json
+  FROM warehouse.fact_events WHERE event_type = 'user_signup' AND user_id IN (SELECT user_id FROM stg_users)
+  UNION ALL
+  SELECT user_id, event_timestamp, idempotency_key, payload_json FROM stg_events WHERE event_type = 'user_signup'
 ), se AS (
   SELECT user_id, session_start FROM warehouse.fact_sessions WHERE user_id IN (SELECT user_id FROM stg_users)
   UNION ALL
@@ -51,7 +58,7 @@ UNION ALL
 SELECT user_id, 'user_signup', (extract(epoch FROM event_timestamp) * 1000000)::bigint::text,
        idempotency_key, payload_json->>'email', payload_json->>'username',
        payload_json->>'signup_source', payload_json->>'plan_type', NULL
-FROM ev WHERE event_type = 'user_signup'
+FROM signups
 UNION ALL
 SELECT user_id, 'tier_crossing', (extract(epoch FROM ts) * 1000000)::bigint::text,
        NULL, NULL, NULL, NULL, NULL, (usd * 100)::bigint
