@@ -2,16 +2,23 @@
  * System B's checks for the shared ops kit (smoke-kit, check-report, stack-target), beside
  * realtime-checks.ts.
  *
- * Smoke: a smoke purchase (event time now, its own user) posted to POST /events is committed by
- * both lake writers (every partition of the commerce topic committed past the end it had once the
- * API accepted the event, read from lake.writer_partitions); the DAG has a scheduler and a worker
- * alive, and its newest finished run did not fail; the newest data-quality run did not fail; the
- * KPI API answers.
+ * Smoke: the day's smoke purchase (event time now, a user of its own per UTC day) posted to
+ * POST /events is committed by both lake writers (every partition of the commerce topic committed
+ * past the end it had once the API accepted the event, read from lake.writer_partitions) and
+ * recorded in ops.smoke_purchases; the DAG has a scheduler and a worker alive, and its newest
+ * finished run did not fail; the newest data-quality run did not fail; the purchase of the newest
+ * earlier day that silver has closed reached marts.revenue_per_user with exactly its USD amount
+ * after a DAG run of that day (queued by smoke over POST /dag/runs when none succeeded yet); the KPI
+ * API answers.
+ *
+ * Why an earlier day and not today's purchase: silver writes an event once its session closed (the
+ * session gap plus the lateness after it, 40 min by default), and a run of day D waits until silver
+ * is complete for D, i.e. past midnight after D. A run of today queued by smoke would hold the DAG's
+ * one active slot until tomorrow (or its timeout), delaying the nightly run: smoke never queues one.
  * Doctor: each lake layer's partitions, lag (end of the commerce topic minus its committed offset)
  * and last commit; the DAG's processes, its newest finished run and an overdue active one; the
  * newest data-quality run.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
 import type { Config } from '../config/index.ts';
 import { errorMessage } from '../errors.ts';
 import { CheckFailed, formatAge, formatMs, type Line, plural } from './check-report.ts';
@@ -198,35 +205,81 @@ export async function lakehouseSmokeChecks(s: Smoke): Promise<void> {
   await checkDagAlive(s, hints);
   await checkDagRuns(s, hints);
   await checkQuality(s, hints);
+  await checkPurchaseThroughDag(s, hints);
   await checkKpi(s, hints);
 }
 
-/** A valid purchase of its own user, event time now: what the lake writers must commit. */
-export function smokePurchase(): Record<string, unknown> {
-  const user = `smoke_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+/** The smoke purchase: EUR, so the check also sees the conversion to USD (SPEC §6.4/6.5). */
+export const SMOKE_PURCHASE = { amount: '12.34', currency: 'EUR', quantity: 2, unitPrice: 6.17 } as const;
+
+export interface SmokePurchase {
+  /** The UTC day of its event time. */
+  date: string;
+  userId: string;
+  idempotencyKey: string;
+  event: Record<string, unknown>;
+}
+
+/**
+ * The day's smoke purchase, event time `nowMs`: its user and ids derive from the UTC date, so every
+ * smoke of a day sends the same purchase (silver and the warehouse keep one per idempotency key)
+ * and its revenue in the marts is known in advance, however often smoke ran.
+ */
+export function smokePurchase(nowMs: number = Date.now()): SmokePurchase {
+  const date = new Date(nowMs).toISOString().slice(0, 10);
+  const day = date.replaceAll('-', '');
+  const userId = `smoke_${day}`;
+  const idempotencyKey = `smoke-purchase-${date}`;
   return {
-    event_id: randomUUID(),
-    idempotency_key: randomUUID(),
-    user_id: user,
-    timestamp: new Date().toISOString(),
-    event_type: 'purchase',
-    device_type: 'desktop',
-    ip_address: '192.0.2.1',
-    schema_version: 'v1',
-    payload: {
-      transaction_id: `TXN-SMOKE-${randomBytes(4).toString('hex').toUpperCase()}`,
-      product_id: 'PROD-SMOKE',
-      product_name: 'rtsa smoke',
-      category: 'Electronics',
-      quantity: 1,
-      unit_price: 12.34,
-      discount_code: null,
-      discount_amount: 0,
-      total_amount: 12.34,
-      currency: 'USD',
-      payment_method: 'credit_card',
+    date,
+    userId,
+    idempotencyKey,
+    event: {
+      event_id: idempotencyKey,
+      idempotency_key: idempotencyKey,
+      user_id: userId,
+      timestamp: new Date(nowMs).toISOString(),
+      event_type: 'purchase',
+      device_type: 'desktop',
+      ip_address: '192.0.2.1',
+      schema_version: 'v1',
+      payload: {
+        transaction_id: `TXN-SMOKE-${day}`,
+        product_id: 'PROD-SMOKE',
+        product_name: 'rtsa smoke',
+        category: 'Electronics',
+        quantity: SMOKE_PURCHASE.quantity,
+        unit_price: SMOKE_PURCHASE.unitPrice,
+        discount_code: null,
+        discount_amount: 0,
+        total_amount: Number(SMOKE_PURCHASE.amount),
+        currency: SMOKE_PURCHASE.currency,
+        payment_method: 'credit_card',
+      },
     },
   };
+}
+
+/** Keeps what smoke sent (the first post of the day; later ones are the same purchase). */
+export async function recordSmokePurchase(
+  db: DatabaseProbe,
+  purchase: SmokePurchase,
+  postedAtMs: number,
+): Promise<void> {
+  await db.query(
+    `INSERT INTO ops.smoke_purchases
+       (logical_date, user_id, idempotency_key, amount, currency, quantity, posted_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (logical_date) DO NOTHING`,
+    [
+      purchase.date,
+      purchase.userId,
+      purchase.idempotencyKey,
+      SMOKE_PURCHASE.amount,
+      SMOKE_PURCHASE.currency,
+      SMOKE_PURCHASE.quantity,
+      new Date(postedAtMs).toISOString(),
+    ],
+  );
 }
 
 async function checkLakeCommitted(s: Smoke, hints: LakehouseHints): Promise<void> {
@@ -236,7 +289,9 @@ async function checkLakeCommitted(s: Smoke, hints: LakehouseHints): Promise<void
   const db = s.db;
   if (db === undefined) return s.checks.skip(name, 'needs the database');
   await s.checks.run(name, async () => {
-    const event = smokePurchase();
+    const postedAt = Date.now();
+    const purchase = smokePurchase(postedAt);
+    const { event } = purchase;
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (s.config.ingestToken !== undefined) headers.authorization = `Bearer ${s.config.ingestToken}`;
     let answer: Awaited<ReturnType<typeof request>>;
@@ -257,6 +312,13 @@ async function checkLakeCommitted(s: Smoke, hints: LakehouseHints): Promise<void
         answer.status === 401 || answer.status === 403 ? s.hints.ingestRefused : s.hints.apiNotRtsa,
       );
     }
+    // What a later smoke follows through the DAG (checkPurchaseThroughDag).
+    await recordSmokePurchase(db, purchase, postedAt).catch((error: unknown) => {
+      throw new CheckFailed(
+        `cannot record the smoke purchase in ops.smoke_purchases: ${describeDbError(error)}`,
+        s.hints.migrations,
+      );
+    });
     // The event is durable once accepted: the end of each partition now lies past it.
     let ends: Map<number, number>;
     const bus = await openCommerceProbe(s.config, s.io).catch((error: unknown) => {
@@ -308,14 +370,20 @@ async function checkDagAlive(s: Smoke, hints: LakehouseHints): Promise<void> {
   const db = s.db;
   await s.checks.run(name, async () => {
     const dag = await dagState(db).catch((error: unknown) => {
+      s.dagBlocked = 'the DAG tables cannot be read';
       throw new CheckFailed(
         `cannot read orchestration.processes: ${describeDbError(error)}`,
         s.hints.migrations,
       );
     });
-    if (dag.schedulers === 0)
+    if (dag.schedulers === 0) {
+      s.dagBlocked = 'no DAG scheduler alive';
       throw new CheckFailed('no DAG scheduler alive (none in 30 s)', hints.noScheduler);
-    if (dag.workers === 0) throw new CheckFailed('no DAG worker alive (none in 30 s)', hints.noWorker);
+    }
+    if (dag.workers === 0) {
+      s.dagBlocked = 'no DAG worker alive';
+      throw new CheckFailed('no DAG worker alive (none in 30 s)', hints.noWorker);
+    }
     return `${plural(dag.schedulers, 'scheduler')}, ${plural(dag.workers, 'worker')} alive`;
   });
 }
@@ -349,6 +417,202 @@ async function checkQuality(s: Smoke, hints: LakehouseHints): Promise<void> {
     }
     return `quality run ${q.runId} of ${q.date}: ${q.status}`;
   });
+}
+
+interface RecordedPurchase {
+  d: string;
+  user_id: string;
+  idempotency_key: string;
+  amount: string;
+  currency: string;
+  quantity: number;
+}
+
+const RUN_ENDED = new Set(['succeeded', 'failed', 'timed_out']);
+const DAY_MS = 86_400_000;
+
+/**
+ * The newest earlier day's smoke purchase in marts.revenue_per_user, exactly: 1 purchase, its
+ * amount in USD through warehouse.dim_currency (rounded to cents, as the warehouse does), its
+ * quantity. When no run of that day has succeeded yet, queues one over POST /dag/runs (with the
+ * ingest token) and follows it to its end, within --wait.
+ */
+async function checkPurchaseThroughDag(s: Smoke, hints: LakehouseHints): Promise<void> {
+  const name = 'purchase reaches revenue_per_user';
+  const blocked = s.apiBlocked ?? s.dagBlocked;
+  if (blocked !== undefined) return s.checks.skip(name, blocked);
+  if (s.db === undefined) return s.checks.skip(name, 'needs the database');
+  const db = s.db;
+  await s.checks.run(name, async () => {
+    const nowMs = Date.now();
+    const today = new Date(nowMs).toISOString().slice(0, 10);
+    const recorded = await db
+      .query<RecordedPurchase>(
+        `SELECT to_char(logical_date, 'YYYY-MM-DD') AS d, user_id, idempotency_key, amount::text AS amount,
+                currency, quantity
+         FROM ops.smoke_purchases WHERE logical_date < $1::date ORDER BY logical_date DESC LIMIT 3`,
+        [today],
+      )
+      .catch((error: unknown) => {
+        throw new CheckFailed(
+          `cannot read ops.smoke_purchases: ${describeDbError(error)}`,
+          s.hints.migrations,
+        );
+      });
+    // Silver closes day D once its watermark passed the end of D + the session gap (+ the lateness).
+    const closedAt = (d: string) =>
+      Date.parse(`${d}T00:00:00Z`) + DAY_MS + s.config.sessionGapMs + s.config.lakeLatenessMs;
+    const p = recorded.find((r) => closedAt(r.d) <= nowMs);
+    if (p === undefined) {
+      const waiting = recorded[0];
+      return waiting === undefined
+        ? `nothing to follow yet: today's purchase (${smokePurchase(nowMs).userId}) is followed by a smoke after silver closes ${today}, from ${new Date(closedAt(today)).toISOString().slice(0, 16)}Z (a run of today cannot finish before)`
+        : `nothing to follow yet: ${waiting.user_id}'s purchase of ${waiting.d} is followed from ${new Date(closedAt(waiting.d)).toISOString().slice(0, 16)}Z, once silver closed that day`;
+    }
+    const what = `${p.user_id}'s ${p.amount} ${p.currency} purchase of ${p.d}`;
+    const [succeeded] = await db.query<{ run_id: string }>(
+      `SELECT run_id FROM orchestration.runs WHERE logical_date = $1::date AND status = 'succeeded'
+       ORDER BY run_id DESC LIMIT 1`,
+      [p.d],
+    );
+    const via =
+      succeeded === undefined ? await runDay(s, hints, p.d, what) : `run ${succeeded.run_id} of ${p.d}`;
+
+    const [rate] = await db.query<{ usd: string }>(
+      `SELECT round($1::numeric * usd_rate, 2)::text AS usd FROM warehouse.dim_currency WHERE currency = $2`,
+      [p.amount, p.currency],
+    );
+    const expected = rate?.usd ?? p.amount; // a code dim_currency lacks counts as USD (SPEC §6.4)
+    const marts = await db
+      .query<{ total_purchases: number; total_revenue_usd: string; total_items: number }>(
+        `SELECT total_purchases::int, total_revenue_usd::text, total_items::int
+         FROM marts.revenue_per_user WHERE user_id = $1`,
+        [p.user_id],
+      )
+      .catch((error: unknown) => {
+        throw new CheckFailed(
+          `cannot read marts.revenue_per_user after ${via}: ${describeDbError(error)}`,
+          hints.runFailed,
+        );
+      });
+    const row = marts[0];
+    if (row === undefined) {
+      const [fact] = await db.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM warehouse.fact_events WHERE idempotency_key = $1',
+        [p.idempotency_key],
+      );
+      throw new CheckFailed(
+        (fact?.n ?? 0) > 0
+          ? `${what} is in warehouse.fact_events but not in marts.revenue_per_user after ${via}`
+          : `${what} is not in warehouse.fact_events after ${via}: lost before the warehouse (in silver? the load?)`,
+        (fact?.n ?? 0) > 0
+          ? `the marts build lost it: \`rtsa dag run --date ${p.d}\` rebuilds them; GET /dag/runs/<id> shows marts_build`
+          : `look for it in silver (docs/lakehouse.md shows a DuckDB query: user_id = '${p.user_id}') and in the dead letters; then \`rtsa dag run --date ${p.d}\` re-loads the day`,
+      );
+    }
+    const got = `${row.total_purchases} purchase(s), ${row.total_revenue_usd} USD, ${row.total_items} item(s)`;
+    const want = `1 purchase(s), ${expected} USD, ${p.quantity} item(s)`;
+    if (got !== want) {
+      throw new CheckFailed(
+        `${what} in marts.revenue_per_user after ${via}: ${got}; expected ${want}`,
+        `compare warehouse.fact_events (idempotency_key '${p.idempotency_key}') with the marts; duplicates mean the dedup on idempotency_key failed (docs/warehouse.md)`,
+      );
+    }
+    return `${what} in marts.revenue_per_user: ${row.total_revenue_usd} USD, 1 purchase, after ${via}`;
+  });
+}
+
+/** Queues a run of `date` over POST /dag/runs (or follows the active one) to its end; says which. */
+async function runDay(s: Smoke, hints: LakehouseHints, date: string, what: string): Promise<string> {
+  const db = s.db!;
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (s.config.ingestToken !== undefined) headers.authorization = `Bearer ${s.config.ingestToken}`;
+  let answer: Awaited<ReturnType<typeof request>>;
+  try {
+    answer = await request(`${s.api}/dag/runs`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ date }),
+      timeoutMs: 15_000,
+    });
+  } catch (error) {
+    throw new CheckFailed(`POST /dag/runs got no answer: ${describeNetworkError(error)}`, s.hints.apiDown);
+  }
+  const body = jsonOf(answer) as { run_id?: number } | undefined;
+  if ((answer.status !== 202 && answer.status !== 409) || typeof body?.run_id !== 'number') {
+    throw new CheckFailed(
+      `POST /dag/runs {"date": "${date}"} (to follow ${what}) answered ${answer.status}: ${snippet(answer.text)}`,
+      answer.status === 401 ? s.hints.ingestRefused : s.hints.apiNotRtsa,
+    );
+  }
+  const runId = body.run_id;
+  const started = performance.now();
+  s.io.write(
+    `      … ${answer.status === 202 ? 'queued' : 'following the active'} run ${runId} of ${date} to follow ${what}`,
+  );
+  let shown = '';
+  const ended = await pollUntil(
+    s.options.waitMs,
+    async () => {
+      const state = await runState(db, runId);
+      if (state.line !== shown) {
+        shown = state.line;
+        s.io.write(`      … run ${runId}: ${state.line}`);
+      }
+      return RUN_ENDED.has(state.status) ? state : undefined;
+    },
+    { intervalMs: 500, signal: s.io.signal },
+  );
+  const took = formatMs(performance.now() - started);
+  if (ended.value === undefined) {
+    const state = await runState(db, runId).catch(() => undefined);
+    const where = state === undefined ? '' : `: ${state.line}`;
+    throw new CheckFailed(
+      `run ${runId} of ${date} (for ${what}) did not end within ${took}${where}`,
+      state?.task === 'wait_for_silver'
+        ? `silver has not closed ${date}: ${hints.lakeStuck}`
+        : state?.status === 'queued'
+          ? 'it waits for the run before it (one runs at a time) or for the scheduler: `rtsa dag status`; or give smoke more time (--wait)'
+          : 'a task is slow: `rtsa dag status` follows it; give smoke more time (--wait 5m)',
+    );
+  }
+  if (ended.value.status !== 'succeeded') {
+    const at = ended.value.task === undefined ? '' : ` at ${ended.value.task}`;
+    throw new CheckFailed(
+      `run ${runId} of ${date} (for ${what}) ${ended.value.status}${at}: ${ended.value.error || 'no error recorded'}`,
+      hints.runFailed.replace('--date D', `--date ${date}`),
+    );
+  }
+  return `run ${runId} of ${date}, queued by this smoke, ${took}`;
+}
+
+/** A run's status and, while it runs (or once it failed), the task that holds it. */
+async function runState(
+  db: DatabaseProbe,
+  runId: number,
+): Promise<{ status: string; task: string | undefined; error: string; line: string }> {
+  const [run] = await db.query<{ status: string; error: string | null }>(
+    'SELECT status, error FROM orchestration.runs WHERE run_id = $1',
+    [runId],
+  );
+  if (run === undefined)
+    return { status: 'missing', task: undefined, error: '', line: 'not in orchestration.runs' };
+  const [task] = await db.query<{ task: string; status: string; attempts: number; error: string | null }>(
+    `SELECT task, status, attempts, error FROM orchestration.tasks
+     WHERE run_id = $1 AND status <> 'succeeded' ORDER BY position LIMIT 1`,
+    [runId],
+  );
+  const error = (run.error ?? task?.error ?? '').split('\n')[0];
+  const on =
+    task === undefined
+      ? ''
+      : `, ${task.task} ${task.status}${task.attempts > 1 ? ` (attempt ${task.attempts})` : ''}`;
+  return {
+    status: run.status,
+    task: task?.task,
+    error: error ?? '',
+    line: `${run.status}${on}${error ? ` — ${error}` : ''}`,
+  };
 }
 
 async function checkKpi(s: Smoke, hints: LakehouseHints): Promise<void> {
