@@ -2,23 +2,25 @@
  * System B's checks for the shared ops kit (smoke-kit, check-report, stack-target), beside
  * realtime-checks.ts.
  *
- * Smoke: the day's smoke purchase (event time now, a user of its own per UTC day) posted to
+ * Smoke: a smoke purchase (event time now, a user of its own: `smoke_<YYYYMMDD>_<run>`) posted to
  * POST /events is committed by both lake writers (every partition of the commerce topic committed
  * past the end it had once the API accepted the event, read from lake.writer_partitions) and
  * recorded in ops.smoke_purchases; the DAG has a scheduler and a worker alive, and its newest
- * finished run did not fail; the newest data-quality run did not fail; the purchase of the newest
- * earlier day that silver has closed reached marts.revenue_per_user with exactly its USD amount
- * after a DAG run of that day (queued by smoke over POST /dag/runs when none succeeded yet); the KPI
- * API answers.
+ * finished run did not fail; the newest data-quality run did not fail; the smoke purchases of the
+ * newest earlier day that silver has closed reached marts.revenue_per_user with exactly their USD
+ * amount after a DAG run of that day (queued by smoke over POST /dag/runs when none succeeded
+ * yet); the KPI API answers.
  *
  * Why an earlier day and not today's purchase: silver writes an event once its session closed (the
  * session gap plus the lateness after it, 40 min by default), and a run of day D waits until silver
  * is complete for D, i.e. past midnight after D. A run of today queued by smoke would hold the DAG's
  * one active slot until tomorrow (or its timeout), delaying the nightly run: smoke never queues one.
+ *
  * Doctor: each lake layer's partitions, lag (end of the commerce topic minus its committed offset)
  * and last commit; the DAG's processes, its newest finished run and an overdue active one; the
  * newest data-quality run.
  */
+import { randomBytes } from 'node:crypto';
 import type { Config } from '../config/index.ts';
 import { errorMessage } from '../errors.ts';
 import { CheckFailed, formatAge, formatMs, type Line, plural } from './check-report.ts';
@@ -221,15 +223,18 @@ export interface SmokePurchase {
 }
 
 /**
- * The day's smoke purchase, event time `nowMs`: its user and ids derive from the UTC date, so every
- * smoke of a day sends the same purchase (silver and the warehouse keep one per idempotency key)
- * and its revenue in the marts is known in advance, however often smoke ran.
+ * A smoke run's purchase, event time `nowMs`: a user of its own named by the UTC day and the run
+ * (`smoke_<YYYYMMDD>_<run>`), so its revenue in the marts is known in advance: exactly this one
+ * purchase.
  */
-export function smokePurchase(nowMs: number = Date.now()): SmokePurchase {
+export function smokePurchase(
+  nowMs: number = Date.now(),
+  run: string = randomBytes(4).toString('hex'),
+): SmokePurchase {
   const date = new Date(nowMs).toISOString().slice(0, 10);
   const day = date.replaceAll('-', '');
-  const userId = `smoke_${day}`;
-  const idempotencyKey = `smoke-purchase-${date}`;
+  const userId = `smoke_${day}_${run}`;
+  const idempotencyKey = `smoke-purchase-${day}-${run}`;
   return {
     date,
     userId,
@@ -244,7 +249,7 @@ export function smokePurchase(nowMs: number = Date.now()): SmokePurchase {
       ip_address: '192.0.2.1',
       schema_version: 'v1',
       payload: {
-        transaction_id: `TXN-SMOKE-${day}`,
+        transaction_id: `TXN-SMOKE-${day}-${run.toUpperCase()}`,
         product_id: 'PROD-SMOKE',
         product_name: 'rtsa smoke',
         category: 'Electronics',
@@ -260,7 +265,7 @@ export function smokePurchase(nowMs: number = Date.now()): SmokePurchase {
   };
 }
 
-/** Keeps what smoke sent (the first post of the day; later ones are the same purchase). */
+/** Keeps what smoke sent, for a later smoke to follow (checkPurchaseThroughDag). */
 export async function recordSmokePurchase(
   db: DatabaseProbe,
   purchase: SmokePurchase,
@@ -269,7 +274,7 @@ export async function recordSmokePurchase(
   await db.query(
     `INSERT INTO ops.smoke_purchases
        (logical_date, user_id, idempotency_key, amount, currency, quantity, posted_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (logical_date) DO NOTHING`,
+     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (user_id) DO NOTHING`,
     [
       purchase.date,
       purchase.userId,
@@ -419,23 +424,28 @@ async function checkQuality(s: Smoke, hints: LakehouseHints): Promise<void> {
   });
 }
 
-interface RecordedPurchase {
-  d: string;
+interface FollowedPurchase {
   user_id: string;
   idempotency_key: string;
   amount: string;
   currency: string;
   quantity: number;
+  /** The amount in USD through warehouse.dim_currency, rounded to cents as the warehouse does. */
+  expected_usd: string;
+  total_purchases: number | null;
+  total_revenue_usd: string | null;
+  total_items: number | null;
+  in_facts: boolean;
 }
 
 const RUN_ENDED = new Set(['succeeded', 'failed', 'timed_out']);
 const DAY_MS = 86_400_000;
 
 /**
- * The newest earlier day's smoke purchase in marts.revenue_per_user, exactly: 1 purchase, its
- * amount in USD through warehouse.dim_currency (rounded to cents, as the warehouse does), its
- * quantity. When no run of that day has succeeded yet, queues one over POST /dag/runs (with the
- * ingest token) and follows it to its end, within --wait.
+ * The smoke purchases of the newest earlier day that silver has closed, each in
+ * marts.revenue_per_user exactly: 1 purchase, its amount in USD, its quantity. When no run of that
+ * day has succeeded yet, queues one over POST /dag/runs (with the ingest token) and follows it to
+ * its end, within --wait.
  */
 async function checkPurchaseThroughDag(s: Smoke, hints: LakehouseHints): Promise<void> {
   const name = 'purchase reaches revenue_per_user';
@@ -446,11 +456,10 @@ async function checkPurchaseThroughDag(s: Smoke, hints: LakehouseHints): Promise
   await s.checks.run(name, async () => {
     const nowMs = Date.now();
     const today = new Date(nowMs).toISOString().slice(0, 10);
-    const recorded = await db
-      .query<RecordedPurchase>(
-        `SELECT to_char(logical_date, 'YYYY-MM-DD') AS d, user_id, idempotency_key, amount::text AS amount,
-                currency, quantity
-         FROM ops.smoke_purchases WHERE logical_date < $1::date ORDER BY logical_date DESC LIMIT 3`,
+    const days = await db
+      .query<{ d: string }>(
+        `SELECT DISTINCT to_char(logical_date, 'YYYY-MM-DD') AS d FROM ops.smoke_purchases
+         WHERE logical_date < $1::date ORDER BY d DESC LIMIT 3`,
         [today],
       )
       .catch((error: unknown) => {
@@ -462,64 +471,80 @@ async function checkPurchaseThroughDag(s: Smoke, hints: LakehouseHints): Promise
     // Silver closes day D once its watermark passed the end of D + the session gap (+ the lateness).
     const closedAt = (d: string) =>
       Date.parse(`${d}T00:00:00Z`) + DAY_MS + s.config.sessionGapMs + s.config.lakeLatenessMs;
-    const p = recorded.find((r) => closedAt(r.d) <= nowMs);
-    if (p === undefined) {
-      const waiting = recorded[0];
-      return waiting === undefined
-        ? `nothing to follow yet: today's purchase (${smokePurchase(nowMs).userId}) is followed by a smoke after silver closes ${today}, from ${new Date(closedAt(today)).toISOString().slice(0, 16)}Z (a run of today cannot finish before)`
-        : `nothing to follow yet: ${waiting.user_id}'s purchase of ${waiting.d} is followed from ${new Date(closedAt(waiting.d)).toISOString().slice(0, 16)}Z, once silver closed that day`;
+    const minute = (ms: number) => `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+    const date = days.map((r) => r.d).find((d) => closedAt(d) <= nowMs);
+    if (date === undefined) {
+      const open = days[0]?.d ?? today;
+      return `nothing to follow yet: the smoke purchases of ${open} are followed by a smoke from ${minute(closedAt(open))}, once silver has closed that day (a run of a day cannot finish before)`;
     }
-    const what = `${p.user_id}'s ${p.amount} ${p.currency} purchase of ${p.d}`;
+    const recorded = await db.query<{ n: number; user_id: string; amount: string; currency: string }>(
+      `SELECT count(*) OVER ()::int AS n, user_id, amount::text AS amount, currency
+       FROM ops.smoke_purchases WHERE logical_date = $1::date ORDER BY posted_at LIMIT 1`,
+      [date],
+    );
+    const first = recorded[0]!;
+    const what =
+      first.n === 1
+        ? `${first.user_id}'s ${first.amount} ${first.currency} purchase of ${date}`
+        : `the ${first.n} smoke purchases of ${date}`;
     const [succeeded] = await db.query<{ run_id: string }>(
       `SELECT run_id FROM orchestration.runs WHERE logical_date = $1::date AND status = 'succeeded'
        ORDER BY run_id DESC LIMIT 1`,
-      [p.d],
+      [date],
     );
     const via =
-      succeeded === undefined ? await runDay(s, hints, p.d, what) : `run ${succeeded.run_id} of ${p.d}`;
+      succeeded === undefined ? await runDay(s, hints, date, what) : `run ${succeeded.run_id} of ${date}`;
 
-    const [rate] = await db.query<{ usd: string }>(
-      `SELECT round($1::numeric * usd_rate, 2)::text AS usd FROM warehouse.dim_currency WHERE currency = $2`,
-      [p.amount, p.currency],
-    );
-    const expected = rate?.usd ?? p.amount; // a code dim_currency lacks counts as USD (SPEC §6.4)
-    const marts = await db
-      .query<{ total_purchases: number; total_revenue_usd: string; total_items: number }>(
-        `SELECT total_purchases::int, total_revenue_usd::text, total_items::int
-         FROM marts.revenue_per_user WHERE user_id = $1`,
-        [p.user_id],
+    const rows = await db
+      .query<FollowedPurchase>(
+        `SELECT p.user_id, p.idempotency_key, p.amount::text AS amount, p.currency, p.quantity,
+                round(p.amount * coalesce(c.usd_rate, 1), 2)::text AS expected_usd,
+                m.total_purchases::int AS total_purchases, m.total_revenue_usd::text AS total_revenue_usd,
+                m.total_items::int AS total_items,
+                EXISTS (SELECT 1 FROM warehouse.fact_events f WHERE f.idempotency_key = p.idempotency_key) AS in_facts
+         FROM ops.smoke_purchases p
+         LEFT JOIN warehouse.dim_currency c ON c.currency = p.currency
+         LEFT JOIN marts.revenue_per_user m ON m.user_id = p.user_id
+         WHERE p.logical_date = $1::date ORDER BY p.posted_at, p.user_id`,
+        [date],
       )
       .catch((error: unknown) => {
         throw new CheckFailed(
           `cannot read marts.revenue_per_user after ${via}: ${describeDbError(error)}`,
-          hints.runFailed,
+          hints.runFailed.replace('--date D', `--date ${date}`),
         );
       });
-    const row = marts[0];
-    if (row === undefined) {
-      const [fact] = await db.query<{ n: number }>(
-        'SELECT count(*)::int AS n FROM warehouse.fact_events WHERE idempotency_key = $1',
-        [p.idempotency_key],
-      );
+    const wrong = rows.map((r) => [r, describeFollowed(r)] as const).filter(([, problem]) => problem !== '');
+    if (wrong.length > 0) {
+      const [r, problem] = wrong[0]!;
+      const count =
+        rows.length === 1 ? '' : ` (${wrong.length} of ${rows.length} smoke purchases of ${date} wrong)`;
       throw new CheckFailed(
-        (fact?.n ?? 0) > 0
-          ? `${what} is in warehouse.fact_events but not in marts.revenue_per_user after ${via}`
-          : `${what} is not in warehouse.fact_events after ${via}: lost before the warehouse (in silver? the load?)`,
-        (fact?.n ?? 0) > 0
-          ? `the marts build lost it: \`rtsa dag run --date ${p.d}\` rebuilds them; GET /dag/runs/<id> shows marts_build`
-          : `look for it in silver (docs/lakehouse.md shows a DuckDB query: user_id = '${p.user_id}') and in the dead letters; then \`rtsa dag run --date ${p.d}\` re-loads the day`,
+        `${r.user_id}'s ${r.amount} ${r.currency} purchase of ${date}, after ${via}: ${problem}${count}`,
+        r.total_purchases === null && !r.in_facts
+          ? `look for user_id '${r.user_id}' in silver (docs/lakehouse.md has a DuckDB query) and in the dead letters; then \`rtsa dag run --date ${date}\` re-loads the day`
+          : r.total_purchases === null
+            ? `the marts build left it out: \`rtsa dag run --date ${date}\` rebuilds the marts; GET /dag/runs/<id> shows marts_build`
+            : `compare warehouse.fact_events (idempotency_key '${r.idempotency_key}') with the marts and warehouse.dim_currency (docs/warehouse.md)`,
       );
     }
-    const got = `${row.total_purchases} purchase(s), ${row.total_revenue_usd} USD, ${row.total_items} item(s)`;
-    const want = `1 purchase(s), ${expected} USD, ${p.quantity} item(s)`;
-    if (got !== want) {
-      throw new CheckFailed(
-        `${what} in marts.revenue_per_user after ${via}: ${got}; expected ${want}`,
-        `compare warehouse.fact_events (idempotency_key '${p.idempotency_key}') with the marts; duplicates mean the dedup on idempotency_key failed (docs/warehouse.md)`,
-      );
-    }
-    return `${what} in marts.revenue_per_user: ${row.total_revenue_usd} USD, 1 purchase, after ${via}`;
+    const usd = rows[0]!.expected_usd;
+    return rows.length === 1
+      ? `${what} in marts.revenue_per_user: ${usd} USD, 1 purchase, after ${via}`
+      : `${what} in marts.revenue_per_user, each ${usd} USD in 1 purchase, after ${via}`;
   });
+}
+
+/** What is wrong with a followed purchase in the marts, or '' when it is exactly there. */
+function describeFollowed(r: FollowedPurchase): string {
+  if (r.total_purchases === null) {
+    return r.in_facts
+      ? 'in warehouse.fact_events but not in marts.revenue_per_user'
+      : 'not in warehouse.fact_events nor in marts.revenue_per_user: lost before the warehouse (silver? the load?)';
+  }
+  const got = `${r.total_purchases} purchase(s), ${r.total_revenue_usd} USD, ${r.total_items} item(s)`;
+  const want = `1 purchase(s), ${r.expected_usd} USD, ${r.quantity} item(s)`;
+  return got === want ? '' : `marts.revenue_per_user has ${got}; expected ${want}`;
 }
 
 /** Queues a run of `date` over POST /dag/runs (or follows the active one) to its end; says which. */
