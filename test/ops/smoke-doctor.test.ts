@@ -10,7 +10,8 @@
  * recorded as sent; the first smoke queues the day's DAG run and finds the purchase in
  * marts.revenue_per_user at 12.34 EUR = 13.33 USD, a second smoke finds it again without a run.
  * Broken: a recorded purchase that never reached the lake (yesterday's) fails at that step with the
- * run's failure; a stack with an API and a scheduler but no worker fails at the DAG step.
+ * run's failure (and with a wrong token, at POST /dag/runs' 401); a stack with an API and a
+ * scheduler but no worker fails at the DAG step. The stack has an ingest token, which smoke sends.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -22,6 +23,7 @@ import { recordSmokePurchase, smokePurchase } from '../../src/ops/lakehouse-chec
 import { openDatabaseProbe } from '../../src/ops/stack-target.ts';
 import { requireBinary, skipWithout } from '../helpers/system-binaries.ts';
 import {
+  cleanEnv,
   exitOf,
   freePort,
   postmasterPid,
@@ -36,8 +38,10 @@ let dir: string;
 let port: number;
 let stack: ChildProcess | undefined;
 
-/** `rtsa <args>` to its end: exit code and output. */
-const rtsa = (...args: string[]) => runRtsa(args);
+/** The stack's ingest token: POST /events and POST /dag/runs need it; smoke sends it. */
+const TOKEN = 'smoke-test-token';
+/** `rtsa <args>` to its end, with the stack's token in the environment: exit code and output. */
+const rtsa = (...args: string[]) => runRtsa(args, { env: cleanEnv({ RTSA_INGEST_TOKEN: TOKEN }) });
 const wait = <T>(what: string, fn: () => Promise<T | undefined>, ms = 60_000) =>
   until(what, fn, ms, undefined, 100);
 
@@ -97,7 +101,7 @@ before(async () => {
       '--dag-retries',
       '0',
     ],
-    { output: 'inherit' },
+    { output: 'inherit', env: cleanEnv({ RTSA_INGEST_TOKEN: TOKEN }) },
   ).proc;
   await waitHealthy(`http://127.0.0.1:${port}`);
   await recordSent(followed, FOLLOWED_AT);
@@ -334,7 +338,21 @@ test('a recorded smoke purchase that never reached the lake: smoke fails at the 
   const lost = smokePurchase(lostAt);
   await recordSent(lost, lostAt);
   // The stack's silver settings, so yesterday counts as closed from 00:00:02 UTC.
-  const smoke = await rtsa('smoke', ...at(), '--session-gap', '1s', '--lake-lateness', '1s', '--wait', '90s');
+  const silver = ['--session-gap', '1s', '--lake-lateness', '1s'];
+  // With the wrong token, POST /dag/runs refuses the run (as POST /events refuses the purchase).
+  const refused = await runRtsa(['smoke', ...at(), ...silver, '--wait', '3s'], {
+    env: cleanEnv({ RTSA_INGEST_TOKEN: 'not-the-token' }),
+  });
+  assert.equal(refused.code, 1, refused.out);
+  assert.match(
+    refused.out,
+    new RegExp(
+      `✗ purchase reaches revenue_per_user: POST /dag/runs \\{"date": "${lost.date}"\\} \\(to follow ${lost.userId}'s .*\\) answered 401: .*the bearer token is not the ingest token`,
+    ),
+  );
+  assert.match(refused.out, /→ set RTSA_INGEST_TOKEN \/ --ingest-token to the token the API expects/);
+  assert.doesNotMatch(refused.out, /queued run/);
+  const smoke = await rtsa('smoke', ...at(), ...silver, '--wait', '90s');
   assert.equal(smoke.code, 1, smoke.out);
   assert.match(smoke.out, new RegExp(`… queued run \\d+ of ${lost.date} to follow ${lost.userId}'s`));
   assert.match(
