@@ -152,7 +152,8 @@ export const COMMANDS = {
   },
   smoke: {
     summary: 'check a running stack end to end (docs/smoke-tests.md); exit 1 when any check fails',
-    areas: ['general', 'database', 'bus', 'listen', 'api', 'client', 'token', 'pipeline'],
+    // lake: when silver closes a day (lateness + session gap), before smoke follows its purchase.
+    areas: ['general', 'database', 'bus', 'listen', 'api', 'client', 'token', 'pipeline', 'lake'],
     flags: {
       'prometheus-url': { type: 'string', doc: 'also check Prometheus there: ready, every target up' },
       wait: { type: 'string', doc: 'how long the smoke donation may take to show up (default 60s)' },

@@ -606,7 +606,7 @@ export const SETTINGS = {
     env: 'RTSA_INGEST_TOKEN',
     flag: 'ingest-token',
     kind: 'string',
-    doc: 'When set, POST /events requires `Authorization: Bearer <token>`.',
+    doc: 'When set, POST /events and POST /dag/runs require `Authorization: Bearer <token>` (reads stay open).',
     area: 'token',
     secret: true,
   },

@@ -43,6 +43,8 @@ export const MIGRATION_SETS: readonly MigrationSet[] = [
   // System B's daily DAG: runs, tasks, attempts (src/lakehouse/orchestration). pg-boss keeps its
   // queues in schema `pgboss`, installed by pg-boss itself.
   { name: 'orchestration', schema: 'orchestration', dir: here('orchestration') },
+  // `rtsa smoke`'s record of the purchases it sent, which it follows through the DAG (src/ops).
+  { name: 'ops', schema: 'ops', dir: here('ops') },
 ];
 
 export async function loadMigrations(set: MigrationSet = realtimeSet()): Promise<Migration[]> {

@@ -1,6 +1,6 @@
 /**
  * Basic hardening without a dependency: safe default headers on every response, and the bearer
- * token check of POST /events. No CORS headers are sent, so browsers on other origins cannot read
+ * token check of the writing routes (POST /events, POST /dag/runs). No CORS headers are sent, so browsers on other origins cannot read
  * the API; the Authorization header is never logged (fastify's request serializer leaves headers
  * out, and the logger redacts it anyway).
  */
@@ -32,9 +32,9 @@ const digest = (text: string) => createHash('sha256').update(text).digest();
 /**
  * An onRequest hook requiring `Authorization: Bearer <token>`. It runs before the body is read, so
  * an unauthenticated client cannot make the server buffer a body. Compared as SHA-256 digests with
- * timingSafeEqual: constant time, whatever the lengths.
+ * timingSafeEqual: constant time, whatever the lengths. `route` names the route in the 401.
  */
-export function requireBearerToken(token: string) {
+export function requireBearerToken(token: string, route = 'POST /events') {
   const expected = digest(token);
   return async (request: FastifyRequest, _reply: FastifyReply): Promise<void> => {
     const header = request.headers.authorization ?? '';
@@ -47,7 +47,7 @@ export function requireBearerToken(token: string) {
         error: 'unauthorized',
         message:
           header === ''
-            ? 'POST /events needs Authorization: Bearer <token> (the server has RTSA_INGEST_TOKEN set)'
+            ? `${route} needs Authorization: Bearer <token> (the server has RTSA_INGEST_TOKEN set)`
             : 'the bearer token is not the ingest token',
       },
       { 'www-authenticate': 'Bearer realm="rtsa"' },

@@ -2,16 +2,25 @@
  * System B's checks for the shared ops kit (smoke-kit, check-report, stack-target), beside
  * realtime-checks.ts.
  *
- * Smoke: a smoke purchase (event time now, its own user) posted to POST /events is committed by
- * both lake writers (every partition of the commerce topic committed past the end it had once the
- * API accepted the event, read from lake.writer_partitions); the DAG has a scheduler and a worker
- * alive, and its newest finished run did not fail; the newest data-quality run did not fail; the
- * KPI API answers.
+ * Smoke: a smoke purchase (event time now, a user of its own: `smoke_<YYYYMMDD>_<run>`) posted to
+ * POST /events is committed by both lake writers (every partition of the commerce topic committed
+ * past the end it had once the API accepted the event, read from lake.writer_partitions) and
+ * recorded in ops.smoke_purchases; the DAG has a scheduler and a worker alive, and its newest
+ * finished run did not fail; the newest data-quality run did not fail; the smoke purchases of the
+ * newest earlier day that silver has closed reached marts.revenue_per_user with exactly their USD
+ * amount after a DAG run of that day (queued by smoke over POST /dag/runs when none succeeded
+ * yet); the KPI API answers.
+ *
+ * Why an earlier day and not today's purchase: silver writes an event once its session closed (the
+ * session gap plus the lateness after it, 40 min by default), and a run of day D waits until silver
+ * is complete for D, i.e. past midnight after D. A run of today queued by smoke would hold the DAG's
+ * one active slot until tomorrow (or its timeout), delaying the nightly run: smoke never queues one.
+ *
  * Doctor: each lake layer's partitions, lag (end of the commerce topic minus its committed offset)
  * and last commit; the DAG's processes, its newest finished run and an overdue active one; the
  * newest data-quality run.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Config } from '../config/index.ts';
 import { errorMessage } from '../errors.ts';
 import { CheckFailed, formatAge, formatMs, type Line, plural } from './check-report.ts';
@@ -198,35 +207,84 @@ export async function lakehouseSmokeChecks(s: Smoke): Promise<void> {
   await checkDagAlive(s, hints);
   await checkDagRuns(s, hints);
   await checkQuality(s, hints);
+  await checkPurchaseThroughDag(s, hints);
   await checkKpi(s, hints);
 }
 
-/** A valid purchase of its own user, event time now: what the lake writers must commit. */
-export function smokePurchase(): Record<string, unknown> {
-  const user = `smoke_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+/** The smoke purchase: EUR, so the check also sees the conversion to USD (SPEC §6.4/6.5). */
+export const SMOKE_PURCHASE = { amount: '12.34', currency: 'EUR', quantity: 2, unitPrice: 6.17 } as const;
+
+export interface SmokePurchase {
+  /** The UTC day of its event time. */
+  date: string;
+  userId: string;
+  idempotencyKey: string;
+  event: Record<string, unknown>;
+}
+
+/**
+ * A smoke run's purchase, event time `nowMs`: a user of its own named by the UTC day and the run
+ * (`smoke_<YYYYMMDD>_<run>`), so its revenue in the marts is known in advance: exactly this one
+ * purchase.
+ */
+export function smokePurchase(
+  nowMs: number = Date.now(),
+  run: string = randomBytes(4).toString('hex'),
+): SmokePurchase {
+  const date = new Date(nowMs).toISOString().slice(0, 10);
+  const day = date.replaceAll('-', '');
+  const userId = `smoke_${day}_${run}`;
+  const idempotencyKey = `smoke-purchase-${day}-${run}`;
   return {
-    event_id: randomUUID(),
-    idempotency_key: randomUUID(),
-    user_id: user,
-    timestamp: new Date().toISOString(),
-    event_type: 'purchase',
-    device_type: 'desktop',
-    ip_address: '192.0.2.1',
-    schema_version: 'v1',
-    payload: {
-      transaction_id: `TXN-SMOKE-${randomBytes(4).toString('hex').toUpperCase()}`,
-      product_id: 'PROD-SMOKE',
-      product_name: 'rtsa smoke',
-      category: 'Electronics',
-      quantity: 1,
-      unit_price: 12.34,
-      discount_code: null,
-      discount_amount: 0,
-      total_amount: 12.34,
-      currency: 'USD',
-      payment_method: 'credit_card',
+    date,
+    userId,
+    idempotencyKey,
+    event: {
+      event_id: idempotencyKey,
+      idempotency_key: idempotencyKey,
+      user_id: userId,
+      timestamp: new Date(nowMs).toISOString(),
+      event_type: 'purchase',
+      device_type: 'desktop',
+      ip_address: '192.0.2.1',
+      schema_version: 'v1',
+      payload: {
+        transaction_id: `TXN-SMOKE-${day}-${run.toUpperCase()}`,
+        product_id: 'PROD-SMOKE',
+        product_name: 'rtsa smoke',
+        category: 'Electronics',
+        quantity: SMOKE_PURCHASE.quantity,
+        unit_price: SMOKE_PURCHASE.unitPrice,
+        discount_code: null,
+        discount_amount: 0,
+        total_amount: Number(SMOKE_PURCHASE.amount),
+        currency: SMOKE_PURCHASE.currency,
+        payment_method: 'credit_card',
+      },
     },
   };
+}
+
+/** Keeps what smoke sent, for a later smoke to follow (checkPurchaseThroughDag). */
+export async function recordSmokePurchase(
+  db: DatabaseProbe,
+  purchase: SmokePurchase,
+  postedAtMs: number,
+): Promise<void> {
+  await db.query(
+    `INSERT INTO ops.smoke_purchases
+       (logical_date, user_id, idempotency_key, amount, currency, quantity, posted_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (user_id) DO NOTHING`,
+    [
+      purchase.date,
+      purchase.userId,
+      purchase.idempotencyKey,
+      SMOKE_PURCHASE.amount,
+      SMOKE_PURCHASE.currency,
+      SMOKE_PURCHASE.quantity,
+      new Date(postedAtMs).toISOString(),
+    ],
+  );
 }
 
 async function checkLakeCommitted(s: Smoke, hints: LakehouseHints): Promise<void> {
@@ -236,7 +294,9 @@ async function checkLakeCommitted(s: Smoke, hints: LakehouseHints): Promise<void
   const db = s.db;
   if (db === undefined) return s.checks.skip(name, 'needs the database');
   await s.checks.run(name, async () => {
-    const event = smokePurchase();
+    const postedAt = Date.now();
+    const purchase = smokePurchase(postedAt);
+    const { event } = purchase;
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (s.config.ingestToken !== undefined) headers.authorization = `Bearer ${s.config.ingestToken}`;
     let answer: Awaited<ReturnType<typeof request>>;
@@ -257,6 +317,13 @@ async function checkLakeCommitted(s: Smoke, hints: LakehouseHints): Promise<void
         answer.status === 401 || answer.status === 403 ? s.hints.ingestRefused : s.hints.apiNotRtsa,
       );
     }
+    // What a later smoke follows through the DAG (checkPurchaseThroughDag).
+    await recordSmokePurchase(db, purchase, postedAt).catch((error: unknown) => {
+      throw new CheckFailed(
+        `cannot record the smoke purchase in ops.smoke_purchases: ${describeDbError(error)}`,
+        s.hints.migrations,
+      );
+    });
     // The event is durable once accepted: the end of each partition now lies past it.
     let ends: Map<number, number>;
     const bus = await openCommerceProbe(s.config, s.io).catch((error: unknown) => {
@@ -308,14 +375,20 @@ async function checkDagAlive(s: Smoke, hints: LakehouseHints): Promise<void> {
   const db = s.db;
   await s.checks.run(name, async () => {
     const dag = await dagState(db).catch((error: unknown) => {
+      s.dagBlocked = 'the DAG tables cannot be read';
       throw new CheckFailed(
         `cannot read orchestration.processes: ${describeDbError(error)}`,
         s.hints.migrations,
       );
     });
-    if (dag.schedulers === 0)
+    if (dag.schedulers === 0) {
+      s.dagBlocked = 'no DAG scheduler alive';
       throw new CheckFailed('no DAG scheduler alive (none in 30 s)', hints.noScheduler);
-    if (dag.workers === 0) throw new CheckFailed('no DAG worker alive (none in 30 s)', hints.noWorker);
+    }
+    if (dag.workers === 0) {
+      s.dagBlocked = 'no DAG worker alive';
+      throw new CheckFailed('no DAG worker alive (none in 30 s)', hints.noWorker);
+    }
     return `${plural(dag.schedulers, 'scheduler')}, ${plural(dag.workers, 'worker')} alive`;
   });
 }
@@ -349,6 +422,222 @@ async function checkQuality(s: Smoke, hints: LakehouseHints): Promise<void> {
     }
     return `quality run ${q.runId} of ${q.date}: ${q.status}`;
   });
+}
+
+interface FollowedPurchase {
+  user_id: string;
+  idempotency_key: string;
+  amount: string;
+  currency: string;
+  quantity: number;
+  /** The amount in USD through warehouse.dim_currency, rounded to cents as the warehouse does. */
+  expected_usd: string;
+  total_purchases: number | null;
+  total_revenue_usd: string | null;
+  total_items: number | null;
+  in_facts: boolean;
+}
+
+const RUN_ENDED = new Set(['succeeded', 'failed', 'timed_out']);
+const DAY_MS = 86_400_000;
+
+/**
+ * The smoke purchases of the newest earlier day that silver has closed, each in
+ * marts.revenue_per_user exactly: 1 purchase, its amount in USD, its quantity. When no run of that
+ * day has succeeded yet, queues one over POST /dag/runs (with the ingest token) and follows it to
+ * its end, within --wait.
+ */
+async function checkPurchaseThroughDag(s: Smoke, hints: LakehouseHints): Promise<void> {
+  const name = 'purchase reaches revenue_per_user';
+  const blocked = s.apiBlocked ?? s.dagBlocked;
+  if (blocked !== undefined) return s.checks.skip(name, blocked);
+  if (s.db === undefined) return s.checks.skip(name, 'needs the database');
+  const db = s.db;
+  await s.checks.run(name, async () => {
+    const nowMs = Date.now();
+    const today = new Date(nowMs).toISOString().slice(0, 10);
+    const days = await db
+      .query<{ d: string }>(
+        `SELECT DISTINCT to_char(logical_date, 'YYYY-MM-DD') AS d FROM ops.smoke_purchases
+         WHERE logical_date < $1::date ORDER BY d DESC LIMIT 3`,
+        [today],
+      )
+      .catch((error: unknown) => {
+        throw new CheckFailed(
+          `cannot read ops.smoke_purchases: ${describeDbError(error)}`,
+          s.hints.migrations,
+        );
+      });
+    // Silver closes day D once its watermark passed the end of D + the session gap (+ the lateness).
+    const closedAt = (d: string) =>
+      Date.parse(`${d}T00:00:00Z`) + DAY_MS + s.config.sessionGapMs + s.config.lakeLatenessMs;
+    const minute = (ms: number) => `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+    const date = days.map((r) => r.d).find((d) => closedAt(d) <= nowMs);
+    if (date === undefined) {
+      const open = days[0]?.d ?? today;
+      return `nothing to follow yet: the smoke purchases of ${open} are followed by a smoke from ${minute(closedAt(open))}, once silver has closed that day (a run of a day cannot finish before)`;
+    }
+    const recorded = await db.query<{ n: number; user_id: string; amount: string; currency: string }>(
+      `SELECT count(*) OVER ()::int AS n, user_id, amount::text AS amount, currency
+       FROM ops.smoke_purchases WHERE logical_date = $1::date ORDER BY posted_at LIMIT 1`,
+      [date],
+    );
+    const first = recorded[0]!;
+    const what =
+      first.n === 1
+        ? `${first.user_id}'s ${first.amount} ${first.currency} purchase of ${date}`
+        : `the ${first.n} smoke purchases of ${date}`;
+    const [succeeded] = await db.query<{ run_id: string }>(
+      `SELECT run_id FROM orchestration.runs WHERE logical_date = $1::date AND status = 'succeeded'
+       ORDER BY run_id DESC LIMIT 1`,
+      [date],
+    );
+    const via =
+      succeeded === undefined ? await runDay(s, hints, date, what) : `run ${succeeded.run_id} of ${date}`;
+
+    const rows = await db
+      .query<FollowedPurchase>(
+        `SELECT p.user_id, p.idempotency_key, p.amount::text AS amount, p.currency, p.quantity,
+                round(p.amount * coalesce(c.usd_rate, 1), 2)::text AS expected_usd,
+                m.total_purchases::int AS total_purchases, m.total_revenue_usd::text AS total_revenue_usd,
+                m.total_items::int AS total_items,
+                EXISTS (SELECT 1 FROM warehouse.fact_events f WHERE f.idempotency_key = p.idempotency_key) AS in_facts
+         FROM ops.smoke_purchases p
+         LEFT JOIN warehouse.dim_currency c ON c.currency = p.currency
+         LEFT JOIN marts.revenue_per_user m ON m.user_id = p.user_id
+         WHERE p.logical_date = $1::date ORDER BY p.posted_at, p.user_id`,
+        [date],
+      )
+      .catch((error: unknown) => {
+        throw new CheckFailed(
+          `cannot read marts.revenue_per_user after ${via}: ${describeDbError(error)}`,
+          hints.runFailed.replace('--date D', `--date ${date}`),
+        );
+      });
+    const wrong = rows.map((r) => [r, describeFollowed(r)] as const).filter(([, problem]) => problem !== '');
+    if (wrong.length > 0) {
+      const [r, problem] = wrong[0]!;
+      const count =
+        rows.length === 1 ? '' : ` (${wrong.length} of ${rows.length} smoke purchases of ${date} wrong)`;
+      throw new CheckFailed(
+        `${r.user_id}'s ${r.amount} ${r.currency} purchase of ${date}, after ${via}: ${problem}${count}`,
+        r.total_purchases === null && !r.in_facts
+          ? `look for user_id '${r.user_id}' in silver (docs/lakehouse.md has a DuckDB query) and in the dead letters; then \`rtsa dag run --date ${date}\` re-loads the day`
+          : r.total_purchases === null
+            ? `the marts build left it out: \`rtsa dag run --date ${date}\` rebuilds the marts; GET /dag/runs/<id> shows marts_build`
+            : `compare warehouse.fact_events (idempotency_key '${r.idempotency_key}') with the marts and warehouse.dim_currency (docs/warehouse.md)`,
+      );
+    }
+    const usd = rows[0]!.expected_usd;
+    return rows.length === 1
+      ? `${what} in marts.revenue_per_user: ${usd} USD, 1 purchase, after ${via}`
+      : `${what} in marts.revenue_per_user, each ${usd} USD in 1 purchase, after ${via}`;
+  });
+}
+
+/** What is wrong with a followed purchase in the marts, or '' when it is exactly there. */
+function describeFollowed(r: FollowedPurchase): string {
+  if (r.total_purchases === null) {
+    return r.in_facts
+      ? 'in warehouse.fact_events but not in marts.revenue_per_user'
+      : 'not in warehouse.fact_events nor in marts.revenue_per_user: lost before the warehouse (silver? the load?)';
+  }
+  const got = `${r.total_purchases} purchase(s), ${r.total_revenue_usd} USD, ${r.total_items} item(s)`;
+  const want = `1 purchase(s), ${r.expected_usd} USD, ${r.quantity} item(s)`;
+  return got === want ? '' : `marts.revenue_per_user has ${got}; expected ${want}`;
+}
+
+/** Queues a run of `date` over POST /dag/runs (or follows the active one) to its end; says which. */
+async function runDay(s: Smoke, hints: LakehouseHints, date: string, what: string): Promise<string> {
+  const db = s.db!;
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (s.config.ingestToken !== undefined) headers.authorization = `Bearer ${s.config.ingestToken}`;
+  let answer: Awaited<ReturnType<typeof request>>;
+  try {
+    answer = await request(`${s.api}/dag/runs`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ date }),
+      timeoutMs: 15_000,
+    });
+  } catch (error) {
+    throw new CheckFailed(`POST /dag/runs got no answer: ${describeNetworkError(error)}`, s.hints.apiDown);
+  }
+  const body = jsonOf(answer) as { run_id?: number } | undefined;
+  if ((answer.status !== 202 && answer.status !== 409) || typeof body?.run_id !== 'number') {
+    throw new CheckFailed(
+      `POST /dag/runs {"date": "${date}"} (to follow ${what}) answered ${answer.status}: ${snippet(answer.text)}`,
+      answer.status === 401 ? s.hints.ingestRefused : s.hints.apiNotRtsa,
+    );
+  }
+  const runId = body.run_id;
+  const started = performance.now();
+  s.io.write(
+    `      … ${answer.status === 202 ? 'queued' : 'following the active'} run ${runId} of ${date} to follow ${what}`,
+  );
+  let shown = '';
+  const ended = await pollUntil(
+    s.options.waitMs,
+    async () => {
+      const state = await runState(db, runId);
+      if (state.line !== shown) {
+        shown = state.line;
+        s.io.write(`      … run ${runId}: ${state.line}`);
+      }
+      return RUN_ENDED.has(state.status) ? state : undefined;
+    },
+    { intervalMs: 500, signal: s.io.signal },
+  );
+  const took = formatMs(performance.now() - started);
+  if (ended.value === undefined) {
+    const state = await runState(db, runId).catch(() => undefined);
+    const where = state === undefined ? '' : `: ${state.line}`;
+    throw new CheckFailed(
+      `run ${runId} of ${date} (for ${what}) did not end within ${took}${where}`,
+      state?.task === 'wait_for_silver'
+        ? `silver has not closed ${date}: ${hints.lakeStuck}`
+        : state?.status === 'queued'
+          ? 'it waits for the run before it (one runs at a time) or for the scheduler: `rtsa dag status`; or give smoke more time (--wait)'
+          : 'a task is slow: `rtsa dag status` follows it; give smoke more time (--wait 5m)',
+    );
+  }
+  if (ended.value.status !== 'succeeded') {
+    const at = ended.value.task === undefined ? '' : ` at ${ended.value.task}`;
+    throw new CheckFailed(
+      `run ${runId} of ${date} (for ${what}) ${ended.value.status}${at}: ${ended.value.error || 'no error recorded'}`,
+      hints.runFailed.replace('--date D', `--date ${date}`),
+    );
+  }
+  return `run ${runId} of ${date}, queued by this smoke, ${took}`;
+}
+
+/** A run's status and, while it runs (or once it failed), the task that holds it. */
+async function runState(
+  db: DatabaseProbe,
+  runId: number,
+): Promise<{ status: string; task: string | undefined; error: string; line: string }> {
+  const [run] = await db.query<{ status: string; error: string | null }>(
+    'SELECT status, error FROM orchestration.runs WHERE run_id = $1',
+    [runId],
+  );
+  if (run === undefined)
+    return { status: 'missing', task: undefined, error: '', line: 'not in orchestration.runs' };
+  const [task] = await db.query<{ task: string; status: string; attempts: number; error: string | null }>(
+    `SELECT task, status, attempts, error FROM orchestration.tasks
+     WHERE run_id = $1 AND status <> 'succeeded' ORDER BY position LIMIT 1`,
+    [runId],
+  );
+  const error = (run.error ?? task?.error ?? '').split('\n')[0];
+  const on =
+    task === undefined
+      ? ''
+      : `, ${task.task} ${task.status}${task.attempts > 1 ? ` (attempt ${task.attempts})` : ''}`;
+  return {
+    status: run.status,
+    task: task?.task,
+    error: error ?? '',
+    line: `${run.status}${on}${error ? ` — ${error}` : ''}`,
+  };
 }
 
 async function checkKpi(s: Smoke, hints: LakehouseHints): Promise<void> {

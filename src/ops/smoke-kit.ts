@@ -70,6 +70,8 @@ export interface Smoke {
   apiBlocked?: string;
   /** Why nothing can be appended to the log, when the bus did not answer. */
   busBlocked?: string;
+  /** Why no DAG run can execute (no scheduler or no worker alive), when none can. */
+  dagBlocked?: string;
   health?: Health;
   bus?: BusProbe;
   db?: DatabaseProbe;

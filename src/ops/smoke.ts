@@ -4,11 +4,14 @@
  * the processor is healthy; Postgres has recent rows; a donation injected through POST /events
  * shows up in /metrics/latest; the read endpoints answer in their documented shapes; /prometheus
  * has the metric names of docs/observability.md; and, with --prometheus-url, Prometheus is ready with every target up.
- * System B (lakehouse-checks.ts): a smoke purchase committed by both lake writers, a DAG scheduler
- * and worker alive, the newest DAG run and quality run not failed, the KPI API answering.
+ * System B (lakehouse-checks.ts): the smoke purchase committed by both lake writers, a DAG
+ * scheduler and worker alive, the newest DAG run and quality run not failed, an earlier day's smoke
+ * purchases exactly in marts.revenue_per_user after a DAG run of that day, the KPI API answering.
  *
- * Only reads, plus the one smoke donation (stream `smoke_<time>_<random>`, 12.34 USD) and one smoke
- * purchase (user `smoke_<time>_<random>`, 12.34 USD, event time now). Exit code 0
+ * Only reads, plus the one smoke donation (stream `smoke_<time>_<random>`, 12.34 USD), one smoke
+ * purchase (user `smoke_<YYYYMMDD>_<run>`, 12.34 EUR, event time now) and its row in
+ * ops.smoke_purchases, and, when an earlier day's purchase has no succeeded run of its
+ * day yet, one DAG run of that day (POST /dag/runs). Exit code 0
  * when every check passed, 1 otherwise. When a check fails, the checks that cannot pass because
  * of it are skipped, so the first ✗ is the cause.
  */

@@ -53,7 +53,7 @@ export async function startApiRole(deps: {
   const { registerQualityGauges } = await import('../lakehouse/quality/index.ts');
   registerQualityGauges(registry, pool, logger);
   const { dagRoutes } = await import('../lakehouse/orchestration/index.ts');
-  await app.register(dagRoutes, { pool, slaMs: config.dagSlaMs });
+  await app.register(dagRoutes, { pool, slaMs: config.dagSlaMs, ingestToken: config.ingestToken });
   // System B's serving: the KPI API, the live commerce feed (read from the log by this process)
   // and the commerce page.
   const serving = await import('../lakehouse/serving/index.ts');

@@ -9,7 +9,8 @@ import { ConfigError } from '../../src/errors.ts';
 import { findEmbeddedDatabase } from '../../src/ops/embedded-database.ts';
 import { hintsFor } from '../../src/ops/hints.ts';
 import { parsePrometheusText } from '../../src/ops/prometheus-text.ts';
-import { doctorLayer, lakehouseHints } from '../../src/ops/lakehouse-checks.ts';
+import { parseCommerceEvent } from '../../src/events/commerce-event.ts';
+import { doctorLayer, lakehouseHints, smokePurchase } from '../../src/ops/lakehouse-checks.ts';
 import { lagOf } from '../../src/ops/realtime-checks.ts';
 import { apiUrlOf, resolveTarget } from '../../src/ops/stack-target.ts';
 
@@ -151,4 +152,28 @@ test('doctor on a lake layer: stuck only while records wait, lagging past 10,000
   assert.match(never.hint ?? '', /docker compose up -d lake-bronze lake-silver/);
   // End offsets unknown: no lag claimed.
   assert.equal(verdict([{ partition: 0, committedOffset: 5, ageSeconds: 1 }], undefined).status, 'pass');
+});
+
+test('the smoke purchase: a valid commerce purchase of a user of its own, named by its UTC day and run', () => {
+  const at = Date.parse('2026-11-30T23:59:59.500Z');
+  const p = smokePurchase(at, 'a1b2c3d4');
+  assert.equal(p.date, '2026-11-30');
+  assert.equal(p.userId, 'smoke_20261130_a1b2c3d4');
+  assert.equal(p.idempotencyKey, 'smoke-purchase-20261130-a1b2c3d4');
+  const parsed = parseCommerceEvent(JSON.stringify(p.event));
+  assert.ok(parsed.ok, JSON.stringify(parsed));
+  assert.equal(parsed.event.event_type, 'purchase');
+  assert.equal(parsed.event.user_id, p.userId);
+  assert.equal(parsed.event.idempotency_key, p.idempotencyKey);
+  assert.deepEqual(
+    [
+      p.event.timestamp,
+      (p.event.payload as Record<string, unknown>).total_amount,
+      (p.event.payload as Record<string, unknown>).currency,
+    ],
+    ['2026-11-30T23:59:59.500Z', 12.34, 'EUR'],
+  );
+  const other = smokePurchase(at);
+  assert.notEqual(other.userId, p.userId, 'each run has its own user');
+  assert.match(other.userId, /^smoke_20261130_[0-9a-f]{8}$/);
 });

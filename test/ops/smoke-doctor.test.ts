@@ -4,6 +4,14 @@
  * with a real Prometheus (when installed) scraping it, then with a target down. Then broken three
  * ways — the wrong port, only Postgres stopped, the whole stack killed — each gives exit 1 with a
  * ✗ naming the cause and a hint (→) saying what to do.
+ *
+ * System B's purchase through the DAG: the smoke purchase of an earlier day (two days ago) is put
+ * on the commerce topic before the stack starts, as that day's smoke would have sent it, and
+ * recorded as sent; the first smoke queues the day's DAG run and finds the purchase in
+ * marts.revenue_per_user at 12.34 EUR = 13.33 USD, a second smoke finds it again without a run.
+ * Broken: a recorded purchase that never reached the lake (yesterday's) fails at that step with the
+ * run's failure (and with a wrong token, at POST /dag/runs' 401); a stack with an API and a
+ * scheduler but no worker fails at the DAG step. The stack has an ingest token, which smoke sends.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -11,8 +19,11 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { recordSmokePurchase, smokePurchase } from '../../src/ops/lakehouse-checks.ts';
+import { openDatabaseProbe } from '../../src/ops/stack-target.ts';
 import { requireBinary, skipWithout } from '../helpers/system-binaries.ts';
 import {
+  cleanEnv,
   exitOf,
   freePort,
   postmasterPid,
@@ -27,16 +38,45 @@ let dir: string;
 let port: number;
 let stack: ChildProcess | undefined;
 
-/** `rtsa <args>` to its end: exit code and output. */
-const rtsa = (...args: string[]) => runRtsa(args);
+/** The stack's ingest token: POST /events and POST /dag/runs need it; smoke sends it. */
+const TOKEN = 'smoke-test-token';
+/** `rtsa <args>` to its end, with the stack's token in the environment: exit code and output. */
+const rtsa = (...args: string[]) => runRtsa(args, { env: cleanEnv({ RTSA_INGEST_TOKEN: TOKEN }) });
 const wait = <T>(what: string, fn: () => Promise<T | undefined>, ms = 60_000) =>
   until(what, fn, ms, undefined, 100);
 
 const at = () => ['--data-dir', dir, '--port', String(port)];
 
+const DAY_MS = 86_400_000;
+/** The day whose smoke purchase the stack's DAG carries to the marts: noon two days ago (UTC). */
+const FOLLOWED_AT = Math.floor(Date.now() / DAY_MS - 2) * DAY_MS + DAY_MS / 2;
+const followed = smokePurchase(FOLLOWED_AT);
+
+/** The embedded Postgres of the running stack, from its postmaster.pid. */
+async function stackDatabaseUrl(): Promise<string> {
+  const text = await readFile(path.join(dir, 'postgres', 'postmaster.pid'), 'utf8');
+  return `postgres://rtsa:rtsa@127.0.0.1:${Number(text.split('\n')[3])}/rtsa`;
+}
+
+/** Records a smoke purchase as sent (what smoke does after POST /events answered 202). */
+async function recordSent(purchase: ReturnType<typeof smokePurchase>, atMs: number): Promise<void> {
+  const db = openDatabaseProbe(await stackDatabaseUrl());
+  try {
+    await recordSmokePurchase(db, purchase, atMs);
+  } finally {
+    await db.close();
+  }
+}
+
 before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'rtsa-ops-'));
   port = await freePort();
+  // That day's smoke purchase, first on the commerce topic: once the live generator runs, the
+  // watermark is now and an event of two days ago would be late.
+  const file = path.join(dir, 'followed.ndjson');
+  await writeFile(file, `${JSON.stringify(followed.event)}\n`);
+  const produced = await rtsa('produce', '--file', file, '--topic', 'events_raw', '--data-dir', dir);
+  assert.equal(produced.code, 0, produced.out);
   stack = spawnRtsa(
     [
       'start',
@@ -61,9 +101,10 @@ before(async () => {
       '--dag-retries',
       '0',
     ],
-    { output: 'inherit' },
+    { output: 'inherit', env: cleanEnv({ RTSA_INGEST_TOKEN: TOKEN }) },
   ).proc;
   await waitHealthy(`http://127.0.0.1:${port}`);
+  await recordSent(followed, FOLLOWED_AT);
 });
 
 after(async () => {
@@ -92,6 +133,7 @@ const SMOKE_CHECKS = [
   'DAG scheduler and worker',
   'DAG runs not failing',
   'data quality not failing',
+  'purchase reaches revenue_per_user',
   'GET /kpi/summary',
 ];
 /** A day no event is in: its DAG run fails (Freshness Check: no silver data). */
@@ -100,7 +142,7 @@ const EMPTY_DAY = '2001-02-03';
 test('smoke passes against a healthy embedded stack, with every seed check ✓', {
   timeout: 120_000,
 }, async () => {
-  const { code, out } = await rtsa('smoke', ...at(), '--wait', '30s');
+  const { code, out } = await rtsa('smoke', ...at(), '--wait', '90s');
   assert.equal(code, 0, out);
   for (const check of SMOKE_CHECKS)
     assert.match(out, new RegExp(`✓ ${escapeRegExp(check)}: `), `${check}\n${out}`);
@@ -111,7 +153,34 @@ test('smoke passes against a healthy embedded stack, with every seed check ✓',
     /✓ commerce event in bronze and silver: smoke_\w+'s purchase committed by bronze and silver/,
   );
   assert.match(out, /✓ DAG scheduler and worker: 1 scheduler, 1 worker alive/);
-  assert.match(out, /smoke passed: 17 checks/);
+  // The earlier day's purchase went through a run this smoke queued, to the marts.
+  assert.match(out, new RegExp(`… queued run \\d+ of ${followed.date} to follow ${followed.userId}'s`));
+  assert.match(
+    out,
+    new RegExp(
+      `✓ purchase reaches revenue_per_user: ${followed.userId}'s 12\\.34 EUR purchase of ${followed.date} in marts\\.revenue_per_user: 13\\.33 USD, 1 purchase, after run \\d+ of ${followed.date}, queued by this smoke`,
+    ),
+  );
+  assert.match(out, /smoke passed: 18 checks/);
+  // The oracle, independent of smoke: 12.34 EUR at the seeded 1.08 is 13.3272, 13.33 USD.
+  const db = openDatabaseProbe(await stackDatabaseUrl());
+  try {
+    const rows = await db.query<{ total_purchases: number; total_revenue_usd: string; total_items: number }>(
+      'SELECT total_purchases::int, total_revenue_usd::text, total_items::int FROM marts.revenue_per_user WHERE user_id = $1',
+      [followed.userId],
+    );
+    assert.deepEqual(rows, [{ total_purchases: 1, total_revenue_usd: '13.33', total_items: 2 }]);
+    const sent = await db.query<{ d: string }>(
+      "SELECT to_char(logical_date, 'YYYY-MM-DD') AS d FROM ops.smoke_purchases ORDER BY 1",
+    );
+    assert.deepEqual(
+      sent.map((r) => r.d),
+      [followed.date, new Date().toISOString().slice(0, 10)],
+      "today's purchase is recorded for a later smoke",
+    );
+  } finally {
+    await db.close();
+  }
 });
 
 test('smoke reads the database from DATABASE_URL as well as from the embedded data folder', {
@@ -123,6 +192,14 @@ test('smoke reads the database from DATABASE_URL as well as from the embedded da
   const { code, out } = await rtsa('smoke', ...at(), '--database-url', url, '--wait', '30s');
   assert.equal(code, 0, out);
   assert.match(out, /postgres:\/\/rtsa:\*\*\*@127\.0\.0\.1/, 'the password is not printed');
+  // Idempotent: the day has a succeeded run now, so the second smoke only reads the marts.
+  assert.match(
+    out,
+    new RegExp(
+      `✓ purchase reaches revenue_per_user: ${followed.userId}'s .*: 13\\.33 USD, 1 purchase, after run \\d+ of ${followed.date}\\b`,
+    ),
+  );
+  assert.doesNotMatch(out, /queued run/);
   assert.match(out, /✓ processor healthy: group rtsa-processor: 1\/1 partitions/);
 });
 
@@ -250,6 +327,90 @@ test('a failed DAG run and a FAILED quality check: smoke and doctor name them an
   assert.match(doctor.out, new RegExp(`✗ quality: run \\d+ of ${EMPTY_DAY} FAILED: .*Freshness Check`));
   assert.match(doctor.out, /✓ bronze: /);
   assert.match(doctor.out, /✓ workers: 1 alive/);
+});
+
+test('a recorded smoke purchase that never reached the lake: smoke fails at the DAG run of its day', {
+  timeout: 180_000,
+}, async () => {
+  // Yesterday's smoke "sent" a purchase the topic never got (the stack started today): the run of
+  // yesterday that smoke queues finds no silver data and fails its quality_check (no retry here).
+  const lostAt = Date.now() - DAY_MS;
+  const lost = smokePurchase(lostAt);
+  await recordSent(lost, lostAt);
+  // The stack's silver settings, so yesterday counts as closed from 00:00:02 UTC.
+  const silver = ['--session-gap', '1s', '--lake-lateness', '1s'];
+  // With the wrong token, POST /dag/runs refuses the run (as POST /events refuses the purchase).
+  const refused = await runRtsa(['smoke', ...at(), ...silver, '--wait', '3s'], {
+    env: cleanEnv({ RTSA_INGEST_TOKEN: 'not-the-token' }),
+  });
+  assert.equal(refused.code, 1, refused.out);
+  assert.match(
+    refused.out,
+    new RegExp(
+      `✗ purchase reaches revenue_per_user: POST /dag/runs \\{"date": "${lost.date}"\\} \\(to follow ${lost.userId}'s .*\\) answered 401: .*the bearer token is not the ingest token`,
+    ),
+  );
+  assert.match(refused.out, /→ set RTSA_INGEST_TOKEN \/ --ingest-token to the token the API expects/);
+  assert.doesNotMatch(refused.out, /queued run/);
+  const smoke = await rtsa('smoke', ...at(), ...silver, '--wait', '90s');
+  assert.equal(smoke.code, 1, smoke.out);
+  assert.match(smoke.out, new RegExp(`… queued run \\d+ of ${lost.date} to follow ${lost.userId}'s`));
+  assert.match(
+    smoke.out,
+    new RegExp(
+      `✗ purchase reaches revenue_per_user: run \\d+ of ${lost.date} \\(for ${lost.userId}'s 12\\.34 EUR purchase of ${lost.date}\\) failed at quality_check: .*Freshness Check`,
+    ),
+  );
+  assert.match(smoke.out, new RegExp(`→ \`rtsa dag runs\` and .* then \`rtsa dag run --date ${lost.date}\``));
+});
+
+test('a stack with an API and a scheduler but no DAG worker: smoke fails at the DAG step', {
+  timeout: 180_000,
+}, async () => {
+  const other = await mkdtemp(path.join(tmpdir(), 'rtsa-ops-noworker-'));
+  const otherPort = await freePort();
+  const serve = spawnRtsa(
+    ['serve', '--data-dir', other, '--port', String(otherPort), '--log-level', 'warn'],
+    {
+      output: 'inherit',
+    },
+  ).proc;
+  let scheduler: ChildProcess | undefined;
+  try {
+    await waitHealthy(`http://127.0.0.1:${otherPort}`);
+    const text = await readFile(path.join(other, 'postgres', 'postmaster.pid'), 'utf8');
+    const url = `postgres://rtsa:rtsa@127.0.0.1:${Number(text.split('\n')[3])}/rtsa`;
+    scheduler = spawnRtsa(['scheduler', '--database-url', url, '--log-level', 'warn'], {
+      output: 'inherit',
+    }).proc;
+    const db = openDatabaseProbe(url);
+    try {
+      await recordSmokePurchase(db, followed, FOLLOWED_AT);
+      await wait('the scheduler to heart-beat', async () => {
+        const rows = await db
+          .query<{ n: number }>(
+            "SELECT count(*)::int AS n FROM orchestration.processes WHERE role = 'scheduler'",
+          )
+          .catch(() => []);
+        return (rows[0]?.n ?? 0) > 0 ? true : undefined;
+      });
+    } finally {
+      await db.close();
+    }
+    const smoke = await rtsa('smoke', '--data-dir', other, '--port', String(otherPort), '--wait', '3s');
+    assert.equal(smoke.code, 1, smoke.out);
+    assert.match(smoke.out, /✗ DAG scheduler and worker: no DAG worker alive \(none in 30 s\)/);
+    assert.match(smoke.out, /→ no DAG worker: `rtsa start` runs one; is it running\? Or run `rtsa worker`/);
+    assert.match(smoke.out, /- purchase reaches revenue_per_user: skipped: no DAG worker alive/);
+    assert.doesNotMatch(smoke.out, /queued run/, 'no run is queued that nothing would execute');
+  } finally {
+    scheduler?.kill('SIGINT');
+    if (scheduler) await exitOf(scheduler);
+    serve.kill('SIGINT');
+    await exitOf(serve);
+    await stopOrphanPostgres(other);
+    await rm(other, { recursive: true, force: true });
+  }
 });
 
 test('the wrong port: smoke and doctor fail on the API with a hint', { timeout: 60_000 }, async () => {

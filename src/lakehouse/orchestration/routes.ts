@@ -1,6 +1,7 @@
 /**
  * The DAG's HTTP surface, a fastify plugin the runtime mounts beside the API:
- *   POST /dag/runs      queue a run of a date (default yesterday) → 202 with its id
+ *   POST /dag/runs      queue a run of a date (default yesterday) → 202 with its id; with an ingest
+ *                       token set, only for `Authorization: Bearer <token>` (as POST /events)
  *   GET  /dag/runs      runs, newest first, paginated
  *   GET  /dag/runs/:id  a run with its tasks, their attempts, timings and errors
  * The routes only write and read schema `orchestration`; the scheduler starts queued runs (one at a
@@ -11,6 +12,7 @@ import Type from 'typebox';
 import type pg from 'pg';
 import { ApiError } from '../../http/errors.ts';
 import { ErrorSchema } from '../../http/schemas.ts';
+import { requireBearerToken } from '../../http/security.ts';
 import { yesterday } from './dag.ts';
 import { getRunDetail, listRuns, queueRuns } from './run-store.ts';
 import {
@@ -29,6 +31,8 @@ export interface DagRoutesDeps {
   pool: pg.Pool;
   /** A run's SLA (ms after it is queued). */
   slaMs: number;
+  /** When set (RTSA_INGEST_TOKEN), POST /dag/runs requires `Authorization: Bearer <token>`; GETs stay open. */
+  ingestToken?: string | undefined;
   now?: () => number;
 }
 
@@ -38,17 +42,23 @@ export async function dagRoutes(app: FastifyInstance, deps: DagRoutesDeps): Prom
   app.post<{ Body: TriggerBody }>(
     '/dag/runs',
     {
+      ...(deps.ingestToken ? { onRequest: requireBearerToken(deps.ingestToken, 'POST /dag/runs') } : {}),
       schema: {
         summary: 'Queue a run of the daily DAG',
         description:
           'Queues a run of `analytics_pipeline` for `date` (default yesterday, UTC): wait for silver, warehouse load, ' +
           'marts build, marts tests, data quality. Answers 202 at once; the scheduler starts queued runs one at a ' +
           'time, oldest first. 409 when a run of that date is already queued or running (its id is in `run_id`), ' +
-          'or when the date is after today (UTC).',
+          'or when the date is after today (UTC). When the server has RTSA_INGEST_TOKEN set, it needs ' +
+          '`Authorization: Bearer <token>` like POST /events (401 otherwise); the GETs stay open.',
         tags: ['dag'],
         body: TriggerBodySchema,
         response: {
           202: TriggeredSchema,
+          401: {
+            ...ErrorSchema,
+            description: 'RTSA_INGEST_TOKEN is set and the bearer token is missing or wrong.',
+          },
           409: Type.Union([TriggeredSchema, ErrorSchema], {
             description:
               'A run of that date is already queued or running (its id), or the date has not begun yet.',

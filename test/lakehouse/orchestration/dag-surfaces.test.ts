@@ -4,6 +4,8 @@
  * attempts; bad input is a 400 naming the parameter. Then the CLI as a user runs it:
  * `rtsa dag run --date D` follows the run to its end (exit 0), `rtsa dag runs --json`,
  * `rtsa dag status`, `rtsa dag backfill --detach`, and a bad date (exit 1, what to do).
+ * With an ingest token, POST /dag/runs needs the bearer token (401 without or with a wrong one);
+ * the GETs stay open.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -136,4 +138,63 @@ test('the CLI against the running stack: run, runs, status, backfill, a bad date
   const bad = await runRtsa(['dag', 'run', '--date', '2025-02-30'], { env });
   assert.equal(bad.code, 1);
   assert.match(bad.out, /--date is .*2025-02-30.*: expected a date YYYY-MM-DD/);
+});
+
+test('with an ingest token: POST /dag/runs is 401 without or with a wrong bearer, 202 with it; GETs stay open', async () => {
+  const guarded = await buildApi({
+    pool: db.pool,
+    sink: { send: async () => {}, close: async () => {} },
+    topic: 'stream.events',
+    registry: new Registry(),
+    logger: silentLogger(),
+  });
+  await guarded.register(dagRoutes, { pool: db.pool, slaMs: 3_600_000, ingestToken: 'dag-s3cret' });
+  await guarded.ready();
+  try {
+    const before = (await db.pool.query('SELECT count(*)::int AS n FROM orchestration.runs')).rows[0].n;
+    const payload = { date: '2025-10-01' };
+    const missing = await guarded.inject({ method: 'POST', url: '/dag/runs', payload });
+    assert.equal(missing.statusCode, 401);
+    assert.equal(missing.json().error, 'unauthorized');
+    assert.match(
+      missing.json().message,
+      /POST \/dag\/runs needs Authorization: Bearer <token>.*RTSA_INGEST_TOKEN/,
+    );
+    assert.equal(missing.headers['www-authenticate'], 'Bearer realm="rtsa"');
+    for (const authorization of [
+      'Bearer wrong',
+      'Bearer dag-s3cret-and-more',
+      'Basic dag-s3cret',
+      'dag-s3cret',
+    ]) {
+      const wrong = await guarded.inject({
+        method: 'POST',
+        url: '/dag/runs',
+        payload,
+        headers: { authorization },
+      });
+      assert.equal(wrong.statusCode, 401, authorization);
+      assert.equal(wrong.json().error, 'unauthorized');
+    }
+    const after = (await db.pool.query('SELECT count(*)::int AS n FROM orchestration.runs')).rows[0].n;
+    assert.equal(after, before, 'a refused request queues nothing');
+    const right = await guarded.inject({
+      method: 'POST',
+      url: '/dag/runs',
+      payload,
+      headers: { authorization: 'Bearer dag-s3cret' },
+    });
+    assert.equal(right.statusCode, 202, right.body);
+    assert.equal(right.json().logical_date, '2025-10-01');
+    const list = await guarded.inject({ method: 'GET', url: '/dag/runs?limit=1' });
+    assert.equal(list.statusCode, 200, 'GET /dag/runs needs no token');
+    const one = await guarded.inject({ method: 'GET', url: `/dag/runs/${right.json().run_id}` });
+    assert.equal(one.statusCode, 200, 'GET /dag/runs/:id needs no token');
+    await waitForRun(db.pool, right.json().run_id, (r) => r.status === 'succeeded');
+  } finally {
+    await guarded.close();
+  }
+  // Without a token set (the app of the tests above), no header is needed.
+  const open = await app.inject({ method: 'POST', url: '/dag/runs', payload: { date: '2025-10-02' } });
+  assert.equal(open.statusCode, 202, open.body);
 });
