@@ -25,7 +25,9 @@ export async function startApiRole(deps: {
   const logger = deps.logger.child({ role: 'api' });
   const { buildApi } = await import('../realtime/api/index.ts');
   const { dashboard } = await import('../realtime/dashboard/index.ts');
-  // POST /events appends commerce events there: it must exist on Kafka too.
+  // POST /events appends to both topics: they must exist before the first request, also when this
+  // process serves alone (`rtsa serve` before any processor or lake writer ran on the log).
+  await bus.ensureTopic(config.topic, defaultPartitions(config, bus));
   await bus.ensureTopic(config.commerceTopic, defaultPartitions(config, bus));
   const sink = bus.sink();
   const app = await buildApi({
