@@ -71,10 +71,10 @@ export function pipelineTasksFromConfig(config: Config, pool: pg.Pool): Pipeline
         '../lakehouse/marts/index.ts'
       );
       const tested = await testMarts({ pool, project: loadProject(DEFAULT_PROJECT_DIR), logger });
-      const failed = tested.tests.filter((t) => t.status === 'fail');
+      const failed = tested.tests.filter((t) => t.status === 'fail' || t.status === 'error');
       if (failed.length > 0) {
         throw new Error(
-          `${failed.length} marts data test(s) failed:\n${failed.map(describeFailure).join('\n')}`,
+          `${failed.length} marts data test(s) failed or errored:\n${failed.map(describeFailure).join('\n')}`,
         );
       }
       return {

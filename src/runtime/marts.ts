@@ -34,9 +34,10 @@ export const run: RoleRunner = async ({ config, flags, subcommand, logger }) => 
       );
     }
     const tested = await testMarts({ pool: db.pool, project, logger });
-    const failed = tested.tests.filter((t) => t.status === 'fail');
+    const failed = tested.tests.filter((t) => t.status === 'fail' || t.status === 'error');
+    const errored = tested.tests.filter((t) => t.status === 'error').length;
     const warned = tested.tests.filter((t) => t.status === 'warn');
-    const summary = `marts: ${tested.tests.length} data tests, ${tested.tests.length - failed.length - warned.length} passed, ${warned.length} warned, ${failed.length} failed`;
+    const summary = `marts: ${tested.tests.length} data tests, ${tested.tests.length - failed.length - warned.length} passed, ${warned.length} warned, ${failed.length - errored} failed${errored > 0 ? `, ${errored} errored` : ''}`;
     if (failed.length > 0) {
       // Also on stderr as plain text: the failing tests and their rows are the point of the run.
       process.stderr.write(`${failed.map(describeFailure).join('\n')}\n${summary}\n`);

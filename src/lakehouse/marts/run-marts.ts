@@ -51,17 +51,20 @@ export interface DataTestResult {
   name: string;
   kind: DataTest['kind'];
   file: string;
-  status: 'pass' | 'fail' | 'warn';
+  /** `error`: the test's SQL itself failed (as dbt's ERROR); the other tests still run. */
+  status: 'pass' | 'fail' | 'warn' | 'error';
   /** How many rows the test returned (0 = pass). */
   failures: number;
   /** The first failing rows (at most `maxRows`). */
   rows: Record<string, unknown>[];
+  /** Postgres' message when the status is `error`. */
+  error?: string | undefined;
   ms: number;
 }
 
 export interface TestResult {
   tests: DataTestResult[];
-  /** True when no test of severity error failed. */
+  /** True when no test of severity error failed and none errored. */
   passed: boolean;
   ms: number;
 }
@@ -127,8 +130,9 @@ export async function testMarts(options: MartsOptions & { maxRows?: number }): P
   for (const test of projectOf(options).tests) {
     const t0 = performance.now();
     const client = await options.pool.connect();
-    let failures: number;
+    let failures = 0;
     let rows: Record<string, unknown>[] = [];
+    let error: string | undefined;
     try {
       const counted = await client.query<{ failures: number }>(
         `SELECT count(*)::int AS failures FROM (\n${test.sql}\n) dbt_internal_test`,
@@ -138,12 +142,16 @@ export async function testMarts(options: MartsOptions & { maxRows?: number }): P
         rows = (await client.query(`SELECT * FROM (\n${test.sql}\n) dbt_internal_test LIMIT ${maxRows}`))
           .rows;
       }
-    } catch (error) {
-      throw storeError(error, `marts: data test ${test.name} (${test.file})`);
+    } catch (caught) {
+      const failed = storeError(caught, `marts: data test ${test.name} (${test.file})`);
+      // The database gone is no test result: stop. A test whose SQL fails is one (dbt's ERROR).
+      if (failed.retriable) throw failed;
+      error = (caught as Error).message;
     } finally {
       client.release();
     }
-    const status = failures === 0 ? 'pass' : test.severity === 'warn' ? 'warn' : 'fail';
+    const status =
+      error !== undefined ? 'error' : failures === 0 ? 'pass' : test.severity === 'warn' ? 'warn' : 'fail';
     const result = {
       name: test.name,
       kind: test.kind,
@@ -151,23 +159,28 @@ export async function testMarts(options: MartsOptions & { maxRows?: number }): P
       status,
       failures,
       rows,
+      ...(error !== undefined ? { error } : {}),
       ms: performance.now() - t0,
     } as const;
     tests.push(result);
     if (status === 'pass')
       options.logger?.debug({ test: test.name, ms: Math.round(result.ms) }, `marts: PASS ${test.name}`);
     else
-      options.logger?.[status === 'fail' ? 'error' : 'warn'](
-        { test: test.name, file: test.file, failures, rows },
+      options.logger?.[status === 'warn' ? 'warn' : 'error'](
+        { test: test.name, file: test.file, failures, rows, error },
         describeFailure(result),
       );
   }
-  const passed = tests.every((t) => t.status !== 'fail');
+  const passed = tests.every((t) => t.status !== 'fail' && t.status !== 'error');
   return { tests, passed, ms: performance.now() - started };
 }
 
-/** `FAIL <name>: N failing rows (file)` and the first rows, one JSON object a line. */
+/**
+ * `FAIL <name>: N failing rows (file)` and the first rows, one JSON object a line; `ERROR <name>:
+ * <Postgres' message> (file)` for a test whose SQL failed.
+ */
 export function describeFailure(t: DataTestResult): string {
+  if (t.status === 'error') return `ERROR ${t.name}: ${t.error} (${t.file}): fix the test's SQL`;
   const head = `${t.status === 'fail' ? 'FAIL' : 'WARN'} ${t.name}: ${t.failures} failing row${t.failures === 1 ? '' : 's'} (${t.file})`;
   const shown = t.rows.map((r) => `  ${JSON.stringify(r)}`);
   const more = t.failures > t.rows.length ? [`  … and ${t.failures - t.rows.length} more`] : [];

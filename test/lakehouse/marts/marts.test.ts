@@ -7,7 +7,9 @@
  * naming the test and the row, and a reader during builds always sees a whole mart.
  */
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type pg from 'pg';
 import { LocalLakeStore } from '../../../src/lakehouse/lake-store/index.ts';
@@ -188,6 +190,25 @@ test('a broken mart row makes rtsa marts test exit 1 naming the test and showing
   // Building again repairs the marts.
   const rebuilt = await runRtsa(['marts', 'build'], { env });
   assert.equal(rebuilt.code, 0, rebuilt.out);
+
+  // A test whose SQL fails is an ERROR naming it, and the other tests still run (as in dbt).
+  const project = await mkdtemp(path.join(tmpdir(), 'rtsa-marts-project-'));
+  try {
+    await cp(DEFAULT_PROJECT_DIR, project, { recursive: true });
+    await writeFile(
+      path.join(project, 'tests', 'typo_in_a_test.sql'),
+      "SELECT user_id FROM {{ ref('revenue_per_user') }} WHERE total_revenu_usd < 0\n",
+    );
+    const errored = await runRtsa(['marts', 'test', '--project-dir', project], { env });
+    assert.equal(errored.code, 1, errored.out);
+    assert.match(
+      errored.out,
+      /ERROR typo_in_a_test: column "total_revenu_usd" does not exist \(tests\/typo_in_a_test\.sql\): fix the test's SQL/,
+    );
+    assert.match(errored.out, /34 data tests, 33 passed, 0 warned, 0 failed, 1 errored/);
+  } finally {
+    await rm(project, { recursive: true, force: true });
+  }
 });
 
 test('a reader during builds sees the old mart or the new one, never a missing or empty one', {
