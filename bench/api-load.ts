@@ -7,12 +7,11 @@
  *   distinct  the cache off and every request different (a random stream, range and page), so
  *             each one runs its queries: what the queries themselves cost.
  */
-import { spawn } from 'node:child_process';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { migrate } from '../src/db/index.ts';
 import { createRandom } from '../src/generator/random.ts';
-import { freePort, waitFor } from './child.ts';
+import { withServe } from './child.ts';
 import { scratch } from './harness.ts';
 import type { BenchOptions } from './options.ts';
 
@@ -116,42 +115,6 @@ export async function seed(pgUrl: string): Promise<void> {
   }
 }
 
-async function withServer<T>(
-  env: { dir: string; pgUrl: string },
-  cacheTtl: string,
-  fn: (base: string) => Promise<T>,
-): Promise<T> {
-  const port = await freePort();
-  const child = spawn(
-    process.execPath,
-    [
-      'src/cli/main.ts',
-      'serve',
-      '--database-url',
-      env.pgUrl,
-      '--data-dir',
-      env.dir,
-      '--port',
-      String(port),
-      '--api-cache-ttl',
-      cacheTtl,
-      '--log-level',
-      'warn',
-      '--log-format',
-      'json',
-    ],
-    { stdio: ['ignore', 'ignore', 'inherit'] },
-  );
-  const base = `http://127.0.0.1:${port}`;
-  try {
-    await waitFor('API', async () => ((await fetch(`${base}/health`)).ok ? true : undefined), 30_000);
-    return await fn(base);
-  } finally {
-    child.kill('SIGINT');
-    await new Promise((r) => child.once('exit', r));
-  }
-}
-
 async function load(
   base: string,
   endpoint: Endpoint,
@@ -199,12 +162,12 @@ export async function runApiLoad(opts: BenchOptions): Promise<Record<string, unk
     const seconds = Math.max(5, Math.round(opts.seconds / 3));
     const only = process.env.RTSA_BENCH_ENDPOINTS?.split(',');
     const endpoints = only ? ENDPOINTS.filter((e) => only.includes(e.name)) : ENDPOINTS;
-    const single = await withServer(env, '250ms', async (base) => {
+    const single = await withServe(env, ['--api-cache-ttl', '250ms'], async (base) => {
       const rows = [];
       for (const e of endpoints) rows.push(await load(base, e, 'single', seconds));
       return rows;
     });
-    const distinct = await withServer(env, '0ms', async (base) => {
+    const distinct = await withServe(env, ['--api-cache-ttl', '0ms'], async (base) => {
       const rows = [];
       for (const e of endpoints) rows.push(await load(base, e, 'distinct', seconds));
       return rows;

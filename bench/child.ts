@@ -29,6 +29,44 @@ export async function stopRtsa(child: ChildProcess): Promise<void> {
   await exited;
 }
 
+/**
+ * `rtsa serve` on the scratch database and folder in a child process (its own core, as deployed),
+ * `extra` flags after the common ones; `fn` gets its base URL and pid; stopped with Ctrl-C after.
+ */
+export async function withServe<T>(
+  env: { dir: string; pgUrl: string },
+  extra: string[],
+  fn: (base: string, pid: number) => Promise<T>,
+): Promise<T> {
+  const port = await freePort();
+  const child = spawn(
+    process.execPath,
+    [
+      'src/cli/main.ts',
+      'serve',
+      '--database-url',
+      env.pgUrl,
+      '--data-dir',
+      env.dir,
+      '--port',
+      String(port),
+      '--log-level',
+      'warn',
+      '--log-format',
+      'json',
+      ...extra,
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  const base = `http://127.0.0.1:${port}`;
+  try {
+    await waitFor('API', async () => ((await fetch(`${base}/health`)).ok ? true : undefined), 60_000);
+    return await fn(base, child.pid as number);
+  } finally {
+    await stopRtsa(child);
+  }
+}
+
 export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms: number): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {

@@ -8,7 +8,6 @@
  *         POST /events: events delivered per viewer, delivery lag (event time to arrival, on 10
  *         sampled viewers), skipped markers, and the server's resident memory.
  */
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { Worker } from 'node:worker_threads';
@@ -17,7 +16,7 @@ import pg from 'pg';
 import { migrate } from '../src/db/index.ts';
 import { createRandom } from '../src/generator/random.ts';
 import { ensureKpiIndexes } from '../src/lakehouse/serving/index.ts';
-import { freePort, waitFor } from './child.ts';
+import { withServe } from './child.ts';
 import { percentile, scratch } from './harness.ts';
 import type { BenchOptions } from './options.ts';
 
@@ -62,41 +61,6 @@ const ENDPOINTS: { name: string; distinct: (r: () => number) => string }[] = [
   },
   { name: '/kpi/summary', distinct: () => '/kpi/summary' },
 ];
-
-async function withServe<T>(
-  env: { dir: string; pgUrl: string },
-  extra: string[],
-  fn: (base: string, pid: number) => Promise<T>,
-): Promise<T> {
-  const port = await freePort();
-  const child = spawn(
-    process.execPath,
-    [
-      'src/cli/main.ts',
-      'serve',
-      '--database-url',
-      env.pgUrl,
-      '--data-dir',
-      env.dir,
-      '--port',
-      String(port),
-      '--log-level',
-      'warn',
-      '--log-format',
-      'json',
-      ...extra,
-    ],
-    { stdio: ['ignore', 'ignore', 'inherit'] },
-  );
-  const base = `http://127.0.0.1:${port}`;
-  try {
-    await waitFor('API', async () => ((await fetch(`${base}/health`)).ok ? true : undefined), 60_000);
-    return await fn(base, child.pid as number);
-  } finally {
-    child.kill('SIGINT');
-    await new Promise((r) => child.once('exit', r));
-  }
-}
 
 export async function runKpiLoad(opts: BenchOptions): Promise<Record<string, unknown>> {
   const env = await scratch();

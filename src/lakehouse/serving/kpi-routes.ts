@@ -7,12 +7,12 @@
  *   GET /commerce, /commerce/assets/:name                        the commerce page
  * Parameters are validated by the host app's validator (unknown ones refused, 400s naming them).
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { ApiError } from '../../http/errors.ts';
 import { JsonBody, sendJsonBody } from '../../http/json-body.ts';
-import { pageAssetRoute, sendPageAsset } from '../../http/page-assets.ts';
+import { PAGE_CSP, pageAssetRoute, sendPageAsset } from '../../http/page-assets.ts';
 import { NOT_MODIFIED, SSE_EVENT_DOC, textResponse } from '../../http/openapi-docs.ts';
 import { ErrorSchema, NoQuerySchema } from '../../http/schemas.ts';
 import { COMMERCE_ASSETS_PREFIX, loadCommercePage } from './commerce-page.ts';
@@ -35,7 +35,6 @@ import {
   DauQuerySchema,
   type FeedQuery,
   FeedQuerySchema,
-  type RevenuePage,
   RevenuePageSchema,
   type RevenueQuery,
   RevenueQuerySchema,
@@ -63,17 +62,8 @@ export interface KpiApiDeps {
   snapshotProbeMs?: number | undefined;
 }
 
-/** The commerce page runs under this CSP: its own scripts, styles and connections only. */
-export const COMMERCE_PAGE_CSP = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self'",
-  "connect-src 'self'",
-  "base-uri 'none'",
-  "form-action 'none'",
-  "frame-ancestors 'none'",
-].join('; ');
+/** The commerce page runs under the pages' CSP: its own scripts, styles and connections only. */
+export const COMMERCE_PAGE_CSP = PAGE_CSP;
 
 const FULL_RETRY_AFTER_SECONDS = 5;
 
@@ -105,6 +95,22 @@ function pageBody(
     .map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)},`)
     .join('');
   return JsonBody.fromJson(`{${fields}"rows":[${rows.map((r) => r.json).join(',')}],"next_offset":${next}}`);
+}
+
+/** Sends a page: the note (before the first build) and `fields`, then the rows and next_offset. */
+function sendPage(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  result: { rows: readonly Cached<unknown>[]; more: boolean; note?: string },
+  offset: number,
+  fields: Record<string, unknown> = {},
+) {
+  const head = { ...(result.note !== undefined ? { note: result.note } : {}), ...fields };
+  return sendJsonBody(
+    request,
+    reply,
+    pageBody(head, result.rows, nextOffset(result.more, offset, result.rows.length)),
+  );
 }
 
 const MARTS_503 = { ...ErrorSchema, description: 'The database is unavailable.' };
@@ -152,16 +158,8 @@ export async function kpiApi(app: FastifyInstance, deps: KpiApiDeps): Promise<vo
         ? snapshot.dailyActiveUsers(params)
         : selectDailyActiveUsers(pool, params).then((r) => ({ ...r, ...asCached(r) }))
       ).catch(emptyIfNotBuilt({ from: from ?? null, to: to ?? null, rows: [], more: false }));
-      const head: Omit<DauPage, 'rows' | 'next_offset'> = {
-        ...('note' in result ? { note: result.note } : {}),
-        from: result.from,
-        to: result.to,
-      };
-      return sendJsonBody(
-        request,
-        reply,
-        pageBody(head, result.rows, nextOffset(result.more, offset, result.rows.length)),
-      );
+      const fields: Omit<DauPage, 'rows' | 'next_offset' | 'note'> = { from: result.from, to: result.to };
+      return sendPage(request, reply, result, offset, fields);
     },
   );
 
@@ -183,12 +181,7 @@ export async function kpiApi(app: FastifyInstance, deps: KpiApiDeps): Promise<vo
       const empty = emptyIfNotBuilt({ rows: [] as Cached<unknown>[], more: false });
       const result = await ((await snapshot?.revenue({ n, offset }).catch(empty)) ??
         selectTopRevenue(pool, { n, offset }).then(asCached).catch(empty));
-      const head: Omit<RevenuePage, 'rows' | 'next_offset'> = 'note' in result ? { note: result.note } : {};
-      return sendJsonBody(
-        request,
-        reply,
-        pageBody(head, result.rows, nextOffset(result.more, offset, result.rows.length)),
-      );
+      return sendPage(request, reply, result, offset);
     },
   );
 
@@ -210,15 +203,8 @@ export async function kpiApi(app: FastifyInstance, deps: KpiApiDeps): Promise<vo
       const empty = emptyIfNotBuilt({ rows: [] as Cached<unknown>[], more: false });
       const result = await ((await snapshot?.churn({ level, n, offset }).catch(empty)) ??
         selectChurnRisk(pool, { level, n, offset }).then(asCached).catch(empty));
-      const head: Omit<ChurnPage, 'rows' | 'next_offset'> = {
-        ...('note' in result ? { note: result.note } : {}),
-        level: level ?? null,
-      };
-      return sendJsonBody(
-        request,
-        reply,
-        pageBody(head, result.rows, nextOffset(result.more, offset, result.rows.length)),
-      );
+      const fields: Omit<ChurnPage, 'rows' | 'next_offset' | 'note'> = { level: level ?? null };
+      return sendPage(request, reply, result, offset, fields);
     },
   );
 

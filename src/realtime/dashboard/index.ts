@@ -12,7 +12,7 @@ import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { ApiError } from '../../http/errors.ts';
-import { pageAssetRoute, sendPageAsset } from '../../http/page-assets.ts';
+import { PAGE_CSP, pageAssetRoute, sendPageAsset } from '../../http/page-assets.ts';
 import { NOT_MODIFIED, SSE_EVENT_DOC, textResponse } from '../../http/openapi-docs.ts';
 import { ErrorSchema } from '../../http/schemas.ts';
 import type { StatusSource } from '../serving/index.ts';
@@ -34,16 +34,7 @@ export interface DashboardDeps {
 /** Seconds a browser turned away at the connection cap should wait. */
 const RETRY_AFTER_FULL_SECONDS = 5;
 
-export const PAGE_CSP = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self'",
-  "connect-src 'self'",
-  "base-uri 'none'",
-  "form-action 'none'",
-  "frame-ancestors 'none'",
-].join('; ');
+export { PAGE_CSP };
 
 /** Mount with `app.register(dashboard, deps)`; query validation and errors come from the host app. */
 export async function dashboard(app: FastifyInstance, deps: DashboardDeps): Promise<void> {
