@@ -1,8 +1,10 @@
-/** What `npm run bench -- <name> [--events N] [--facts N] [--seconds S] [--rate R]` hands each benchmark. */
+/** What `npm run bench -- <name> [--events N] [--facts N] [--seconds S] [--rate R] [--days D]` hands each benchmark. */
 export interface BenchOptions {
   events: number;
   /** Warehouse facts the marts benchmark generates. */
   facts: number;
   seconds: number;
   rate: number;
+  /** Days of data the warehouse benchmark loads, one after the other. */
+  days: number;
 }

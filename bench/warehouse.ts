@@ -3,6 +3,9 @@
  * day (the seed's generator, 10,000 users, 1 % bad data) through the real silver layer into a local
  * lake, then `loadWarehouseDate` (the `rtsa warehouse load` code path) for that day into an empty
  * warehouse, and the same day again (nothing changes). facts/s = new facts / load time.
+ * With --days D: D days of N events each, loaded in date order; the result is the last day's load,
+ * into a warehouse holding the D - 1 days before it (what a daily run does once the warehouse has
+ * history), with every day's time beside it.
  */
 import { loadavg } from 'node:os';
 import path from 'node:path';
@@ -12,7 +15,7 @@ import { createPool, migrate } from '../src/db/index.ts';
 import { LocalLakeStore } from '../src/lakehouse/lake-store/index.ts';
 import { LakeCommitLog, LakeWriter } from '../src/lakehouse/lake-writer/index.ts';
 import { silverLayer } from '../src/lakehouse/silver/index.ts';
-import { loadWarehouseDate } from '../src/lakehouse/warehouse/index.ts';
+import { datesBetween, loadWarehouseDate } from '../src/lakehouse/warehouse/index.ts';
 import { createLogger, silentLogger } from '../src/telemetry/logger.ts';
 import { endProgress, progress, scratch } from './harness.ts';
 import { prefillCommerce, TOPIC } from './lake.ts';
@@ -32,6 +35,7 @@ export async function silverDay(
   store: LocalLakeStore,
   events: number,
   day: string,
+  firstDay = day,
 ): Promise<number> {
   const bus = new EmbeddedBus({
     dir: path.join(dir, 'log'),
@@ -41,7 +45,7 @@ export async function silverDay(
   });
   try {
     await bus.ensureTopic(TOPIC, 1);
-    const sent = await prefillCommerce(bus, events, day, day);
+    const sent = await prefillCommerce(bus, events, firstDay, day);
     const writer = new LakeWriter({
       layer: silverLayer({
         topic: TOPIC,
@@ -91,11 +95,23 @@ export async function runWarehouse(opts: BenchOptions): Promise<Record<string, u
   const store = new LocalLakeStore(path.join(env.dir, 'lake'));
   try {
     await migrate(pool);
-    const sent = await silverDay(env.dir, pool, store, events, DAY);
+    const days = Math.max(1, Math.floor(opts.days));
+    const dates = datesBetween(
+      new Date(Date.parse(DAY) - (days - 1) * 86_400_000).toISOString().slice(0, 10),
+      DAY,
+    );
+    const sent = await silverDay(env.dir, pool, store, events * days, DAY, dates[0]);
+    const earlier: number[] = [];
+    for (const date of dates.slice(0, -1)) {
+      const r = await loadWarehouseDate({ pool, store, logger: benchLogger() }, date);
+      earlier.push(Number((r.ms / 1000).toFixed(1)));
+    }
     const load = await loadWarehouseDate({ pool, store, logger: benchLogger() }, DAY);
     const again = await loadWarehouseDate({ pool, store, logger: benchLogger() }, DAY);
     const row = {
       date: DAY,
+      days_before: earlier.length,
+      ...(earlier.length > 0 ? { earlier_days_seconds: earlier } : {}),
       silver_events: load.silverEvents,
       silver_sessions: load.silverSessions,
       facts: load.newEvents,
@@ -110,7 +126,7 @@ export async function runWarehouse(opts: BenchOptions): Promise<Record<string, u
     console.log(JSON.stringify(row));
     return {
       ...row,
-      setup: `${sent.toLocaleString('en')} commerce events of one day (seed generator, 10,000 users, 1 % bad) through the silver layer into a local lake; loadWarehouseDate into an empty warehouse of the embedded Postgres, then the same date again`,
+      setup: `${sent.toLocaleString('en')} commerce events of ${days} day(s) (seed generator, 10,000 users, 1 % bad) through the silver layer into a local lake; loadWarehouseDate of each day in date order into an empty warehouse of the embedded Postgres (the last day is the result), then the last date again`,
     };
   } finally {
     await pool.end();

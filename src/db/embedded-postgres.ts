@@ -106,7 +106,23 @@ export async function startEmbeddedPostgres(
   if (owner) await chown(logFile, owner.uid, owner.gid);
   const child = spawn(
     bin.postgres,
-    ['-D', as.dataArg, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'],
+    [
+      ...[
+        '-D',
+        as.dataArg,
+        '-p',
+        String(port),
+        '-c',
+        'listen_addresses=127.0.0.1',
+        '-c',
+        'max_connections=200',
+      ],
+      // A private, single-node database: no replica or archive reads its WAL, so it logs only what
+      // crash recovery needs. Then a table created and filled in one transaction (the warehouse
+      // load's new partition, its index builds) skips the WAL: a 1M-event load 58.8 s -> 47.6 s
+      // (docs/decisions.md). Crash safety is the same (such a table is synced at commit).
+      ...['-c', 'wal_level=minimal', '-c', 'max_wal_senders=0'],
+    ],
     { detached: true, stdio: ['ignore', out, out], ...as.spawn },
   );
   closeSync(out);

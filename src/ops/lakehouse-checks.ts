@@ -501,7 +501,9 @@ async function checkPurchaseThroughDag(s: Smoke, hints: LakehouseHints): Promise
                 round(p.amount * coalesce(c.usd_rate, 1), 2)::text AS expected_usd,
                 m.total_purchases::int AS total_purchases, m.total_revenue_usd::text AS total_revenue_usd,
                 m.total_items::int AS total_items,
-                EXISTS (SELECT 1 FROM warehouse.fact_events f WHERE f.idempotency_key = p.idempotency_key) AS in_facts
+                EXISTS (SELECT 1 FROM warehouse.fact_events f
+                        WHERE f.event_key = warehouse.key64(p.idempotency_key)
+                          AND f.idempotency_key = p.idempotency_key) AS in_facts
          FROM ops.smoke_purchases p
          LEFT JOIN warehouse.dim_currency c ON c.currency = p.currency
          LEFT JOIN marts.revenue_per_user m ON m.user_id = p.user_id

@@ -90,6 +90,8 @@ export async function loadWarehouseDate(options: LoadOptions, date: string): Pro
         await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [LOCK]);
         // Joins and sorts of a day's rows in memory rather than in temporary files.
         await client.query("SET LOCAL work_mem = '64MB'");
+        // A new partition's indexes are built by sorting the date's rows: in memory, for a big day.
+        await client.query("SET LOCAL maintenance_work_mem = '256MB'");
         // The pool ends sessions idle in a transaction after 10 s (a frozen process's locks); a
         // load computes histories between statements, for longer on a big day.
         await client.query("SET LOCAL idle_in_transaction_session_timeout = '2min'");
@@ -112,9 +114,10 @@ export async function loadWarehouseDate(options: LoadOptions, date: string): Pro
         // dim_user just changed under the planner's feet (the first load starts from an empty one).
         await client.query('ANALYZE warehouse.dim_user');
         step('user histories recomputed', { users, versions });
-        await client.query(SQL.insertEventFacts);
+        await insertEventFacts(client);
+        step('event facts inserted', { newEvents });
         await client.query(SQL.insertSessionFacts);
-        step('facts inserted', { newEvents, newSessions });
+        step('session facts inserted', { newSessions });
         const rekeyed =
           ((await client.query(SQL.rekeyEventFacts)).rowCount ?? 0) +
           ((await client.query(SQL.rekeySessionFacts)).rowCount ?? 0);
@@ -141,6 +144,63 @@ export async function loadWarehouseDate(options: LoadOptions, date: string): Pro
     await day.close();
   }
   return { ...result, ms: performance.now() - started };
+}
+
+/**
+ * The staged events become facts, one UTC date at a time (a day's silver holds its own date only,
+ * so normally one). fact_events has a partition per date (warehouse migration 005): a date seen
+ * for the first time fills a new table with no index, under a CHECK of the date's range, and is
+ * then attached, which builds the partition's indexes in bulk and, thanks to the CHECK, scans
+ * nothing (about 2.5× faster than inserting into indexed tables: docs/benchmarks.md). A date that
+ * has its partition already (a date re-loaded with late rows, a backfill) inserts through the
+ * parent. All of it is in the load's transaction: a crash leaves no half-made partition.
+ */
+async function insertEventFacts(client: pg.PoolClient): Promise<void> {
+  // A day's silver holds its own date: one pass for the bounds then, a second only otherwise.
+  const bounds = await client.query<{ first: string | null; last: string | null }>(
+    'SELECT min(event_timestamp)::date::text AS first, max(event_timestamp)::date::text AS last FROM stg_events',
+  );
+  const { first, last } = bounds.rows[0] ?? { first: null, last: null };
+  if (first === null || last === null) return;
+  const days =
+    first === last
+      ? [first]
+      : (
+          await client.query<{ day: string }>(
+            'SELECT DISTINCT event_timestamp::date::text AS day FROM stg_events ORDER BY 1',
+          )
+        ).rows.map((r) => r.day);
+  for (const day of days) {
+    // Event timestamps are validated with four-digit years, so a date is YYYY-MM-DD (and a safe name).
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) throw new Error(`warehouse load: unexpected event date ${day}`);
+    const from = `${day} 00:00:00`;
+    const to = `${nextDay(day)} 00:00:00`;
+    const name = `fact_events_${day.replaceAll('-', '')}`;
+    const exists = await client.query<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [
+      `warehouse.${name}`,
+    ]);
+    if (exists.rows[0]?.t != null) {
+      await client.query(SQL.insertEventFacts.replaceAll('{target}', 'warehouse.fact_events'), [from, to]);
+      continue;
+    }
+    const table = `warehouse.${name}`;
+    const range = `${name}_range`;
+    await client.query(
+      `CREATE TABLE ${table} (LIKE warehouse.fact_events INCLUDING DEFAULTS INCLUDING GENERATED,
+         CONSTRAINT ${range} CHECK (event_timestamp >= '${from}' AND event_timestamp < '${to}'))`,
+    );
+    await client.query(SQL.insertEventFacts.replaceAll('{target}', table), [from, to]);
+    await client.query(
+      `ALTER TABLE warehouse.fact_events ATTACH PARTITION ${table} FOR VALUES FROM ('${from}') TO ('${to}')`,
+    );
+    // The partition bound says the same now.
+    await client.query(`ALTER TABLE ${table} DROP CONSTRAINT ${range}`);
+  }
+}
+
+/** The date after `day` (YYYY-MM-DD). */
+function nextDay(day: string): string {
+  return new Date(Date.parse(`${day}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
 }
 
 /** Temporary buffers a day's staging fits in (Postgres' default is 8 MB; it allocates as used). */

@@ -227,6 +227,20 @@ test('any order of dates, each loaded at least once, ends in the same tables', {
   const again = await load(inOrder.pool, DAYS);
   assert.ok(again.every((r) => r.newEvents === 0 && r.users === 0 && r.rekeyed === 0));
   assert.deepEqual(await dumpAll(inOrder.pool), reference, 'loading every date twice changes nothing');
+  // A date re-loaded with rows its partition lacks (silver grew after the first load): they go in
+  // through the partition the date has, and the tables end as before.
+  const removed = await inOrder.pool.query(
+    'DELETE FROM warehouse.fact_events WHERE event_date = $1 AND event_key % 3 = 0',
+    [DAYS[1]],
+  );
+  assert.ok((removed.rowCount ?? 0) > 0);
+  const [refill] = await load(inOrder.pool, [DAYS[1]!]);
+  assert.equal(refill!.newEvents, removed.rowCount);
+  assert.deepEqual(
+    await dumpAll(inOrder.pool),
+    reference,
+    "missing facts come back into the date's partition",
+  );
 
   const reverse = [...DAYS].reverse();
   const shuffled = [DAYS[1]!, DAYS[2]!, DAYS[1]!, DAYS[0]!, DAYS[2]!];
@@ -241,6 +255,56 @@ test('any order of dates, each loaded at least once, ends in the same tables', {
       );
     }
   }
+});
+
+test("fact_events: a partition per date, each with the parent's indexes, built by the load", async () => {
+  const { pool } = await freshDb();
+  await load(pool, [DAYS[2]!, DAYS[0]!]);
+  const parts = await pool.query<{ name: string; bound: string; rows: number }>(
+    `SELECT c.relname AS name, pg_get_expr(c.relpartbound, c.oid) AS bound,
+            (SELECT count(*)::int FROM warehouse.fact_events f WHERE f.tableoid = c.oid) AS rows
+     FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+     WHERE i.inhparent = 'warehouse.fact_events'::regclass ORDER BY 1`,
+  );
+  const facts = [...oracle(traffic).facts.values()];
+  const onDay = (day: string) =>
+    facts.filter((f) => new Date(Math.floor(f.event.ts / 1000)).toISOString().startsWith(day)).length;
+  assert.deepEqual(parts.rows, [
+    {
+      name: 'fact_events_20251201',
+      bound: "FOR VALUES FROM ('2025-12-01 00:00:00') TO ('2025-12-02 00:00:00')",
+      rows: onDay(DAYS[0]!),
+    },
+    {
+      name: 'fact_events_20251203',
+      bound: "FOR VALUES FROM ('2025-12-03 00:00:00') TO ('2025-12-04 00:00:00')",
+      rows: onDay(DAYS[2]!),
+    },
+  ]);
+  // Attaching built every index of the parent on each partition; the range CHECK is gone.
+  const indexes = await pool.query<{ name: string; n: number }>(
+    `SELECT t.relname AS name, count(*)::int AS n
+     FROM pg_index p JOIN pg_inherits i ON i.inhparent = p.indexrelid
+     JOIN pg_index x ON x.indexrelid = i.inhrelid JOIN pg_class t ON t.oid = x.indrelid
+     WHERE p.indrelid = 'warehouse.fact_events'::regclass GROUP BY 1 ORDER BY 1`,
+  );
+  assert.deepEqual(indexes.rows, [
+    { name: 'fact_events_20251201', n: 5 },
+    { name: 'fact_events_20251203', n: 5 },
+  ]);
+  const checks = await pool.query(
+    "SELECT conname FROM pg_constraint WHERE conname LIKE 'fact_events_%_range'",
+  );
+  assert.deepEqual(checks.rows, []);
+  // A fact loaded again is refused by its partition's primary key.
+  const columns =
+    'event_key, event_id, idempotency_key, user_id, user_key, device_key, event_type, event_timestamp, payload_json';
+  await assert.rejects(
+    pool.query(
+      `INSERT INTO warehouse.fact_events (${columns}) SELECT ${columns} FROM warehouse.fact_events LIMIT 1`,
+    ),
+    /duplicate key value violates unique constraint "fact_events_2025120[13]_pkey"/,
+  );
 });
 
 test('a date without silver data is reported and changes nothing', async () => {

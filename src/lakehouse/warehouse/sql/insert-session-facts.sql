@@ -1,6 +1,7 @@
 -- The new sessions become facts, keyed to the user version valid at their start, with their revenue:
 -- the loaded purchases in them (this date's facts are in by now; the session's events may come with
--- another date too), read from the partial index of purchases by session.
+-- another date too), read from the partial index of purchases by session. A session's events lie
+-- in [session_start, session_end]: saying so lets Postgres skip the partitions of other days.
 INSERT INTO warehouse.fact_sessions (session_key, session_id, user_id, user_key, time_key, device_key,
   session_start, session_end, duration_seconds, event_count, page_views, purchases, payment_failures,
   signups, revenue_usd, event_types, first_event_id)
@@ -8,7 +9,8 @@ SELECT s.session_key, s.session_id, s.user_id, u.user_key, s.time_key, s.device_
        s.session_end, s.duration_seconds, s.event_count, s.page_views, s.purchases, s.payment_failures,
        s.signups,
        coalesce((SELECT sum(f.purchase_amount_usd) FROM warehouse.fact_events f
-                 WHERE f.session_id = s.session_id AND f.event_type = 'purchase'), 0),
+                 WHERE f.session_id = s.session_id AND f.event_type = 'purchase'
+                   AND f.event_timestamp BETWEEN s.session_start AND s.session_end), 0),
        s.event_types, s.first_event_id
 FROM stg_sessions s
 JOIN warehouse.dim_user u ON u.user_id = s.user_id AND u.effective_start <= s.session_start

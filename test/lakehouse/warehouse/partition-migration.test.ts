@@ -1,0 +1,57 @@
+/**
+ * Warehouse migration 005 on a warehouse loaded before it: fact_events becomes a table partitioned
+ * by day, and the facts it held are all there, each in the partition of its date.
+ */
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import { loadMigrations, MIGRATION_SETS, migrate, migrateSet } from '../../../src/db/index.ts';
+import { createTestDatabase, type TestDatabase } from '../../helpers/postgres.ts';
+
+let db: TestDatabase | undefined;
+after(async () => {
+  await db?.drop();
+});
+
+const dump = `SELECT tableoid::regclass::text AS part, event_key::text, idempotency_key, event_date::text,
+                     event_timestamp::text, purchase_amount_usd::text, payload_json::text
+              FROM warehouse.fact_events ORDER BY event_key`;
+
+test('migration 005 moves the facts a warehouse holds into one partition per date', async () => {
+  db = await createTestDatabase('wh_partition_upgrade', { empty: true });
+  const set = MIGRATION_SETS.find((s) => s.name === 'warehouse');
+  assert.ok(set);
+  const before = (await loadMigrations(set)).filter((m) => m.version < 5);
+  assert.equal(before.length, 4);
+  await migrateSet(db.pool, set, before);
+  await db.pool.query(`
+    INSERT INTO warehouse.dim_user (user_key, user_id, user_tier, effective_start, is_current, version_number)
+    VALUES (1, 'u1', 'bronze', '2025-12-01 09:00', true, 1);
+    INSERT INTO warehouse.fact_events (event_key, event_id, idempotency_key, user_id, user_key, device_key, event_type,
+                                       event_timestamp, purchase_amount_usd, payload_json)
+    VALUES (1, 'e1', 'k1', 'u1', 1, 1, 'page_view', '2025-12-01 09:00', 0, '{"a": 1}'),
+           (2, 'e2', 'k2', 'u1', 1, 1, 'purchase', '2025-12-03 23:59:59.999999', 12.5, '{}'),
+           (3, 'e3', 'k3', 'u1', 1, 1, 'page_view', '2025-12-03 00:00', 0, '{}');`);
+  const old = (await db.pool.query(dump)).rows;
+  await migrate(db.pool);
+  const now = (await db.pool.query(dump)).rows;
+  assert.deepEqual(
+    now.map(({ part, ...row }) => row),
+    old.map(({ part, ...row }) => row),
+  );
+  assert.deepEqual(
+    now.map((r) => r.part),
+    ['warehouse.fact_events_20251201', 'warehouse.fact_events_20251203', 'warehouse.fact_events_20251203'],
+  );
+  // The view reads the partitioned table; the old table is gone.
+  const view = await db.pool.query('SELECT count(*)::int AS n FROM warehouse.v_fact_events_denormalized');
+  assert.equal(view.rows[0].n, 3);
+  const gone = await db.pool.query("SELECT to_regclass('warehouse.fact_events_unpartitioned') AS t");
+  assert.equal(gone.rows[0].t, null);
+  // A date without a partition has nowhere to go but through the loader, which makes one.
+  await assert.rejects(
+    db.pool.query(`INSERT INTO warehouse.fact_events (event_key, event_id, idempotency_key, user_id, user_key,
+                     device_key, event_type, event_timestamp, payload_json)
+                   VALUES (4, 'e4', 'k4', 'u1', 1, 1, 'page_view', '2025-12-02 10:00', '{}')`),
+    /no partition of relation "fact_events" found for row/,
+  );
+});
