@@ -114,9 +114,10 @@ export async function loadWarehouseDate(options: LoadOptions, date: string): Pro
         // dim_user just changed under the planner's feet (the first load starts from an empty one).
         await client.query('ANALYZE warehouse.dim_user');
         step('user histories recomputed', { users, versions });
-        await insertEventFacts(client);
+        await insertDailyFacts(client, EVENT_FACTS);
         step('event facts inserted', { newEvents });
-        await client.query(SQL.insertSessionFacts);
+        // After the events: a new session's revenue is read from its purchase facts.
+        await insertDailyFacts(client, SESSION_FACTS);
         step('session facts inserted', { newSessions });
         const rekeyed =
           ((await client.query(SQL.rekeyEventFacts)).rowCount ?? 0) +
@@ -146,19 +147,43 @@ export async function loadWarehouseDate(options: LoadOptions, date: string): Pro
   return { ...result, ms: performance.now() - started };
 }
 
+/** A fact table partitioned by day, and where its new rows come from. */
+interface DailyFacts {
+  table: 'fact_events' | 'fact_sessions';
+  /** The partition key: the row's time. */
+  time: 'event_timestamp' | 'session_start';
+  staging: 'stg_events' | 'stg_sessions';
+  /** INSERT INTO {target} … of one date, [$1, $2), from the staging table. */
+  insert: string;
+}
+
+const EVENT_FACTS: DailyFacts = {
+  table: 'fact_events',
+  time: 'event_timestamp',
+  staging: 'stg_events',
+  insert: SQL.insertEventFacts,
+};
+const SESSION_FACTS: DailyFacts = {
+  table: 'fact_sessions',
+  time: 'session_start',
+  staging: 'stg_sessions',
+  insert: SQL.insertSessionFacts,
+};
+
 /**
- * The staged events become facts, one UTC date at a time (a day's silver holds its own date only,
- * so normally one). fact_events has a partition per date (warehouse migration 005): a date seen
- * for the first time fills a new table with no index, under a CHECK of the date's range, and is
- * then attached, which builds the partition's indexes in bulk and, thanks to the CHECK, scans
- * nothing (about 2.5× faster than inserting into indexed tables: docs/benchmarks.md). A date that
- * has its partition already (a date re-loaded with late rows, a backfill) inserts through the
- * parent. All of it is in the load's transaction: a crash leaves no half-made partition.
+ * The staged rows become facts, one UTC date at a time (a day's silver holds its own date only, so
+ * normally one). fact_events and fact_sessions have a partition per date (warehouse migrations 005
+ * and 006): a date seen for the first time fills a new table with no index, under a CHECK of the
+ * date's range, which is then attached: that builds the partition's indexes in bulk and, thanks to
+ * the CHECK, scans nothing (about 2.5× faster than inserting into indexed tables:
+ * docs/benchmarks.md). A date that has its partition already (re-loaded with late rows) inserts
+ * through the parent. All of it is in the load's transaction: a crash leaves no half-made partition.
  */
-async function insertEventFacts(client: pg.PoolClient): Promise<void> {
-  // A day's silver holds its own date: one pass for the bounds then, a second only otherwise.
+async function insertDailyFacts(client: pg.PoolClient, facts: DailyFacts): Promise<void> {
+  const { table, time, staging, insert } = facts;
+  // One pass for the bounds; a second only when the rows span several dates.
   const bounds = await client.query<{ first: string | null; last: string | null }>(
-    'SELECT min(event_timestamp)::date::text AS first, max(event_timestamp)::date::text AS last FROM stg_events',
+    `SELECT min(${time})::date::text AS first, max(${time})::date::text AS last FROM ${staging}`,
   );
   const { first, last } = bounds.rows[0] ?? { first: null, last: null };
   if (first === null || last === null) return;
@@ -167,34 +192,32 @@ async function insertEventFacts(client: pg.PoolClient): Promise<void> {
       ? [first]
       : (
           await client.query<{ day: string }>(
-            'SELECT DISTINCT event_timestamp::date::text AS day FROM stg_events ORDER BY 1',
+            `SELECT DISTINCT ${time}::date::text AS day FROM ${staging} ORDER BY 1`,
           )
         ).rows.map((r) => r.day);
   for (const day of days) {
-    // Event timestamps are validated with four-digit years, so a date is YYYY-MM-DD (and a safe name).
-    if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) throw new Error(`warehouse load: unexpected event date ${day}`);
+    // Timestamps are validated with four-digit years, so a date is YYYY-MM-DD (and a safe name).
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) throw new Error(`warehouse load: unexpected ${time} date ${day}`);
     const from = `${day} 00:00:00`;
     const to = `${nextDay(day)} 00:00:00`;
-    const name = `fact_events_${day.replaceAll('-', '')}`;
-    const exists = await client.query<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [
-      `warehouse.${name}`,
-    ]);
+    const name = `${table}_${day.replaceAll('-', '')}`;
+    const partition = `warehouse.${name}`;
+    const exists = await client.query<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [partition]);
     if (exists.rows[0]?.t != null) {
-      await client.query(SQL.insertEventFacts.replaceAll('{target}', 'warehouse.fact_events'), [from, to]);
+      await client.query(insert.replaceAll('{target}', `warehouse.${table}`), [from, to]);
       continue;
     }
-    const table = `warehouse.${name}`;
     const range = `${name}_range`;
     await client.query(
-      `CREATE TABLE ${table} (LIKE warehouse.fact_events INCLUDING DEFAULTS INCLUDING GENERATED,
-         CONSTRAINT ${range} CHECK (event_timestamp >= '${from}' AND event_timestamp < '${to}'))`,
+      `CREATE TABLE ${partition} (LIKE warehouse.${table} INCLUDING DEFAULTS INCLUDING GENERATED,
+         CONSTRAINT ${range} CHECK (${time} >= '${from}' AND ${time} < '${to}'))`,
     );
-    await client.query(SQL.insertEventFacts.replaceAll('{target}', table), [from, to]);
+    await client.query(insert.replaceAll('{target}', partition), [from, to]);
     await client.query(
-      `ALTER TABLE warehouse.fact_events ATTACH PARTITION ${table} FOR VALUES FROM ('${from}') TO ('${to}')`,
+      `ALTER TABLE warehouse.${table} ATTACH PARTITION ${partition} FOR VALUES FROM ('${from}') TO ('${to}')`,
     );
     // The partition bound says the same now.
-    await client.query(`ALTER TABLE ${table} DROP CONSTRAINT ${range}`);
+    await client.query(`ALTER TABLE ${partition} DROP CONSTRAINT ${range}`);
   }
 }
 

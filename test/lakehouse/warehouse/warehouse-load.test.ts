@@ -257,7 +257,7 @@ test('any order of dates, each loaded at least once, ends in the same tables', {
   }
 });
 
-test("fact_events: a partition per date, each with the parent's indexes, built by the load", async () => {
+test("fact_events and fact_sessions: a partition per date, each with the parent's indexes, built by the load", async () => {
   const { pool } = await freshDb();
   await load(pool, [DAYS[2]!, DAYS[0]!]);
   const parts = await pool.query<{ name: string; bound: string; rows: number }>(
@@ -281,20 +281,36 @@ test("fact_events: a partition per date, each with the parent's indexes, built b
       rows: onDay(DAYS[2]!),
     },
   ]);
+  // Sessions too, by the day they start on (silver writes a session under its start's date).
+  const sessionParts = await pool.query<{ name: string; rows: number; elsewhere: number }>(
+    `SELECT c.relname AS name, (SELECT count(*)::int FROM warehouse.fact_sessions f WHERE f.tableoid = c.oid) AS rows,
+            (SELECT count(*)::int FROM warehouse.fact_sessions f
+             WHERE f.tableoid = c.oid AND 'fact_sessions_' || to_char(f.session_start, 'YYYYMMDD') <> c.relname) AS elsewhere
+     FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+     WHERE i.inhparent = 'warehouse.fact_sessions'::regclass ORDER BY 1`,
+  );
+  assert.deepEqual(
+    sessionParts.rows.map((r) => [r.name, r.rows > 0, r.elsewhere]),
+    [
+      ['fact_sessions_20251201', true, 0],
+      ['fact_sessions_20251203', true, 0],
+    ],
+  );
   // Attaching built every index of the parent on each partition; the range CHECK is gone.
   const indexes = await pool.query<{ name: string; n: number }>(
     `SELECT t.relname AS name, count(*)::int AS n
      FROM pg_index p JOIN pg_inherits i ON i.inhparent = p.indexrelid
      JOIN pg_index x ON x.indexrelid = i.inhrelid JOIN pg_class t ON t.oid = x.indrelid
-     WHERE p.indrelid = 'warehouse.fact_events'::regclass GROUP BY 1 ORDER BY 1`,
+     WHERE p.indrelid IN ('warehouse.fact_events'::regclass, 'warehouse.fact_sessions'::regclass)
+     GROUP BY 1 ORDER BY 1`,
   );
   assert.deepEqual(indexes.rows, [
     { name: 'fact_events_20251201', n: 5 },
     { name: 'fact_events_20251203', n: 5 },
+    { name: 'fact_sessions_20251201', n: 3 },
+    { name: 'fact_sessions_20251203', n: 3 },
   ]);
-  const checks = await pool.query(
-    "SELECT conname FROM pg_constraint WHERE conname LIKE 'fact_events_%_range'",
-  );
+  const checks = await pool.query("SELECT conname FROM pg_constraint WHERE conname LIKE 'fact_%_range'");
   assert.deepEqual(checks.rows, []);
   // A fact loaded again is refused by its partition's primary key.
   const columns =

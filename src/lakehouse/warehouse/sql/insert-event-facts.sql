@@ -3,7 +3,7 @@
 -- payload (USD through dim_currency; a code it does not know counts as USD, as
 -- src/lakehouse/currency.ts does; history-events.sql computes the same USD amount).
 -- One UTC date at a time, [$1, $2), into the target: the partition of warehouse.fact_events,
--- or a new table that becomes that partition once filled (warehouse-load.ts, insertEventFacts).
+-- or a new table that becomes that partition once filled (warehouse-load.ts, insertDailyFacts).
 INSERT INTO {target} (event_key, event_id, idempotency_key, user_id, user_key, time_key,
   device_key, event_type, schema_version, session_id, ip_address, event_timestamp, page_view_count,
   purchase_amount, currency, purchase_amount_usd, purchase_quantity, is_conversion, is_error, payload_json)

@@ -8,7 +8,7 @@ WITH touched AS MATERIALIZED (
   WHERE e.event_type = 'purchase' AND e.session_id IS NOT NULL
     AND NOT EXISTS (SELECT 1 FROM stg_sessions n WHERE n.session_id = e.session_id)
 ), r AS MATERIALIZED (
-  SELECT t.session_id,
+  SELECT t.session_id, s.session_start,
          coalesce((SELECT sum(f.purchase_amount_usd) FROM warehouse.fact_events f
                    WHERE f.session_id = t.session_id AND f.event_type = 'purchase'
                      AND f.event_timestamp BETWEEN s.session_start AND s.session_end), 0) AS revenue
@@ -17,5 +17,5 @@ WITH touched AS MATERIALIZED (
 )
 UPDATE warehouse.fact_sessions s SET revenue_usd = r.revenue
 FROM r
-WHERE s.session_key = warehouse.key64(r.session_id) AND s.session_id = r.session_id
-  AND s.revenue_usd <> r.revenue
+WHERE s.session_key = warehouse.key64(r.session_id) AND s.session_start = r.session_start
+  AND s.session_id = r.session_id AND s.revenue_usd <> r.revenue
