@@ -29,12 +29,12 @@ export interface SilverDayFiles {
  * signed integer — computed here so that Postgres can drop the rows it already holds by primary
  * key without staging the day twice (a test compares it with key64).
  */
+/** key64 of the row's unique column, from h: its MD5's first 16 hex digits as an unsigned integer. */
+const KEY64 =
+  '(h::HUGEINT - CASE WHEN h >= 9223372036854775808 THEN 18446744073709551616 ELSE 0 END)::BIGINT';
+
 export const EVENT_COLUMNS: readonly (readonly [string, string])[] = [
-  // h: the first 16 hex digits of the MD5 as an unsigned integer (computed once per row, below)
-  [
-    'event_key',
-    '(h::HUGEINT - CASE WHEN h >= 9223372036854775808 THEN 18446744073709551616 ELSE 0 END)::BIGINT',
-  ],
+  ['event_key', KEY64],
   ['idempotency_key', 'idempotency_key'],
   ['event_id', 'event_id'],
   ['user_id', 'user_id'],
@@ -50,7 +50,10 @@ export const EVENT_COLUMNS: readonly (readonly [string, string])[] = [
   ['currency', 'currency'],
 ];
 
-/** Columns of the sessions CSV (and of stg_sessions_raw), in order. */
+/**
+ * Columns of the sessions CSV (and of stg_sessions_raw), in order: session_key is
+ * warehouse.key64(session_id), computed here as event_key is.
+ */
 const SESSION_NAMES = [
   'session_id',
   'user_id',
@@ -68,9 +71,10 @@ const SESSION_NAMES = [
 ] as const;
 
 const TIMESTAMPS = new Set(['session_start', 'session_end']);
-export const SESSION_COLUMNS: readonly (readonly [string, string])[] = SESSION_NAMES.map(
-  (c) => [c, TIMESTAMPS.has(c) ? `strftime(${c}, '%Y-%m-%d %H:%M:%S.%f')` : c] as const,
-);
+export const SESSION_COLUMNS: readonly (readonly [string, string])[] = [
+  ['session_key', KEY64],
+  ...SESSION_NAMES.map((c) => [c, TIMESTAMPS.has(c) ? `strftime(${c}, '%Y-%m-%d %H:%M:%S.%f')` : c] as const),
+];
 
 /** Temporary folders are named after the process, so a later load can remove a killed one's. */
 const TEMP_PREFIX = 'rtsa-warehouse-';
@@ -129,8 +133,9 @@ export async function exportSilverDay(store: LakeStore, date: string): Promise<S
         const files = sqlString(path.join(root, prefix, '*.parquet'));
         let source = `read_parquet(${files}, union_by_name = true, filename = true, file_row_number = true)`;
         if (unique !== undefined) {
-          // Silver holds a key once per date, except across a writer's restart: then the first
-          // copy in file order wins, as in silver (the facts are upserted on the key, SPEC §6.4).
+          // Silver holds a key (an event's, a session's) once per date, except across a writer's
+          // restart: then the first copy in file order wins, as in silver (the facts are upserted
+          // on the key, SPEC §6.4).
           // Counting the distinct keys (one column) is cheap; the window only runs when needed.
           const counted = await duck.connection.runAndReadAll(
             `SELECT count(*) - count(DISTINCT ${unique}) FROM ${source}`,
@@ -154,7 +159,9 @@ export async function exportSilverDay(store: LakeStore, date: string): Promise<S
           ? undefined
           : await toCsv(eventsPrefix, EVENT_COLUMNS, 'events.csv', 'idempotency_key');
       const sessions =
-        sessionKeys.length === 0 ? undefined : await toCsv(sessionsPrefix, SESSION_COLUMNS, 'sessions.csv');
+        sessionKeys.length === 0
+          ? undefined
+          : await toCsv(sessionsPrefix, SESSION_COLUMNS, 'sessions.csv', 'session_id');
       return {
         date,
         eventsCsv: events?.file,

@@ -1,6 +1,6 @@
 /**
  * The export of a date's silver for the load: DuckDB drops a key's later copies (first in file
- * order wins) and computes event_key exactly as the warehouse's key64 (the first 64 bits of the
+ * order wins) and computes event_key and session_key exactly as the warehouse's key64 (the first 64 bits of the
  * MD5 as a signed integer), here checked against Node's MD5.
  */
 import assert from 'node:assert/strict';
@@ -11,8 +11,12 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import { LocalLakeStore } from '../../../src/lakehouse/lake-store/index.ts';
 import { openDuckDB, sqlString } from '../../../src/lakehouse/parquet/duckdb.ts';
-import { SILVER_EVENTS_PATH } from '../../../src/lakehouse/silver/index.ts';
-import { EVENT_COLUMNS, exportSilverDay } from '../../../src/lakehouse/warehouse/silver-export.ts';
+import { SILVER_EVENTS_PATH, SILVER_SESSIONS_PATH } from '../../../src/lakehouse/silver/index.ts';
+import {
+  EVENT_COLUMNS,
+  exportSilverDay,
+  SESSION_COLUMNS,
+} from '../../../src/lakehouse/warehouse/silver-export.ts';
 
 const dir = await mkdtemp(path.join(tmpdir(), 'rtsa-silver-export-'));
 after(() => rm(dir, { recursive: true, force: true }));
@@ -97,4 +101,56 @@ test("a key's later copies are dropped: the first in file order wins", async () 
     ['k2', 'only'],
     ['k3', 'only'],
   ]);
+});
+
+/** One silver sessions Parquet file of `rows` [session_id, first_event_id]. */
+async function writeSessions(date: string, file: string, rows: [string, string][]): Promise<void> {
+  const folder = path.join(dir, ...SILVER_SESSIONS_PATH.split('/'), `date=${date}`);
+  await mkdir(folder, { recursive: true });
+  const values = rows.map(([id, first]) => `(${sqlString(id)}, ${sqlString(first)})`).join(', ');
+  const duck = await openDuckDB();
+  try {
+    await duck.connection.run(
+      `COPY (SELECT id AS session_id, 'u1' AS user_id, TIMESTAMP '${date} 10:00:00' AS session_start,
+                    TIMESTAMP '${date} 10:05:00' AS session_end, 300.0 AS duration_seconds, 2 AS event_count,
+                    2 AS page_views, 0 AS purchases, 0 AS payment_failures, 0 AS signups,
+                    'page_view' AS event_types, 'mobile' AS first_device_type, first AS first_event_id
+             FROM (VALUES ${values}) t(id, first))
+       TO ${sqlString(path.join(folder, file))} (FORMAT parquet)`,
+    );
+  } finally {
+    duck.connection.closeSync();
+    duck.instance.closeSync();
+  }
+}
+
+test('sessions: session_key is key64 of the session id, and a later copy of a session is dropped', async () => {
+  const ids = Array.from({ length: 20 }, (_, i) => `session-${i}`);
+  await writeSessions(
+    '2026-01-03',
+    'part-1.parquet',
+    ids.map((id) => [id, `first-${id}`]),
+  );
+  // A writer's restart wrote session-0 again (the first copy in file order wins).
+  await writeSessions('2026-01-03', 'part-2.parquet', [['session-0', 'again']]);
+  const day = await exportSilverDay(new LocalLakeStore(dir), '2026-01-03');
+  assert.ok(day?.sessionsCsv);
+  try {
+    const rows = (await readFile(day.sessionsCsv, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line) => Object.fromEntries(line.split(',').map((v, i) => [SESSION_COLUMNS[i]![0], v])));
+    assert.equal(day.sessions, ids.length);
+    assert.deepEqual(rows.map((r) => r.session_id).sort(), [...ids].sort());
+    assert.equal(rows.find((r) => r.session_id === 'session-0')?.first_event_id, 'first-session-0');
+    const signs = new Set<boolean>();
+    for (const r of rows) {
+      const want = key64(r.session_id!);
+      signs.add(want < 0n);
+      assert.equal(BigInt(r.session_key!), want, r.session_id);
+    }
+    assert.deepEqual(signs, new Set([true, false]), 'negative and positive keys were both checked');
+  } finally {
+    await day.close();
+  }
 });

@@ -21,15 +21,16 @@ CREATE TEMP TABLE stg_events (
   currency         text
 ) ON COMMIT DROP;
 
+-- Sessions: DuckDB has dropped the day's duplicate session ids and computed session_key.
 CREATE TEMP TABLE stg_sessions_raw (
-  session_id text, user_id text, session_start text, session_end text, duration_seconds float8,
+  session_key bigint, session_id text, user_id text, session_start text, session_end text, duration_seconds float8,
   event_count integer, page_views integer, purchases integer, payment_failures integer,
   signups integer, event_types text, first_device_type text, first_event_id text
 ) ON COMMIT DROP;
 
 CREATE TEMP TABLE stg_sessions (
   session_key       bigint           NOT NULL,
-  session_id        text             PRIMARY KEY,
+  session_id        text             NOT NULL,
   user_id           text             NOT NULL,
   time_key          integer,
   device_key        integer          NOT NULL,

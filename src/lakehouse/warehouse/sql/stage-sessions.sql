@@ -1,6 +1,7 @@
--- The date's silver sessions (as copied into stg_sessions_raw) into stg_sessions.
+-- The date's silver sessions (as copied into stg_sessions_raw, each session once) into stg_sessions,
+-- less those the warehouse holds.
 INSERT INTO stg_sessions
-SELECT warehouse.key64(r.session_id), r.session_id, r.user_id, t.time_key,
+SELECT r.session_key, r.session_id, r.user_id, t.time_key,
        coalesce(d.device_key, (SELECT device_key FROM warehouse.dim_device
                                WHERE device_type = 'unknown' AND is_type_default)),
        r.session_start::timestamp, r.session_end::timestamp, r.duration_seconds,
@@ -9,5 +10,4 @@ SELECT warehouse.key64(r.session_id), r.session_id, r.user_id, t.time_key,
 FROM stg_sessions_raw r
 LEFT JOIN warehouse.dim_time t ON t.full_timestamp = date_trunc('hour', r.session_start::timestamp)
 LEFT JOIN warehouse.dim_device d ON d.device_type = r.first_device_type AND d.is_type_default
-WHERE NOT EXISTS (SELECT 1 FROM warehouse.fact_sessions f WHERE f.session_key = warehouse.key64(r.session_id))
-ON CONFLICT (session_id) DO NOTHING
+WHERE NOT EXISTS (SELECT 1 FROM warehouse.fact_sessions f WHERE f.session_key = r.session_key)
