@@ -25,6 +25,17 @@ function key64(text: string): bigint {
   return createHash('md5').update(text).digest().readBigInt64BE(0);
 }
 
+/** Every row's `keyColumn` is key64 of its `of` column; keys of both signs were among them. */
+function assertKey64(rows: Record<string, string>[], keyColumn: string, of: string): void {
+  const signs = new Set<boolean>();
+  for (const r of rows) {
+    const want = key64(r[of]!);
+    signs.add(want < 0n);
+    assert.equal(BigInt(r[keyColumn]!), want, r[of]);
+  }
+  assert.deepEqual(signs, new Set([true, false]), 'negative and positive keys were both checked');
+}
+
 /** One silver events Parquet file of `rows` [idempotency_key, event_id]. */
 async function writeSilver(date: string, file: string, rows: [string, string][]): Promise<void> {
   const folder = path.join(dir, ...SILVER_EVENTS_PATH.split('/'), `date=${date}`);
@@ -76,13 +87,7 @@ test('event_key is key64 of the idempotency key, for keys of both signs', async 
   );
   const rows = await exported('2026-01-01');
   assert.equal(rows.length, keys.length);
-  const signs = new Set<boolean>();
-  for (const r of rows) {
-    const want = key64(r.idempotency_key!);
-    signs.add(want < 0n);
-    assert.equal(BigInt(r.event_key!), want, r.idempotency_key);
-  }
-  assert.deepEqual(signs, new Set([true, false]), 'negative and positive keys were both checked');
+  assertKey64(rows, 'event_key', 'idempotency_key');
 });
 
 test("a key's later copies are dropped: the first in file order wins", async () => {
@@ -143,13 +148,7 @@ test('sessions: session_key is key64 of the session id, and a later copy of a se
     assert.equal(day.sessions, ids.length);
     assert.deepEqual(rows.map((r) => r.session_id).sort(), [...ids].sort());
     assert.equal(rows.find((r) => r.session_id === 'session-0')?.first_event_id, 'first-session-0');
-    const signs = new Set<boolean>();
-    for (const r of rows) {
-      const want = key64(r.session_id!);
-      signs.add(want < 0n);
-      assert.equal(BigInt(r.session_key!), want, r.session_id);
-    }
-    assert.deepEqual(signs, new Set([true, false]), 'negative and positive keys were both checked');
+    assertKey64(rows, 'session_key', 'session_id');
   } finally {
     await day.close();
   }
