@@ -122,6 +122,11 @@ export async function startEmbeddedPostgres(
       // load's new partition, its index builds) skips the WAL: a 1M-event load 58.8 s -> 47.6 s
       // (docs/decisions.md). Crash safety is the same (such a table is synced at commit).
       ...['-c', 'wal_level=minimal', '-c', 'max_wal_senders=0'],
+      // The warehouse's fact tables have a partition per day (warehouse migrations 005, 006): a
+      // query over all of them locks each partition and its indexes, ~10 locks a day for both
+      // tables. The default lock table (64 per connection slot: 12,800) runs out after 3-4 years
+      // of days ("out of shared memory"); 512 per slot holds 10 years with room (~30 MB).
+      ...['-c', 'max_locks_per_transaction=512'],
     ],
     { detached: true, stdio: ['ignore', out, out], ...as.spawn },
   );

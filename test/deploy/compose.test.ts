@@ -216,6 +216,8 @@ test('rtsa services set only settings of the config schema, each one of its role
     envOf(services.api ?? {}).DATABASE_URL,
     'api and processor share the database',
   );
+  // The warehouse's daily partitions need a bigger lock table than Postgres' default (64).
+  assert.deepEqual(services.postgres?.command, ['postgres', '-c', 'max_locks_per_transaction=512']);
   const pg = envOf(services.postgres ?? {});
   const url = new URL(processor.DATABASE_URL ?? '');
   assert.equal(url.hostname, 'postgres');

@@ -78,3 +78,19 @@ test('migrations 005 and 006 move the facts a warehouse holds into one partition
     /no partition of relation "fact_events" found for row/,
   );
 });
+
+test('the embedded Postgres has room for years of daily partitions and skips the WAL of new tables', async () => {
+  // scripts/test.ts runs the suite on the embedded Postgres users run (src/db/embedded-postgres.ts).
+  const probe = await createTestDatabase('wh_settings', { empty: true });
+  try {
+    const { rows } = await probe.pool.query<{ name: string; setting: string }>(
+      "SELECT name, setting FROM pg_settings WHERE name IN ('max_locks_per_transaction', 'wal_level') ORDER BY 1",
+    );
+    assert.deepEqual(rows, [
+      { name: 'max_locks_per_transaction', setting: '512' },
+      { name: 'wal_level', setting: 'minimal' },
+    ]);
+  } finally {
+    await probe.drop();
+  }
+});
