@@ -18,52 +18,48 @@
  */
 import type pg from 'pg';
 import { type NamedStatement, query } from '../../db/index.ts';
-import type { MetricsRow, StateRow, TopBy, TopRow } from './rows.ts';
+import { jsonObjectWriter, queryRaw, type RawRow, utcIso } from '../../db/json-rows.ts';
+import type { TopBy, TopRow } from './rows.ts';
 
-const METRIC_COLUMNS = `m.window_start, m.window_end, m.stream_id, m.active_viewers, m.chat_messages,
-  m.donations_usd::float8 AS donations_usd, m.donation_count, m.viewer_joins, m.viewer_leaves, m.events,
-  m.is_final, m.updated_at`;
+// In the order of MetricsRowSchema's keys (see METRIC_JSON); timestamps in UTC for json-rows.ts.
+const METRIC_COLUMNS = `m.window_start AT TIME ZONE 'UTC', m.window_end AT TIME ZONE 'UTC', m.stream_id,
+  m.active_viewers, m.chat_messages, m.donations_usd::float8, m.donation_count, m.viewer_joins,
+  m.viewer_leaves, m.events, m.is_final, m.updated_at AT TIME ZONE 'UTC'`;
 
-interface MetricsDbRow {
-  latest: Date | null;
-  window_start: Date | null;
-  window_end: Date;
-  stream_id: string;
-  active_viewers: number;
-  chat_messages: number;
-  donations_usd: number;
-  donation_count: number;
-  viewer_joins: number;
-  viewer_leaves: number;
-  events: number;
-  is_final: boolean;
-  updated_at: Date;
-}
+/** Writes columns 1-12 of a row (after the anchor) as a MetricsRow. */
+const METRIC_JSON = jsonObjectWriter(
+  [
+    ['window_start', 'utc'],
+    ['window_end', 'utc'],
+    ['stream_id', 'text'],
+    ['active_viewers', 'number'],
+    ['chat_messages', 'number'],
+    ['donations_usd', 'number'],
+    ['donation_count', 'number'],
+    ['viewer_joins', 'number'],
+    ['viewer_leaves', 'number'],
+    ['events', 'number'],
+    ['is_final', 'bool'],
+    ['updated_at', 'utc'],
+  ],
+  1,
+);
 
+/**
+ * The newest window_start (the anchor of the lookback) as the API writes it, and each window of the
+ * page as MetricsRow JSON text (json-rows.ts: no Date, no object per row).
+ */
 export interface MetricsResult {
-  latest: Date | null;
-  rows: MetricsRow[];
+  latest: string | null;
+  rows: string[];
 }
 
-function toMetricsRow(r: MetricsDbRow): MetricsRow {
-  return {
-    window_start: (r.window_start as Date).toISOString(),
-    window_end: r.window_end.toISOString(),
-    stream_id: r.stream_id,
-    active_viewers: r.active_viewers,
-    chat_messages: r.chat_messages,
-    donations_usd: r.donations_usd,
-    donation_count: r.donation_count,
-    viewer_joins: r.viewer_joins,
-    viewer_leaves: r.viewer_leaves,
-    events: r.events,
-    is_final: r.is_final,
-    updated_at: r.updated_at.toISOString(),
-  };
-}
-
-function toMetricsResult(latest: Date | null, rows: MetricsDbRow[]): MetricsResult {
-  return { latest, rows: rows.filter((r) => r.window_start !== null).map(toMetricsRow) };
+/** Rows of [anchor, ...METRIC_COLUMNS]; a row with a null stream_id carries only the anchor. */
+function toMetricsResult(rows: RawRow[]): MetricsResult {
+  const first = rows[0]?.[0];
+  const out: string[] = [];
+  for (const r of rows) if (r[3] !== null) out.push(METRIC_JSON(r));
+  return { latest: first == null ? null : utcIso(first), rows: out };
 }
 
 const ANCHOR_SQL = {
@@ -95,7 +91,7 @@ export async function selectLatestWindowStart(
 const rangeSql = (direction: 'ASC' | 'DESC', oneStream: boolean): NamedStatement => ({
   name: `metrics-range-${direction}-${oneStream ? 'one' : 'all'}`,
   text: `
-SELECT a.latest, m.*
+SELECT a.latest AT TIME ZONE 'UTC', m.*
 FROM (SELECT max(window_start) AS latest FROM stream_metrics_minute ${oneStream ? 'WHERE stream_id = $4' : ''}) a
 LEFT JOIN LATERAL (
   SELECT ${METRIC_COLUMNS}
@@ -126,12 +122,8 @@ export async function selectMetricsRange(pool: pg.Pool, p: RangeParams): Promise
   if (p.offset >= DEEP_OFFSET) return selectDeepPage(pool, p);
   const params: unknown[] = [p.minutes, p.limit, p.offset];
   if (p.streamId !== undefined) params.push(p.streamId);
-  const { rows } = await query<MetricsDbRow>(
-    pool,
-    RANGE_SQL[p.order][p.streamId === undefined ? 'all' : 'one'],
-    params,
-  );
-  return toMetricsResult(rows[0]?.latest ?? null, rows);
+  const rows = await queryRaw(pool, RANGE_SQL[p.order][p.streamId === undefined ? 'all' : 'one'], params);
+  return toMetricsResult(rows);
 }
 
 /**
@@ -142,7 +134,7 @@ export async function selectMetricsRange(pool: pg.Pool, p: RangeParams): Promise
 const DEEP_OFFSET = 10_000;
 
 const deepSql = (direction: 'ASC' | 'DESC', oneStream: boolean) => `
-SELECT ${METRIC_COLUMNS}
+SELECT NULL, ${METRIC_COLUMNS}
 FROM stream_metrics_minute m
 WHERE ${oneStream ? 'm.stream_id = $5 AND' : ''}
   m.window_start > $1::timestamptz - make_interval(mins => $2::int) AND m.window_start <= $1::timestamptz
@@ -154,8 +146,8 @@ async function selectDeepPage(pool: pg.Pool, p: RangeParams): Promise<MetricsRes
   if (latest === null) return { latest, rows: [] };
   const params: unknown[] = [latest, p.minutes, p.limit, p.offset];
   if (p.streamId !== undefined) params.push(p.streamId);
-  const { rows } = await query<MetricsDbRow>(pool, deepSql(p.order, p.streamId !== undefined), params);
-  return toMetricsResult(latest, rows);
+  const rows = await queryRaw(pool, deepSql(p.order, p.streamId !== undefined), params);
+  return { latest: latest.toISOString(), rows: toMetricsResult(rows).rows };
 }
 
 // The anchor (one probe at the end of the PK), then one page of the PK prefix of that minute, in
@@ -164,7 +156,7 @@ async function selectDeepPage(pool: pg.Pool, p: RangeParams): Promise<MetricsRes
 const LATEST_ALL_SQL: NamedStatement = {
   name: 'metrics-latest-all',
   text: `
-SELECT a.latest, m.*
+SELECT a.latest AT TIME ZONE 'UTC', m.*
 FROM (SELECT max(window_start) AS latest FROM stream_metrics_minute) a
 LEFT JOIN LATERAL (
   SELECT ${METRIC_COLUMNS}
@@ -179,7 +171,7 @@ LEFT JOIN LATERAL (
 const LATEST_ONE_SQL: NamedStatement = {
   name: 'metrics-latest-one',
   text: `
-SELECT m.window_start AS latest, ${METRIC_COLUMNS}
+SELECT m.window_start AT TIME ZONE 'UTC', ${METRIC_COLUMNS}
 FROM stream_metrics_minute m
 WHERE m.stream_id = $1
 ORDER BY m.window_start DESC
@@ -195,12 +187,11 @@ export async function selectLatestWindow(
   p: { streamId: string | undefined; limit: number; offset: number },
 ): Promise<MetricsResult> {
   if (p.streamId !== undefined) {
-    const { rows } = await query<MetricsDbRow>(pool, LATEST_ONE_SQL, [p.streamId]);
-    const page = rows.slice(p.offset, p.offset + p.limit);
-    return toMetricsResult(rows[0]?.latest ?? null, page);
+    const rows = await queryRaw(pool, LATEST_ONE_SQL, [p.streamId]);
+    const { latest, rows: windows } = toMetricsResult(rows);
+    return { latest, rows: windows.slice(p.offset, p.offset + p.limit) };
   }
-  const { rows } = await query<MetricsDbRow>(pool, LATEST_ALL_SQL, [p.limit, p.offset]);
-  return toMetricsResult(rows[0]?.latest ?? null, rows);
+  return toMetricsResult(await queryRaw(pool, LATEST_ALL_SQL, [p.limit, p.offset]));
 }
 
 // Ranked from the summaries, never from the windows of the range: for each stream whose newest
@@ -282,7 +273,8 @@ const stateSql = (oneStream: boolean): NamedStatement => {
   return {
     name: `state-${oneStream ? 'one' : 'all'}`,
     text: `
-SELECT c.total, s.stream_id, s.active_viewers, s.last_event_at, s.updated_at
+SELECT c.total, s.stream_id, s.active_viewers, s.last_event_at AT TIME ZONE 'UTC',
+       s.updated_at AT TIME ZONE 'UTC'
 FROM (SELECT count(*)::int AS total FROM stream_state WHERE ${filter}) c
 LEFT JOIN LATERAL (
   SELECT * FROM stream_state WHERE ${filter} ORDER BY stream_id LIMIT $1 OFFSET $2
@@ -292,17 +284,21 @@ ORDER BY s.stream_id`,
 };
 const STATE_SQL = { all: stateSql(false), one: stateSql(true) } as const;
 
-interface StateDbRow {
-  total: number;
-  stream_id: string | null;
-  active_viewers: number;
-  last_event_at: Date;
-  updated_at: Date;
-}
+/** Writes columns 1-4 of a row (after the total) as a StateRow. */
+const STATE_JSON = jsonObjectWriter(
+  [
+    ['stream_id', 'text'],
+    ['active_viewers', 'number'],
+    ['last_event_at', 'utc'],
+    ['updated_at', 'utc'],
+  ],
+  1,
+);
 
 export interface StateResult {
   total: number;
-  rows: StateRow[];
+  /** Each stream as StateRow JSON text. */
+  rows: string[];
 }
 
 /** Current per-stream state, by stream_id. */
@@ -310,21 +306,13 @@ export async function selectStreamState(
   pool: pg.Pool,
   p: { limit: number; offset: number; streamId?: string | undefined },
 ): Promise<StateResult> {
-  const { rows } =
+  const rows =
     p.streamId === undefined
-      ? await query<StateDbRow>(pool, STATE_SQL.all, [p.limit, p.offset])
-      : await query<StateDbRow>(pool, STATE_SQL.one, [p.limit, p.offset, p.streamId]);
-  return {
-    total: rows[0]?.total ?? 0,
-    rows: rows
-      .filter((r) => r.stream_id !== null)
-      .map((r) => ({
-        stream_id: r.stream_id as string,
-        active_viewers: r.active_viewers,
-        last_event_at: r.last_event_at.toISOString(),
-        updated_at: r.updated_at.toISOString(),
-      })),
-  };
+      ? await queryRaw(pool, STATE_SQL.all, [p.limit, p.offset])
+      : await queryRaw(pool, STATE_SQL.one, [p.limit, p.offset, p.streamId]);
+  const out: string[] = [];
+  for (const r of rows) if (r[1] !== null) out.push(STATE_JSON(r));
+  return { total: Number(rows[0]?.[0] ?? 0), rows: out };
 }
 
 /** Liveness of the database. */

@@ -9,19 +9,21 @@ import {
   HistoryQuerySchema,
   type LatestQuery,
   LatestQuerySchema,
-  type MetricsPage,
   MetricsPageSchema,
   type MetricsQuery,
   MetricsQuerySchema,
 } from '../schemas.ts';
 
-/** A page of `limit` rows from a result fetched with limit + 1 (the extra row says there is more). */
-function toPage(result: MetricsResult, limit: number, offset: number): MetricsPage {
-  return {
-    latest_window_start: result.latest?.toISOString() ?? null,
-    rows: result.rows.slice(0, limit),
-    next_offset: result.rows.length > limit ? offset + limit : null,
-  };
+/**
+ * A page (MetricsPageSchema) of `limit` rows from a result fetched with limit + 1 (the extra row
+ * says there is more), joined from the JSON Postgres rendered for each row.
+ */
+function toPage(result: MetricsResult, limit: number, offset: number): JsonBody {
+  const rows = result.rows.length > limit ? result.rows.slice(0, limit) : result.rows;
+  return JsonBody.fromJson(
+    `{"latest_window_start":${JSON.stringify(result.latest)},"rows":[${rows.join(',')}],` +
+      `"next_offset":${result.rows.length > limit ? offset + limit : null}}`,
+  );
 }
 
 export function registerMetricsRoutes(app: FastifyInstance, ctx: ApiContext): void {
@@ -42,7 +44,7 @@ export function registerMetricsRoutes(app: FastifyInstance, ctx: ApiContext): vo
             streamId: q.stream_id,
             order,
           });
-          return new JsonBody(toPage(result, q.limit, q.offset));
+          return toPage(result, q.limit, q.offset);
         },
       );
       return sendJsonBody(request, reply, body);
@@ -81,7 +83,7 @@ export function registerMetricsRoutes(app: FastifyInstance, ctx: ApiContext): vo
       const { stream_id: streamId, limit, offset } = request.query;
       const body = await ctx.cache.get(cacheKey('/metrics/latest', streamId, limit, offset), async () => {
         const result = await selectLatestWindow(pool, { streamId, limit: limit + 1, offset });
-        return new JsonBody(toPage(result, limit, offset));
+        return toPage(result, limit, offset);
       });
       return sendJsonBody(request, reply, body);
     },
