@@ -163,7 +163,10 @@ export function cpuSeconds(): Record<string, number> {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      procs.set(Number(pid), { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) }); // utime + stime
+      // utime + stime, and cutime + cstime: the children it reaped (Postgres' backends of closed
+      // connections, which are gone from /proc by the second snapshot).
+      const ticks = Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+      procs.set(Number(pid), { ppid: Number(fields[1]), ticks });
     } catch {
       // the process ended meanwhile
     }
@@ -193,7 +196,7 @@ export function cpuSeconds(): Record<string, number> {
               ? 'spark JVM'
               : /bench\/spark\/\w+\.py\b/.test(cmdline)
                 ? 'spark python driver'
-                : /postgres/.test(cmdline) && !/node/.test(cmdline)
+                : /(^|\/)postgres(:| |$)/.test(cmdline.split(' ')[0] ?? '')
                   ? 'postgres'
                   : /main\.ts (process|start|generate)\b/.test(cmdline)
                     ? `rtsa ${/main\.ts (\w+)/.exec(cmdline)![1]}`

@@ -18,6 +18,8 @@
  *   marts      — build and test the marts over --facts N generated warehouse facts (run by name)
  *   spark      — system A on Spark (the seed's job) and on rtsa, same Kafka topic (KAFKA_BROKERS; by name)
  *   spark-lake — bronze and silver on Spark (the seed's job) and on rtsa, same Kafka topic (by name)
+ *   spark-warehouse — the daily warehouse load on Spark (the seed's batch loader) and on rtsa, same
+ *                silver day, same Postgres (a venv with pyspark; by name)
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
@@ -40,6 +42,7 @@ import { runMemory } from './memory.ts';
 import { runStartup } from './startup.ts';
 import { runSparkLake } from './spark/lake.ts';
 import { runSparkLiveStream } from './spark/live-stream.ts';
+import { runSparkWarehouse } from './spark/warehouse.ts';
 import { runThroughput } from './throughput.ts';
 
 const SCENARIOS: Record<string, (opts: BenchOptions) => Promise<Record<string, unknown>>> = {
@@ -66,6 +69,7 @@ const SCENARIOS: Record<string, (opts: BenchOptions) => Promise<Record<string, u
   // Spark side by side (a venv with pyspark, a broker): see docs/benchmarks-kafka.md.
   spark: runSparkLiveStream,
   'spark-lake': runSparkLake,
+  'spark-warehouse': runSparkWarehouse,
 };
 
 const { values, positionals } = parseArgs({
