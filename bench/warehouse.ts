@@ -15,7 +15,8 @@ import { createPool, migrate } from '../src/db/index.ts';
 import { LocalLakeStore } from '../src/lakehouse/lake-store/index.ts';
 import { LakeCommitLog, LakeWriter } from '../src/lakehouse/lake-writer/index.ts';
 import { silverLayer } from '../src/lakehouse/silver/index.ts';
-import { datesBetween, loadWarehouseDate } from '../src/lakehouse/warehouse/index.ts';
+import { addDays, dateRange } from '../src/lakehouse/dates.ts';
+import { loadWarehouseDate } from '../src/lakehouse/warehouse/index.ts';
 import { createLogger, silentLogger } from '../src/telemetry/logger.ts';
 import { endProgress, progress, scratch } from './harness.ts';
 import { prefillCommerce, TOPIC } from './lake.ts';
@@ -96,10 +97,7 @@ export async function runWarehouse(opts: BenchOptions): Promise<Record<string, u
   try {
     await migrate(pool);
     const days = Math.max(1, Math.floor(opts.days));
-    const dates = datesBetween(
-      new Date(Date.parse(DAY) - (days - 1) * 86_400_000).toISOString().slice(0, 10),
-      DAY,
-    );
+    const dates = dateRange(addDays(DAY, -(days - 1)), DAY);
     const sent = await silverDay(env.dir, pool, store, events * days, DAY, dates[0]);
     const earlier: number[] = [];
     for (const date of dates.slice(0, -1)) {

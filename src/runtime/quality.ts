@@ -12,7 +12,8 @@ import { SETTINGS } from '../config/index.ts';
 import { ConfigError } from '../errors.ts';
 import type { QualitySettings } from '../lakehouse/quality/index.ts';
 import { alertWebhookFromConfig } from './alert-webhook.ts';
-import { dateFlag, yesterdayUtc } from './dates.ts';
+import { yesterday } from '../lakehouse/dates.ts';
+import { dateFlag } from './dates.ts';
 import { openDatabase } from './database.ts';
 import { lakeStoreFromConfig } from './lake-store.ts';
 import type { RoleRunner } from './role.ts';
@@ -46,7 +47,7 @@ export function qualitySettingsFromConfig(config: Config): QualitySettings {
 
 export const run: RoleRunner = async ({ config, flags, subcommand, logger }) => {
   if (subcommand !== 'check') throw new ConfigError(`rtsa quality: unknown subcommand ${subcommand}`);
-  const date = dateFlag('date', flags.date) ?? yesterdayUtc();
+  const date = dateFlag('date', flags.date) ?? yesterday();
   const outputJson = flags['output-json'];
   if (outputJson === true || outputJson === '') throw new ConfigError('--output-json needs a file name');
   const override = flags['slack-webhook'];

@@ -5,8 +5,9 @@
  */
 import { ConfigError } from '../errors.ts';
 import { lakeStoreFromConfig } from './lake-store.ts';
-import { datesBetween, loadWarehouseDate } from '../lakehouse/warehouse/index.ts';
-import { dateFlag, yesterdayUtc } from './dates.ts';
+import { dateRange, yesterday } from '../lakehouse/dates.ts';
+import { loadWarehouseDate } from '../lakehouse/warehouse/index.ts';
+import { dateFlag } from './dates.ts';
 import { openDatabase } from './database.ts';
 import type { RoleRunner } from './role.ts';
 
@@ -26,9 +27,9 @@ export function datesToLoad(
   }
   if (from !== undefined && to !== undefined) {
     if (from > to) throw new ConfigError(`--from ${from} is after --to ${to}`);
-    return datesBetween(from, to);
+    return dateRange(from, to);
   }
-  return [date ?? yesterdayUtc(nowMs)];
+  return [date ?? yesterday(nowMs)];
 }
 
 export const run: RoleRunner = async ({ config, flags, subcommand, logger, signal }) => {

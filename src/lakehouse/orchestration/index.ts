@@ -4,20 +4,16 @@
  * (silver-readiness.ts), alerts (alerts.ts) and the HTTP routes (routes.ts). See docs/orchestration.md.
  */
 export { type AlertSink, type DagAlert, dagAlert, webhookAlerts } from './alerts.ts';
+export { addDays, dateRange, isDate, utcDay, yesterday } from '../dates.ts';
 export {
-  addDays,
   checkLogicalDate,
   DAG_NAME,
   DAG_TASKS,
-  dateRange,
-  isDate,
   MAX_BACKFILL_DAYS,
   type PipelineTasks,
   type TaskBody,
   type TaskContext,
   type TaskName,
-  utcDay,
-  yesterday,
 } from './dag.ts';
 export {
   BOSS_SCHEMA,

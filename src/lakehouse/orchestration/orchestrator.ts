@@ -24,16 +24,8 @@ import type { Logger } from 'pino';
 import { withTransaction } from '../../db/index.ts';
 import { errorMessage } from '../../errors.ts';
 import { type AlertSink, dagAlert } from './alerts.ts';
-import {
-  addDays,
-  DAG_NAME,
-  DAG_TASKS,
-  dateRange,
-  type PipelineTasks,
-  type TaskName,
-  taskIndex,
-  yesterday,
-} from './dag.ts';
+import { addDays, dateRange, yesterday } from '../dates.ts';
+import { DAG_NAME, DAG_TASKS, type PipelineTasks, type TaskName, taskIndex } from './dag.ts';
 import {
   type CreatedRun,
   forgetProcess,

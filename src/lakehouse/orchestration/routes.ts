@@ -13,7 +13,7 @@ import type pg from 'pg';
 import { ApiError } from '../../http/errors.ts';
 import { ErrorSchema } from '../../http/schemas.ts';
 import { requireBearerToken } from '../../http/security.ts';
-import { yesterday } from './dag.ts';
+import { yesterday } from '../dates.ts';
 import { getRunDetail, listRuns, queueRuns } from './run-store.ts';
 import {
   type RunParams,

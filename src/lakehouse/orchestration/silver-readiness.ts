@@ -12,7 +12,7 @@
 import type pg from 'pg';
 import { query } from '../../db/index.ts';
 import { formatMicros, MICROS_PER_MS } from '../../events/timestamp.ts';
-import { addDays } from './dag.ts';
+import { addDays } from '../dates.ts';
 
 export interface SilverReadiness {
   date: string;

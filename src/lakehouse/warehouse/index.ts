@@ -10,4 +10,4 @@ export {
   type UserVersion,
   userVersions,
 } from './user-history.ts';
-export { datesBetween, type LoadOptions, type LoadResult, loadWarehouseDate } from './warehouse-load.ts';
+export { type LoadOptions, type LoadResult, loadWarehouseDate } from './warehouse-load.ts';

@@ -22,6 +22,7 @@ import type { Logger } from 'pino';
 import type pg from 'pg';
 import { withTransaction } from '../../db/index.ts';
 import { formatMicros } from '../../events/timestamp.ts';
+import { addDays } from '../dates.ts';
 import type { LakeStore } from '../lake-store/index.ts';
 import { EVENT_COLUMNS, exportSilverDay, SESSION_COLUMNS, type SilverDayFiles } from './silver-export.ts';
 import { SQL } from './statements.ts';
@@ -199,7 +200,7 @@ async function insertDailyFacts(client: pg.PoolClient, facts: DailyFacts): Promi
     // Timestamps are validated with four-digit years, so a date is YYYY-MM-DD (and a safe name).
     if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) throw new Error(`warehouse load: unexpected ${time} date ${day}`);
     const from = `${day} 00:00:00`;
-    const to = `${nextDay(day)} 00:00:00`;
+    const to = `${addDays(day, 1)} 00:00:00`;
     const name = `${table}_${day.replaceAll('-', '')}`;
     const partition = `warehouse.${name}`;
     const exists = await client.query<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [partition]);
@@ -219,11 +220,6 @@ async function insertDailyFacts(client: pg.PoolClient, facts: DailyFacts): Promi
     // The partition bound says the same now.
     await client.query(`ALTER TABLE ${partition} DROP CONSTRAINT ${range}`);
   }
-}
-
-/** The date after `day` (YYYY-MM-DD). */
-function nextDay(day: string): string {
-  return new Date(Date.parse(`${day}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
 }
 
 /** Temporary buffers a day's staging fits in (Postgres' default is 8 MB; it allocates as used). */
@@ -425,14 +421,4 @@ async function replaceHistories(client: pg.PoolClient): Promise<{ versions: numb
     ]);
   }
   return { versions: versions.length, vanished };
-}
-
-/** The dates from `from` to `to` (inclusive, YYYY-MM-DD), in order. */
-export function datesBetween(from: string, to: string): string[] {
-  const out: string[] = [];
-  const end = Date.parse(`${to}T00:00:00Z`);
-  for (let t = Date.parse(`${from}T00:00:00Z`); t <= end; t += 86_400_000) {
-    out.push(new Date(t).toISOString().slice(0, 10));
-  }
-  return out;
 }
