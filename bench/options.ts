@@ -1,4 +1,7 @@
-/** What `npm run bench -- <name> [--events N] [--facts N] [--seconds S] [--rate R] [--days D]` hands each benchmark. */
+/**
+ * What `npm run bench -- <name> [--events N] [--facts N] [--seconds S] [--rate R] [--days D]
+ * [--empty-days E]` hands each benchmark.
+ */
 export interface BenchOptions {
   events: number;
   /** Warehouse facts the marts benchmark generates. */
@@ -7,4 +10,6 @@ export interface BenchOptions {
   rate: number;
   /** Days of data the warehouse benchmark loads, one after the other. */
   days: number;
+  /** Empty daily partitions of the fact tables the warehouse benchmark starts with (days kept). */
+  emptyDays: number;
 }

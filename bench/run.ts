@@ -7,8 +7,9 @@
  *   startup    — `rtsa start` on a fresh data folder until the first window is visible
  *   memory     — heap per 1M event_ids held for deduplication
  *   api-load   — requests/s and p99 of the hot endpoints over 1,000 streams x 24 h of windows
- *   warehouse  — the daily warehouse load of one day of N commerce events; --days D: D days of N
- *                each, loaded in date order (run by name)
+ *   warehouse  — the daily warehouse load of one day of N commerce events, then the marts built and
+ *                tested; --days D: D days of N each, loaded in date order; --empty-days E: on top
+ *                of E empty daily partitions (a warehouse that keeps E days; run by name)
  *   dag        — one run of the whole daily DAG over a day of N commerce events (run by name)
  *   lake       — the lake writers (bronze, silver) on N pre-filled commerce events (run by name)
  *   lake-engine — Parquet writers for the lake compared on 1M commerce events (run by name)
@@ -80,6 +81,7 @@ const { values, positionals } = parseArgs({
     seconds: { type: 'string', default: '30' },
     rate: { type: 'string', default: '20000' },
     days: { type: 'string', default: '1' },
+    'empty-days': { type: 'string', default: '0' },
   },
 });
 // The kafka-* scenarios need a broker: run them by name.
@@ -105,6 +107,7 @@ const options: BenchOptions = {
   seconds: Number(values.seconds),
   rate: Number(values.rate),
   days: Number(values.days),
+  emptyDays: Number(values['empty-days']),
 };
 console.log(
   `setup: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, ` +

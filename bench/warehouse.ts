@@ -5,7 +5,9 @@
  * warehouse, and the same day again (nothing changes). facts/s = new facts / load time.
  * With --days D: D days of N events each, loaded in date order; the result is the last day's load,
  * into a warehouse holding the D - 1 days before it (what a daily run does once the warehouse has
- * history), with every day's time beside it.
+ * history), with every day's time beside it. With --empty-days E: E empty daily partitions of
+ * fact_events and fact_sessions before those days (the planning and locking cost of a warehouse
+ * that keeps E days, docs/decisions.md "The limit"). Then the marts are built and tested (timed).
  */
 import { loadavg } from 'node:os';
 import path from 'node:path';
@@ -16,6 +18,7 @@ import { LocalLakeStore } from '../src/lakehouse/lake-store/index.ts';
 import { LakeCommitLog, LakeWriter } from '../src/lakehouse/lake-writer/index.ts';
 import { silverLayer } from '../src/lakehouse/silver/index.ts';
 import { addDays, dateRange } from '../src/lakehouse/dates.ts';
+import { buildMarts, testMarts } from '../src/lakehouse/marts/index.ts';
 import { loadWarehouseDate } from '../src/lakehouse/warehouse/index.ts';
 import { createLogger, silentLogger } from '../src/telemetry/logger.ts';
 import { endProgress, progress, scratch } from './harness.ts';
@@ -98,6 +101,8 @@ export async function runWarehouse(opts: BenchOptions): Promise<Record<string, u
     await migrate(pool);
     const days = Math.max(1, Math.floor(opts.days));
     const dates = dateRange(addDays(DAY, -(days - 1)), DAY);
+    const emptyDays = Math.max(0, Math.floor(opts.emptyDays));
+    if (emptyDays > 0) await emptyPartitions(pool, addDays(DAY, -(days - 1 + emptyDays)), emptyDays);
     const sent = await silverDay(env.dir, pool, store, events * days, DAY, dates[0]);
     const earlier: number[] = [];
     for (const date of dates.slice(0, -1)) {
@@ -106,9 +111,17 @@ export async function runWarehouse(opts: BenchOptions): Promise<Record<string, u
     }
     const load = await loadWarehouseDate({ pool, store, logger: benchLogger() }, DAY);
     const again = await loadWarehouseDate({ pool, store, logger: benchLogger() }, DAY);
+    const built = await buildMarts({ pool });
+    const tested = await testMarts({ pool });
+    if (!tested.passed) {
+      throw new Error(
+        `data tests failed: ${tested.tests.filter((t) => t.status !== 'pass').map((t) => t.name)}`,
+      );
+    }
     const row = {
       date: DAY,
       days_before: earlier.length,
+      empty_days: emptyDays,
       ...(earlier.length > 0 ? { earlier_days_seconds: earlier } : {}),
       silver_events: load.silverEvents,
       silver_sessions: load.silverSessions,
@@ -119,17 +132,34 @@ export async function runWarehouse(opts: BenchOptions): Promise<Record<string, u
       facts_per_second: Math.round((load.newEvents / load.ms) * 1000),
       reload_seconds: Number((again.ms / 1000).toFixed(1)),
       reload_new_facts: again.newEvents,
+      marts_build_seconds: Number((built.ms / 1000).toFixed(1)),
+      marts_test_seconds: Number((tested.ms / 1000).toFixed(1)),
       load_average: loadavg().map((l) => Number(l.toFixed(1))),
     };
     console.log(JSON.stringify(row));
     return {
       ...row,
-      setup: `${sent.toLocaleString('en')} commerce events of ${days} day(s) (seed generator, 10,000 users, 1 % bad) through the silver layer into a local lake; loadWarehouseDate of each day in date order into an empty warehouse of the embedded Postgres (the last day is the result), then the last date again`,
+      setup: `${sent.toLocaleString('en')} commerce events of ${days} day(s) (seed generator, 10,000 users, 1 % bad) through the silver layer into a local lake; loadWarehouseDate of each day in date order into a warehouse of the embedded Postgres with ${emptyDays} empty daily partitions (the last day is the result), then the last date again; then buildMarts and testMarts`,
     };
   } finally {
     await pool.end();
     await env.close();
   }
+}
+
+/** `count` empty daily partitions of both fact tables, from `first` on (indexes included). */
+async function emptyPartitions(pool: pg.Pool, first: string, count: number): Promise<void> {
+  for (const [i, day] of dateRange(first, addDays(first, count - 1)).entries()) {
+    const to = addDays(day, 1);
+    for (const table of ['fact_events', 'fact_sessions']) {
+      await pool.query(
+        `CREATE TABLE warehouse.${table}_${day.replaceAll('-', '')} PARTITION OF warehouse.${table}
+         FOR VALUES FROM ('${day} 00:00:00') TO ('${to} 00:00:00')`,
+      );
+    }
+    progress(`empty partitions: ${i + 1} of ${count} days`);
+  }
+  endProgress();
 }
 
 /** The load's own progress lines (each step and its time), on stderr so RESULT lines stay clean. */
