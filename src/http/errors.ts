@@ -108,6 +108,16 @@ export function formatSchemaErrors(errors: FastifySchemaValidationError[], dataV
   const parameter =
     first.instancePath.replace(/^\//, '').split('/')[0] ||
     String(first.params.missingProperty ?? first.params.additionalProperty ?? '');
+  if (parameter === '') {
+    // The whole body (or query) is of the wrong kind, e.g. an array or a string for an object.
+    const known = Object.keys(first.parentSchema?.properties ?? {});
+    const fields = known.map((name) => `"${name}"`).join(', ');
+    return new ApiError(400, {
+      error: 'invalid_request',
+      message: `the ${where} must be a JSON object${known.length > 0 ? ` with ${fields}` : ''}, got ${quote(first.data)}`,
+      allowed: known.length > 0 ? known.join(', ') : 'see the API documentation',
+    });
+  }
   const { allowed, expected } = describeAllowed(first.parentSchema);
   const repeated = Array.isArray(first.data);
   return new ApiError(400, {

@@ -100,7 +100,8 @@ export const RunsPageSchema = Type.Object({
 });
 
 export const RunParamsSchema = Type.Object(
-  { id: Type.Integer({ minimum: 1, description: 'The run id' }) },
+  // Bounded like `before`: a larger id cannot be a run (bigint) and would fail in Postgres instead.
+  { id: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'The run id' }) },
   { additionalProperties: false },
 );
 export type RunParams = Static<typeof RunParamsSchema>;

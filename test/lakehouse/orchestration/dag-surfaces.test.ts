@@ -99,9 +99,34 @@ test('POST /dag/runs queues a run that executes; GET pages and details; bad inpu
   assert.equal(feb30.statusCode, 400, 'the calendar is checked');
   const huge = await app.inject({ method: 'GET', url: '/dag/runs?before=428597011179694346974789632' });
   assert.equal(huge.statusCode, 400, 'before beyond a safe integer is refused by the schema');
+  for (const [type, payload] of [
+    ['application/json', '[]'],
+    ['application/json', '"2025-11-02"'],
+    ['text/plain', 'date=2025-11-02'],
+  ]) {
+    const wrong = await app.inject({
+      method: 'POST',
+      url: '/dag/runs',
+      headers: { 'content-type': type },
+      payload,
+    });
+    assert.equal(wrong.statusCode, 400, `${type} ${payload}`);
+    assert.match(
+      wrong.json().message,
+      /^the body must be a JSON object with "date", got /,
+      `${type} ${payload}`,
+    );
+  }
   const unknown = await app.inject({ method: 'POST', url: '/dag/runs', payload: { day: '2025-11-02' } });
   assert.equal(unknown.statusCode, 400);
   assert.equal((await app.inject({ method: 'GET', url: '/dag/runs/999999' })).statusCode, 404);
+  const hugeId = await app.inject({ method: 'GET', url: '/dag/runs/99999999999999999999' });
+  assert.equal(
+    hugeId.statusCode,
+    400,
+    `an id past bigint is refused by the schema, not a 500: ${hugeId.body}`,
+  );
+  assert.equal(hugeId.json().parameter, 'id');
   assert.equal((await app.inject({ method: 'GET', url: '/dag/runs?limit=0' })).statusCode, 400);
 });
 
