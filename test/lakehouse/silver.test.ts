@@ -301,3 +301,33 @@ test('silver equals the oracle across a stop and a crash', { timeout: 180_000 },
     duck.instance.closeSync();
   }
 });
+
+test('each commit records the watermark and the earliest event still held, for the wait for silver', () => {
+  const partition = silverLayer({
+    topic: TOPIC,
+    allowedLatenessMs: LATENESS_MS,
+    sessionGapMs: GAP_MS,
+    idleTimeoutMs: 60_000,
+  }).open({ partition: 0, epoch: 1, committedOffset: 0, replayOffset: 0, state: null, unpublished: [] });
+  const t0 = Date.parse('2026-11-02T23:00:00Z') * 1000;
+  // u1 visits at 23:00 and leaves; u2 arrives at 23:50 and stays (an event every 10 minutes).
+  const times: [string, number][] = [
+    ['u1', t0],
+    ['u2', t0 + 50 * MIN],
+  ];
+  for (let m = 60; m <= 150; m += 10) times.push(['u2', t0 + m * MIN]);
+  let offset = 0;
+  for (const [user, micros] of times) {
+    partition.ingest(
+      { partition: 0, offset: offset++, key: user, value: event(user, micros), timestamp: micros / 1000 },
+      micros / 1000,
+    );
+  }
+  const state = partition.take(Date.now()).state as Record<string, unknown>;
+  // Max event time 01:30, so the watermark is 01:20; u1's session (23:00) has closed, u2's is open
+  // since 23:50 and keeps the whole session, its 23:50 event included.
+  assert.equal(state.watermark, t0 + 140 * MIN);
+  assert.equal(state.heldMinTs, t0 + 50 * MIN);
+  // The replay bound still starts at u2's first record (nothing before it but u1's).
+  assert.equal(state.replayMaxTs, t0);
+});

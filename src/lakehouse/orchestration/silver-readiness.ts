@@ -1,13 +1,14 @@
 /**
  * Is silver complete for a date? Silver writes a session and its events once its watermark has
  * passed the session's last event + the session gap, and drops events older than the watermark as
- * late; so once every partition's watermark has passed the end of D + the gap, no event of D can
- * still be added to silver (SPEC §6.7).
+ * late. So silver is complete for D once every partition, at its last commit, had a watermark past
+ * the end of D + the gap and held no event of D in a session still open (SPEC §6.7).
  *
- * Each silver partition records in `lake.writer_partitions.state` (src/lakehouse/silver) the max
- * event time before its replay point and the idle advances it made; both are event times the
- * partition had reached at its last commit, so (their max − the allowed lateness) is a lower bound
- * of its watermark. Conservative: an open session can hold it back, never run it ahead.
+ * Each silver partition records both in `lake.writer_partitions.state` (src/lakehouse/silver):
+ * `watermark` and `heldMinTs`, the earliest event time still held. A state written before those
+ * existed has only `replayMaxTs` (the max event time before the oldest held record) and its idle
+ * advances: (their max − the allowed lateness) is a lower bound of the watermark at which every
+ * held record is newer, used as it was. Conservative either way: never complete too early.
  */
 import type pg from 'pg';
 import { query } from '../../db/index.ts';
@@ -23,11 +24,15 @@ export interface SilverReadiness {
   watermarkMicros: number | null;
   /** What the watermark must reach (µs): end of the date + the session gap. */
   neededMicros: number;
+  /** The earliest event of the date still held in an open session (µs), if one is. */
+  heldFromMicros: number | null;
 }
 
 interface SilverState {
   replayMaxTs?: number | null;
   idleMarks?: { offset: number; maxTs: number }[];
+  watermark?: number | null;
+  heldMinTs?: number | null;
 }
 
 export async function silverReadiness(
@@ -43,23 +48,36 @@ export async function silverReadiness(
   const end = Date.parse(`${addDays(options.date, 1)}T00:00:00Z`) * MICROS_PER_MS;
   const neededMicros = end + options.sessionGapMs * MICROS_PER_MS;
   let lowest: number | null = null;
+  let heldFrom: number | null = null;
   let unknown = rows.length === 0;
   for (const { state } of rows) {
-    let maxTs = state?.replayMaxTs ?? Number.NEGATIVE_INFINITY;
-    for (const mark of state?.idleMarks ?? []) if (mark.maxTs > maxTs) maxTs = mark.maxTs;
-    if (!Number.isFinite(maxTs)) {
-      unknown = true;
-      continue;
+    let watermark: number;
+    if (state?.watermark !== undefined) {
+      if (state.watermark === null) {
+        unknown = true;
+        continue;
+      }
+      watermark = state.watermark;
+      const held = state.heldMinTs ?? null;
+      if (held !== null && held < end && (heldFrom === null || held < heldFrom)) heldFrom = held;
+    } else {
+      let maxTs = state?.replayMaxTs ?? Number.NEGATIVE_INFINITY;
+      for (const mark of state?.idleMarks ?? []) if (mark.maxTs > maxTs) maxTs = mark.maxTs;
+      if (!Number.isFinite(maxTs)) {
+        unknown = true;
+        continue;
+      }
+      watermark = maxTs - options.allowedLatenessMs * MICROS_PER_MS;
     }
-    const watermark = maxTs - options.allowedLatenessMs * MICROS_PER_MS;
     if (lowest === null || watermark < lowest) lowest = watermark;
   }
   return {
     date: options.date,
-    complete: !unknown && lowest !== null && lowest >= neededMicros,
+    complete: !unknown && lowest !== null && lowest >= neededMicros && heldFrom === null,
     partitions: rows.length,
     watermarkMicros: unknown ? null : lowest,
     neededMicros,
+    heldFromMicros: heldFrom,
   };
 }
 
@@ -72,7 +90,11 @@ export function describeReadiness(r: SilverReadiness): string {
   if (r.watermarkMicros === null) {
     return `a silver partition has no watermark yet; it must pass ${needed} (end of ${r.date} + the session gap)`;
   }
-  return r.complete
-    ? `silver is complete for ${r.date}: its watermark ${formatMicros(r.watermarkMicros)} has passed ${needed}`
-    : `silver is not complete for ${r.date}: its watermark is ${formatMicros(r.watermarkMicros)} and must pass ${needed} (end of the day + the session gap); is the lake writer running and caught up?`;
+  if (r.complete) {
+    return `silver is complete for ${r.date}: its watermark ${formatMicros(r.watermarkMicros)} has passed ${needed}`;
+  }
+  if (r.heldFromMicros !== null && r.watermarkMicros >= r.neededMicros) {
+    return `silver is not complete for ${r.date}: a session still open holds its events from ${formatMicros(r.heldFromMicros)}; it closes after the session gap without events`;
+  }
+  return `silver is not complete for ${r.date}: its watermark is ${formatMicros(r.watermarkMicros)} and must pass ${needed} (end of the day + the session gap); is the lake writer running and caught up?`;
 }

@@ -44,6 +44,13 @@ interface SilverState {
   replayMaxTs: number | null;
   /** Watermark advances made while the partition was idle, at the offset where they happened. */
   idleMarks: { offset: number; maxTs: number }[];
+  /**
+   * For readers (the DAG's wait for silver), not for replay: the watermark (µs) at this commit, and
+   * the earliest event time among the records still held in open sessions (null: none). Every
+   * event older than both is in the committed files or will be dropped as late.
+   */
+  watermark?: number | null;
+  heldMinTs?: number | null;
 }
 
 interface Held {
@@ -290,16 +297,21 @@ class SilverPartition implements LayerPartition {
     // Replay from the oldest record still held in an open session, with the watermark it had.
     let replayOffset = this.position;
     let replayMaxTs = this.maxTs;
+    let heldMinTs = Number.POSITIVE_INFINITY;
     for (const held of this.keys.values()) {
       if (held.offset < replayOffset) {
         replayOffset = held.offset;
         replayMaxTs = held.maxTsBefore;
       }
+      if (held.ts < heldMinTs) heldMinTs = held.ts;
     }
     this.idleMarks = this.idleMarks.filter((m) => m.offset > replayOffset);
+    const watermark = this.watermark;
     const state: SilverState = {
       replayMaxTs: Number.isFinite(replayMaxTs) ? replayMaxTs : null,
       idleMarks: this.idleMarks,
+      watermark: Number.isFinite(watermark) ? watermark : null,
+      heldMinTs: Number.isFinite(heldMinTs) ? heldMinTs : null,
     };
     return { files, replayOffset, state };
   }
