@@ -52,6 +52,21 @@ export class JsonBody {
   }
 }
 
+/**
+ * A page body `{<head>,"rows":[...],"next_offset":n}` from each row's JSON text (serialized once,
+ * by the caller), the head's fields first.
+ */
+export function pageBody(
+  head: Record<string, unknown>,
+  rows: readonly string[],
+  next: number | null,
+): JsonBody {
+  const fields = Object.entries(head)
+    .map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)},`)
+    .join('');
+  return JsonBody.fromJson(`{${fields}"rows":[${rows.join(',')}],"next_offset":${next}}`);
+}
+
 /** True when Accept-Encoding lists gzip (or *) without q=0. */
 export function acceptsGzip(header: string | undefined): boolean {
   if (header === undefined) return false;

@@ -11,7 +11,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { ApiError } from '../../http/errors.ts';
-import { JsonBody, sendJsonBody } from '../../http/json-body.ts';
+import { pageBody, sendJsonBody } from '../../http/json-body.ts';
 import { PAGE_CSP, pageAssetRoute, sendPageAsset } from '../../http/page-assets.ts';
 import { NOT_MODIFIED, SSE_EVENT_DOC, textResponse } from '../../http/openapi-docs.ts';
 import { ErrorSchema, NoQuerySchema } from '../../http/schemas.ts';
@@ -85,18 +85,6 @@ const asCached = <R>(page: { rows: R[]; more: boolean }): Page<R> => ({
   more: page.more,
 });
 
-/** `{<head>,"rows":[...],"next_offset":n}` from rows serialized once. */
-function pageBody(
-  head: Record<string, unknown>,
-  rows: readonly Cached<unknown>[],
-  next: number | null,
-): JsonBody {
-  const fields = Object.entries(head)
-    .map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)},`)
-    .join('');
-  return JsonBody.fromJson(`{${fields}"rows":[${rows.map((r) => r.json).join(',')}],"next_offset":${next}}`);
-}
-
 /** Sends a page: the note (before the first build) and `fields`, then the rows and next_offset. */
 function sendPage(
   request: FastifyRequest,
@@ -109,7 +97,11 @@ function sendPage(
   return sendJsonBody(
     request,
     reply,
-    pageBody(head, result.rows, nextOffset(result.more, offset, result.rows.length)),
+    pageBody(
+      head,
+      result.rows.map((r) => r.json),
+      nextOffset(result.more, offset, result.rows.length),
+    ),
   );
 }
 

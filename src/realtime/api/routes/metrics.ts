@@ -2,7 +2,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiContext } from '../context.ts';
 import { type MetricsResult, selectLatestWindow, selectMetricsRange } from '../../serving/index.ts';
-import { JsonBody, sendJsonBody } from '../../../http/json-body.ts';
+import { type JsonBody, pageBody, sendJsonBody } from '../../../http/json-body.ts';
 import { cacheKey } from '../response-cache.ts';
 import {
   type HistoryQuery,
@@ -16,13 +16,14 @@ import {
 
 /**
  * A page (MetricsPageSchema) of `limit` rows from a result fetched with limit + 1 (the extra row
- * says there is more), joined from the JSON Postgres rendered for each row.
+ * says there is more), from each row's JSON as the read model wrote it.
  */
 function toPage(result: MetricsResult, limit: number, offset: number): JsonBody {
-  const rows = result.rows.length > limit ? result.rows.slice(0, limit) : result.rows;
-  return JsonBody.fromJson(
-    `{"latest_window_start":${JSON.stringify(result.latest)},"rows":[${rows.join(',')}],` +
-      `"next_offset":${result.rows.length > limit ? offset + limit : null}}`,
+  const more = result.rows.length > limit;
+  return pageBody(
+    { latest_window_start: result.latest },
+    more ? result.rows.slice(0, limit) : result.rows,
+    more ? offset + limit : null,
   );
 }
 
