@@ -1,6 +1,6 @@
 /**
  * What `npm run bench -- <name> [--events N] [--facts N] [--seconds S] [--rate R] [--days D]
- * [--empty-days E]` hands each benchmark.
+ * [--empty-days E] [--threads T] [--partitions P]` hands each benchmark.
  */
 export interface BenchOptions {
   events: number;
@@ -12,4 +12,8 @@ export interface BenchOptions {
   days: number;
   /** Empty daily partitions of the fact tables the warehouse benchmark starts with (days kept). */
   emptyDays: number;
+  /** Processor threads of the throughput benchmark. */
+  threads: number;
+  /** Partitions of its log (default: one per thread). */
+  partitions: number;
 }

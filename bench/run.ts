@@ -2,7 +2,8 @@
  * `npm run bench [scenario ...] [-- --events N]`: rtsa's benchmarks, on the real code paths.
  * Prints the setup, a progress line per phase, and one JSON line per result (prefixed `RESULT`),
  * and writes them to bench/results/<scenario>.json. Scenarios:
- *   throughput — pre-filled embedded log → processor → Postgres, exactly-once commits on
+ *   throughput — pre-filled embedded log → processor → Postgres, exactly-once commits on;
+ *                --threads T: T processor threads over --partitions P (default T) partitions
  *   freshness  — `rtsa start` at 20,000 events/s; probe events posted and polled on /metrics/latest
  *   startup    — `rtsa start` on a fresh data folder until the first window is visible
  *   memory     — heap per 1M event_ids held for deduplication
@@ -82,6 +83,8 @@ const { values, positionals } = parseArgs({
     rate: { type: 'string', default: '20000' },
     days: { type: 'string', default: '1' },
     'empty-days': { type: 'string', default: '0' },
+    threads: { type: 'string', default: '1' },
+    partitions: { type: 'string' },
   },
 });
 // The kafka-* scenarios need a broker: run them by name.
@@ -108,6 +111,8 @@ const options: BenchOptions = {
   rate: Number(values.rate),
   days: Number(values.days),
   emptyDays: Number(values['empty-days']),
+  threads: Number(values.threads),
+  partitions: Number(values.partitions ?? values.threads),
 };
 console.log(
   `setup: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, ` +

@@ -1,7 +1,8 @@
 /**
  * Throughput: N generated events pre-filled into the embedded log, then one processor (the
  * `rtsa process` code path, default settings: flush 500 ms, exactly-once commits) from an empty
- * database to every record committed. events/s = N / that time.
+ * database to every record committed. events/s = N / that time. `--threads T` runs it as T
+ * processor threads over `--partitions P` partitions (default one per thread).
  */
 import path from 'node:path';
 import { Registry } from 'prom-client';
@@ -24,8 +25,10 @@ export async function runThroughput(opts: BenchOptions): Promise<Record<string, 
   const pool = createPool(env.pgUrl, 10);
   try {
     await migrate(pool);
-    const { config } = loadConfig('process', [], {});
-    await bus.ensureTopic(config.topic, 1);
+    const threads = opts.threads;
+    const partitions = opts.partitions;
+    const { config } = loadConfig('process', ['--processor-threads', String(threads)], {});
+    await bus.ensureTopic(config.topic, partitions);
     const sink = bus.sink();
     // Event time moves 50 µs per event: the traffic of 20,000 events/s.
     const gen = benchGenerator(Date.now() - 3_600_000, 0.05);
@@ -50,7 +53,14 @@ export async function runThroughput(opts: BenchOptions): Promise<Record<string, 
     const registry = new Registry();
     const profiler = process.env.RTSA_BENCH_PROFILE ? await startProfile() : undefined;
     const started = performance.now();
-    const role = await startProcessorRole({ config, bus, pool, registry, logger: silentLogger() });
+    const role = await startProcessorRole({
+      config,
+      bus,
+      pool,
+      databaseUrl: env.pgUrl,
+      registry,
+      logger: silentLogger(),
+    });
     for (;;) {
       const { rows } = await pool.query<{ o: number }>(
         'SELECT coalesce(sum(committed_offset), 0)::bigint AS o FROM processor_partitions',
@@ -75,7 +85,9 @@ export async function runThroughput(opts: BenchOptions): Promise<Record<string, 
       events_per_second: Math.round(opts.events / seconds),
       windows: windows.rows[0]!.n,
       commits: commits?.values[0]?.value,
-      setup: '1 partition, 1 processor, 1,000 streams, 100,000 users, default flush 500 ms, max batch 50,000',
+      threads,
+      partitions,
+      setup: `${partitions} partition(s), ${threads} processor thread(s), 1,000 streams, 100,000 users, default flush 500 ms, max batch 50,000`,
     };
   } finally {
     await bus.close();

@@ -51,6 +51,12 @@ export interface SourceOptions {
   maxBatch?: number;
   /** How long `idle` waits between calls when nothing arrives. */
   idleIntervalMs?: number;
+  /**
+   * This source is member `index` of `count` splitting the topic in one process (processor
+   * threads): on the embedded log it owns the partitions p with p % count === index. Kafka's
+   * group coordinator assigns partitions among members by itself and ignores it.
+   */
+  member?: { index: number; count: number };
 }
 
 /** Reads a topic as one member of a consumer group. */

@@ -182,6 +182,16 @@ export const SETTINGS = {
     doc: 'Commits start as soon as the previous one is durable; while one is in flight, the next is queued after at most this long.',
     area: 'processor',
   },
+  processorThreads: {
+    env: 'RTSA_PROCESSOR_THREADS',
+    flag: 'processor-threads',
+    kind: 'int',
+    default: 1,
+    min: 1,
+    max: 64,
+    doc: 'Worker threads the processor spreads its partitions over (each parses, validates, windows and commits its own); more than the partitions leaves some idle. 1: on the main thread.',
+    area: 'processor',
+  },
   maxBatchEvents: {
     env: 'RTSA_MAX_BATCH',
     flag: 'max-batch',

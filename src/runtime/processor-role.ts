@@ -1,113 +1,112 @@
-import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type pg from 'pg';
 import type { Registry } from 'prom-client';
 import type { Bus } from '../bus/types.ts';
 import type { Config } from '../config/index.ts';
+import { ConfigError } from '../errors.ts';
 import {
   createProcessorMetrics,
-  IsolationRestart,
+  type ProcessorHealth,
   type ResultStore,
-  StreamProcessor,
 } from '../realtime/processor/index.ts';
 import { PostgresResultStore, startDeadLetterRetention } from '../realtime/serving/index.ts';
 import { defaultPartitions } from './bus.ts';
+import { processorOwner, startProcessorLoop } from './processor-loop.ts';
 
 export interface ProcessorRole {
-  processor: StreamProcessor;
+  /** The processor's health; with threads, the worst of theirs. */
+  readonly health: ProcessorHealth;
+  readonly healthDetail: string | undefined;
   /** Rejects if the processor stops on its own (an error it cannot retry). */
   done: Promise<void>;
   stop(): Promise<void>;
 }
 
-/** Creates the topic when missing, joins the consumer group and processes until stopped. */
-export async function startProcessorRole(deps: {
+export interface ProcessorRoleDeps {
   config: Config;
   bus: Bus;
   pool: pg.Pool;
   registry: Registry;
   logger: Logger;
-  /** The result store (default: Postgres on `pool`); tests wrap it to inject faults. */
+  /** Where `pool` connects: processor threads open their own connections (needed for threads > 1). */
+  databaseUrl?: string | undefined;
+  /** The result store (default: Postgres on `pool`); tests wrap it to inject faults. Runs on this thread. */
   store?: ResultStore;
-}): Promise<ProcessorRole> {
-  const { config, bus, pool, registry } = deps;
+}
+
+/**
+ * Creates the topic when missing, joins the consumer group and processes until stopped: on this
+ * thread, or with `processorThreads` > 1 over that many worker threads, each owning a share of the
+ * partitions (processor-threads.ts).
+ */
+export async function startProcessorRole(deps: ProcessorRoleDeps): Promise<ProcessorRole> {
+  const { config, bus, pool } = deps;
   const logger = deps.logger.child({ role: 'processor' });
   const topic = await bus.ensureTopic(config.topic, defaultPartitions(config, bus));
-  const metrics = createProcessorMetrics(registry);
-  const processor = new StreamProcessor({
-    store: deps.store ?? new PostgresResultStore(pool),
-    topic: config.topic,
-    group: config.consumerGroup,
-    owner: `${hostname()}:${process.pid}`,
-    settings: {
-      watermarkDelayMs: config.watermarkDelayMs,
-      maxFutureSkewMs: config.maxFutureSkewMs,
-      idleTimeoutMs: config.idleTimeoutMs,
-      flushIntervalMs: config.flushIntervalMs,
-      maxBatchEvents: config.maxBatchEvents,
-    },
-    metrics,
-    logger,
-  });
-  const sourceOptions = {
-    topic: config.topic,
-    group: config.consumerGroup,
-    maxBatch: 10_000,
-    idleIntervalMs: 100,
-  };
-  let source = bus.source(sourceOptions);
-  await source.start(processor);
-  logger.info(
-    { topic: config.topic, partitions: topic.partitions, group: config.consumerGroup },
-    'processor started',
-  );
-  const lagTimer = setInterval(() => {
-    source
-      .endOffsets()
-      .then((ends) => {
-        const positions = processor.positions();
-        for (const [p, end] of ends) {
-          const at = positions.get(p);
-          if (at !== undefined) metrics.consumerLag.set({ partition: String(p) }, Math.max(0, end - at));
-        }
-      })
-      .catch(() => {});
-  }, 2_000);
-  lagTimer.unref();
+  const threads = Math.min(config.processorThreads, topic.partitions);
+  if (config.processorThreads > topic.partitions) {
+    logger.warn(
+      { threads: config.processorThreads, partitions: topic.partitions },
+      `RTSA_PROCESSOR_THREADS is ${config.processorThreads} but topic ${config.topic} has ${topic.partitions} partition(s): running ${threads} thread(s)`,
+    );
+  }
   const stopRetention = startDeadLetterRetention(
     pool,
     { retentionMs: config.deadLetterRetentionMs, maxRows: config.deadLetterMaxRows },
     logger,
   );
-  let stopping = false;
-  // A record whose commit fails ends the source with IsolationRestart: start a new one, which
-  // re-claims the partitions and isolates the record (src/processor/isolation.ts). Anything else ends the role.
-  const done = (async () => {
-    for (;;) {
-      try {
-        await source.done;
-        return;
-      } catch (error) {
-        if (!(error instanceof IsolationRestart) || stopping) throw error;
-        await source.stop().catch(() => {});
-        processor.restartAfterIsolation();
-        source = bus.source(sourceOptions);
-        await source.start(processor);
-        if (stopping) await source.stop();
-      }
+  let role: ProcessorRole;
+  if (threads > 1 && deps.store === undefined) {
+    if (deps.databaseUrl === undefined) {
+      throw new ConfigError(
+        'processor threads need the database URL (databaseUrl) to open their own connections',
+      );
     }
-  })();
-  done.catch(() => {});
+    const { startProcessorThreads } = await import('./processor-threads.ts');
+    role = await startProcessorThreads({
+      config,
+      bus,
+      databaseUrl: deps.databaseUrl,
+      threads,
+      registry: deps.registry,
+      logger,
+      owner: processorOwner(),
+    });
+  } else {
+    const loop = await startProcessorLoop({
+      config,
+      bus,
+      store: deps.store ?? new PostgresResultStore(pool),
+      metrics: createProcessorMetrics(deps.registry),
+      logger,
+      owner: processorOwner(),
+    });
+    role = {
+      get health() {
+        return loop.processor.health;
+      },
+      get healthDetail() {
+        return loop.processor.healthDetail;
+      },
+      done: loop.done,
+      stop: loop.stop,
+    };
+  }
+  logger.info(
+    { topic: config.topic, partitions: topic.partitions, group: config.consumerGroup, threads },
+    'processor started',
+  );
   return {
-    processor,
-    done,
+    get health() {
+      return role.health;
+    },
+    get healthDetail() {
+      return role.healthDetail;
+    },
+    done: role.done,
     stop: async () => {
-      stopping = true;
-      clearInterval(lagTimer);
       await stopRetention();
-      await source.stop();
-      await done.catch(() => {});
-      await processor.close();
+      await role.stop();
     },
   };
 }

@@ -60,6 +60,8 @@ export function workerRole(
     config: Config;
     bus: Bus;
     pool: pg.Pool;
+    /** Where `pool` connects, for parts that open their own connections. */
+    databaseUrl: string;
     registry: Registry;
     logger: Logger;
   }) => Promise<RunningRole>,
@@ -69,7 +71,7 @@ export function workerRole(
     const bus = await openBus(config, logger);
     const registry = withDefaultMetrics(new Registry());
     const metrics = await maybeServeMetrics(config, registry, logger);
-    const role = await start({ config, bus, pool: db.pool, registry, logger });
+    const role = await start({ config, bus, pool: db.pool, databaseUrl: db.url, registry, logger });
     await untilStopped(signal, role.done);
     await role.stop();
     metrics?.close();

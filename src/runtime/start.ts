@@ -35,7 +35,14 @@ export async function runStart(config: Config, logger: Logger, signal: AbortSign
     await bus.ensureTopic(config.topic, defaultPartitions(config, bus));
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
-    const processor = await startProcessorRole({ config, bus, pool: db.pool, registry, logger });
+    const processor = await startProcessorRole({
+      config,
+      bus,
+      pool: db.pool,
+      databaseUrl: db.url,
+      registry,
+      logger,
+    });
     cleanups.push(() => processor.stop());
     const api = await startApiRole({
       config,
@@ -43,7 +50,7 @@ export async function runStart(config: Config, logger: Logger, signal: AbortSign
       pool: db.pool,
       registry,
       logger,
-      status: () => ({ processor: processor.processor.health, detail: processor.processor.healthDetail }),
+      status: () => ({ processor: processor.health, detail: processor.healthDetail }),
     });
     cleanups.push(() => api.stop());
     const lake = await startLakeRole({ config, bus, pool: db.pool, registry, logger });

@@ -8,6 +8,7 @@ import { createInterface } from 'node:readline';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { EmbeddedBus, type EmbeddedBusOptions, type EmbeddedSource } from '../../src/bus/embedded/index.ts';
+import { encodeRecords } from '../../src/bus/embedded/record-format.ts';
 import type { BusRecord, SourceHandler } from '../../src/bus/types.ts';
 import { RtsaError } from '../../src/errors.ts';
 import { busContract, waitFor } from './contract.ts';
@@ -393,5 +394,89 @@ describe('embedded log', () => {
     }
     await reader.source.stop();
     await writer.stop();
+  });
+});
+
+describe('embedded log: several readers in one process (processor threads)', () => {
+  test('members split the partitions: p % count === index, every record once', async () => {
+    const dir = await tempDir();
+    const bus = openBus(dir, { fsync: 'never' });
+    await bus.ensureTopic('split', 5);
+    const sink = bus.sink();
+    await sink.send(
+      'split',
+      Array.from({ length: 200 }, (_, i) => ({ key: `k${i}`, value: `v${i}` })),
+    );
+    const members = await Promise.all(
+      [0, 1].map(async (index) => {
+        const assigned: number[] = [];
+        const records: BusRecord[] = [];
+        const source = bus.source({
+          topic: 'split',
+          group: 'g',
+          idleIntervalMs: 20,
+          member: { index, count: 2 },
+        });
+        await source.start({
+          assigned: async (partitions) => {
+            assigned.push(...partitions);
+            return new Map();
+          },
+          revoked: async () => {},
+          records: async (batch) => {
+            records.push(...batch);
+          },
+        });
+        return { source, assigned, records };
+      }),
+    );
+    await waitFor(() => members[0]!.records.length + members[1]!.records.length >= 200, 'every record');
+    assert.deepEqual(members[0]!.assigned, [0, 2, 4]);
+    assert.deepEqual(members[1]!.assigned, [1, 3]);
+    for (const [index, m] of members.entries()) {
+      assert.ok(m.records.every((r) => r.partition % 2 === index));
+    }
+    assert.deepEqual(
+      [...members[0]!.records, ...members[1]!.records].map((r) => r.value.toString()).sort(),
+      Array.from({ length: 200 }, (_, i) => `v${i}`).sort(),
+    );
+    for (const m of members) await m.source.stop();
+    assert.throws(() => bus.source({ topic: 'split', group: 'g', member: { index: 2, count: 2 } }), /member/);
+  });
+
+  test('a reader through the shared view wakes on appends and never reads past what is durable', async () => {
+    const dir = await tempDir();
+    const writer = openBus(dir, { fsync: 'never' });
+    await writer.ensureTopic('shared', 1);
+    const buffer = await writer.shareTopic('shared');
+    // Polling and idle calls would find new records by themselves within a minute: only the
+    // shared view's wake-up makes them arrive sooner.
+    const reader = openBus(dir, { sharedViews: { shared: buffer }, pollIntervalMs: 60_000 });
+    const plain = openBus(dir, { pollIntervalMs: 10 });
+    const records: BusRecord[] = [];
+    const source = reader.source({ topic: 'shared', group: 'g', idleIntervalMs: 60_000 });
+    await source.start({
+      assigned: async () => new Map(),
+      revoked: async () => {},
+      records: async (batch) => {
+        records.push(...batch);
+      },
+    });
+    const other = await collect(plain, 'shared', new Map());
+    const sink = writer.sink();
+    await sink.send('shared', [{ key: 'a', value: 'one' }]);
+    await waitFor(() => records.length === 1, 'the appended record, woken by the shared view', 5_000);
+    // A complete record in the file that the writer has not reported durable (as while a write
+    // and its fdatasync are in flight): a reader in another process may see it, this one must not.
+    const [segment] = await segmentFiles(dir, 'shared');
+    const torn = encodeRecords([{ key: 'b', value: 'not yet durable' }], Date.now());
+    await appendFile(path.join(dir, 'shared', '0', segment!), torn.buf);
+    await waitFor(() => other.records.length === 2, 'the other-process reader sees the complete frame');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(values(records), ['one']);
+    const ends = await source.endOffsets();
+    assert.equal(ends.get(0), 1, 'the end offset is the durable one');
+    await source.stop();
+    await other.source.stop();
   });
 });

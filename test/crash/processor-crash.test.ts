@@ -1,15 +1,17 @@
 /**
  * Crash test: a real `rtsa process` child reads the embedded log and commits to a real Postgres
  * while events keep arriving; it is killed with SIGKILL at random moments (at least 20 times)
- * (while it works: events arrive throughout) and started again. When everything is processed, the tables must equal the batch oracle over
- * the very records in the log — nothing lost, nothing doubled.
+ * (while it works: events arrive throughout) and started again. When everything is processed, the
+ * tables must equal the batch oracle over the very records in the log — nothing lost, nothing
+ * doubled. Twice: the processor on its main thread (2 partitions), and as 2 processor threads over
+ * 4 partitions (--processor-threads, each thread committing its own partitions).
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import fc from 'fast-check';
 import { EmbeddedBus } from '../../src/bus/embedded/index.ts';
 import { recordsArbitrary } from '../helpers/event-gen.ts';
@@ -22,32 +24,44 @@ const TOPIC = 'stream.events';
 const DELAY_MS = 120_000;
 const SKEW_MS = 15 * 60_000;
 
-let db: TestDatabase;
-let dir: string;
-let bus: EmbeddedBus;
+interface Setup {
+  db: TestDatabase;
+  dir: string;
+  bus: EmbeddedBus;
+  threads: number;
+}
 
-before(async () => {
-  db = await createTestDatabase('crash');
-  dir = await mkdtemp(path.join(tmpdir(), 'rtsa-crash-'));
-  bus = new EmbeddedBus({
+const setups: Setup[] = [];
+
+async function setUp(name: string, partitions: number, threads: number): Promise<Setup> {
+  const db = await createTestDatabase(name);
+  const dir = await mkdtemp(path.join(tmpdir(), 'rtsa-crash-'));
+  const bus = new EmbeddedBus({
     dir: path.join(dir, 'log'),
     fsync: 'never',
     retentionMs: 7 * 86_400_000,
     segmentBytes: 256 * 1024,
   });
-  await bus.ensureTopic(TOPIC, 2);
-});
+  await bus.ensureTopic(TOPIC, partitions);
+  const setup = { db, dir, bus, threads };
+  setups.push(setup);
+  return setup;
+}
 
 after(async () => {
-  await bus.close();
-  await db.drop();
-  await rm(dir, { recursive: true, force: true });
+  for (const { bus, db, dir } of setups) {
+    await bus.close();
+    await db.drop();
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
-function startProcessor(): ChildProcess {
+function startProcessor({ dir, db, threads }: Setup): ChildProcess {
   return spawnRtsa(
     [
       'process',
+      '--processor-threads',
+      String(threads),
       '--data-dir',
       dir,
       '--database-url',
@@ -77,7 +91,7 @@ function exited(child: ChildProcess): Promise<void> {
 }
 
 /** Sum of the partitions' epochs: it grows when a processor has claimed them (it is running). */
-async function claims(): Promise<number> {
+async function claims({ db }: Setup): Promise<number> {
   const { rows } = await db.pool.query<{ n: number | null }>(
     'SELECT sum(epoch)::int AS n FROM processor_partitions WHERE topic = $1',
     [TOPIC],
@@ -85,7 +99,7 @@ async function claims(): Promise<number> {
   return rows[0]?.n ?? 0;
 }
 
-async function committedOffsets(): Promise<Map<number, number>> {
+async function committedOffsets({ db }: Setup): Promise<Map<number, number>> {
   const { rows } = await db.pool.query<{ partition: number; committed_offset: number }>(
     'SELECT partition, committed_offset FROM processor_partitions WHERE topic = $1',
     [TOPIC],
@@ -96,7 +110,18 @@ async function committedOffsets(): Promise<Map<number, number>> {
 test(`kill -9 at ${CRASHES} random points, restart, tables equal the oracle`, {
   timeout: 600_000,
 }, async () => {
-  // 6,000 events across 2 partitions: out-of-order inside the delay, duplicates, late, invalid.
+  await crashAndCompare(await setUp('crash', 2, 1));
+});
+
+test(`2 processor threads over 4 partitions: kill -9 at ${CRASHES} random points, tables equal the oracle`, {
+  timeout: 600_000,
+}, async () => {
+  await crashAndCompare(await setUp('crash_threads', 4, 2));
+});
+
+async function crashAndCompare(setup: Setup): Promise<void> {
+  const { bus, db } = setup;
+  // 6,000 events across the partitions: out-of-order inside the delay, duplicates, late, invalid.
   const [records] = fc.sample(
     recordsArbitrary({ minEvents: 6000, maxEvents: 6000, watermarkDelayMs: DELAY_MS }),
     {
@@ -132,13 +157,13 @@ test(`kill -9 at ${CRASHES} random points, restart, tables equal the oracle`, {
   let interrupted = 0;
   let previous = 0;
   for (let crash = 0; crash < CRASHES; crash++) {
-    const claimedBefore = await claims();
-    const child = startProcessor();
+    const claimedBefore = await claims(setup);
+    const child = startProcessor(setup);
     const sending = send(Math.min(values.length, (crash + 1) * perRun));
     // The random moment is counted from when it runs (has claimed its partitions), not from the
     // spawn: on a busy machine starting Node alone can take longer than the longest pause.
     const deadline = Date.now() + 60_000;
-    while ((await claims()) <= claimedBefore && child.exitCode === null) {
+    while ((await claims(setup)) <= claimedBefore && child.exitCode === null) {
       assert.ok(Date.now() < deadline, 'the processor did not claim its partitions within 60 s');
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -146,7 +171,7 @@ test(`kill -9 at ${CRASHES} random points, restart, tables equal the oracle`, {
     child.kill('SIGKILL');
     await exited(child);
     await sending;
-    const done = [...(await committedOffsets()).values()].reduce((a, b) => a + b, 0);
+    const done = [...(await committedOffsets(setup)).values()].reduce((a, b) => a + b, 0);
     if (done > previous) interrupted++;
     previous = done;
   }
@@ -156,7 +181,7 @@ test(`kill -9 at ${CRASHES} random points, restart, tables equal the oracle`, {
     `only ${interrupted} of ${CRASHES} processors made progress before being killed`,
   );
   // The last run processes to the end and stops cleanly.
-  const last = startProcessor();
+  const last = startProcessor(setup);
   await waitCommittedToEnd(db.pool, bus, TOPIC, 120_000);
   last.kill('SIGTERM');
   await exited(last);
@@ -166,4 +191,12 @@ test(`kill -9 at ${CRASHES} random points, restart, tables equal the oracle`, {
     maxFutureSkewMs: SKEW_MS,
   });
   assert.ok(windows.length > 50, 'the test data makes many windows');
-});
+  if (setup.threads > 1) {
+    // Each thread claimed its own partitions, under its own owner name.
+    const { rows } = await db.pool.query<{ owner: string }>(
+      'SELECT DISTINCT owner FROM processor_partitions WHERE topic = $1',
+      [TOPIC],
+    );
+    assert.equal(rows.length, setup.threads, `owners: ${rows.map((r) => r.owner).join(', ')}`);
+  }
+}

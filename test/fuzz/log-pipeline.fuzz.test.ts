@@ -75,7 +75,7 @@ test('hostile records on the log: processed or dead-lettered with a reason, neve
             role = await startRole();
           }
           await waitCommittedToEnd(db.pool, bus, config.topic, 30_000);
-          assert.equal(role.processor.health, 'running', role.processor.healthDetail);
+          assert.equal(role.health, 'running', role.healthDetail);
         },
       ),
       { numRuns: RUNS, seed: Number(process.env.RTSA_FUZZ_SEED ?? 7), endOnFailure: true },

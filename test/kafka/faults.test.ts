@@ -472,22 +472,18 @@ describe('Postgres restart while the processor reads Kafka', () => {
         await waitFor('the processor to commit', async () => (await committed()) > 500, 30_000);
         await pg.stop();
         const sentAtStop = sent;
-        await waitFor(
-          'the processor to report unhealthy',
-          () => role.processor.health === 'unhealthy',
-          20_000,
-        );
-        assert.match(role.processor.healthDetail ?? '', /commit|claim/);
+        await waitFor('the processor to report unhealthy', () => role.health === 'unhealthy', 20_000);
+        assert.match(role.healthDetail ?? '', /commit|claim/);
         // Events keep arriving in Kafka while Postgres is down.
         await waitFor('more events while Postgres is down', () => sent >= sentAtStop + 1_000, 30_000);
         pg = await startEmbeddedPostgres(dir, silentLogger(), { port });
-        await waitFor('the processor to be healthy again', () => role.processor.health === 'running', 30_000);
+        await waitFor('the processor to be healthy again', () => role.health === 'running', 30_000);
         await waitFor('commits to go on', async () => (await committed()) > sentAtStop, 30_000);
         sending = false;
         await sender;
         const ends = await endOffsets(topic);
         await waitCaughtUp(pool, group, topic, ends, 60_000);
-        assert.equal(role.processor.health, 'running');
+        assert.equal(role.health, 'running');
       } finally {
         await role.stop();
         await processorBus.close();

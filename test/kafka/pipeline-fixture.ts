@@ -133,6 +133,8 @@ export interface ProcessorOptions {
   sessionTimeoutMs?: number;
   logLevel?: string;
   partitions?: number;
+  /** --processor-threads (default 1): each thread is its own member of the group. */
+  threads?: number;
 }
 
 export function startProcessor(name: string, o: ProcessorOptions): RtsaChild {
@@ -158,6 +160,8 @@ export function startProcessor(name: string, o: ProcessorOptions): RtsaChild {
     `${o.flushIntervalMs ?? 50}ms`,
     '--max-batch',
     String(o.maxBatch ?? 300),
+    '--processor-threads',
+    String(o.threads ?? 1),
     '--log-level',
     o.logLevel ?? process.env.RTSA_TEST_PROCESSOR_LOG_LEVEL ?? 'info',
   ]);
@@ -168,6 +172,11 @@ export interface PartitionRow {
   epoch: number;
   owner: string | null;
   committed_offset: number;
+}
+
+/** The process of an owner: `host:pid` of `host:pid` or of a processor thread's `host:pid/tN`. */
+export function processOf(owner: string | null): string | null {
+  return owner === null ? null : owner.replace(/\/t\d+$/, '');
 }
 
 export async function partitionRows(pool: pg.Pool, group: string, topic: string): Promise<PartitionRow[]> {

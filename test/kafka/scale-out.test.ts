@@ -5,7 +5,8 @@
  * with SIGKILL and a new one started. When the survivors have caught up, the tables must equal the
  * batch oracle per partition over the records read back from Kafka, every partition must have
  * been owned, the kills must have hit processors in the middle of their work, and no position may
- * ever have moved backwards (no zombie commit).
+ * ever have moved backwards (no zombie commit). Every other processor runs two processor threads,
+ * so the group mixes processes of one and two members, and kill -9 takes both threads at once.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -31,6 +32,7 @@ import {
   laneTraffic,
   partitionHistory,
   partitionRows,
+  processOf,
   type RtsaChild,
   readTopic,
   startProcessor,
@@ -93,7 +95,8 @@ test(`three processors, kill -9 one and start another ${KILLS} times: tables equ
   let started = 0;
   const processors: RtsaChild[] = [];
   const spawnOne = () => {
-    const child = startProcessor(`processor-${++started}`, processorOptions);
+    // Every other processor runs 2 processor threads (each a member of the group of its own).
+    const child = startProcessor(`processor-${++started}`, { ...processorOptions, threads: 1 + (started % 2) });
     processors.push(child);
     return child;
   };
@@ -114,7 +117,7 @@ test(`three processors, kill -9 one and start another ${KILLS} times: tables equ
     const live = new Set(processors.filter((p) => p.alive).map((p) => p.owner));
     return (
       rows.length === PARTITIONS &&
-      rows.every((r) => r.owner !== null && live.has(r.owner)) &&
+      rows.every((r) => r.owner !== null && live.has(processOf(r.owner)!)) &&
       rows.reduce((s, r) => s + r.committed_offset, 0) > committedAtLastKill
     );
   };
@@ -142,10 +145,10 @@ test(`three processors, kill -9 one and start another ${KILLS} times: tables equ
     const rows = await partitionRows(db.pool, group, topic);
     const ends = await endOffsets(topic);
     const live = processors.filter((p) => p.alive);
-    const owning = live.filter((p) => rows.some((r) => r.owner === p.owner));
+    const owning = live.filter((p) => rows.some((r) => processOf(r.owner) === p.owner));
     const candidates = owning.length > 0 ? owning : live;
     const victim = candidates[picks[k]! % candidates.length]!;
-    const mine = rows.filter((r) => r.owner === victim.owner);
+    const mine = rows.filter((r) => processOf(r.owner) === victim.owner);
     victim.kill('SIGKILL');
     await victim.exited;
     kills.push({
@@ -197,7 +200,7 @@ test(`three processors, kill -9 one and start another ${KILLS} times: tables equ
   // higher epoch, from the victim's position) that carried on.
   let interrupted = 0;
   for (const kill of kills) {
-    const victimRows = history.filter((h) => h.owner === kill.victim);
+    const victimRows = history.filter((h) => processOf(h.owner) === kill.victim);
     const committedSomething = kill.partitions.some((p) => {
       const offsets = victimRows.filter((h) => h.partition === p).map((h) => h.committed_offset);
       return offsets.length > 1 && Math.max(...offsets) > Math.min(...offsets);
@@ -205,7 +208,7 @@ test(`three processors, kill -9 one and start another ${KILLS} times: tables equ
     const moreCame = [...kill.ends].some(([p, end]) => (ends.get(p) ?? 0) > end);
     if (!committedSomething || !moreCame) continue;
     const takenOver = kill.partitions.every((p) =>
-      history.some((h) => h.partition === p && h.at.getTime() >= kill.at && h.owner !== kill.victim),
+      history.some((h) => h.partition === p && h.at.getTime() >= kill.at && processOf(h.owner) !== kill.victim),
     );
     assert.ok(takenOver, `the partitions ${kill.partitions} of killed ${kill.victim} were taken over`);
     interrupted++;
@@ -214,7 +217,7 @@ test(`three processors, kill -9 one and start another ${KILLS} times: tables equ
     interrupted >= Math.ceil(KILLS / 2),
     `only ${interrupted} of ${KILLS} kills interrupted a processor in the middle of its work: ${JSON.stringify(kills)}`,
   );
-  const owners = new Set(history.map((h) => h.owner));
+  const owners = new Set(history.map((h) => processOf(h.owner)));
   t.diagnostic(
     `${kills.length} kills, ${interrupted} interrupted work, ${owners.size} owners, ${new Set(history.map((h) => `${h.partition}:${h.epoch}`)).size} claims, ${history.length} row versions, windows ${expected.windows.length}, dead letters ${expected.deadLetters.length}`,
   );

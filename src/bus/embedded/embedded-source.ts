@@ -45,6 +45,7 @@ export class EmbeddedSource implements Source {
   private readonly ctx: SourceContext;
   private readonly maxBatch: number;
   private readonly idleIntervalMs: number;
+  private readonly member: { index: number; count: number } | undefined;
   private resolveDone!: () => void;
   private rejectDone!: (error: unknown) => void;
   private handler: SourceHandler | undefined;
@@ -65,6 +66,20 @@ export class EmbeddedSource implements Source {
     this.topic = options.topic;
     this.maxBatch = options.maxBatch ?? 10_000;
     this.idleIntervalMs = options.idleIntervalMs ?? 100;
+    this.member = options.member;
+    const m = this.member;
+    if (
+      m !== undefined &&
+      !(
+        Number.isInteger(m.count) &&
+        m.count >= 1 &&
+        Number.isInteger(m.index) &&
+        m.index >= 0 &&
+        m.index < m.count
+      )
+    ) {
+      throw new RangeError(`member must be {index, count} with 0 <= index < count, got ${JSON.stringify(m)}`);
+    }
     if (!Number.isInteger(this.maxBatch) || this.maxBatch < 1) {
       throw new RangeError(`maxBatch must be a positive integer, got ${options.maxBatch}`);
     }
@@ -95,7 +110,10 @@ export class EmbeddedSource implements Source {
           `topic "${this.topic}" does not exist in the embedded log: create it with ensureTopic first`,
         );
       }
-      this.partitions = Array.from({ length: meta.partitions }, (_, p) => p);
+      const m = this.member;
+      this.partitions = Array.from({ length: meta.partitions }, (_, p) => p).filter(
+        (p) => m === undefined || p % m.count === m.index,
+      );
       const ends = await this.endOffsets();
       const starts = await handler.assigned(this.partitions);
       this.readers = this.partitions.map(

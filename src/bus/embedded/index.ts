@@ -47,6 +47,7 @@ import { EmbeddedSource, type SourceContext } from './embedded-source.ts';
 import { WriterLock } from './lock.ts';
 import { type LocalPartitionView, PartitionLog } from './partition-log.ts';
 import { type EncodedBatch, encodeRecords } from './record-format.ts';
+import { SharedLogView } from './shared-view.ts';
 import {
   createTopic,
   partitionDir,
@@ -72,6 +73,12 @@ export interface EmbeddedBusOptions {
   pollIntervalMs?: number;
   /** Clock for append timestamps and retention (default Date.now); tests move it. */
   clock?: () => number;
+  /**
+   * This bus reads, on another thread, a log appended by the process's own bus: per topic, the
+   * buffer that bus's `shareTopic` returned. Its sources then read only durable records and wake on
+   * appends (shared-view.ts), as on the writer's thread.
+   */
+  sharedViews?: Readonly<Record<string, SharedArrayBuffer>>;
 }
 
 export class EmbeddedBus implements Bus {
@@ -91,6 +98,11 @@ export class EmbeddedBus implements Bus {
   private readonly opening = new Map<string, Promise<PartitionLog>>();
   private readonly listeners = new Map<string, Set<() => void>>();
   private readonly sources = new Set<EmbeddedSource>();
+  /** Topics this bus appends to and shares with readers on other threads (`shareTopic`). */
+  private readonly shared = new Map<string, SharedLogView>();
+  /** Topics appended by the process's bus on another thread (options.sharedViews). */
+  private readonly remote = new Map<string, SharedLogView>();
+  private readonly watching = new Set<string>();
 
   constructor(options: EmbeddedBusOptions) {
     if (typeof options.dir !== 'string' || options.dir === '') {
@@ -123,7 +135,8 @@ export class EmbeddedBus implements Bus {
       logger: this.logger,
       pollIntervalMs,
       describe: (topic) => this.topicMeta(topic),
-      local: (topic, partition): LocalPartitionView | undefined => this.logs.get(logKey(topic, partition)),
+      local: (topic, partition): LocalPartitionView | undefined =>
+        this.logs.get(logKey(topic, partition)) ?? this.remote.get(topic)?.read(partition),
       subscribe: (topic, wake) => {
         let set = this.listeners.get(topic);
         if (!set) {
@@ -131,6 +144,7 @@ export class EmbeddedBus implements Bus {
           this.listeners.set(topic, set);
         }
         set.add(wake);
+        this.watchRemote(topic);
         return () => set.delete(wake);
       },
       started: (source) => {
@@ -140,8 +154,28 @@ export class EmbeddedBus implements Bus {
       stopped: (source) => this.sources.delete(source),
       tails: new Map(),
     };
+    for (const [topic, buffer] of Object.entries(options.sharedViews ?? {})) {
+      this.remote.set(topic, new SharedLogView(buffer));
+    }
   }
 
+  /**
+   * Shares what this bus appends to `topic` with readers on other threads of this process: pass the
+   * buffer to their EmbeddedBus as `sharedViews[topic]`. The topic must exist.
+   */
+  async shareTopic(topic: string): Promise<SharedArrayBuffer> {
+    const existing = this.shared.get(topic);
+    if (existing) return existing.buffer;
+    const meta = await this.topicMeta(topic);
+    if (!meta)
+      throw new Error(
+        `topic "${topic}" does not exist in the embedded log: create it with ensureTopic first`,
+      );
+    const view = this.shared.get(topic) ?? SharedLogView.create(meta.partitions);
+    this.shared.set(topic, view);
+    this.publish(topic);
+    return view.buffer;
+  }
   /** Creates the topic when missing (taking the writer lock); an existing topic keeps its partitions. */
   async ensureTopic(name: string, partitions: number): Promise<TopicInfo> {
     validateTopicName(name);
@@ -231,6 +265,7 @@ export class EmbeddedBus implements Bus {
   }
 
   private async doClose(): Promise<void> {
+    for (const view of this.remote.values()) view.wakeAll();
     const results = await Promise.allSettled([...this.sources].map((s) => s.stop()));
     for (const r of results) {
       if (r.status === 'rejected')
@@ -277,8 +312,33 @@ export class EmbeddedBus implements Bus {
   }
 
   private notify(topic: string): void {
+    this.publish(topic);
     const set = this.listeners.get(topic);
     if (set) for (const wake of set) wake();
+  }
+
+  private publish(topic: string): void {
+    const view = this.shared.get(topic);
+    if (view === undefined) return;
+    view.publish(Array.from({ length: view.partitions }, (_, p) => this.logs.get(logKey(topic, p))));
+  }
+
+  /** Wakes this bus's sources of `topic` when the writer on another thread appends (until closed). */
+  private watchRemote(topic: string): void {
+    const view = this.remote.get(topic);
+    if (view === undefined || this.watching.has(topic)) return;
+    this.watching.add(topic);
+    void (async () => {
+      let seen = view.version();
+      while (!this.closing) {
+        await view.changedSince(seen, 1_000);
+        const now = view.version();
+        if (now === seen) continue;
+        seen = now;
+        const set = this.listeners.get(topic);
+        if (set) for (const wake of set) wake();
+      }
+    })();
   }
 
   private acquireLock(): void {

@@ -114,6 +114,8 @@ export class PartitionReader {
     const leftover = this.chunkEnd - this.chunkPos;
     if (leftover > 0 && this.stop === INVALID && this.chunkTrusted) throw this.corrupt(base, position);
     const local = this.local();
+    // A segment past the writer's active one is one it has begun and not yet reported durable.
+    if (local !== undefined && base > local.activeBase) return false;
     const writingHere = local !== undefined && base === local.activeBase;
     let limit: number;
     /** Bytes below this are known complete: a damaged frame there is corruption, not a write in progress. */

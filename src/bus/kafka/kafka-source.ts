@@ -51,7 +51,7 @@ export class KafkaSource implements Source {
   /** Resolves after `stop()`; rejects when the delivery loop dies (the handler threw). */
   readonly done: Promise<void>;
 
-  readonly #options: Required<SourceOptions>;
+  readonly #options: Required<Omit<SourceOptions, 'member'>>;
   readonly #settings: KafkaSourceSettings;
   readonly #logger: Logger;
   readonly #consumer: Consumer;

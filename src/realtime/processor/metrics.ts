@@ -1,6 +1,10 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
-/** The processor's own Prometheus metrics, registered on an injected registry. */
+/**
+ * The processor's own Prometheus metrics, registered on an injected registry. With processor
+ * threads each thread has its own and the process shows them merged (processor-threads.ts):
+ * counters, histograms and most gauges summed; the watermark is the lowest, its lag the largest.
+ */
 export function createProcessorMetrics(registry: Registry) {
   const registers = [registry];
   return {
@@ -53,11 +57,13 @@ export function createProcessorMetrics(registry: Registry) {
     watermark: new Gauge({
       name: 'rtsa_processor_watermark_seconds',
       help: 'Lowest watermark over owned partitions (unix seconds of event time)',
+      aggregator: 'min',
       registers,
     }),
     watermarkLag: new Gauge({
       name: 'rtsa_processor_watermark_lag_seconds',
       help: 'Wall clock minus the lowest watermark',
+      aggregator: 'max',
       registers,
     }),
     consumerLag: new Gauge({

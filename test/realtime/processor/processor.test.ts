@@ -171,3 +171,100 @@ test('a processor that lost its partition cannot commit (fencing)', async () => 
   );
   assert.equal(row.rows[0].committed_offset, 10);
 });
+
+test('processor threads: 2 threads over 4 partitions, then 1 thread, equal the oracle; one set of metrics', async () => {
+  const threadsDb = await createTestDatabase('proc_threads');
+  const threadsDir = await mkdtemp(path.join(tmpdir(), 'rtsa-proc-threads-'));
+  const log = new EmbeddedBus({
+    dir: threadsDir,
+    fsync: 'always',
+    retentionMs: 86_400_000,
+    segmentBytes: 1 << 20,
+  });
+  let role: Awaited<ReturnType<typeof startProcessorRole>> | undefined;
+  try {
+    const settings = loadConfig(
+      'process',
+      ['--partitions', '4', '--processor-threads', '2', '--flush-interval', '50ms', '--idle-timeout', '1h'],
+      {},
+    ).config;
+    let now = Date.parse('2026-05-01T10:00:00Z');
+    const gen = createEventGenerator({
+      streams: 16,
+      users: 80,
+      weights: parseWeights(
+        'viewer_join=25,viewer_leave=18,chat_message=40,donation=8,stream_start=1,stream_stop=1',
+      ),
+      seed: 5,
+      badRate: 0.03,
+      now: () => now,
+    });
+    const sink = log.sink();
+    const send = async (n: number) => {
+      const batch = [];
+      for (let i = 0; i < n; i++) {
+        now += 29;
+        batch.push(gen.next());
+      }
+      await sink.send(
+        TOPIC,
+        batch.map((e) => ({ key: e.key, value: e.value })),
+      );
+    };
+    const registry = new Registry();
+    role = await startProcessorRole({
+      config: settings,
+      bus: log,
+      pool: threadsDb.pool,
+      databaseUrl: threadsDb.url,
+      registry,
+      logger: silentLogger(),
+    });
+    // Sent while the threads run: they read it through the writer's shared view, woken by appends.
+    for (let i = 0; i < 6; i++) await send(500);
+    await waitCommittedToEnd(threadsDb.pool, log, TOPIC);
+    assert.equal(role.health, 'running', role.healthDetail);
+    const owners = await threadsDb.pool.query<{ owner: string; partition: number }>(
+      'SELECT owner, partition FROM processor_partitions WHERE topic = $1 ORDER BY partition',
+      [TOPIC],
+    );
+    assert.deepEqual(
+      owners.rows.map((r) => r.owner.replace(/^.*\//, '')),
+      ['t0', 't1', 't0', 't1'],
+    );
+    // The threads report every second: wait for the merged series to cover what was committed.
+    const value = async (name: string) => {
+      const metric = await registry.getSingleMetric(name)?.get();
+      return (metric?.values ?? []).reduce((sum, v) => sum + v.value, 0);
+    };
+    const deadline = Date.now() + 10_000;
+    while ((await value('rtsa_processor_partitions')) !== 4 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(await value('rtsa_processor_partitions'), 4);
+    assert.ok((await value('rtsa_processor_commits_total')) >= 2, 'both threads committed');
+    assert.ok((await value('rtsa_processor_events_total')) > 2000);
+    const exposition = await registry.metrics();
+    assert.equal(exposition.match(/^# HELP rtsa_processor_events_total /gm)?.length, 1);
+    assert.match(exposition, /^rtsa_processor_commit_duration_seconds_bucket\{le="\+Inf"\} \d+$/m);
+    await role.stop();
+    role = undefined;
+    await send(1000);
+    // The same folder with one thread: it claims all four partitions from where the threads ended.
+    const single = await startProcessorRole({
+      config: { ...settings, processorThreads: 1 },
+      bus: log,
+      pool: threadsDb.pool,
+      registry: new Registry(),
+      logger: silentLogger(),
+    });
+    await waitCommittedToEnd(threadsDb.pool, log, TOPIC);
+    await single.stop();
+    await assertTablesMatchOracle(threadsDb.pool, await readAllRecords(log, TOPIC), settings);
+  } finally {
+    await role?.stop();
+    await log.close();
+    await threadsDb.drop();
+    await rm(threadsDir, { recursive: true, force: true });
+  }
+});
