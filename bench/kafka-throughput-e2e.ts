@@ -4,7 +4,8 @@
  * settings: flush 500 ms, max batch 50,000) from an empty database until every record is
  * committed to Postgres together with its offsets. events/s = N / that time.
  *
- *   kafka-throughput — one processor in this process (RTSA_BENCH_PROFILE=file.cpuprofile profiles it)
+ *   kafka-throughput — one processor in this process (RTSA_BENCH_PROFILE=file.cpuprofile profiles it;
+ *                      --threads T: as T processor threads)
  *   kafka-scaling    — 1, 2 and 3 `rtsa process` children in one consumer group, same topic
  */
 import { hostname } from 'node:os';
@@ -45,12 +46,32 @@ export async function runKafkaThroughput(opts: BenchOptions): Promise<Record<str
     const bus = new KafkaBus({ brokers, clientId: 'rtsa-bench' });
     const group = uniqueName('bench-group');
     try {
-      const { config } = loadConfig('process', ['--topic', topic, '--consumer-group', group], {});
+      const { config } = loadConfig(
+        'process',
+        [
+          '--topic',
+          topic,
+          '--consumer-group',
+          group,
+          '--kafka-brokers',
+          brokers.join(','),
+          '--processor-threads',
+          String(opts.threads),
+        ],
+        {},
+      );
       const registry = new Registry();
       const profiler = process.env.RTSA_BENCH_PROFILE ? await startProfile() : undefined;
       const cpuBefore = cpuSeconds();
       const started = performance.now();
-      const role = await startProcessorRole({ config, bus, pool: db.pool, registry, logger: silentLogger() });
+      const role = await startProcessorRole({
+        config,
+        bus,
+        pool: db.pool,
+        databaseUrl: db.url,
+        registry,
+        logger: silentLogger(),
+      });
       const seconds = await untilCommitted(db.pool, group, opts.events, started);
       const cpu = cpuUsed(cpuBefore, cpuSeconds(), seconds);
       if (profiler) await profiler.stop(process.env.RTSA_BENCH_PROFILE!);
@@ -67,7 +88,8 @@ export async function runKafkaThroughput(opts: BenchOptions): Promise<Record<str
         commits: commits?.values[0]?.value,
         prefill_events_per_second: Math.round(opts.events / fill.seconds),
         cpu,
-        setup: `1 processor (in process: KafkaBus source, group join included in the time), ${SETUP}`,
+        threads: opts.threads,
+        setup: `1 processor with ${opts.threads} thread(s) (in process: KafkaBus sources, group join included in the time), ${SETUP}`,
       };
     } finally {
       await bus.close();

@@ -13,6 +13,7 @@ import { createPool, migrate } from '../src/db/index.ts';
 import { silentLogger } from '../src/telemetry/logger.ts';
 import type { BenchOptions } from './options.ts';
 import { benchGenerator, endProgress, progress, scratch, startProfile } from './harness.ts';
+import { cpuSeconds, cpuUsed } from './kafka-harness.ts';
 
 export async function runThroughput(opts: BenchOptions): Promise<Record<string, unknown>> {
   const env = await scratch();
@@ -52,6 +53,7 @@ export async function runThroughput(opts: BenchOptions): Promise<Record<string, 
 
     const registry = new Registry();
     const profiler = process.env.RTSA_BENCH_PROFILE ? await startProfile() : undefined;
+    const cpuBefore = cpuSeconds();
     const started = performance.now();
     const role = await startProcessorRole({
       config,
@@ -74,6 +76,7 @@ export async function runThroughput(opts: BenchOptions): Promise<Record<string, 
       await new Promise((r) => setTimeout(r, 20));
     }
     const seconds = (performance.now() - started) / 1000;
+    const cpu = cpuUsed(cpuBefore, cpuSeconds(), seconds);
     endProgress();
     if (profiler) await profiler.stop(process.env.RTSA_BENCH_PROFILE!);
     await role.stop();
@@ -85,6 +88,7 @@ export async function runThroughput(opts: BenchOptions): Promise<Record<string, 
       events_per_second: Math.round(opts.events / seconds),
       windows: windows.rows[0]!.n,
       commits: commits?.values[0]?.value,
+      cpu,
       threads,
       partitions,
       setup: `${partitions} partition(s), ${threads} processor thread(s), 1,000 streams, 100,000 users, default flush 500 ms, max batch 50,000`,

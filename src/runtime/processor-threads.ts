@@ -18,6 +18,7 @@ import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue, Regi
 import { EmbeddedBus } from '../bus/embedded/index.ts';
 import type { Bus } from '../bus/types.ts';
 import type { Config } from '../config/index.ts';
+import { ConfigError } from '../errors.ts';
 import { createProcessorMetrics, type ProcessorHealth } from '../realtime/processor/index.ts';
 import type { ProcessorThreadData, ThreadMessage } from './processor-thread.ts';
 
@@ -63,6 +64,9 @@ export async function startProcessorThreads(deps: {
   owner: string;
 }): Promise<ProcessorThreads> {
   const { threads, logger } = deps;
+  if (deps.bus.kind === 'kafka' && deps.config.kafkaBrokers === undefined) {
+    throw new ConfigError('processor threads on Kafka join the group themselves: set KAFKA_BROKERS');
+  }
   // Threads read the embedded log as this thread does: durable records only, woken by appends.
   const log =
     deps.bus instanceof EmbeddedBus

@@ -96,7 +96,10 @@ test(`three processors, kill -9 one and start another ${KILLS} times: tables equ
   const processors: RtsaChild[] = [];
   const spawnOne = () => {
     // Every other processor runs 2 processor threads (each a member of the group of its own).
-    const child = startProcessor(`processor-${++started}`, { ...processorOptions, threads: 1 + (started % 2) });
+    const child = startProcessor(`processor-${++started}`, {
+      ...processorOptions,
+      threads: 1 + (started % 2),
+    });
     processors.push(child);
     return child;
   };
@@ -208,7 +211,9 @@ test(`three processors, kill -9 one and start another ${KILLS} times: tables equ
     const moreCame = [...kill.ends].some(([p, end]) => (ends.get(p) ?? 0) > end);
     if (!committedSomething || !moreCame) continue;
     const takenOver = kill.partitions.every((p) =>
-      history.some((h) => h.partition === p && h.at.getTime() >= kill.at && processOf(h.owner) !== kill.victim),
+      history.some(
+        (h) => h.partition === p && h.at.getTime() >= kill.at && processOf(h.owner) !== kill.victim,
+      ),
     );
     assert.ok(takenOver, `the partitions ${kill.partitions} of killed ${kill.victim} were taken over`);
     interrupted++;
@@ -218,6 +223,10 @@ test(`three processors, kill -9 one and start another ${KILLS} times: tables equ
     `only ${interrupted} of ${KILLS} kills interrupted a processor in the middle of its work: ${JSON.stringify(kills)}`,
   );
   const owners = new Set(history.map((h) => processOf(h.owner)));
+  assert.ok(
+    history.some((h) => /\/t1$/.test(h.owner ?? '')),
+    'a processor with two threads owned partitions',
+  );
   t.diagnostic(
     `${kills.length} kills, ${interrupted} interrupted work, ${owners.size} owners, ${new Set(history.map((h) => `${h.partition}:${h.epoch}`)).size} claims, ${history.length} row versions, windows ${expected.windows.length}, dead letters ${expected.deadLetters.length}`,
   );
