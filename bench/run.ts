@@ -13,6 +13,7 @@
  *                of E empty daily partitions (a warehouse that keeps E days; run by name)
  *   dag        — one run of the whole daily DAG over a day of N commerce events (run by name)
  *   lake       — the lake writers (bronze, silver) on N pre-filled commerce events (run by name)
+ *   lake-threads — the lake role (bronze and silver together) with 1 and 2 lake threads (run by name)
  *   lake-engine — Parquet writers for the lake compared on 1M commerce events (run by name)
  *   lake-parse — events/s of the commerce event contract (run by name)
  *   kpi        — the KPI endpoints over marts at scale, a different URL per request (run by name)
@@ -39,6 +40,7 @@ import { runWarehouse } from './warehouse.ts';
 import { runDag } from './dag.ts';
 import { runLakeEngine } from './lake-engine.ts';
 import { runLakeParse } from './lake-parse.ts';
+import { runLakeThreads } from './lake-threads.ts';
 import { runMarts } from './marts.ts';
 import { runMemory } from './memory.ts';
 import { runStartup } from './startup.ts';
@@ -58,6 +60,7 @@ const SCENARIOS: Record<string, (opts: BenchOptions) => Promise<Record<string, u
   warehouse: runWarehouse,
   dag: runDag,
   'lake-engine': runLakeEngine,
+  'lake-threads': runLakeThreads,
   'lake-parse': runLakeParse,
   kpi: runKpiLoad,
   feed: runFeedLoad,

@@ -470,6 +470,16 @@ export const SETTINGS = {
     doc: 'Which lake writers this process runs: both layers, or one (to run or scale bronze and silver as separate services).',
     area: 'lake',
   },
+  lakeThreads: {
+    env: 'RTSA_LAKE_THREADS',
+    flag: 'lake-threads',
+    kind: 'int',
+    default: 1,
+    min: 1,
+    max: 64,
+    doc: 'Worker threads the lake writers spread over: first one per layer (bronze, silver), then the partitions of each layer split among more. 1: on the main thread.',
+    area: 'lake',
+  },
   lakeMaxBatch: {
     env: 'RTSA_LAKE_MAX_BATCH',
     flag: 'lake-max-batch',

@@ -2,56 +2,38 @@
  * The processor over several cores (RTSA_PROCESSOR_THREADS=N): N worker threads, each a whole
  * processor for its share of the partitions — parse, validate, window, commit — so the hot path
  * scales with cores without moving parsed events between threads (a structured clone costs about
- * what parsing does). On the embedded log thread i owns the partitions p with p % N === i; on
- * Kafka each thread is one member of the consumer group and the coordinator assigns. Exactly-once
- * is the same as between processes: each partition is claimed in Postgres by one owner
- * (`host:pid/ti`) and a fenced owner cannot commit; kill -9 takes every thread down at once and
- * the next start replays from the committed offsets.
- *
- * The main thread sees the threads through messages: their log lines (written by its logger, with
- * `thread`), their metrics (merged into its registry under the usual names: counters and histograms
- * summed, gauges as metrics.ts says) and their health (the worst of them).
+ * what parsing does). On the embedded log thread i owns the partitions p with p % N === i, read
+ * through the writer's shared view (durable records only, woken by appends); on Kafka each thread
+ * is one member of the consumer group and the coordinator assigns. Exactly-once is the same as
+ * between processes: each partition is claimed in Postgres by one owner (`host:pid/ti`) and a
+ * fenced owner cannot commit; kill -9 takes every thread down at once and the next start replays
+ * from the committed offsets. The threads' logs, metrics and health reach the main thread through
+ * role-threads.ts.
  */
-import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue, Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { EmbeddedBus } from '../bus/embedded/index.ts';
 import type { Bus } from '../bus/types.ts';
 import type { Config } from '../config/index.ts';
 import { ConfigError } from '../errors.ts';
-import { createProcessorMetrics, type ProcessorHealth } from '../realtime/processor/index.ts';
-import type { ProcessorThreadData, ThreadMessage } from './processor-thread.ts';
+import { createProcessorMetrics } from '../realtime/processor/index.ts';
+import type { ProcessorThreadData } from './processor-thread.ts';
+import { type RoleThreads, startRoleThreads } from './role-threads.ts';
 
-const THREAD_ENTRY = new URL('./processor-thread.ts', import.meta.url);
-const LEVELS: Record<number, 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal'> = {
-  10: 'trace',
-  20: 'debug',
-  30: 'info',
-  40: 'warn',
-  50: 'error',
-  60: 'fatal',
-};
-/** A thread stops its source and commits what it holds; past this it is terminated. */
-const STOP_TIMEOUT_MS = 30_000;
-const HEALTH_ORDER: ProcessorHealth[] = ['running', 'starting', 'unhealthy'];
-
-export interface ProcessorThreads {
-  /** The worst of the threads' health. */
-  readonly health: ProcessorHealth;
-  /** Why, naming the thread. */
-  readonly healthDetail: string | undefined;
-  /** Rejects when a thread fails or exits on its own. */
-  done: Promise<void>;
-  /** Each thread stops its source and commits what it holds; resolves when all have exited. */
-  stop(): Promise<void>;
+/** How a thread opens the process's embedded log: its folder and the topics its bus shares. */
+export interface SharedLog {
+  dir: string;
+  sharedViews: Record<string, SharedArrayBuffer>;
 }
 
-interface ThreadState {
-  worker: Worker;
-  health: ProcessorHealth;
-  detail: string | undefined;
-  metrics: MetricObjectWithValues<MetricValue<string>>[] | undefined;
-  stopped: Promise<void>;
+/** The embedded log as threads read it (undefined on Kafka, where each thread joins the group). */
+export async function sharedLogFor(bus: Bus, config: Config, topic: string): Promise<SharedLog | undefined> {
+  if (bus instanceof EmbeddedBus)
+    return { dir: bus.dir, sharedViews: { [topic]: await bus.shareTopic(topic) } };
+  if (config.kafkaBrokers === undefined) {
+    throw new ConfigError('threads on Kafka join the consumer group themselves: set KAFKA_BROKERS');
+  }
+  return undefined;
 }
 
 export async function startProcessorThreads(deps: {
@@ -62,180 +44,21 @@ export async function startProcessorThreads(deps: {
   registry: Registry;
   logger: Logger;
   owner: string;
-}): Promise<ProcessorThreads> {
-  const { threads, logger } = deps;
-  if (deps.bus.kind === 'kafka' && deps.config.kafkaBrokers === undefined) {
-    throw new ConfigError('processor threads on Kafka join the group themselves: set KAFKA_BROKERS');
-  }
-  // Threads read the embedded log as this thread does: durable records only, woken by appends.
-  const log =
-    deps.bus instanceof EmbeddedBus
-      ? {
-          dir: deps.bus.dir,
-          sharedViews: { [deps.config.topic]: await deps.bus.shareTopic(deps.config.topic) },
-        }
-      : undefined;
-  const states: ThreadState[] = [];
-  let stopping = false;
-  let fail: (error: Error) => void = () => {};
-  const done = new Promise<void>((_, reject) => {
-    fail = reject;
+}): Promise<RoleThreads> {
+  const log = await sharedLogFor(deps.bus, deps.config, deps.config.topic);
+  return startRoleThreads({
+    what: 'processor thread',
+    entry: new URL('./processor-thread.ts', import.meta.url),
+    threads: deps.threads,
+    data: (index): ProcessorThreadData => ({
+      config: deps.config,
+      databaseUrl: deps.databaseUrl,
+      owner: `${deps.owner}/t${index}`,
+      ...(log !== undefined ? { log } : {}),
+    }),
+    logLevel: deps.config.logLevel,
+    registry: deps.registry,
+    metrics: createProcessorMetrics,
+    logger: deps.logger,
   });
-  done.catch(() => {});
-
-  const startThread = (index: number) =>
-    new Promise<ThreadState>((resolve, reject) => {
-      const threadLogger = logger.child({ thread: index });
-      const workerData: ProcessorThreadData = {
-        config: deps.config,
-        databaseUrl: deps.databaseUrl,
-        index,
-        count: threads,
-        owner: `${deps.owner}/t${index}`,
-        ...(log !== undefined ? { log } : {}),
-      };
-      const worker = new Worker(THREAD_ENTRY, { workerData });
-      let started = false;
-      let resolveStopped!: () => void;
-      const state: ThreadState = {
-        worker,
-        health: 'starting',
-        detail: undefined,
-        metrics: undefined,
-        stopped: new Promise<void>((r) => {
-          resolveStopped = r;
-        }),
-      };
-      const failed = (error: Error) => {
-        if (!started) reject(error);
-        else if (!stopping) fail(error);
-      };
-      worker.on('message', (message: ThreadMessage) => {
-        switch (message.type) {
-          case 'started':
-            started = true;
-            state.health = message.health as ProcessorHealth;
-            state.detail = message.detail;
-            resolve(state);
-            break;
-          case 'log':
-            relayLog(threadLogger, message.line);
-            break;
-          case 'report':
-            state.metrics = message.metrics as ThreadState['metrics'];
-            state.health = message.health as ProcessorHealth;
-            state.detail = message.detail;
-            break;
-          case 'failed': {
-            const error = new Error(`processor thread ${index}: ${message.message}`);
-            if (message.stack !== undefined) error.stack = message.stack;
-            state.health = 'unhealthy';
-            state.detail = message.message;
-            failed(error);
-            break;
-          }
-          case 'stopped':
-            break;
-        }
-      });
-      worker.on('error', (error) => failed(error));
-      worker.on('exit', (code) => {
-        resolveStopped();
-        if (!stopping) failed(new Error(`processor thread ${index} exited (code ${code})`));
-      });
-      states.push(state);
-    });
-
-  try {
-    await Promise.all(Array.from({ length: threads }, (_, i) => startThread(i)));
-  } catch (error) {
-    stopping = true;
-    await Promise.all(states.map((s) => s.worker.terminate()));
-    throw error;
-  }
-  registerMerged(deps.registry, states);
-
-  const worst = () =>
-    states.reduce<ThreadState | undefined>(
-      (w, s) => (w === undefined || HEALTH_ORDER.indexOf(s.health) > HEALTH_ORDER.indexOf(w.health) ? s : w),
-      undefined,
-    );
-  return {
-    get health() {
-      return worst()?.health ?? 'starting';
-    },
-    get healthDetail() {
-      const w = worst();
-      return w?.detail === undefined ? undefined : `thread ${states.indexOf(w)}: ${w.detail}`;
-    },
-    done,
-    stop: async () => {
-      stopping = true;
-      for (const s of states) s.worker.postMessage({ type: 'stop' });
-      const all = Promise.all(states.map((s) => s.stopped));
-      let timer: NodeJS.Timeout | undefined;
-      const late = await Promise.race([
-        all.then(() => false),
-        new Promise<boolean>((r) => {
-          timer = setTimeout(() => r(true), STOP_TIMEOUT_MS);
-        }),
-      ]);
-      clearTimeout(timer);
-      if (late) {
-        // What they did not commit is replayed from the log by the next start.
-        logger.warn(`processor threads did not stop within ${STOP_TIMEOUT_MS / 1000} s: terminating them`);
-        await Promise.all(states.map((s) => s.worker.terminate()));
-      }
-    },
-  };
-}
-
-/** A thread's pino line, written again by the main thread's logger (its format, its destination). */
-function relayLog(logger: Logger, line: string): void {
-  let entry: Record<string, unknown>;
-  try {
-    entry = JSON.parse(line) as Record<string, unknown>;
-  } catch {
-    logger.info(line.trim());
-    return;
-  }
-  const { level, msg, ...fields } = entry;
-  const method = LEVELS[level as number] ?? 'info';
-  logger[method](fields, typeof msg === 'string' ? msg : '');
-}
-
-/**
- * Registers each processor metric in `registry` as the merge of the threads' last reports (one a
- * second), so /prometheus shows one set of rtsa_processor_* series whatever the thread count.
- */
-function registerMerged(registry: Registry, states: readonly ThreadState[]): void {
-  let merged: { at: number; registry: Registry } | undefined;
-  const current = () => {
-    // One merge serves every metric of a scrape.
-    const now = Date.now();
-    if (merged === undefined || now - merged.at > 100) {
-      const reports = states.flatMap((s) => (s.metrics === undefined ? [] : [s.metrics]));
-      merged = { at: now, registry: AggregatorRegistry.aggregate(reports) };
-    }
-    return merged.registry;
-  };
-  const template = new Registry();
-  createProcessorMetrics(template);
-  for (const metric of template.getMetricsAsArray()) {
-    const { name, help, type, aggregator } = metric as unknown as {
-      name: string;
-      help: string;
-      type: string;
-      aggregator: string;
-    };
-    registry.registerMetric({
-      name,
-      help,
-      type,
-      aggregator,
-      get: async () =>
-        (await current().getSingleMetric(name)?.get()) ?? { name, help, type, aggregator, values: [] },
-      reset: () => {},
-    } as unknown as Parameters<Registry['registerMetric']>[0]);
-  }
 }

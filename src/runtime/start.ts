@@ -53,7 +53,7 @@ export async function runStart(config: Config, logger: Logger, signal: AbortSign
       status: () => ({ processor: processor.health, detail: processor.healthDetail }),
     });
     cleanups.push(() => api.stop());
-    const lake = await startLakeRole({ config, bus, pool: db.pool, registry, logger });
+    const lake = await startLakeRole({ config, bus, pool: db.pool, databaseUrl: db.url, registry, logger });
     cleanups.push(() => lake.stop());
     const dag = await startDagRole({
       config,

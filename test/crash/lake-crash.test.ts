@@ -4,7 +4,8 @@
  * reader (DuckDB's own Parquet reader) reads bronze and compares it with the topic: every record
  * exactly once, with its raw bytes, and in the folder its own timestamp and type name; silver holds
  * each valid event once and the dead letters each invalid one; no file a commit does not list is
- * visible, and nothing is left staged.
+ * visible, and nothing is left staged. Also with 4 lake threads (each layer's 2 partitions split
+ * between 2 threads): kill -9 takes all four at once.
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
@@ -212,6 +213,15 @@ crashSuite('rtsa lake on a local folder', async () => {
   const root = await mkdtemp(path.join(tmpdir(), 'rtsa-lake-root-'));
   return {
     flags: ['--lake-url', root],
+    store: openLakeStore({ url: root, dataDir: root }),
+    remove: () => rm(root, { recursive: true, force: true }),
+  };
+});
+
+crashSuite('rtsa lake on a local folder, 4 lake threads', async () => {
+  const root = await mkdtemp(path.join(tmpdir(), 'rtsa-lake-root-'));
+  return {
+    flags: ['--lake-url', root, '--lake-threads', '4'],
     store: openLakeStore({ url: root, dataDir: root }),
     remove: () => rm(root, { recursive: true, force: true }),
   };

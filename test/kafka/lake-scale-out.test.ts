@@ -2,7 +2,8 @@
  * The lake writers on a real broker: two `rtsa lake` processes share the partitions of a commerce
  * topic as consumer groups; one is killed with -9 while events flow and the other takes its
  * partitions over. Bronze, silver and the dead letters, read back through DuckDB, hold every
- * record exactly once, and the killed writer's epoch no longer commits.
+ * record exactly once, and the killed writer's epoch no longer commits. The killed process runs 4
+ * lake threads (2 group members per layer), so kill -9 takes four members at once.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -35,7 +36,7 @@ after(async () => {
 });
 
 /** `idle`: see test/crash/lake-crash.test.ts (long while events flow, short for the last writer). */
-function startLake(name: string, idle = '1h'): RtsaChild {
+function startLake(name: string, idle = '1h', extra: string[] = []): RtsaChild {
   return new RtsaChild(name, 'lake', [
     '--kafka-brokers',
     kafkaBrokers().join(','),
@@ -57,6 +58,7 @@ function startLake(name: string, idle = '1h'): RtsaChild {
     idle,
     '--log-level',
     'warn',
+    ...extra,
   ]);
 }
 
@@ -92,7 +94,7 @@ test('two lake writers share the partitions; one killed with -9, the other finis
       );
     }
   };
-  const a = startLake('lake-a');
+  const a = startLake('lake-a', '1h', ['--lake-threads', '4']);
   const b = startLake('lake-b');
   try {
     await send(0, 1_500);
