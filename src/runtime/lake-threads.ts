@@ -12,8 +12,8 @@ import type { Bus } from '../bus/types.ts';
 import type { Config } from '../config/index.ts';
 import type { LakeThreadData } from './lake-thread.ts';
 import { type LakeUnit, lakeLayerNames, lakeMetrics } from './lake-units.ts';
-import { sharedLogFor } from './processor-threads.ts';
 import { type RoleThreads, startRoleThreads } from './role-threads.ts';
+import { sharedLogFor } from './thread-bus.ts';
 
 /** The units of N threads: every layer, then as many members per layer as threads allow (≤ partitions). */
 export function lakeThreadUnits(config: Config, threads: number, partitions: number): LakeUnit[] {

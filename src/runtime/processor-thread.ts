@@ -4,14 +4,13 @@
  * connections and its own StreamProcessor over its share of the partitions, under its own owner
  * (`host:pid/tN`). The conversation with the main thread is role-thread.ts's.
  */
-import { EmbeddedBus } from '../bus/embedded/index.ts';
 import type { Config } from '../config/index.ts';
 import { createPool } from '../db/index.ts';
 import { createProcessorMetrics } from '../realtime/processor/index.ts';
 import { PostgresResultStore } from '../realtime/serving/index.ts';
-import { openBus } from './bus.ts';
 import { startProcessorLoop } from './processor-loop.ts';
 import { runRoleThread } from './role-thread.ts';
+import { type SharedLog, threadBus } from './thread-bus.ts';
 
 export interface ProcessorThreadData {
   config: Config;
@@ -21,7 +20,7 @@ export interface ProcessorThreadData {
    * The process's embedded log: its folder and the topic as its bus appends it
    * (EmbeddedBus.shareTopic). Absent on Kafka (the thread opens its own client from the config).
    */
-  log?: { dir: string; sharedViews: Record<string, SharedArrayBuffer> };
+  log?: SharedLog;
 }
 
 /** Connections per thread: one commit in flight plus claims and the dead-letter quarantine. */
@@ -30,17 +29,7 @@ const POOL_SIZE = 3;
 await runRoleThread<ProcessorThreadData>(async ({ index, count, data, logger, registry }) => {
   const { config } = data;
   const pool = createPool(data.databaseUrl, POOL_SIZE);
-  const bus =
-    data.log === undefined
-      ? await openBus(config, logger)
-      : new EmbeddedBus({
-          dir: data.log.dir,
-          fsync: config.logFsync,
-          retentionMs: config.logRetentionMs,
-          segmentBytes: config.logSegmentBytes,
-          logger,
-          sharedViews: data.log.sharedViews,
-        });
+  const bus = await threadBus(config, data.log, logger);
   const close = async () => {
     await bus.close().catch(() => {});
     await pool.end().catch(() => {});

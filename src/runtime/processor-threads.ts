@@ -12,29 +12,12 @@
  */
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { EmbeddedBus } from '../bus/embedded/index.ts';
 import type { Bus } from '../bus/types.ts';
 import type { Config } from '../config/index.ts';
-import { ConfigError } from '../errors.ts';
 import { createProcessorMetrics } from '../realtime/processor/index.ts';
 import type { ProcessorThreadData } from './processor-thread.ts';
 import { type RoleThreads, startRoleThreads } from './role-threads.ts';
-
-/** How a thread opens the process's embedded log: its folder and the topics its bus shares. */
-export interface SharedLog {
-  dir: string;
-  sharedViews: Record<string, SharedArrayBuffer>;
-}
-
-/** The embedded log as threads read it (undefined on Kafka, where each thread joins the group). */
-export async function sharedLogFor(bus: Bus, config: Config, topic: string): Promise<SharedLog | undefined> {
-  if (bus instanceof EmbeddedBus)
-    return { dir: bus.dir, sharedViews: { [topic]: await bus.shareTopic(topic) } };
-  if (config.kafkaBrokers === undefined) {
-    throw new ConfigError('threads on Kafka join the consumer group themselves: set KAFKA_BROKERS');
-  }
-  return undefined;
-}
+import { sharedLogFor } from './thread-bus.ts';
 
 export async function startProcessorThreads(deps: {
   config: Config;

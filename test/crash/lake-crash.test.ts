@@ -21,7 +21,7 @@ import { readAllRecords } from '../helpers/pipeline-oracle.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
 import { exitOf, spawnRtsa, until } from '../helpers/rtsa-child.ts';
 import { s3Unavailable, type S3Server, startS3Server } from '../lakehouse/s3-server.ts';
-import { acceptedKeys, assertLakeMatches } from '../helpers/lake-oracle.ts';
+import { acceptedKeys, assertLakeMatches, lakeCommitted, silverEventRows } from '../helpers/lake-oracle.ts';
 
 const TOPIC = 'events_raw';
 const RUNS = 20;
@@ -68,24 +68,8 @@ function crashSuite(name: string, target: () => Promise<Target>, skip?: string) 
         (await db.pool.query<{ n: number | null }>('SELECT sum(epoch)::int AS n FROM lake.writer_partitions'))
           .rows[0]?.n ?? 0,
       );
-    const committed = async (writer = 'bronze') =>
-      Number(
-        (
-          await db.pool.query<{ n: number | null }>(
-            'SELECT sum(committed_offset)::int AS n FROM lake.writer_partitions WHERE writer = $1',
-            [writer],
-          )
-        ).rows[0]?.n ?? 0,
-      );
-    /** Rows of committed silver event files. */
-    const silverRows = async () =>
-      Number(
-        (
-          await db.pool.query<{ n: number | null }>(
-            "SELECT sum(rows)::int AS n FROM lake.files WHERE writer = 'silver' AND key LIKE 'silver/events/%'",
-          )
-        ).rows[0]?.n ?? 0,
-      );
+    const committed = (writer = 'bronze') => lakeCommitted(db.pool, writer);
+    const silverRows = () => silverEventRows(db.pool);
 
     /**
      * `idle` is how long a quiet partition waits before its watermark jumps to the wall clock:

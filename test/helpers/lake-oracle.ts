@@ -119,3 +119,21 @@ export function acceptedKeys(records: readonly BusRecord[]): Set<string> {
   }
   return keys;
 }
+
+/** Records a layer's writer has committed, over all partitions (of `topic` when given). */
+export async function lakeCommitted(pool: pg.Pool, writer: string, topic?: string): Promise<number> {
+  const { rows } = await pool.query<{ n: number | null }>(
+    'SELECT sum(committed_offset)::int AS n FROM lake.writer_partitions WHERE writer = $1 AND ($2::text IS NULL OR topic = $2)',
+    [writer, topic ?? null],
+  );
+  return Number(rows[0]?.n ?? 0);
+}
+
+/** Rows of the committed silver event files (silver writes an event when its session closes). */
+export async function silverEventRows(pool: pg.Pool, topic?: string): Promise<number> {
+  const { rows } = await pool.query<{ n: number | null }>(
+    "SELECT sum(rows)::int AS n FROM lake.files WHERE writer = 'silver' AND key LIKE 'silver/events/%' AND ($1::text IS NULL OR topic = $1)",
+    [topic ?? null],
+  );
+  return Number(rows[0]?.n ?? 0);
+}

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { createCommerceHistory } from '../../src/generator/commerce/index.ts';
 import { openLakeStore } from '../../src/lakehouse/lake-store/index.ts';
-import { acceptedKeys, assertLakeMatches } from '../helpers/lake-oracle.ts';
+import { acceptedKeys, assertLakeMatches, lakeCommitted, silverEventRows } from '../helpers/lake-oracle.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
 import { until } from '../helpers/rtsa-child.ts';
 import { deleteTopics, kafkaBrokers, testBus, uniqueName } from './kafka-fixture.ts';
@@ -62,15 +62,7 @@ function startLake(name: string, idle = '1h', extra: string[] = []): RtsaChild {
   ]);
 }
 
-const committed = async (writer: string) =>
-  Number(
-    (
-      await db.pool.query<{ n: number | null }>(
-        'SELECT sum(committed_offset)::int AS n FROM lake.writer_partitions WHERE writer = $1 AND topic = $2',
-        [writer, topic],
-      )
-    ).rows[0]?.n ?? 0,
-  );
+const committed = (writer: string) => lakeCommitted(db.pool, writer, topic);
 
 test('two lake writers share the partitions; one killed with -9, the other finishes; every layer exactly once', {
   timeout: 300_000,
@@ -124,13 +116,7 @@ test('two lake writers share the partitions; one killed with -9, the other finis
     const accepted = acceptedKeys(records);
     await until(
       'silver to write every session',
-      async () => {
-        const { rows } = await db.pool.query<{ n: number | null }>(
-          "SELECT sum(rows)::int AS n FROM lake.files WHERE writer = 'silver' AND topic = $1 AND key LIKE 'silver/events/%'",
-          [topic],
-        );
-        return Number(rows[0]?.n ?? 0) === accepted.size ? true : undefined;
-      },
+      async () => ((await silverEventRows(db.pool, topic)) === accepted.size ? true : undefined),
       120_000,
       () => c.tail(),
     );

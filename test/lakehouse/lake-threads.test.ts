@@ -15,7 +15,7 @@ import { openLakeStore } from '../../src/lakehouse/lake-store/index.ts';
 import { startLakeRole } from '../../src/runtime/lake-role.ts';
 import { lakeThreadUnits } from '../../src/runtime/lake-threads.ts';
 import { silentLogger } from '../../src/telemetry/logger.ts';
-import { acceptedKeys, assertLakeMatches } from '../helpers/lake-oracle.ts';
+import { acceptedKeys, assertLakeMatches, lakeCommitted, silverEventRows } from '../helpers/lake-oracle.ts';
 import { readAllRecords } from '../helpers/pipeline-oracle.ts';
 import { createTestDatabase } from '../helpers/postgres.ts';
 import { until } from '../helpers/rtsa-child.ts';
@@ -100,29 +100,12 @@ test('4 lake threads over 2 layers x 2 partitions: the lake equals the oracle; o
     }
     const records = await readAllRecords(bus, TOPIC);
     const accepted = acceptedKeys(records);
-    const committed = async (writer: string) =>
-      Number(
-        (
-          await db.pool.query<{ n: number | null }>(
-            'SELECT sum(committed_offset)::int AS n FROM lake.writer_partitions WHERE writer = $1',
-            [writer],
-          )
-        ).rows[0]?.n ?? 0,
-      );
-    const silverRows = async () =>
-      Number(
-        (
-          await db.pool.query<{ n: number | null }>(
-            "SELECT sum(rows)::int AS n FROM lake.files WHERE writer = 'silver' AND key LIKE 'silver/events/%'",
-          )
-        ).rows[0]?.n ?? 0,
-      );
     await until(
       'both layers to commit every record and silver to write every session',
       async () =>
-        (await committed('bronze')) === records.length &&
-        (await committed('silver')) === records.length &&
-        (await silverRows()) === accepted.size
+        (await lakeCommitted(db.pool, 'bronze')) === records.length &&
+        (await lakeCommitted(db.pool, 'silver')) === records.length &&
+        (await silverEventRows(db.pool)) === accepted.size
           ? true
           : undefined,
       120_000,

@@ -237,8 +237,12 @@ test('processor threads: 2 threads over 4 partitions, then 1 thread, equal the o
       const metric = await registry.getSingleMetric(name)?.get();
       return (metric?.values ?? []).reduce((sum, v) => sum + v.value, 0);
     };
+    const reported = async () =>
+      (await value('rtsa_processor_partitions')) === 4 &&
+      (await value('rtsa_processor_commits_total')) >= 2 &&
+      (await value('rtsa_processor_events_total')) > 2000;
     const deadline = Date.now() + 10_000;
-    while ((await value('rtsa_processor_partitions')) !== 4 && Date.now() < deadline) {
+    while (!(await reported()) && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 100));
     }
     assert.equal(await value('rtsa_processor_partitions'), 4);
