@@ -333,6 +333,14 @@ async function injectDonation(
 }
 
 /** Events behind: end of the log minus the committed offset, over the claimed partitions. */
+/** "2 processors", or "1 processor (2 threads)" when a processor's threads own partitions (host:pid/tN). */
+export function processorsOf(owners: Iterable<string>): string {
+  const distinct = new Set(owners);
+  const processes = new Set([...distinct].map((o) => o.replace(/\/t\d+$/, '')));
+  const threads = distinct.size > processes.size ? ` (${distinct.size} threads)` : '';
+  return `${plural(processes.size, 'processor')}${threads}`;
+}
+
 export function lagOf(positions: readonly PartitionPosition[], ends: ReadonlyMap<number, number>): number {
   let lag = 0;
   for (const p of positions)
@@ -458,10 +466,10 @@ function checkProcessorGroup(
     return;
   }
   const group = positions[0]?.group;
-  const owners = new Set(positions.map((p) => p.owner).filter((o) => o !== null));
+  const owners = positions.map((p) => p.owner).filter((o) => o !== null);
   const newest = Math.min(...positions.map((p) => p.commitAgeSeconds));
   const claimed = `${positions.length}/${partitions ?? '?'} partitions`;
-  const base = `group ${group}: ${claimed}, ${plural(owners.size, 'processor')}, last commit ${formatAge(newest)} ago`;
+  const base = `group ${group}: ${claimed}, ${processorsOf(owners)}, last commit ${formatAge(newest)} ago`;
   if (partitions !== undefined && positions.length < partitions) {
     const have = new Set(positions.map((p) => p.partition));
     const missing = Array.from({ length: partitions }, (_, p) => p).filter((p) => !have.has(p));

@@ -11,7 +11,7 @@ import { hintsFor } from '../../src/ops/hints.ts';
 import { parsePrometheusText } from '../../src/ops/prometheus-text.ts';
 import { parseCommerceEvent } from '../../src/events/commerce-event.ts';
 import { doctorLayer, lakehouseHints, smokePurchase } from '../../src/ops/lakehouse-checks.ts';
-import { lagOf } from '../../src/ops/realtime-checks.ts';
+import { lagOf, processorsOf } from '../../src/ops/realtime-checks.ts';
 import { apiUrlOf, resolveTarget } from '../../src/ops/stack-target.ts';
 
 const dirs: string[] = [];
@@ -176,4 +176,10 @@ test('the smoke purchase: a valid commerce purchase of a user of its own, named 
   const other = smokePurchase(at);
   assert.notEqual(other.userId, p.userId, 'each run has its own user');
   assert.match(other.userId, /^smoke_20261130_[0-9a-f]{8}$/);
+});
+
+test('doctor counts processors, not their threads', () => {
+  assert.equal(processorsOf(['vm:10', 'vm:11']), '2 processors');
+  assert.equal(processorsOf(['vm:10/t0', 'vm:10/t1', 'vm:10/t0']), '1 processor (2 threads)');
+  assert.equal(processorsOf(['vm:10/t0', 'vm:10/t1', 'vm:12']), '2 processors (3 threads)');
 });
