@@ -303,6 +303,8 @@ export class EmbeddedBus implements Bus {
       })
         .then((log) => {
           this.logs.set(key, log);
+          // Before its first append: a thread must not read the records it writes before they are durable.
+          this.publish(topic);
           return log;
         })
         .finally(() => this.opening.delete(key));
