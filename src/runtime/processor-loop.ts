@@ -13,9 +13,9 @@ import {
   StreamProcessor,
 } from '../realtime/processor/index.ts';
 
-/** Who we are in processor_partitions.owner: host:pid, and the thread (`host:pid/t1`) for processor threads. */
-export function processorOwner(thread?: number): string {
-  return `${hostname()}:${process.pid}${thread === undefined ? '' : `/t${thread}`}`;
+/** Who we are in processor_partitions.owner: host:pid (processor threads add `/tN`). */
+export function processorOwner(): string {
+  return `${hostname()}:${process.pid}`;
 }
 
 export interface ProcessorLoop {

@@ -6,18 +6,10 @@
  * health (the worst of them), `done` rejecting when one fails or exits on its own, and `stop`.
  */
 import { Worker } from 'node:worker_threads';
-import type { Logger } from 'pino';
+import type { Level, Logger } from 'pino';
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue, Registry } from 'prom-client';
 import type { RoleThreadData, ThreadHealth, ThreadMessage } from './role-thread.ts';
 
-const LEVELS: Record<number, 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal'> = {
-  10: 'trace',
-  20: 'debug',
-  30: 'info',
-  40: 'warn',
-  50: 'error',
-  60: 'fatal',
-};
 /** A thread stops its source and commits what it holds; past this it is terminated. */
 const STOP_TIMEOUT_MS = 30_000;
 const HEALTH_ORDER: ThreadHealth[] = ['running', 'starting', 'unhealthy'];
@@ -178,8 +170,8 @@ function relayLog(logger: Logger, line: string): void {
     return;
   }
   const { level, msg, ...fields } = entry;
-  const method = LEVELS[level as number] ?? 'info';
-  logger[method](fields, typeof msg === 'string' ? msg : '');
+  const label = logger.levels.labels[level as number] as Level | undefined;
+  logger[label ?? 'info'](fields, typeof msg === 'string' ? msg : '');
 }
 
 /**
