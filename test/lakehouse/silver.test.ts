@@ -331,3 +331,41 @@ test('each commit records the watermark and the earliest event still held, for t
   // The replay bound still starts at u2's first record (nothing before it but u1's).
   assert.equal(state.replayMaxTs, t0);
 });
+
+test('an idle partition that never had a record keeps its watermark: a history sent later is not late', () => {
+  const partition = silverLayer({
+    topic: TOPIC,
+    allowedLatenessMs: LATENESS_MS,
+    sessionGapMs: GAP_MS,
+    idleTimeoutMs: 1_000,
+  }).open({ partition: 0, epoch: 1, committedOffset: 0, replayOffset: 0, state: null, unpublished: [] });
+  const wall = Date.parse('2026-12-03T06:00:00Z');
+  partition.tick?.(wall);
+  partition.tick?.(wall + 5_000);
+  assert.equal(partition.pending, true, 'it says once that it is empty');
+  const idle = partition.take(wall + 5_000);
+  assert.deepEqual(idle.files, []);
+  assert.equal((idle.state as Record<string, unknown>).empty, true);
+  assert.equal((idle.state as Record<string, unknown>).watermark, null);
+  partition.tick?.(wall + 60_000);
+  assert.equal(partition.pending, false, 'and only once');
+  // A day of last year arrives a minute later: kept, its sessions close as history goes on.
+  const t0 = Date.parse('2025-11-02T08:00:00Z') * 1000;
+  const at = [t0, t0 + 5 * MIN, t0 + 120 * MIN];
+  for (const [offset, micros] of at.entries()) {
+    partition.ingest(
+      { partition: 0, offset, key: 'u1', value: event('u1', micros), timestamp: wall + 60_000 + offset },
+      wall + 60_000,
+    );
+  }
+  const out = partition.take(wall + 60_000);
+  const keys = out.files.map((f) => f.key);
+  assert.ok(!keys.some((k) => k.startsWith('dead-letter-queue/')), `nothing late: ${keys.join(', ')}`);
+  assert.equal(out.files.find((f) => f.key.startsWith('silver/events/'))?.rows, 2, 'the 08:00 session closed');
+  assert.equal((out.state as Record<string, unknown>).empty, undefined);
+  // Now that it has had records, going idle moves the watermark with the wall clock again.
+  partition.tick?.(wall + 60_000);
+  partition.tick?.(wall + 62_000);
+  const closed = partition.take(wall + 62_000);
+  assert.equal(closed.files.find((f) => f.key.startsWith('silver/events/'))?.rows, 1, 'the 10:00 session closed');
+});

@@ -33,6 +33,7 @@ interface SilverState {
   idleMarks?: { offset: number; maxTs: number }[];
   watermark?: number | null;
   heldMinTs?: number | null;
+  empty?: boolean;
 }
 
 export async function silverReadiness(
@@ -50,7 +51,14 @@ export async function silverReadiness(
   let lowest: number | null = null;
   let heldFrom: number | null = null;
   let unknown = rows.length === 0;
+  let empty = 0;
   for (const { state } of rows) {
+    // Never had a record, idle since: nothing of the date is there. Its watermark does not move
+    // (so a history sent later is kept, not late); if one arrives, load the date again.
+    if (state?.empty === true) {
+      empty++;
+      continue;
+    }
     let watermark: number;
     if (state?.watermark !== undefined) {
       if (state.watermark === null) {
@@ -73,7 +81,9 @@ export async function silverReadiness(
   }
   return {
     date: options.date,
-    complete: !unknown && lowest !== null && lowest >= neededMicros && heldFrom === null,
+    complete:
+      (rows.length > 0 && empty === rows.length) ||
+      (!unknown && lowest !== null && lowest >= neededMicros && heldFrom === null),
     partitions: rows.length,
     watermarkMicros: unknown ? null : lowest,
     neededMicros,
@@ -87,6 +97,9 @@ export function describeReadiness(r: SilverReadiness): string {
     return `silver has written nothing yet (no silver partition in lake.writer_partitions): is the lake writer running (\`rtsa lake\`, or \`npm start\`)?`;
   }
   const needed = formatMicros(r.neededMicros);
+  if (r.complete && r.watermarkMicros === null) {
+    return `silver is complete for ${r.date}: no silver partition has had a record yet, so there is nothing to wait for`;
+  }
   if (r.watermarkMicros === null) {
     return `a silver partition has no watermark yet; it must pass ${needed} (end of ${r.date} + the session gap)`;
   }

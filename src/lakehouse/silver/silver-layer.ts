@@ -51,6 +51,11 @@ interface SilverState {
    */
   watermark?: number | null;
   heldMinTs?: number | null;
+  /**
+   * For readers: the partition has never had a record and has been idle for the idle timeout.
+   * Its watermark stays unset (a history sent later is not late), and it holds nothing.
+   */
+  empty?: boolean;
 }
 
 interface Held {
@@ -109,6 +114,7 @@ class SilverPartition implements LayerPartition {
   private last: number | undefined;
   private dirty = false;
   private idleCommits = 0;
+  private emptyMarked = false;
 
   constructor(claim: WriterClaim, settings: SilverSettings, counters: SilverCounters | undefined) {
     this.claim = claim;
@@ -204,6 +210,13 @@ class SilverPartition implements LayerPartition {
       return;
     }
     if (nowMs - this.lastRecordWallMs < this.settings.idleTimeoutMs) return;
+    if (this.position === 0) {
+      // Idle and empty since it was created: there is no session to close, and moving the
+      // watermark to the wall clock would make every event of a history sent later (a backfill
+      // into a fresh lake) late. Say so once, for the wait for silver.
+      if (!this.emptyMarked) this.dirty = this.emptyMarked = true;
+      return;
+    }
     // Idle: event time moves on with the wall clock, so the last sessions still close.
     const candidate = nowMs * MICROS_PER_MS;
     if (candidate <= this.maxTs) return;
@@ -312,6 +325,7 @@ class SilverPartition implements LayerPartition {
       idleMarks: this.idleMarks,
       watermark: Number.isFinite(watermark) ? watermark : null,
       heldMinTs: Number.isFinite(heldMinTs) ? heldMinTs : null,
+      ...(this.position === 0 ? { empty: true } : {}),
     };
     return { files, replayOffset, state };
   }

@@ -82,3 +82,18 @@ test('a state from before `watermark` existed: the replay bound minus the latene
   assert.equal(unknown.watermarkMicros, null);
   assert.equal(unknown.complete, false);
 });
+
+test('a partition that never had a record and went idle does not hold the day back', async () => {
+  const emptyState = { replayMaxTs: null, idleMarks: [], watermark: null, heldMinTs: null, empty: true };
+  const r = await withStates([{ replayMaxTs: null, idleMarks: [], watermark: NEEDED, heldMinTs: null }, emptyState]);
+  assert.equal(r.complete, true, describeReadiness(r));
+  assert.equal(r.watermarkMicros, NEEDED);
+  const short = await withStates([
+    { replayMaxTs: null, idleMarks: [], watermark: NEEDED - 1, heldMinTs: null },
+    emptyState,
+  ]);
+  assert.equal(short.complete, false, 'the other partitions still decide');
+  const all = await withStates([emptyState, emptyState]);
+  assert.equal(all.complete, true);
+  assert.match(describeReadiness(all), /no silver partition has had a record yet/);
+});
