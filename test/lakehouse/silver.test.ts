@@ -361,11 +361,19 @@ test('an idle partition that never had a record keeps its watermark: a history s
   const out = partition.take(wall + 60_000);
   const keys = out.files.map((f) => f.key);
   assert.ok(!keys.some((k) => k.startsWith('dead-letter-queue/')), `nothing late: ${keys.join(', ')}`);
-  assert.equal(out.files.find((f) => f.key.startsWith('silver/events/'))?.rows, 2, 'the 08:00 session closed');
+  assert.equal(
+    out.files.find((f) => f.key.startsWith('silver/events/'))?.rows,
+    2,
+    'the 08:00 session closed',
+  );
   assert.equal((out.state as Record<string, unknown>).empty, undefined);
   // Now that it has had records, going idle moves the watermark with the wall clock again.
   partition.tick?.(wall + 60_000);
   partition.tick?.(wall + 62_000);
   const closed = partition.take(wall + 62_000);
-  assert.equal(closed.files.find((f) => f.key.startsWith('silver/events/'))?.rows, 1, 'the 10:00 session closed');
+  assert.equal(
+    closed.files.find((f) => f.key.startsWith('silver/events/'))?.rows,
+    1,
+    'the 10:00 session closed',
+  );
 });

@@ -85,7 +85,10 @@ test('a state from before `watermark` existed: the replay bound minus the latene
 
 test('a partition that never had a record and went idle does not hold the day back', async () => {
   const emptyState = { replayMaxTs: null, idleMarks: [], watermark: null, heldMinTs: null, empty: true };
-  const r = await withStates([{ replayMaxTs: null, idleMarks: [], watermark: NEEDED, heldMinTs: null }, emptyState]);
+  const r = await withStates([
+    { replayMaxTs: null, idleMarks: [], watermark: NEEDED, heldMinTs: null },
+    emptyState,
+  ]);
   assert.equal(r.complete, true, describeReadiness(r));
   assert.equal(r.watermarkMicros, NEEDED);
   const short = await withStates([
