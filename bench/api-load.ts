@@ -12,7 +12,7 @@ import pg from 'pg';
 import { migrate } from '../src/db/index.ts';
 import { createRandom } from '../src/generator/random.ts';
 import { withServe } from './child.ts';
-import { scratch } from './harness.ts';
+import { benchAcceptEncoding, scratch } from './harness.ts';
 import type { BenchOptions } from './options.ts';
 
 const STREAMS = 1000;
@@ -127,7 +127,7 @@ async function load(
     url: `${base}${endpoint.single}`,
     connections: 64,
     duration: seconds,
-    headers: { 'accept-encoding': 'gzip' },
+    headers: { 'accept-encoding': benchAcceptEncoding() },
     ...(mode === 'distinct'
       ? {
           requests: [
@@ -177,7 +177,7 @@ export async function runApiLoad(opts: BenchOptions): Promise<Record<string, unk
       distinct,
       setup:
         `1,000 streams x 24 h of windows (1.44M rows); rtsa serve (1 process); autocannon 64 connections, ` +
-        `gzip accepted, ${seconds} s per endpoint and mode, same 2-core machine. single: one URL, 250 ms ` +
+        `Accept-Encoding: ${benchAcceptEncoding()}, ${seconds} s per endpoint and mode, same 2-core machine. single: one URL, 250 ms ` +
         'response cache; distinct: cache off, a random stream/range/page per request',
     };
   } finally {

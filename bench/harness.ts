@@ -69,3 +69,12 @@ export async function startProfile() {
     },
   };
 }
+
+/**
+ * The Accept-Encoding the HTTP benchmarks send: a browser's (Chromium and Firefox send this; the
+ * dashboards are the API's readers), or RTSA_BENCH_ACCEPT_ENCODING (e.g. `gzip`, as curl
+ * --compressed and Node's fetch send it).
+ */
+export function benchAcceptEncoding(): string {
+  return process.env.RTSA_BENCH_ACCEPT_ENCODING ?? 'gzip, deflate, br, zstd';
+}

@@ -17,7 +17,7 @@ import { migrate } from '../src/db/index.ts';
 import { createRandom } from '../src/generator/random.ts';
 import { ensureKpiIndexes } from '../src/lakehouse/serving/index.ts';
 import { withServe } from './child.ts';
-import { percentile, scratch } from './harness.ts';
+import { benchAcceptEncoding, percentile, scratch } from './harness.ts';
 import type { BenchOptions } from './options.ts';
 
 const MARTS = `
@@ -74,7 +74,7 @@ export async function runKpiLoad(opts: BenchOptions): Promise<Record<string, unk
     await pool.end();
     console.log(`seeded the marts in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     const seconds = Math.max(5, Math.round(opts.seconds / 3));
-    const rows = await withServe(env, [], async (base) => {
+    const rows = await withServe(env, [], async (base, pid) => {
       const out = [];
       // RTSA_BENCH_KPI_ENDPOINT=/kpi/revenue measures one endpoint.
       const only = process.env.RTSA_BENCH_KPI_ENDPOINT;
@@ -89,11 +89,12 @@ export async function runKpiLoad(opts: BenchOptions): Promise<Record<string, unk
         }
         const r = createRandom(11);
         const seen = new Set<string>();
+        const cpuBefore = cpuSeconds(pid);
         const result = await autocannon({
           url: `${base}${endpoint.distinct(r)}`,
           connections: 64,
           duration: seconds,
-          headers: { 'accept-encoding': 'gzip' },
+          headers: { 'accept-encoding': benchAcceptEncoding() },
           requests: [
             {
               setupRequest: (req: { path: string }) => {
@@ -113,6 +114,10 @@ export async function runKpiLoad(opts: BenchOptions): Promise<Record<string, unk
           timeouts: result.timeouts,
           non_2xx: result.non2xx,
           distinct_urls: seen.size,
+          // The server's CPU per answer: steadier than req/s on a machine whose speed varies.
+          server_cpu_us_per_request: Math.round(
+            ((cpuSeconds(pid) - cpuBefore) * 1e6) / result.requests.total,
+          ),
         };
         console.log(JSON.stringify(row));
         out.push(row);
@@ -123,13 +128,21 @@ export async function runKpiLoad(opts: BenchOptions): Promise<Record<string, unk
       rows,
       setup:
         'marts: 3,650 days of daily_active_users, 1M revenue_per_user, 500k churn_risk rows with the KPI indexes; ' +
-        `rtsa serve (1 process, no response cache on /kpi), autocannon 64 connections in this process, ${seconds} s ` +
+        `rtsa serve (1 process, no response cache on /kpi), autocannon 64 connections in this process ` +
+        `(Accept-Encoding: ${benchAcceptEncoding()}), ${seconds} s ` +
         'per endpoint, a random range/size/page/level per request (/kpi/summary is one URL, shared for 5 s by design); ' +
         'same 2-core machine, shared with other work',
     };
   } finally {
     await env.close();
   }
+}
+
+/** A process's CPU seconds so far, user + system (Linux; 100 ticks a second). */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /** The server's resident memory in MiB (Linux). */

@@ -1,8 +1,8 @@
-/** Serialized bodies: gzip negotiation and the bytes sent. */
+/** Serialized bodies: content-coding negotiation (zstd, gzip) and the bytes sent. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { gunzipSync } from 'node:zlib';
-import { acceptsGzip, JsonBody, ONE_OFF_GZIP_MIN_BYTES } from '../../../src/http/json-body.ts';
+import { gunzipSync, zstdDecompressSync } from 'node:zlib';
+import { acceptsGzip, JsonBody, ONE_OFF_GZIP_MIN_BYTES, pickEncoding } from '../../../src/http/json-body.ts';
 
 test('Accept-Encoding: gzip or * without q=0', () => {
   assert.equal(acceptsGzip(undefined), false);
@@ -14,6 +14,21 @@ test('Accept-Encoding: gzip or * without q=0', () => {
   assert.equal(acceptsGzip('gzip;q=0.0, identity'), false);
   assert.equal(acceptsGzip('deflate, br'), false);
   assert.equal(acceptsGzip('x-gzip'), false);
+  assert.equal(acceptsGzip('gzip;q=0, *'), false, 'gzip refused by name');
+});
+
+test('zstd when the client names it at least as gladly as gzip; gzip otherwise', () => {
+  assert.equal(pickEncoding(undefined), undefined);
+  assert.equal(pickEncoding('identity'), undefined);
+  assert.equal(pickEncoding('gzip, deflate'), 'gzip', "Node's fetch");
+  assert.equal(pickEncoding('gzip, deflate, br, zstd'), 'zstd', 'Chromium, Firefox');
+  assert.equal(pickEncoding('ZSTD'), 'zstd');
+  assert.equal(pickEncoding('zstd;q=0.5, gzip'), 'gzip');
+  assert.equal(pickEncoding('zstd, gzip;q=0.5'), 'zstd');
+  assert.equal(pickEncoding('zstd;q=0, gzip'), 'gzip');
+  assert.equal(pickEncoding('zstd;q=0, gzip;q=0'), undefined);
+  assert.equal(pickEncoding('*'), 'gzip', '* alone does not pick zstd');
+  assert.equal(pickEncoding('zstd;q=bad'), undefined);
 });
 
 test('a body is serialized once and gzipped once', () => {
@@ -24,6 +39,11 @@ test('a body is serialized once and gzipped once', () => {
   assert.equal(body.gzip(), gz, 'the same buffer');
   assert.deepEqual(gunzipSync(gz), body.bytes);
   assert.ok(gz.length < body.bytes.length);
+  const zst = body.encoded('zstd');
+  assert.equal(body.encoded('zstd'), zst, 'the same buffer');
+  assert.deepEqual(zstdDecompressSync(zst), body.bytes);
+  assert.ok(zst.length < body.bytes.length);
+  assert.equal(JsonBody.fromJson('{"a":1}').bytes.toString(), '{"a":1}');
 });
 
 test('gzip when it pays: a body sent again, or one larger than the initial congestion window', () => {

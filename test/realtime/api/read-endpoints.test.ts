@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, zstdDecompressSync } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
 import { ONE_OFF_GZIP_MIN_BYTES } from '../../../src/http/json-body.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/postgres.ts';
@@ -423,6 +423,10 @@ describe('compression', () => {
       assert.equal(gz.headers['content-encoding'], 'gzip', 'a body sent again is compressed');
       assert.match(String(gz.headers['content-type']), /^application\/json/);
       assert.equal(gunzipSync(gz.rawPayload).toString(), plain.body);
+      const zst = await cached.app.inject({ url, headers: { 'accept-encoding': 'gzip, deflate, br, zstd' } });
+      assert.equal(zst.headers['content-encoding'], 'zstd', "a browser's header gets zstd");
+      assert.equal(zst.headers.vary, 'accept-encoding');
+      assert.equal(zstdDecompressSync(zst.rawPayload).toString(), plain.body);
       const refused = await cached.app.inject({ url, headers: { 'accept-encoding': 'gzip;q=0' } });
       assert.equal(refused.headers['content-encoding'], undefined);
       assert.equal(refused.body, plain.body);
