@@ -12,6 +12,7 @@ import pg from 'pg';
 import { migrate } from '../src/db/index.ts';
 import { createRandom } from '../src/generator/random.ts';
 import { withServe } from './child.ts';
+import { encodeCursor } from '../src/realtime/api/cursor.ts';
 import { benchAcceptEncoding, scratch } from './harness.ts';
 import type { BenchOptions } from './options.ts';
 
@@ -28,6 +29,8 @@ interface Endpoint {
 }
 
 const pick = (r: () => number, n: number) => Math.floor(r() * n);
+/** The newest window_start of the seeded table (ISO), for the cursors of the distinct mode. */
+let latest = '';
 const stream = (r: () => number) => `stream_${FIRST_STREAM + pick(r, STREAMS)}`;
 
 const ENDPOINTS: Endpoint[] = [
@@ -46,6 +49,23 @@ const ENDPOINTS: Endpoint[] = [
     single: '/metrics?minutes=10&limit=100',
     distinct: (r) =>
       `/metrics?minutes=${1 + pick(r, 60)}&limit=${10 + pick(r, 91)}&offset=${pick(r, 10) * 100}`,
+  },
+  {
+    // The same pages walked by cursor (a position anywhere in the range, as a next_cursor names it).
+    name: '/metrics?cursor',
+    single: '/metrics?minutes=10&limit=100',
+    distinct: (r) => {
+      const minutes = 1 + pick(r, 60);
+      const windowStart = new Date(Date.parse(latest) - pick(r, minutes) * 60_000).toISOString();
+      const cursor = encodeCursor({ kind: 'range', latest, windowStart, streamId: stream(r) });
+      return `/metrics?minutes=${minutes}&limit=${10 + pick(r, 91)}&cursor=${cursor}`;
+    },
+  },
+  {
+    name: '/metrics/latest?cursor',
+    single: '/metrics/latest',
+    distinct: (r) =>
+      `/metrics/latest?limit=${10 + pick(r, 91)}&cursor=${encodeCursor({ kind: 'latest', latest, streamId: stream(r) })}`,
   },
   {
     name: '/metrics?stream_id=',
@@ -159,6 +179,11 @@ export async function runApiLoad(opts: BenchOptions): Promise<Record<string, unk
   const env = await scratch();
   try {
     await seed(env.pgUrl);
+    const pool = new pg.Pool({ connectionString: env.pgUrl, max: 1 });
+    latest = (
+      await pool.query<{ latest: Date }>('SELECT max(window_start) AS latest FROM stream_metrics_minute')
+    ).rows[0]!.latest.toISOString();
+    await pool.end();
     const seconds = Math.max(5, Math.round(opts.seconds / 3));
     const only = process.env.RTSA_BENCH_ENDPOINTS?.split(',');
     const endpoints = only ? ENDPOINTS.filter((e) => only.includes(e.name)) : ENDPOINTS;
@@ -178,7 +203,7 @@ export async function runApiLoad(opts: BenchOptions): Promise<Record<string, unk
       setup:
         `1,000 streams x 24 h of windows (1.44M rows); rtsa serve (1 process); autocannon 64 connections, ` +
         `Accept-Encoding: ${benchAcceptEncoding()}, ${seconds} s per endpoint and mode, same 2-core machine. single: one URL, 250 ms ` +
-        'response cache; distinct: cache off, a random stream/range/page per request',
+        'response cache; distinct: cache off, a random stream/range/page (offset or cursor) per request',
     };
   } finally {
     await env.close();

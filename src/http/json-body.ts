@@ -78,18 +78,22 @@ export class JsonBody {
 }
 
 /**
- * A page body `{<head>,"rows":[...],"next_offset":n}` from each row's JSON text (serialized once,
- * by the caller), the head's fields first.
+ * A page body `{<head>,"rows":[...],"next_offset":n,<tail>}` from each row's JSON text (serialized
+ * once, by the caller), the head's fields first.
  */
 export function pageBody(
   head: Record<string, unknown>,
   rows: readonly string[],
   next: number | null,
+  tail: Record<string, unknown> = {},
 ): JsonBody {
-  const fields = Object.entries(head)
-    .map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)},`)
-    .join('');
-  return JsonBody.fromJson(`{${fields}"rows":[${rows.join(',')}],"next_offset":${next}}`);
+  const fields = (o: Record<string, unknown>, before: string, after: string) =>
+    Object.entries(o)
+      .map(([k, v]) => `${before}${JSON.stringify(k)}:${JSON.stringify(v)}${after}`)
+      .join('');
+  return JsonBody.fromJson(
+    `{${fields(head, '', ',')}"rows":[${rows.join(',')}],"next_offset":${next}${fields(tail, ',', '')}}`,
+  );
 }
 
 /** Each coding's quality in an Accept-Encoding header (1 when not given); `*` under its own name. */

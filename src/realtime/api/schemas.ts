@@ -37,6 +37,15 @@ const offset = Type.Integer({
   description: 'Rows to skip, for pagination (see `next_offset` in the response).',
 });
 
+const cursor = Type.String({
+  minLength: 1,
+  maxLength: 1024,
+  description:
+    'Continue after the last row of a page: its `next_cursor`, passed back unchanged. Reads only the rows of the ' +
+    'page however deep it is (an offset reads every row it skips), and keeps the range of the first page while ' +
+    'new windows arrive. Not combined with offset.',
+});
+
 const streamId = Type.String({
   minLength: 1,
   maxLength: MAX_ID_LENGTH,
@@ -58,6 +67,7 @@ export const MetricsQuerySchema = Type.Object(
     minutes: Type.Optional(minutes),
     limit: Type.Optional(limit(1000, 100)),
     offset: Type.Optional(offset),
+    cursor: Type.Optional(cursor),
     stream_id: Type.Optional(streamId),
   },
   { additionalProperties: false },
@@ -68,6 +78,7 @@ export const LatestQuerySchema = Type.Object(
     stream_id: Type.Optional(streamId),
     limit: Type.Optional(limit(1000, 100)),
     offset: Type.Optional(offset),
+    cursor: Type.Optional(cursor),
   },
   { additionalProperties: false },
 );
@@ -77,6 +88,7 @@ export const HistoryQuerySchema = Type.Object(
     minutes: Type.Optional(minutes),
     limit: Type.Optional(limit(10_000, 1000)),
     offset: Type.Optional(offset),
+    cursor: Type.Optional(cursor),
     stream_id: Type.Optional(streamId),
   },
   { additionalProperties: false },
@@ -91,13 +103,15 @@ export const StateQuerySchema = Type.Object(
   {
     limit: Type.Optional(limit(1000, 100)),
     offset: Type.Optional(offset),
+    cursor: Type.Optional(cursor),
     stream_id: Type.Optional(streamId),
   },
   { additionalProperties: false },
 );
 
-/** A query after validation: fastify fills in every default, so only `stream_id` may be missing. */
-type Resolved<T> = Required<Omit<T, 'stream_id'>> & Pick<T, Extract<keyof T, 'stream_id'>>;
+/** A query after validation: fastify fills in every default, so only `stream_id` and `cursor` may be missing. */
+type Resolved<T> = Required<Omit<T, 'stream_id' | 'cursor'>> &
+  Pick<T, Extract<keyof T, 'stream_id' | 'cursor'>>;
 
 export type MetricsQuery = Resolved<Static<typeof MetricsQuerySchema>>;
 export type LatestQuery = Resolved<Static<typeof LatestQuerySchema>>;
@@ -114,10 +128,17 @@ const nextOffset = Nullable(
   Type.Integer({ minimum: 0, description: 'Offset of the next page; null on the last page.' }),
 );
 
+const nextCursor = Nullable(
+  Type.String({
+    description: 'Pass as `cursor` for the next page (keyset pagination); null on the last page.',
+  }),
+);
+
 export const MetricsPageSchema = Type.Object({
   latest_window_start: latestWindowStart,
   rows: Type.Array(MetricsRowSchema),
   next_offset: Type.Optional(nextOffset),
+  next_cursor: Type.Optional(nextCursor),
 });
 export type MetricsPage = Static<typeof MetricsPageSchema>;
 
@@ -132,6 +153,7 @@ export const StatePageSchema = Type.Object({
   rows: Type.Array(StateRowSchema),
   total: Count('Streams matching the filter.'),
   next_offset: nextOffset,
+  next_cursor: Type.Optional(nextCursor),
 });
 export type StatePage = Static<typeof StatePageSchema>;
 

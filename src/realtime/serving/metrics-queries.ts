@@ -52,14 +52,28 @@ const METRIC_JSON = jsonObjectWriter(
 export interface MetricsResult {
   latest: string | null;
   rows: string[];
+  /** Each row's sort key (window_start as ISO text, stream_id), for a page's next cursor. */
+  keyOf(index: number): { windowStart: string; streamId: string } | undefined;
 }
 
 /** Rows of [anchor, ...METRIC_COLUMNS]; a row with a null stream_id carries only the anchor. */
 function toMetricsResult(rows: RawRow[]): MetricsResult {
   const first = rows[0]?.[0];
   const out: string[] = [];
-  for (const r of rows) if (r[3] !== null) out.push(METRIC_JSON(r));
-  return { latest: first == null ? null : utcIso(first), rows: out };
+  const kept: RawRow[] = [];
+  for (const r of rows) {
+    if (r[3] === null) continue;
+    out.push(METRIC_JSON(r));
+    kept.push(r);
+  }
+  return {
+    latest: first == null ? null : utcIso(first),
+    rows: out,
+    keyOf: (i) => {
+      const r = kept[i];
+      return r === undefined ? undefined : { windowStart: utcIso(r[1] as string), streamId: r[3] as string };
+    },
+  };
 }
 
 const ANCHOR_SQL = {
@@ -143,11 +157,116 @@ LIMIT $3 OFFSET $4`;
 
 async function selectDeepPage(pool: pg.Pool, p: RangeParams): Promise<MetricsResult> {
   const latest = await selectLatestWindowStart(pool, p.streamId);
-  if (latest === null) return { latest, rows: [] };
+  if (latest === null) return { latest, rows: [], keyOf: () => undefined };
   const params: unknown[] = [latest, p.minutes, p.limit, p.offset];
   if (p.streamId !== undefined) params.push(p.streamId);
   const rows = await queryRaw(pool, deepSql(p.order, p.streamId !== undefined), params);
-  return { latest: latest.toISOString(), rows: toMetricsResult(rows).rows };
+  return { ...toMetricsResult(rows), latest: latest.toISOString() };
+}
+
+/** Where a keyset page of a range continues: right after this row of the range anchored at `latest`. */
+export interface RangeAfter {
+  latest: string;
+  windowStart: string;
+  streamId: string;
+}
+
+const RANGE_BOUNDS = `m.window_start > $1::timestamptz - make_interval(mins => $2::int) AND m.window_start <= $1::timestamptz`;
+// The sort key after the metric columns: the keyset of the page's last row (and what orders it).
+const KEY_COLUMNS = `m.window_start AS k_start, m.stream_id AS k_stream`;
+
+// A keyset page ($1 anchor, $2 minutes, $3 limit, $4/$5 the last row's window_start/stream_id; one
+// stream: $5 is the stream). Newest first over all streams orders by window_start DESC, then
+// stream_id ASC, which no row comparison expresses: the rest of the cursor's minute (a range of the
+// PK) and the minutes before it (of the (window_start DESC, stream_id) index), each cut at the limit
+// inside its branch (left to the outer LIMIT, the planner reads the whole older range and sorts
+// it), then put in order: at most twice the page is read. The others are one range each.
+const afterSql = (direction: 'ASC' | 'DESC', oneStream: boolean): NamedStatement => {
+  const name = `metrics-after-${direction}-${oneStream ? 'one' : 'all'}`;
+  if (oneStream) {
+    return {
+      name,
+      text: `
+SELECT NULL, ${METRIC_COLUMNS}
+FROM stream_metrics_minute m
+WHERE m.stream_id = $5 AND m.window_start ${direction === 'DESC' ? '<' : '>'} $4::timestamptz AND ${RANGE_BOUNDS}
+ORDER BY m.window_start ${direction}
+LIMIT $3`,
+    };
+  }
+  if (direction === 'ASC') {
+    return {
+      name,
+      text: `
+SELECT NULL, ${METRIC_COLUMNS}
+FROM stream_metrics_minute m
+WHERE (m.window_start, m.stream_id) > ($4::timestamptz, $5::text) AND ${RANGE_BOUNDS}
+ORDER BY m.window_start, m.stream_id
+LIMIT $3`,
+    };
+  }
+  return {
+    name,
+    text: `
+SELECT NULL, p.*
+FROM (
+  (SELECT ${METRIC_COLUMNS}, ${KEY_COLUMNS}
+   FROM stream_metrics_minute m
+   WHERE m.window_start = $4::timestamptz AND m.stream_id > $5::text AND ${RANGE_BOUNDS}
+   ORDER BY m.stream_id
+   LIMIT $3)
+  UNION ALL
+  (SELECT ${METRIC_COLUMNS}, ${KEY_COLUMNS}
+   FROM stream_metrics_minute m
+   WHERE m.window_start < $4::timestamptz AND ${RANGE_BOUNDS}
+   ORDER BY m.window_start DESC, m.stream_id
+   LIMIT $3)
+) p
+ORDER BY p.k_start DESC, p.k_stream
+LIMIT $3`,
+  };
+};
+
+const AFTER_SQL = {
+  DESC: { all: afterSql('DESC', false), one: afterSql('DESC', true) },
+  ASC: { all: afterSql('ASC', false), one: afterSql('ASC', true) },
+} as const;
+
+/** The page of a range right after `after` (keyset pagination): reads only the rows it returns. */
+export async function selectMetricsAfter(
+  pool: pg.Pool,
+  p: Omit<RangeParams, 'offset'> & { after: RangeAfter },
+): Promise<MetricsResult> {
+  const { after } = p;
+  const params: unknown[] = [
+    after.latest,
+    p.minutes,
+    p.limit,
+    after.windowStart,
+    p.streamId ?? after.streamId,
+  ];
+  const rows = await queryRaw(pool, AFTER_SQL[p.order][p.streamId === undefined ? 'all' : 'one'], params);
+  return { ...toMetricsResult(rows), latest: after.latest };
+}
+
+// The rest of a minute's streams after one (keyset pagination of /metrics/latest).
+const LATEST_AFTER_SQL: NamedStatement = {
+  name: 'metrics-latest-after',
+  text: `
+SELECT NULL, ${METRIC_COLUMNS}
+FROM stream_metrics_minute m
+WHERE m.window_start = $1::timestamptz AND m.stream_id > $2
+ORDER BY m.stream_id
+LIMIT $3`,
+};
+
+/** The streams of the window starting at `latest` after `streamId`, by stream_id. */
+export async function selectLatestAfter(
+  pool: pg.Pool,
+  p: { latest: string; streamId: string; limit: number },
+): Promise<MetricsResult> {
+  const rows = await queryRaw(pool, LATEST_AFTER_SQL, [p.latest, p.streamId, p.limit]);
+  return { ...toMetricsResult(rows), latest: p.latest };
 }
 
 // The anchor (one probe at the end of the PK), then one page of the PK prefix of that minute, in
@@ -188,8 +307,12 @@ export async function selectLatestWindow(
 ): Promise<MetricsResult> {
   if (p.streamId !== undefined) {
     const rows = await queryRaw(pool, LATEST_ONE_SQL, [p.streamId]);
-    const { latest, rows: windows } = toMetricsResult(rows);
-    return { latest, rows: windows.slice(p.offset, p.offset + p.limit) };
+    const result = toMetricsResult(rows);
+    return {
+      ...result,
+      rows: result.rows.slice(p.offset, p.offset + p.limit),
+      keyOf: (i) => result.keyOf(p.offset + i),
+    };
   }
   return toMetricsResult(await queryRaw(pool, LATEST_ALL_SQL, [p.limit, p.offset]));
 }
@@ -268,21 +391,28 @@ export async function selectTopStreams(
 
 // The count is an index-only scan of stream_state's PK (a row a stream, not a window); the page is a
 // range of the same PK.
-const stateSql = (oneStream: boolean): NamedStatement => {
+// With a cursor ($4: the last stream of the previous page), the page starts after it in the PK.
+const stateSql = (oneStream: boolean, after: boolean): NamedStatement => {
   const filter = oneStream ? 'stream_id = $3' : 'true';
   return {
-    name: `state-${oneStream ? 'one' : 'all'}`,
+    name: `state-${oneStream ? 'one' : 'all'}${after ? '-after' : ''}`,
     text: `
 SELECT c.total, s.stream_id, s.active_viewers, s.last_event_at AT TIME ZONE 'UTC',
        s.updated_at AT TIME ZONE 'UTC'
 FROM (SELECT count(*)::int AS total FROM stream_state WHERE ${filter}) c
 LEFT JOIN LATERAL (
-  SELECT * FROM stream_state WHERE ${filter} ORDER BY stream_id LIMIT $1 OFFSET $2
+  SELECT * FROM stream_state WHERE ${filter}${after ? ` AND stream_id > $${oneStream ? 4 : 3}` : ''}
+  ORDER BY stream_id LIMIT $1 OFFSET $2
 ) s ON true
 ORDER BY s.stream_id`,
   };
 };
-const STATE_SQL = { all: stateSql(false), one: stateSql(true) } as const;
+const STATE_SQL = {
+  all: stateSql(false, false),
+  one: stateSql(true, false),
+  allAfter: stateSql(false, true),
+  oneAfter: stateSql(true, true),
+} as const;
 
 /** Writes columns 1-4 of a row (after the total) as a StateRow. */
 const STATE_JSON = jsonObjectWriter(
@@ -299,20 +429,31 @@ export interface StateResult {
   total: number;
   /** Each stream as StateRow JSON text. */
   rows: string[];
+  /** Each row's stream_id, for a page's next cursor. */
+  streamIds: string[];
 }
 
-/** Current per-stream state, by stream_id. */
+/** Current per-stream state, by stream_id; after a stream (keyset pagination) when `after` is given. */
 export async function selectStreamState(
   pool: pg.Pool,
-  p: { limit: number; offset: number; streamId?: string | undefined },
+  p: { limit: number; offset: number; streamId?: string | undefined; after?: string | undefined },
 ): Promise<StateResult> {
-  const rows =
-    p.streamId === undefined
-      ? await queryRaw(pool, STATE_SQL.all, [p.limit, p.offset])
-      : await queryRaw(pool, STATE_SQL.one, [p.limit, p.offset, p.streamId]);
+  const params: unknown[] = [p.limit, p.offset];
+  if (p.streamId !== undefined) params.push(p.streamId);
+  if (p.after !== undefined) params.push(p.after);
+  const statement =
+    p.after === undefined
+      ? STATE_SQL[p.streamId === undefined ? 'all' : 'one']
+      : STATE_SQL[p.streamId === undefined ? 'allAfter' : 'oneAfter'];
+  const rows = await queryRaw(pool, statement, params);
   const out: string[] = [];
-  for (const r of rows) if (r[1] !== null) out.push(STATE_JSON(r));
-  return { total: Number(rows[0]?.[0] ?? 0), rows: out };
+  const streamIds: string[] = [];
+  for (const r of rows) {
+    if (r[1] === null) continue;
+    out.push(STATE_JSON(r));
+    streamIds.push(r[1] as string);
+  }
+  return { total: Number(rows[0]?.[0] ?? 0), rows: out, streamIds };
 }
 
 /** Liveness of the database. */

@@ -92,7 +92,7 @@ describe('bad query parameters: 400 naming the parameter and what it allows', ()
     assert.equal(body.error, 'unknown_parameter');
     assert.equal(body.parameter, 'minutez');
     assert.equal(body.message, 'unknown query parameters "minutez", "foo"');
-    assert.equal(body.allowed, 'minutes, limit, offset, stream_id');
+    assert.equal(body.allowed, 'minutes, limit, offset, cursor, stream_id');
     assert.equal((await badRequest('/streams/top?stream_id=a')).allowed, 'minutes, by, n');
     assert.equal((await badRequest('/health?verbose=1')).allowed, 'no query parameters');
     assert.equal((await badRequest('/prometheus?x=1')).parameter, 'x');

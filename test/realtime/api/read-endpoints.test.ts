@@ -208,6 +208,7 @@ describe('GET /metrics', () => {
       latest_window_start: null,
       rows: [],
       next_offset: null,
+      next_cursor: null,
     });
   });
 
@@ -226,7 +227,7 @@ describe('GET /metrics', () => {
     assert.deepEqual(seen, expected);
     assert.equal(pages, Math.ceil(expected.length / 3));
     const past = await get('/metrics?minutes=10080&offset=1000');
-    assert.deepEqual(past, { latest_window_start: T0, rows: [], next_offset: null });
+    assert.deepEqual(past, { latest_window_start: T0, rows: [], next_offset: null, next_cursor: null });
   });
 });
 
@@ -252,6 +253,7 @@ describe('GET /metrics/latest', () => {
       latest_window_start: null,
       rows: [],
       next_offset: null,
+      next_cursor: null,
     });
   });
 
@@ -269,12 +271,103 @@ describe('GET /metrics/latest', () => {
       latest_window_start: T0,
       rows: [],
       next_offset: null,
+      next_cursor: null,
     });
     assert.deepEqual(await get('/metrics/latest?stream_id=beta&offset=1'), {
       latest_window_start: addMinutes(T0, -1),
       rows: [],
       next_offset: null,
+      next_cursor: null,
     });
+  });
+});
+
+describe('keyset pagination (cursor)', () => {
+  /** Every row of a walk from `first`, following next_cursor; the pages' sizes. */
+  async function walk(first: string, cursor?: string): Promise<{ rows: unknown[]; sizes: number[] }> {
+    const rows: unknown[] = [];
+    const sizes: number[] = [];
+    let url: string | null = cursor === undefined ? first : `${first}&cursor=${encodeURIComponent(cursor)}`;
+    while (url !== null) {
+      const page: { rows: unknown[]; next_cursor: string | null; next_offset: number | null } =
+        await get(url);
+      rows.push(...page.rows);
+      sizes.push(page.rows.length);
+      if (page.next_cursor !== null) assert.equal(typeof page.next_cursor, 'string');
+      url = page.next_cursor === null ? null : `${first}&cursor=${encodeURIComponent(page.next_cursor)}`;
+      if (sizes.length > 50) assert.fail(`${first}: the walk does not end`);
+    }
+    return { rows, sizes };
+  }
+
+  test('a walk by cursor gives the rows a walk by offset gives, in the same order', async () => {
+    for (const [base, expected] of [
+      ['/metrics?minutes=10080&limit=2', inRange(undefined, 10080).rows.sort(byWindowThenStream(-1))],
+      ['/metrics?minutes=10080&limit=1', inRange(undefined, 10080).rows.sort(byWindowThenStream(-1))],
+      ['/metrics?minutes=3&limit=2', inRange(undefined, 3).rows.sort(byWindowThenStream(-1))],
+      ['/metrics?stream_id=alpha&minutes=60&limit=2', inRange('alpha', 60).rows.sort(byWindowThenStream(-1))],
+      ['/metrics/history?minutes=10080&limit=3', inRange(undefined, 10080).rows.sort(byWindowThenStream(1))],
+      [
+        '/metrics/history?stream_id=alpha&minutes=60&limit=2',
+        inRange('alpha', 60).rows.sort(byWindowThenStream(1)),
+      ],
+      ['/metrics/latest?limit=1', (await get('/metrics/latest')).rows],
+      ['/state?limit=1', (await get('/state')).rows],
+    ] as const) {
+      const { rows, sizes } = await walk(base);
+      assert.deepEqual(rows, expected, base);
+      const limit = Number(/limit=(\d+)/.exec(base)?.[1]);
+      assert.ok(
+        sizes.slice(0, -1).every((n) => n === limit),
+        `${base}: full pages before the last, ${sizes}`,
+      );
+      assert.ok(expected.length === 0 || (sizes.at(-1) ?? 0) > 0, `${base}: no empty last page`);
+    }
+  });
+
+  test('a cursor keeps the range of the first page while new minutes arrive', async () => {
+    const first = await get('/metrics?minutes=3&limit=2');
+    const expected = inRange(undefined, 3).rows.sort(byWindowThenStream(-1));
+    assert.deepEqual(first.rows, expected.slice(0, 2));
+    await insertWindows(db.pool, [
+      {
+        ...SEED.find((w) => w.stream_id === 'gamma')!,
+        window_start: addMinutes(T0, 1),
+        stream_id: 'epsilon',
+      },
+    ]);
+    try {
+      const rest = await walk('/metrics?minutes=3&limit=2', first.next_cursor);
+      assert.deepEqual(
+        [...first.rows, ...rest.rows],
+        expected,
+        "the walk ends where the first page's range ends",
+      );
+      const shifted = await get('/metrics?minutes=3&limit=2&offset=2');
+      assert.notDeepEqual(shifted.rows, expected.slice(2, 4), 'an offset page moved with the new minute');
+    } finally {
+      await db.pool.query(`DELETE FROM stream_metrics_minute WHERE stream_id = 'epsilon'`);
+      await db.pool.query('SELECT rebuild_stream_summaries()');
+    }
+  });
+
+  test('a cursor that is not one of ours, of another endpoint, or with an offset: a 400 that says so', async () => {
+    const state = (await get('/state?limit=1')).next_cursor as string;
+    for (const [url, parameter] of [
+      ['/metrics?cursor=nonsense', 'cursor'],
+      [`/metrics?cursor=${Buffer.from('["r","x","y","z"]').toString('base64url')}`, 'cursor'],
+      [`/metrics?cursor=${state}`, 'cursor'],
+      [`/metrics/latest?cursor=${state}`, 'cursor'],
+      [`/state?cursor=${state}&offset=1`, 'offset'],
+    ] as const) {
+      const response = await app.inject({ url });
+      assert.equal(response.statusCode, 400, url);
+      const body = response.json();
+      assert.equal(body.error, 'invalid_parameter', url);
+      assert.equal(body.parameter, parameter, url);
+      assert.match(body.message, parameter === 'cursor' ? /start again without one/ : /cannot be combined/);
+    }
+    assert.equal((await app.inject({ url: `/state?cursor=${state}` })).statusCode, 200);
   });
 });
 
@@ -398,7 +491,12 @@ describe('GET /state', () => {
     const one = await get('/state?stream_id=gamma');
     assert.equal(one.total, 1);
     assert.equal(one.rows[0].active_viewers, 10);
-    assert.deepEqual(await get('/state?stream_id=nope'), { rows: [], total: 0, next_offset: null });
+    assert.deepEqual(await get('/state?stream_id=nope'), {
+      rows: [],
+      total: 0,
+      next_offset: null,
+      next_cursor: null,
+    });
   });
 });
 

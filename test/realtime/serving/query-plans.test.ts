@@ -20,6 +20,7 @@ import {
   selectStreamStates,
   selectTopStreamsByEveryRanking,
 } from '../../../src/realtime/serving/index.ts';
+import { encodeCursor } from '../../../src/realtime/api/cursor.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/postgres.ts';
 import { buildTestApi } from '../api/fixtures.ts';
 
@@ -81,7 +82,10 @@ function recording(pool: pg.Pool, statements: Statement[]): pg.Pool {
           ? { text: config, values }
           : { text: config.text, values: config.values ?? [] };
       statements.push(statement);
-      return pool.query(statement.text, statement.values);
+      // As given (a named statement keeps its rowMode: the API reads rows as arrays).
+      return typeof config === 'string'
+        ? pool.query(config, values)
+        : pool.query({ ...config, values: statement.values });
     },
   } as unknown as pg.Pool;
 }
@@ -166,6 +170,42 @@ for (const [url, budget] of BUDGETS) {
     assert.ok(pages <= budget, `${url} touched ${pages} pages; budget ${budget}`);
   });
 }
+
+test('a keyset page (cursor) reads only its rows, however deep: no offset scan', async () => {
+  const { rows } = await db.pool.query<{ latest: Date }>(
+    'SELECT max(window_start) AS latest FROM stream_metrics_minute',
+  );
+  const latest = (rows[0] as { latest: Date }).latest.toISOString();
+  const minutesBack = (m: number) => new Date(Date.parse(latest) - m * 60_000).toISOString();
+  const range = (windowStart: string, streamId = 's0500') =>
+    encodeCursor({ kind: 'range', latest, windowStart, streamId });
+  // The deepest offset page above reads 101,000 rows (3,500 pages); its keyset twin reads 1,000.
+  const cases: [url: string, pages: number][] = [
+    [`/metrics?minutes=10080&limit=1000&cursor=${range(minutesBack(101))}`, 150],
+    [`/metrics?minutes=60&limit=100&cursor=${range(minutesBack(30), 's0999')}`, 60],
+    [`/metrics?minutes=1440&limit=100&stream_id=s0500&cursor=${range(minutesBack(1000))}`, 150],
+    [`/metrics/history?minutes=1440&limit=1000&cursor=${range(minutesBack(700))}`, 150],
+    [`/metrics/history?minutes=1440&limit=200&stream_id=s0500&cursor=${range(minutesBack(700))}`, 250],
+    [`/metrics/latest?limit=100&cursor=${encodeCursor({ kind: 'latest', latest, streamId: 's0900' })}`, 60],
+    [`/state?limit=100&cursor=${encodeCursor({ kind: 'state', streamId: 's0900' })}`, 30],
+  ];
+  for (const [url, budget] of cases) {
+    const statements: Statement[] = [];
+    const { app } = await buildTestApi({ pool: recording(db.pool, statements) });
+    let body: { rows: unknown[]; next_cursor: string | null };
+    try {
+      const response = await app.inject({ url });
+      assert.equal(response.statusCode, 200, response.body);
+      body = response.json();
+    } finally {
+      await app.close();
+    }
+    assert.ok(body.rows.length > 0, `${url}: a page of rows`);
+    let pages = 0;
+    for (const s of statements) if (s.text !== 'SELECT 1') pages += await explain(url, s);
+    assert.ok(pages <= budget, `${url} touched ${pages} pages; budget ${budget}`);
+  }
+});
 
 test('/streams/top from the summaries equals the sums over the windows of the range', async () => {
   for (const minutes of [1, 7, 60, 1440]) {

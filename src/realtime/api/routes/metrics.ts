@@ -1,8 +1,16 @@
 /** GET /metrics, /metrics/latest, /metrics/history: minute windows from stream_metrics_minute. */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiContext } from '../context.ts';
-import { type MetricsResult, selectLatestWindow, selectMetricsRange } from '../../serving/index.ts';
+import {
+  type MetricsResult,
+  selectLatestAfter,
+  selectLatestWindow,
+  selectMetricsAfter,
+  selectMetricsRange,
+} from '../../serving/index.ts';
 import { type JsonBody, pageBody, sendJsonBody } from '../../../http/json-body.ts';
+import { encodeCursor } from '../cursor.ts';
+import { cursorOf } from '../cursor-param.ts';
 import { cacheKey } from '../response-cache.ts';
 import {
   type HistoryQuery,
@@ -16,14 +24,22 @@ import {
 
 /**
  * A page (MetricsPageSchema) of `limit` rows from a result fetched with limit + 1 (the extra row
- * says there is more), from each row's JSON as the read model wrote it.
+ * says there is more), from each row's JSON as the read model wrote it. `next` makes the cursor
+ * after the page's last row; a page reached by a cursor has no next offset.
  */
-function toPage(result: MetricsResult, limit: number, offset: number): JsonBody {
+function toPage(
+  result: MetricsResult,
+  limit: number,
+  offset: number | null,
+  next: (last: { windowStart: string; streamId: string }, latest: string) => string,
+): JsonBody {
   const more = result.rows.length > limit;
+  const last = more ? result.keyOf(limit - 1) : undefined;
   return pageBody(
     { latest_window_start: result.latest },
     more ? result.rows.slice(0, limit) : result.rows,
-    more ? offset + limit : null,
+    more && offset !== null ? offset + limit : null,
+    { next_cursor: last !== undefined && result.latest !== null ? next(last, result.latest) : null },
   );
 }
 
@@ -35,17 +51,22 @@ export function registerMetricsRoutes(app: FastifyInstance, ctx: ApiContext): vo
     (route: string, order: 'ASC' | 'DESC') =>
     async (request: FastifyRequest<{ Querystring: MetricsQuery | HistoryQuery }>, reply: FastifyReply) => {
       const q = request.query;
+      const after = cursorOf(q, 'range');
+      const next = (last: { windowStart: string; streamId: string }, latest: string) =>
+        encodeCursor({ kind: 'range', latest, ...last });
       const body = await ctx.cache.get(
-        cacheKey(route, q.minutes, q.limit, q.offset, q.stream_id),
+        cacheKey(route, q.minutes, q.limit, q.offset, q.stream_id, q.cursor),
         async () => {
-          const result = await selectMetricsRange(pool, {
-            minutes: q.minutes,
-            limit: q.limit + 1,
-            offset: q.offset,
-            streamId: q.stream_id,
-            order,
-          });
-          return toPage(result, q.limit, q.offset);
+          const range = { minutes: q.minutes, limit: q.limit + 1, streamId: q.stream_id, order };
+          if (after !== undefined) {
+            return toPage(await selectMetricsAfter(pool, { ...range, after }), q.limit, null, next);
+          }
+          return toPage(
+            await selectMetricsRange(pool, { ...range, offset: q.offset }),
+            q.limit,
+            q.offset,
+            next,
+          );
         },
       );
       return sendJsonBody(request, reply, body);
@@ -81,11 +102,33 @@ export function registerMetricsRoutes(app: FastifyInstance, ctx: ApiContext): vo
       },
     },
     async (request, reply) => {
-      const { stream_id: streamId, limit, offset } = request.query;
-      const body = await ctx.cache.get(cacheKey('/metrics/latest', streamId, limit, offset), async () => {
-        const result = await selectLatestWindow(pool, { streamId, limit: limit + 1, offset });
-        return toPage(result, limit, offset);
-      });
+      const { stream_id: streamId, limit, offset, cursor } = request.query;
+      const after = cursorOf(request.query, 'latest');
+      const next = (last: { streamId: string }, latest: string) =>
+        encodeCursor({ kind: 'latest', latest, streamId: last.streamId });
+      const body = await ctx.cache.get(
+        cacheKey('/metrics/latest', streamId, limit, offset, cursor),
+        async () => {
+          if (after !== undefined) {
+            // One stream has one newest window: nothing comes after it.
+            const result =
+              streamId === undefined
+                ? await selectLatestAfter(pool, {
+                    latest: after.latest,
+                    streamId: after.streamId,
+                    limit: limit + 1,
+                  })
+                : { latest: after.latest, rows: [], keyOf: () => undefined };
+            return toPage(result, limit, null, next);
+          }
+          return toPage(
+            await selectLatestWindow(pool, { streamId, limit: limit + 1, offset }),
+            limit,
+            offset,
+            next,
+          );
+        },
+      );
       return sendJsonBody(request, reply, body);
     },
   );
