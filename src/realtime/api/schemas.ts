@@ -39,7 +39,8 @@ const offset = Type.Integer({
 
 const cursor = Type.String({
   minLength: 1,
-  maxLength: 1024,
+  // Room for the longest stream_id (256 characters, each up to 6 in JSON) in base64.
+  maxLength: 4096,
   description:
     'Continue after the last row of a page: its `next_cursor`, passed back unchanged. Reads only the rows of the ' +
     'page however deep it is (an offset reads every row it skips), and keeps the range of the first page while ' +

@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { gunzipSync, zstdDecompressSync } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
+import { MAX_ID_LENGTH } from '../../../src/events/index.ts';
 import { ONE_OFF_GZIP_MIN_BYTES } from '../../../src/http/json-body.ts';
+import { encodeCursor } from '../../../src/realtime/api/cursor.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/postgres.ts';
 import { addMinutes, buildTestApi, insertWindows, type SeedWindow, UPDATED_AT } from './fixtures.ts';
 
@@ -368,6 +370,9 @@ describe('keyset pagination (cursor)', () => {
       assert.match(body.message, parameter === 'cursor' ? /start again without one/ : /cannot be combined/);
     }
     assert.equal((await app.inject({ url: `/state?cursor=${state}` })).statusCode, 200);
+    // The longest stream_id in its longest JSON form still makes a cursor the API takes back.
+    const longest = encodeCursor({ kind: 'state', streamId: '\u0001'.repeat(MAX_ID_LENGTH) });
+    assert.equal((await app.inject({ url: `/state?cursor=${longest}` })).statusCode, 200);
   });
 });
 
