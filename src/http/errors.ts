@@ -41,6 +41,7 @@ interface PropertySchema {
   minLength?: number;
   maxLength?: number;
   format?: string;
+  pattern?: string;
   properties?: Record<string, PropertySchema>;
 }
 
@@ -66,6 +67,9 @@ export function describeAllowed(schema: PropertySchema | undefined): { allowed: 
   }
   if (schema.type === 'string' && schema.format === 'date') {
     return { allowed: 'YYYY-MM-DD', expected: 'a calendar date YYYY-MM-DD' };
+  }
+  if (schema.type === 'string' && schema.pattern !== undefined && schema.pattern !== '^[^\\u0000]*$') {
+    return { allowed: `text matching ${schema.pattern}`, expected: `text matching ${schema.pattern}` };
   }
   if (schema.type === 'string') {
     const range = `${schema.minLength ?? 0}..${schema.maxLength ?? 'any'}`;

@@ -1,20 +1,12 @@
 /** The `cursor` query parameter of a paginated endpoint, decoded, or a 400 that says what to do. */
 import { ApiError } from '../../http/errors.ts';
-import { type Cursor, CursorError, decodeCursor } from './cursor.ts';
+import { CURSOR_PATTERNS, type Cursor, CursorError, decodeCursor } from './cursor.ts';
 
 export function cursorOf<K extends Cursor['kind']>(
-  query: { cursor?: string | undefined; offset: number },
+  query: { cursor?: string | undefined },
   kind: K,
 ): Extract<Cursor, { kind: K }> | undefined {
   if (query.cursor === undefined) return undefined;
-  if (query.offset !== 0) {
-    throw new ApiError(400, {
-      error: 'invalid_parameter',
-      parameter: 'offset',
-      message: 'offset cannot be combined with cursor: a cursor already says where the page starts',
-      allowed: 'cursor or offset',
-    });
-  }
   try {
     return decodeCursor(query.cursor, kind);
   } catch (error) {
@@ -23,7 +15,7 @@ export function cursorOf<K extends Cursor['kind']>(
       error: 'invalid_parameter',
       parameter: 'cursor',
       message: error.message,
-      allowed: 'a next_cursor of this endpoint',
+      allowed: CURSOR_PATTERNS[kind],
     });
   }
 }

@@ -5,10 +5,13 @@
  * when the first page was read): every page of a walk covers the same windows, even while new
  * minutes arrive, where offsets shift by a minute's streams each time one does.
  *
- * Opaque to clients (base64url of a small JSON array); anything that is not a cursor this API made
- * is refused with a 400 that says to start again without one.
+ * A cursor is the position itself, in plain text, so that its schema (a pattern) says exactly which
+ * values are valid and every valid one means a page:
+ *   /metrics, /metrics/history   <latest ms>~<window_start ms>~<stream_id>
+ *   /metrics/latest              <latest ms>~<stream_id>
+ *   /state                       <stream_id>
+ * Times are Unix milliseconds; the stream_id is the rest of the text, `~` and all.
  */
-import { MAX_ID_LENGTH } from '../../events/index.ts';
 
 /** After a row of a lookback range (/metrics, /metrics/history): its anchor and sort key. */
 export interface RangeCursor {
@@ -34,57 +37,54 @@ export interface StateCursor {
 
 export type Cursor = RangeCursor | LatestCursor | StateCursor;
 
-const TAGS = { range: 'r', latest: 'l', state: 's' } as const;
+// Up to 13 digits of milliseconds: 1970 to 2286, years Postgres and Date#toISOString both write
+// with four digits.
+const MS = '[0-9]{1,13}';
+const STREAM = '[^\\u0000]+';
+
+/** The `cursor` parameter's pattern per kind, for the schemas. */
+export const CURSOR_PATTERNS: Record<Cursor['kind'], string> = {
+  range: `^${MS}~${MS}~${STREAM}$`,
+  latest: `^${MS}~${STREAM}$`,
+  state: `^${STREAM}$`,
+};
+
+const REGEX = {
+  range: new RegExp(`^(${MS})~(${MS})~(${STREAM})$`, 's'),
+  latest: new RegExp(`^(${MS})~(${STREAM})$`, 's'),
+  state: new RegExp(`^(${STREAM})$`, 's'),
+};
+
+const ms = (iso: string) => String(Date.parse(iso));
+const iso = (digits: string) => new Date(Number(digits)).toISOString();
 
 export function encodeCursor(c: Cursor): string {
-  const fields =
-    c.kind === 'range'
-      ? [TAGS.range, c.latest, c.windowStart, c.streamId]
-      : c.kind === 'latest'
-        ? [TAGS.latest, c.latest, c.streamId]
-        : [TAGS.state, c.streamId];
-  return Buffer.from(JSON.stringify(fields)).toString('base64url');
+  switch (c.kind) {
+    case 'range':
+      return `${ms(c.latest)}~${ms(c.windowStart)}~${c.streamId}`;
+    case 'latest':
+      return `${ms(c.latest)}~${c.streamId}`;
+    case 'state':
+      return c.streamId;
+  }
 }
 
-/** A cursor that is not one of ours, or not of this endpoint. */
+/** Text that is not a cursor of the kind asked for (the schemas refuse it before this is reached). */
 export class CursorError extends Error {
   override name = 'CursorError';
 }
 
-const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-
-const isTime = (v: unknown): v is string =>
-  typeof v === 'string' && ISO.test(v) && !Number.isNaN(Date.parse(v));
-const isStream = (v: unknown): v is string =>
-  typeof v === 'string' && v.length > 0 && v.length <= MAX_ID_LENGTH && !v.includes('\u0000');
-
-/** The cursor `text` names, which must be of `kind`; throws CursorError otherwise. */
+/** The position `text` names as a cursor of `kind`; throws CursorError when it is not one. */
 export function decodeCursor<K extends Cursor['kind']>(text: string, kind: K): Extract<Cursor, { kind: K }> {
-  let fields: unknown;
-  try {
-    fields = JSON.parse(Buffer.from(text, 'base64url').toString('utf8'));
-  } catch {
-    fields = undefined;
+  const m = REGEX[kind].exec(text);
+  if (m === null) {
+    throw new CursorError(`cursor must match ${CURSOR_PATTERNS[kind]}: pass back a next_cursor unchanged`);
   }
-  const f = Array.isArray(fields) ? fields : [];
-  let cursor: Cursor | undefined;
-  if (
-    kind === 'range' &&
-    f.length === 4 &&
-    f[0] === TAGS.range &&
-    isTime(f[1]) &&
-    isTime(f[2]) &&
-    isStream(f[3])
-  )
-    cursor = { kind, latest: f[1], windowStart: f[2], streamId: f[3] };
-  else if (kind === 'latest' && f.length === 3 && f[0] === TAGS.latest && isTime(f[1]) && isStream(f[2]))
-    cursor = { kind, latest: f[1], streamId: f[2] };
-  else if (kind === 'state' && f.length === 2 && f[0] === TAGS.state && isStream(f[1]))
-    cursor = { kind, streamId: f[1] };
-  if (cursor === undefined) {
-    throw new CursorError(
-      'cursor is not a next_cursor this endpoint gave out: pass it back unchanged, to the endpoint that gave it, or start again without one',
-    );
-  }
+  const cursor: Cursor =
+    kind === 'range'
+      ? { kind, latest: iso(m[1] as string), windowStart: iso(m[2] as string), streamId: m[3] as string }
+      : kind === 'latest'
+        ? { kind, latest: iso(m[1] as string), streamId: m[2] as string }
+        : { kind: 'state', streamId: m[1] as string };
   return cursor as Extract<Cursor, { kind: K }>;
 }

@@ -5,6 +5,7 @@
  */
 import Type, { type Static } from 'typebox';
 import { MAX_ID_LENGTH } from '../../events/index.ts';
+import { CURSOR_PATTERNS } from './cursor.ts';
 import {
   Count,
   DateTime,
@@ -37,15 +38,18 @@ const offset = Type.Integer({
   description: 'Rows to skip, for pagination (see `next_offset` in the response).',
 });
 
-const cursor = Type.String({
-  minLength: 1,
-  // Room for the longest stream_id (256 characters, each up to 6 in JSON) in base64.
-  maxLength: 4096,
-  description:
-    'Continue after the last row of a page: its `next_cursor`, passed back unchanged. Reads only the rows of the ' +
-    'page however deep it is (an offset reads every row it skips), and keeps the range of the first page while ' +
-    'new windows arrive. Not combined with offset.',
-});
+const cursor = (kind: keyof typeof CURSOR_PATTERNS, form: string) =>
+  Type.String({
+    minLength: 1,
+    // The longest: two 13-digit times, two separators and a stream_id of MAX_ID_LENGTH.
+    maxLength: 2 * 13 + 2 + MAX_ID_LENGTH,
+    pattern: CURSOR_PATTERNS[kind],
+    description:
+      `Continue after a row: \`${form}\`${kind === 'state' ? '' : ' (times in Unix milliseconds)'}, as the previous page's \`next_cursor\` ` +
+      'gives it. Reads only the rows of the page however deep it is (an offset reads every row it skips)' +
+      (kind === 'state' ? '' : ', and keeps the range of the first page while new windows arrive') +
+      '. With offset, that many rows after the cursor are skipped.',
+  });
 
 const streamId = Type.String({
   minLength: 1,
@@ -68,7 +72,7 @@ export const MetricsQuerySchema = Type.Object(
     minutes: Type.Optional(minutes),
     limit: Type.Optional(limit(1000, 100)),
     offset: Type.Optional(offset),
-    cursor: Type.Optional(cursor),
+    cursor: Type.Optional(cursor('range', '<latest>~<window_start>~<stream_id>')),
     stream_id: Type.Optional(streamId),
   },
   { additionalProperties: false },
@@ -79,7 +83,7 @@ export const LatestQuerySchema = Type.Object(
     stream_id: Type.Optional(streamId),
     limit: Type.Optional(limit(1000, 100)),
     offset: Type.Optional(offset),
-    cursor: Type.Optional(cursor),
+    cursor: Type.Optional(cursor('latest', '<latest>~<stream_id>')),
   },
   { additionalProperties: false },
 );
@@ -89,7 +93,7 @@ export const HistoryQuerySchema = Type.Object(
     minutes: Type.Optional(minutes),
     limit: Type.Optional(limit(10_000, 1000)),
     offset: Type.Optional(offset),
-    cursor: Type.Optional(cursor),
+    cursor: Type.Optional(cursor('range', '<latest>~<window_start>~<stream_id>')),
     stream_id: Type.Optional(streamId),
   },
   { additionalProperties: false },
@@ -104,7 +108,7 @@ export const StateQuerySchema = Type.Object(
   {
     limit: Type.Optional(limit(1000, 100)),
     offset: Type.Optional(offset),
-    cursor: Type.Optional(cursor),
+    cursor: Type.Optional(cursor('state', '<stream_id>')),
     stream_id: Type.Optional(streamId),
   },
   { additionalProperties: false },

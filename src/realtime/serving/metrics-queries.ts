@@ -191,7 +191,7 @@ SELECT NULL, ${METRIC_COLUMNS}
 FROM stream_metrics_minute m
 WHERE m.stream_id = $5 AND m.window_start ${direction === 'DESC' ? '<' : '>'} $4::timestamptz AND ${RANGE_BOUNDS}
 ORDER BY m.window_start ${direction}
-LIMIT $3`,
+LIMIT $3 OFFSET $6`,
     };
   }
   if (direction === 'ASC') {
@@ -202,7 +202,7 @@ SELECT NULL, ${METRIC_COLUMNS}
 FROM stream_metrics_minute m
 WHERE (m.window_start, m.stream_id) > ($4::timestamptz, $5::text) AND ${RANGE_BOUNDS}
 ORDER BY m.window_start, m.stream_id
-LIMIT $3`,
+LIMIT $3 OFFSET $6`,
     };
   }
   return {
@@ -214,16 +214,16 @@ FROM (
    FROM stream_metrics_minute m
    WHERE m.window_start = $4::timestamptz AND m.stream_id > $5::text AND ${RANGE_BOUNDS}
    ORDER BY m.stream_id
-   LIMIT $3)
+   LIMIT $3::int + $6::int)
   UNION ALL
   (SELECT ${METRIC_COLUMNS}, ${KEY_COLUMNS}
    FROM stream_metrics_minute m
    WHERE m.window_start < $4::timestamptz AND ${RANGE_BOUNDS}
    ORDER BY m.window_start DESC, m.stream_id
-   LIMIT $3)
+   LIMIT $3::int + $6::int)
 ) p
 ORDER BY p.k_start DESC, p.k_stream
-LIMIT $3`,
+LIMIT $3 OFFSET $6`,
   };
 };
 
@@ -232,10 +232,13 @@ const AFTER_SQL = {
   ASC: { all: afterSql('ASC', false), one: afterSql('ASC', true) },
 } as const;
 
-/** The page of a range right after `after` (keyset pagination): reads only the rows it returns. */
+/**
+ * The page of a range right after `after` (keyset pagination), `offset` rows further: reads only
+ * the rows it returns (and those it skips).
+ */
 export async function selectMetricsAfter(
   pool: pg.Pool,
-  p: Omit<RangeParams, 'offset'> & { after: RangeAfter },
+  p: RangeParams & { after: RangeAfter },
 ): Promise<MetricsResult> {
   const { after } = p;
   const params: unknown[] = [
@@ -244,6 +247,7 @@ export async function selectMetricsAfter(
     p.limit,
     after.windowStart,
     p.streamId ?? after.streamId,
+    p.offset,
   ];
   const rows = await queryRaw(pool, AFTER_SQL[p.order][p.streamId === undefined ? 'all' : 'one'], params);
   return { ...toMetricsResult(rows), latest: after.latest };
@@ -257,15 +261,15 @@ SELECT NULL, ${METRIC_COLUMNS}
 FROM stream_metrics_minute m
 WHERE m.window_start = $1::timestamptz AND m.stream_id > $2
 ORDER BY m.stream_id
-LIMIT $3`,
+LIMIT $3 OFFSET $4`,
 };
 
-/** The streams of the window starting at `latest` after `streamId`, by stream_id. */
+/** The streams of the window starting at `latest` after `streamId` (and `offset` more), by stream_id. */
 export async function selectLatestAfter(
   pool: pg.Pool,
-  p: { latest: string; streamId: string; limit: number },
+  p: { latest: string; streamId: string; limit: number; offset: number },
 ): Promise<MetricsResult> {
-  const rows = await queryRaw(pool, LATEST_AFTER_SQL, [p.latest, p.streamId, p.limit]);
+  const rows = await queryRaw(pool, LATEST_AFTER_SQL, [p.latest, p.streamId, p.limit, p.offset]);
   return { ...toMetricsResult(rows), latest: p.latest };
 }
 

@@ -353,26 +353,63 @@ describe('keyset pagination (cursor)', () => {
     }
   });
 
-  test('a cursor that is not one of ours, of another endpoint, or with an offset: a 400 that says so', async () => {
-    const state = (await get('/state?limit=1')).next_cursor as string;
+  test('a cursor is the position in plain text, anything else a 400 that says so; an offset skips after it', async () => {
+    const page = await get('/metrics?minutes=10080&limit=2');
+    const [latest, windowStart, streamId] = (page.next_cursor as string).split('~');
+    assert.equal(Number(latest), Date.parse(T0));
+    assert.equal(Number(windowStart), Date.parse(page.rows[1].window_start));
+    assert.equal(streamId, page.rows[1].stream_id);
+    assert.equal((await get('/state?limit=1')).next_cursor, (await get('/state?limit=1')).rows[0].stream_id);
+    assert.equal(
+      (await get('/metrics/latest?limit=1')).next_cursor,
+      `${Date.parse(T0)}~${(await get('/metrics/latest?limit=1')).rows[0].stream_id}`,
+    );
     for (const [url, parameter] of [
       ['/metrics?cursor=nonsense', 'cursor'],
-      [`/metrics?cursor=${Buffer.from('["r","x","y","z"]').toString('base64url')}`, 'cursor'],
-      [`/metrics?cursor=${state}`, 'cursor'],
-      [`/metrics/latest?cursor=${state}`, 'cursor'],
-      [`/state?cursor=${state}&offset=1`, 'offset'],
+      ['/metrics?cursor=1~2', 'cursor'],
+      ['/metrics/history?cursor=12345678901234~1~s', 'cursor'],
+      ['/metrics/latest?cursor=x~alpha', 'cursor'],
     ] as const) {
       const response = await app.inject({ url });
       assert.equal(response.statusCode, 400, url);
       const body = response.json();
       assert.equal(body.error, 'invalid_parameter', url);
       assert.equal(body.parameter, parameter, url);
-      assert.match(body.message, parameter === 'cursor' ? /start again without one/ : /cannot be combined/);
+      assert.match(body.message, /matching \^/, url);
     }
-    assert.equal((await app.inject({ url: `/state?cursor=${state}` })).statusCode, 200);
-    // The longest stream_id in its longest JSON form still makes a cursor the API takes back.
-    const longest = encodeCursor({ kind: 'state', streamId: '\u0001'.repeat(MAX_ID_LENGTH) });
-    assert.equal((await app.inject({ url: `/state?cursor=${longest}` })).statusCode, 200);
+    // With an offset, that many rows after the cursor are skipped.
+    const all = inRange(undefined, 10080).rows.sort(byWindowThenStream(-1));
+    for (const [base, rows] of [
+      ['/metrics?minutes=10080', all],
+      ['/metrics/history?minutes=10080', inRange(undefined, 10080).rows.sort(byWindowThenStream(1))],
+      ['/metrics?minutes=10080&stream_id=alpha', all.filter((r) => r.stream_id === 'alpha')],
+    ] as const) {
+      const first = await get(`${base}&limit=1`);
+      const skipped = await get(`${base}&limit=2&offset=1&cursor=${encodeURIComponent(first.next_cursor)}`);
+      assert.deepEqual(skipped.rows, rows.slice(2, 4), base);
+      assert.equal(skipped.next_offset, null, 'a page reached by cursor continues by cursor');
+    }
+    const newest = await get('/metrics/latest');
+    const afterFirst = await get(
+      `/metrics/latest?limit=5&offset=1&cursor=${encodeURIComponent((await get('/metrics/latest?limit=1')).next_cursor)}`,
+    );
+    assert.deepEqual(afterFirst.rows, newest.rows.slice(2, 7));
+    const state = await get('/state');
+    assert.deepEqual(
+      (await get(`/state?cursor=${state.rows[0].stream_id}&offset=1`)).rows,
+      state.rows.slice(2),
+    );
+    // Any position of the right form is a page (a stream_id may hold `~`); a stream_id of the
+    // longest length still fits.
+    const longest = '~'.repeat(MAX_ID_LENGTH);
+    for (const url of [
+      `/metrics?cursor=${Date.parse(T0)}~0~${encodeURIComponent(longest)}`,
+      `/metrics/latest?cursor=0~${encodeURIComponent(longest)}`,
+      `/state?cursor=${encodeURIComponent(longest)}`,
+      `/state?cursor=${encodeURIComponent(encodeCursor({ kind: 'state', streamId: '\u0001'.repeat(MAX_ID_LENGTH) }))}`,
+    ]) {
+      assert.equal((await app.inject({ url })).statusCode, 200, url);
+    }
   });
 });
 

@@ -57,16 +57,17 @@ export function registerMetricsRoutes(app: FastifyInstance, ctx: ApiContext): vo
       const body = await ctx.cache.get(
         cacheKey(route, q.minutes, q.limit, q.offset, q.stream_id, q.cursor),
         async () => {
-          const range = { minutes: q.minutes, limit: q.limit + 1, streamId: q.stream_id, order };
+          const range = {
+            minutes: q.minutes,
+            limit: q.limit + 1,
+            offset: q.offset,
+            streamId: q.stream_id,
+            order,
+          };
           if (after !== undefined) {
             return toPage(await selectMetricsAfter(pool, { ...range, after }), q.limit, null, next);
           }
-          return toPage(
-            await selectMetricsRange(pool, { ...range, offset: q.offset }),
-            q.limit,
-            q.offset,
-            next,
-          );
+          return toPage(await selectMetricsRange(pool, range), q.limit, q.offset, next);
         },
       );
       return sendJsonBody(request, reply, body);
@@ -117,6 +118,7 @@ export function registerMetricsRoutes(app: FastifyInstance, ctx: ApiContext): vo
                     latest: after.latest,
                     streamId: after.streamId,
                     limit: limit + 1,
+                    offset,
                   })
                 : { latest: after.latest, rows: [], keyOf: () => undefined };
             return toPage(result, limit, null, next);
