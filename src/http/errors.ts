@@ -13,7 +13,7 @@ import type {
   FastifySchemaValidationError,
 } from 'fastify';
 import { BusUnavailableError, StoreConflictError, StoreUnavailableError } from '../errors.ts';
-import type { ErrorBody } from './schemas.ts';
+import { type ErrorBody, NO_NUL_PATTERN } from './schemas.ts';
 
 /** Seconds a client should wait before retrying a 503. */
 export const RETRY_AFTER_SECONDS = { bus: 1, database: 5 } as const;
@@ -68,7 +68,7 @@ export function describeAllowed(schema: PropertySchema | undefined): { allowed: 
   if (schema.type === 'string' && schema.format === 'date') {
     return { allowed: 'YYYY-MM-DD', expected: 'a calendar date YYYY-MM-DD' };
   }
-  if (schema.type === 'string' && schema.pattern !== undefined && schema.pattern !== '^[^\\u0000]*$') {
+  if (schema.type === 'string' && schema.pattern !== undefined && schema.pattern !== NO_NUL_PATTERN) {
     return { allowed: `text matching ${schema.pattern}`, expected: `text matching ${schema.pattern}` };
   }
   if (schema.type === 'string') {

@@ -1,6 +1,9 @@
 /** Schemas every HTTP surface of rtsa shares: the one error body, and "no parameters". */
 import Type, { type Static } from 'typebox';
 
+/** A string without NUL (Postgres text cannot hold it): the pattern of ids given as parameters. */
+export const NO_NUL_PATTERN = '^[^\\u0000]*$';
+
 /** Routes without parameters still reject unknown ones (a typo must not be silently ignored). */
 export const NoQuerySchema = Type.Object({}, { additionalProperties: false });
 

@@ -13,13 +13,11 @@
  * Times are Unix milliseconds; the stream_id is the rest of the text, `~` and all.
  */
 
+import type { RangeAfter } from '../serving/index.ts';
+
 /** After a row of a lookback range (/metrics, /metrics/history): its anchor and sort key. */
-export interface RangeCursor {
+export interface RangeCursor extends RangeAfter {
   kind: 'range';
-  /** The newest window_start when the walk began (ISO). */
-  latest: string;
-  windowStart: string;
-  streamId: string;
 }
 
 /** After a stream of the newest window (/metrics/latest): that window and the stream. */
@@ -49,10 +47,10 @@ export const CURSOR_PATTERNS: Record<Cursor['kind'], string> = {
   state: `^${STREAM}$`,
 };
 
-const REGEX = {
-  range: new RegExp(`^(${MS})~(${MS})~(${STREAM})$`, 's'),
-  latest: new RegExp(`^(${MS})~(${STREAM})$`, 's'),
-  state: new RegExp(`^(${STREAM})$`, 's'),
+const MATCHES = {
+  range: new RegExp(CURSOR_PATTERNS.range, 's'),
+  latest: new RegExp(CURSOR_PATTERNS.latest, 's'),
+  state: new RegExp(CURSOR_PATTERNS.state, 's'),
 };
 
 const ms = (iso: string) => String(Date.parse(iso));
@@ -76,15 +74,21 @@ export class CursorError extends Error {
 
 /** The position `text` names as a cursor of `kind`; throws CursorError when it is not one. */
 export function decodeCursor<K extends Cursor['kind']>(text: string, kind: K): Extract<Cursor, { kind: K }> {
-  const m = REGEX[kind].exec(text);
-  if (m === null) {
+  if (!MATCHES[kind].test(text)) {
     throw new CursorError(`cursor must match ${CURSOR_PATTERNS[kind]}: pass back a next_cursor unchanged`);
   }
+  // The times have no `~`; the stream_id is the rest, `~` and all.
+  const parts = text.split('~');
   const cursor: Cursor =
     kind === 'range'
-      ? { kind, latest: iso(m[1] as string), windowStart: iso(m[2] as string), streamId: m[3] as string }
+      ? {
+          kind,
+          latest: iso(parts[0] as string),
+          windowStart: iso(parts[1] as string),
+          streamId: parts.slice(2).join('~'),
+        }
       : kind === 'latest'
-        ? { kind, latest: iso(m[1] as string), streamId: m[2] as string }
-        : { kind: 'state', streamId: m[1] as string };
+        ? { kind, latest: iso(parts[0] as string), streamId: parts.slice(1).join('~') }
+        : { kind: 'state', streamId: text };
   return cursor as Extract<Cursor, { kind: K }>;
 }

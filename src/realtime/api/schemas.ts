@@ -6,6 +6,7 @@
 import Type, { type Static } from 'typebox';
 import { MAX_ID_LENGTH } from '../../events/index.ts';
 import { CURSOR_PATTERNS } from './cursor.ts';
+import { NO_NUL_PATTERN } from '../../http/schemas.ts';
 import {
   Count,
   DateTime,
@@ -55,7 +56,7 @@ const streamId = Type.String({
   minLength: 1,
   maxLength: MAX_ID_LENGTH,
   // Postgres text cannot hold NUL: refuse it here rather than fail in the database.
-  pattern: '^[^\\u0000]*$',
+  pattern: NO_NUL_PATTERN,
   description: 'Only this stream.',
 });
 

@@ -4,6 +4,7 @@
  */
 import Type, { type Static } from 'typebox';
 import { MAX_ID_LENGTH } from '../../events/index.ts';
+import { NO_NUL_PATTERN } from '../../http/schemas.ts';
 
 /** Series lengths the page offers; any value in the range is accepted. */
 export const SERIES_MINUTES = { minimum: 5, maximum: 360, default: 30 } as const;
@@ -14,7 +15,7 @@ export const DashboardQuerySchema = Type.Object(
       Type.String({
         minLength: 1,
         maxLength: MAX_ID_LENGTH,
-        pattern: '^[^\\u0000]*$',
+        pattern: NO_NUL_PATTERN,
         description: 'The stream whose series to show; by default the top stream by donations.',
       }),
     ),

@@ -164,8 +164,9 @@ async function selectDeepPage(pool: pg.Pool, p: RangeParams): Promise<MetricsRes
   return { ...toMetricsResult(rows), latest: latest.toISOString() };
 }
 
-/** Where a keyset page of a range continues: right after this row of the range anchored at `latest`. */
+/** Where a keyset page of a range continues: right after this row of the range anchored at `latest` (ISO times). */
 export interface RangeAfter {
+  /** The newest window_start when the walk began. */
   latest: string;
   windowStart: string;
   streamId: string;
