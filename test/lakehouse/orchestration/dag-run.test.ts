@@ -22,6 +22,7 @@ import {
 import { pipelineTasksFromConfig } from '../../../src/runtime/dag-tasks.ts';
 import { silentLogger } from '../../../src/telemetry/logger.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/postgres.ts';
+import { until } from '../../helpers/rtsa-child.ts';
 import { commerceTraffic, DAYS, silverLake, type TrafficEvent } from '../warehouse/commerce-traffic.ts';
 import { martsOracle } from '../marts/marts-oracle.ts';
 import { oracle } from '../warehouse/oracle.ts';
@@ -261,6 +262,13 @@ test('a run whose silver never completes times out; SLA and timeout alerts go to
     ['failed', 'skipped', 'skipped', 'skipped', 'skipped'],
   );
   assert.match(r.tasks[0]!.attempt_history[0]!.error!, /silver is not complete for 2025-12-05/);
+  // The run is recorded timed out before its alert is posted: wait for the webhook to get both.
+  await until(
+    'the SLA and timeout alerts',
+    async () => (hook.alerts.length >= 2 ? true : undefined),
+    10_000,
+    () => JSON.stringify(hook.alerts.map((a) => a.kind)),
+  ).catch(() => {});
   const kinds = hook.alerts.map((a) => a.kind).sort();
   assert.deepEqual(kinds, ['dag_run_timed_out', 'dag_sla_missed']);
   assert.equal((await listRuns(db.pool, { limit: 10, status: 'running' })).length, 0);
