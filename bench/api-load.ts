@@ -13,7 +13,8 @@ import { migrate } from '../src/db/index.ts';
 import { createRandom } from '../src/generator/random.ts';
 import { withServe } from './child.ts';
 import { encodeCursor } from '../src/realtime/api/cursor.ts';
-import { benchAcceptEncoding, scratch } from './harness.ts';
+import { benchAcceptEncoding, processCpuSeconds, scratch } from './harness.ts';
+import { cpuSeconds } from './kafka-harness.ts';
 import type { BenchOptions } from './options.ts';
 
 const STREAMS = 1000;
@@ -27,6 +28,9 @@ interface Endpoint {
   /** A fresh URL for each request of the distinct mode. */
   distinct: (r: () => number) => string;
 }
+
+/** Concurrent connections (RTSA_BENCH_CONNECTIONS; 1 shows a request's cost without contention). */
+const CONNECTIONS = Number(process.env.RTSA_BENCH_CONNECTIONS ?? 64);
 
 const pick = (r: () => number, n: number) => Math.floor(r() * n);
 /** The newest window_start of the seeded table (ISO), for the cursors of the distinct mode. */
@@ -135,17 +139,23 @@ export async function seed(pgUrl: string): Promise<void> {
   }
 }
 
+const perRequest = (cpuSeconds: number, requests: number) =>
+  Math.round((cpuSeconds * 1e6) / Math.max(1, requests));
+
 async function load(
   base: string,
   endpoint: Endpoint,
   mode: 'single' | 'distinct',
   seconds: number,
+  serverPid: number,
 ): Promise<Record<string, unknown>> {
   const r = createRandom(7);
   const seen = new Set<string>();
+  const serverBefore = processCpuSeconds(serverPid);
+  const postgresBefore = cpuSeconds().postgres ?? 0;
   const r2 = await autocannon({
     url: `${base}${endpoint.single}`,
-    connections: 64,
+    connections: CONNECTIONS,
     duration: seconds,
     headers: { 'accept-encoding': benchAcceptEncoding() },
     ...(mode === 'distinct'
@@ -170,6 +180,9 @@ async function load(
     p99_ms: r2.latency.p99,
     errors: r2.errors + r2.non2xx,
     ...(mode === 'distinct' ? { distinct_urls: seen.size } : {}),
+    // CPU per answer, the server's and Postgres': steadier than req/s on a machine whose speed varies.
+    server_cpu_us_per_request: perRequest(processCpuSeconds(serverPid) - serverBefore, r2.requests.total),
+    postgres_cpu_us_per_request: perRequest((cpuSeconds().postgres ?? 0) - postgresBefore, r2.requests.total),
   };
   console.log(JSON.stringify(row));
   return row;
@@ -187,21 +200,21 @@ export async function runApiLoad(opts: BenchOptions): Promise<Record<string, unk
     const seconds = Math.max(5, Math.round(opts.seconds / 3));
     const only = process.env.RTSA_BENCH_ENDPOINTS?.split(',');
     const endpoints = only ? ENDPOINTS.filter((e) => only.includes(e.name)) : ENDPOINTS;
-    const single = await withServe(env, ['--api-cache-ttl', '250ms'], async (base) => {
+    const single = await withServe(env, ['--api-cache-ttl', '250ms'], async (base, pid) => {
       const rows = [];
-      for (const e of endpoints) rows.push(await load(base, e, 'single', seconds));
+      for (const e of endpoints) rows.push(await load(base, e, 'single', seconds, pid));
       return rows;
     });
-    const distinct = await withServe(env, ['--api-cache-ttl', '0ms'], async (base) => {
+    const distinct = await withServe(env, ['--api-cache-ttl', '0ms'], async (base, pid) => {
       const rows = [];
-      for (const e of endpoints) rows.push(await load(base, e, 'distinct', seconds));
+      for (const e of endpoints) rows.push(await load(base, e, 'distinct', seconds, pid));
       return rows;
     });
     return {
       single,
       distinct,
       setup:
-        `1,000 streams x 24 h of windows (1.44M rows); rtsa serve (1 process); autocannon 64 connections, ` +
+        `1,000 streams x 24 h of windows (1.44M rows); rtsa serve (1 process); autocannon ${CONNECTIONS} connections, ` +
         `Accept-Encoding: ${benchAcceptEncoding()}, ${seconds} s per endpoint and mode, same 2-core machine. single: one URL, 250 ms ` +
         'response cache; distinct: cache off, a random stream/range/page (offset or cursor) per request',
     };

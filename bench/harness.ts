@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -77,4 +78,11 @@ export async function startProfile() {
  */
 export function benchAcceptEncoding(): string {
   return process.env.RTSA_BENCH_ACCEPT_ENCODING ?? 'gzip, deflate, br, zstd';
+}
+
+/** A process's CPU seconds so far, user + system (Linux; 100 ticks a second). */
+export function processCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }

@@ -17,7 +17,7 @@ import { migrate } from '../src/db/index.ts';
 import { createRandom } from '../src/generator/random.ts';
 import { ensureKpiIndexes } from '../src/lakehouse/serving/index.ts';
 import { withServe } from './child.ts';
-import { benchAcceptEncoding, percentile, scratch } from './harness.ts';
+import { benchAcceptEncoding, percentile, processCpuSeconds, scratch } from './harness.ts';
 import type { BenchOptions } from './options.ts';
 
 const MARTS = `
@@ -89,7 +89,7 @@ export async function runKpiLoad(opts: BenchOptions): Promise<Record<string, unk
         }
         const r = createRandom(11);
         const seen = new Set<string>();
-        const cpuBefore = cpuSeconds(pid);
+        const cpuBefore = processCpuSeconds(pid);
         const result = await autocannon({
           url: `${base}${endpoint.distinct(r)}`,
           connections: 64,
@@ -116,7 +116,7 @@ export async function runKpiLoad(opts: BenchOptions): Promise<Record<string, unk
           distinct_urls: seen.size,
           // The server's CPU per answer: steadier than req/s on a machine whose speed varies.
           server_cpu_us_per_request: Math.round(
-            ((cpuSeconds(pid) - cpuBefore) * 1e6) / result.requests.total,
+            ((processCpuSeconds(pid) - cpuBefore) * 1e6) / result.requests.total,
           ),
         };
         console.log(JSON.stringify(row));
@@ -136,13 +136,6 @@ export async function runKpiLoad(opts: BenchOptions): Promise<Record<string, unk
   } finally {
     await env.close();
   }
-}
-
-/** A process's CPU seconds so far, user + system (Linux; 100 ticks a second). */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /** The server's resident memory in MiB (Linux). */
