@@ -18,7 +18,7 @@ import {
   bronzePartitions,
 } from '../bronze/bronze-batch.ts';
 import { sqlString } from './duckdb.ts';
-import { writeParquetBuffer } from './encode.ts';
+import { utf8Views, writeParquetBuffer } from './encode.ts';
 
 /** Files written, as paths relative to the target folder (`date=…/event_type=…/<name>.parquet`). */
 export type WrittenFiles = string[];
@@ -64,6 +64,12 @@ function hyparquetColumns(batch: BronzeBatch, rows: readonly number[]): ColumnSo
     data: take(values),
     type: 'STRING',
   });
+  // Mostly distinct values: UTF-8 at once (see utf8Views).
+  const distinct = (name: string, values: readonly (string | null)[]): ColumnSource => ({
+    name,
+    data: utf8Views(rows.map((i) => values[i]!)),
+    type: 'STRING',
+  });
   const micros = (name: string, values: readonly (number | null)[] | number): ColumnSource => ({
     name,
     data: typeof values === 'number' ? rows.map(() => BigInt(values)) : rows.map((i) => toBigInt(values[i]!)),
@@ -79,14 +85,14 @@ function hyparquetColumns(batch: BronzeBatch, rows: readonly number[]): ColumnSo
     broker_timestamp: micros('broker_timestamp', batch.broker_timestamp),
     kafka_key: text('kafka_key', batch.kafka_key),
     raw_value: { name: 'raw_value', data: take(batch.raw_value), type: 'BYTE_ARRAY' },
-    event_id: text('event_id', batch.event_id),
-    idempotency_key: text('idempotency_key', batch.idempotency_key),
+    event_id: distinct('event_id', batch.event_id),
+    idempotency_key: distinct('idempotency_key', batch.idempotency_key),
     user_id: text('user_id', batch.user_id),
     event_timestamp: micros('event_timestamp', batch.event_timestamp),
     device_type: text('device_type', batch.device_type),
     ip_address: text('ip_address', batch.ip_address),
     schema_version: text('schema_version', batch.schema_version),
-    payload: text('payload', batch.payload),
+    payload: distinct('payload', batch.payload),
     invalid_reason: text('invalid_reason', batch.invalid_reason),
     invalid_detail: text('invalid_detail', batch.invalid_detail),
     ingestion_time: micros('ingestion_time', batch.ingestion_time),

@@ -1,0 +1,67 @@
+/**
+ * The lake's Parquet encoding (src/lakehouse/parquet/encode.ts): a column of mostly distinct
+ * strings handed to hyparquet-writer as UTF-8 views of one buffer gives the same file as the same
+ * strings handed over one by one, and an independent reader (DuckDB) reads back every value —
+ * multi-byte characters, emoji, empty strings and nulls among them — across several pages.
+ */
+import assert from 'node:assert/strict';
+import { rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { type Column, encodeParquet, utf8Views } from '../../src/lakehouse/parquet/encode.ts';
+import { openDuckDB, sqlString } from '../../src/lakehouse/parquet/duckdb.ts';
+
+const SAMPLES = ['plain', '', 'Zürich – café', '東京', '😀 emoji', 'tab\tand "quotes"', 'x'.repeat(3000)];
+
+/** 20,000 values (several data pages), mostly distinct, some null. */
+function values(): (string | null)[] {
+  return Array.from({ length: 20_000 }, (_, i) =>
+    i % 97 === 0 ? null : `${SAMPLES[i % SAMPLES.length]}-${i}`,
+  );
+}
+
+test('utf8Views: each value its UTF-8 bytes, views of one buffer; nulls stay null', () => {
+  const input = ['a', null, 'é', '', '😀', null];
+  const views = utf8Views(input);
+  assert.deepEqual(
+    views.map((v) => (v === null ? null : Buffer.from(v).toString('utf8'))),
+    input,
+  );
+  const buffers = new Set(views.filter((v) => v !== null).map((v) => (v as Uint8Array).buffer));
+  assert.equal(buffers.size, 1, 'one backing buffer');
+  assert.deepEqual(utf8Views([]), []);
+});
+
+test('a distinct string column: the same file as strings one by one, read back whole by DuckDB', async () => {
+  const strings = values();
+  const columns = (distinct: boolean): Column[] => [
+    { name: 'id', kind: 'int64', values: strings.map((_, i) => i) },
+    { name: 'text', kind: 'string', values: strings, distinct },
+    // Few distinct values: a dictionary either way.
+    { name: 'kind', kind: 'string', values: strings.map((_, i) => SAMPLES[i % 3] ?? null), distinct },
+  ];
+  const asViews = encodeParquet(columns(true));
+  const asStrings = encodeParquet(columns(false));
+  assert.ok(Buffer.from(asViews).equals(Buffer.from(asStrings)), 'byte-identical files');
+
+  const file = path.join(tmpdir(), `rtsa-encode-${process.pid}.parquet`);
+  await writeFile(file, asViews);
+  const duck = await openDuckDB();
+  try {
+    const rows = (
+      await duck.connection.runAndReadAll(
+        `SELECT id, text, kind FROM read_parquet(${sqlString(file)}) ORDER BY id`,
+      )
+    ).getRowObjects() as { id: bigint; text: string | null; kind: string | null }[];
+    assert.equal(rows.length, strings.length);
+    for (const [i, row] of rows.entries()) {
+      assert.equal(Number(row.id), i);
+      assert.equal(row.text, strings[i], `text of row ${i}`);
+      assert.equal(row.kind, SAMPLES[i % 3], `kind of row ${i}`);
+    }
+  } finally {
+    duck.connection.closeSync();
+    await rm(file, { force: true });
+  }
+});
