@@ -90,7 +90,7 @@ function hyparquetColumns(batch: BronzeBatch, rows: readonly number[]): ColumnSo
     user_id: text('user_id', batch.user_id),
     event_timestamp: micros('event_timestamp', batch.event_timestamp),
     device_type: text('device_type', batch.device_type),
-    ip_address: text('ip_address', batch.ip_address),
+    ip_address: distinct('ip_address', batch.ip_address),
     schema_version: text('schema_version', batch.schema_version),
     payload: distinct('payload', batch.payload),
     invalid_reason: text('invalid_reason', batch.invalid_reason),

@@ -396,11 +396,11 @@ function encodeEvents(rows: readonly { held: Held; sessionId: string }[], partit
     { name: 'event_id', kind: 'string', values: e.map((x) => x.event_id), distinct: true },
     { name: 'idempotency_key', kind: 'string', values: e.map((x) => x.idempotency_key), distinct: true },
     { name: 'user_id', kind: 'string', values: e.map((x) => x.user_id) },
-    { name: 'session_id', kind: 'string', values: rows.map((r) => r.sessionId) },
+    { name: 'session_id', kind: 'string', values: rows.map((r) => r.sessionId), distinct: true },
     { name: 'event_type', kind: 'string', values: e.map((x) => x.event_type) },
     { name: 'event_timestamp', kind: 'timestamp', values: rows.map((r) => r.held.ts) },
     { name: 'device_type', kind: 'string', values: e.map((x) => x.device_type) },
-    { name: 'ip_address', kind: 'string', values: e.map((x) => x.ip_address) },
+    { name: 'ip_address', kind: 'string', values: e.map((x) => x.ip_address), distinct: true },
     { name: 'schema_version', kind: 'string', values: e.map((x) => x.schema_version) },
     { name: 'payload', kind: 'string', values: e.map((x) => JSON.stringify(x.payload)), distinct: true },
     { name: 'page_url', kind: 'string', values: p('page_url').map(str) },
@@ -416,8 +416,8 @@ function encodeEvents(rows: readonly { held: Held; sessionId: string }[], partit
     { name: 'failure_reason', kind: 'string', values: p('failure_reason').map(str) },
     { name: 'plan_type', kind: 'string', values: p('plan_type').map(str) },
     { name: 'signup_source', kind: 'string', values: p('signup_source').map(str) },
-    { name: 'email', kind: 'string', values: p('email').map(str) },
-    { name: 'username', kind: 'string', values: p('username').map(str) },
+    { name: 'email', kind: 'string', values: p('email').map(str), distinct: true },
+    { name: 'username', kind: 'string', values: p('username').map(str), distinct: true },
     { name: 'source_partition', kind: 'int32', values: rows.map(() => partition) },
     { name: 'source_offset', kind: 'int64', values: rows.map((r) => r.held.offset) },
   ];
@@ -438,7 +438,7 @@ function encodeSessions(
       }, 0) * 100,
     ) / 100;
   const columns: Column[] = [
-    { name: 'session_id', kind: 'string', values: sessions.map((s) => s.sessionId) },
+    { name: 'session_id', kind: 'string', values: sessions.map((s) => s.sessionId), distinct: true },
     { name: 'user_id', kind: 'string', values: sessions.map((s) => s.userId) },
     { name: 'session_start', kind: 'timestamp', values: sessions.map((s) => s.events[0]!.ts) },
     {
@@ -462,7 +462,12 @@ function encodeSessions(
       kind: 'string',
       values: sessions.map((s) => s.events[0]!.event.device_type),
     },
-    { name: 'first_event_id', kind: 'string', values: sessions.map((s) => s.events[0]!.event.event_id) },
+    {
+      name: 'first_event_id',
+      kind: 'string',
+      values: sessions.map((s) => s.events[0]!.event.event_id),
+      distinct: true,
+    },
     {
       name: 'duration_seconds',
       kind: 'double',
