@@ -13,7 +13,7 @@ import { migrate } from '../src/db/index.ts';
 import { createRandom } from '../src/generator/random.ts';
 import { withServe } from './child.ts';
 import { encodeCursor } from '../src/realtime/api/cursor.ts';
-import { benchAcceptEncoding, processCpuSeconds, scratch } from './harness.ts';
+import { benchAcceptEncoding, cpuMicrosPerRequest, processCpuSeconds, scratch } from './harness.ts';
 import { cpuSeconds } from './kafka-harness.ts';
 import type { BenchOptions } from './options.ts';
 
@@ -139,9 +139,6 @@ export async function seed(pgUrl: string): Promise<void> {
   }
 }
 
-const perRequest = (cpuSeconds: number, requests: number) =>
-  Math.round((cpuSeconds * 1e6) / Math.max(1, requests));
-
 async function load(
   base: string,
   endpoint: Endpoint,
@@ -181,8 +178,14 @@ async function load(
     errors: r2.errors + r2.non2xx,
     ...(mode === 'distinct' ? { distinct_urls: seen.size } : {}),
     // CPU per answer, the server's and Postgres': steadier than req/s on a machine whose speed varies.
-    server_cpu_us_per_request: perRequest(processCpuSeconds(serverPid) - serverBefore, r2.requests.total),
-    postgres_cpu_us_per_request: perRequest((cpuSeconds().postgres ?? 0) - postgresBefore, r2.requests.total),
+    server_cpu_us_per_request: cpuMicrosPerRequest(
+      processCpuSeconds(serverPid) - serverBefore,
+      r2.requests.total,
+    ),
+    postgres_cpu_us_per_request: cpuMicrosPerRequest(
+      (cpuSeconds().postgres ?? 0) - postgresBefore,
+      r2.requests.total,
+    ),
   };
   console.log(JSON.stringify(row));
   return row;

@@ -86,3 +86,7 @@ export function processCpuSeconds(pid: number): number {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
+
+/** CPU microseconds per request from CPU seconds spent over `requests`. */
+export const cpuMicrosPerRequest = (cpuSeconds: number, requests: number) =>
+  Math.round((cpuSeconds * 1e6) / Math.max(1, requests));

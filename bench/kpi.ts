@@ -17,7 +17,13 @@ import { migrate } from '../src/db/index.ts';
 import { createRandom } from '../src/generator/random.ts';
 import { ensureKpiIndexes } from '../src/lakehouse/serving/index.ts';
 import { withServe } from './child.ts';
-import { benchAcceptEncoding, percentile, processCpuSeconds, scratch } from './harness.ts';
+import {
+  benchAcceptEncoding,
+  cpuMicrosPerRequest,
+  percentile,
+  processCpuSeconds,
+  scratch,
+} from './harness.ts';
 import type { BenchOptions } from './options.ts';
 
 const MARTS = `
@@ -115,8 +121,9 @@ export async function runKpiLoad(opts: BenchOptions): Promise<Record<string, unk
           non_2xx: result.non2xx,
           distinct_urls: seen.size,
           // The server's CPU per answer: steadier than req/s on a machine whose speed varies.
-          server_cpu_us_per_request: Math.round(
-            ((processCpuSeconds(pid) - cpuBefore) * 1e6) / result.requests.total,
+          server_cpu_us_per_request: cpuMicrosPerRequest(
+            processCpuSeconds(pid) - cpuBefore,
+            result.requests.total,
           ),
         };
         console.log(JSON.stringify(row));

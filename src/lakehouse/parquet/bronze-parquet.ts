@@ -67,7 +67,7 @@ function hyparquetColumns(batch: BronzeBatch, rows: readonly number[]): ColumnSo
   // Mostly distinct values: UTF-8 at once (see utf8Views).
   const distinct = (name: string, values: readonly (string | null)[]): ColumnSource => ({
     name,
-    data: utf8Views(rows.map((i) => values[i]!)),
+    data: utf8Views(take(values)),
     type: 'STRING',
   });
   const micros = (name: string, values: readonly (number | null)[] | number): ColumnSource => ({

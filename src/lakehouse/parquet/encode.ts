@@ -13,7 +13,7 @@ export type Column =
       name: string;
       kind: 'string';
       values: readonly (string | null)[];
-      /** Mostly distinct values (ids, payloads): no dictionary, see `utf8Views`. */
+      /** Mostly distinct values (ids, payloads), which the writer stores plain: see `utf8Views`. */
       distinct?: boolean;
     }
   | { name: string; kind: 'int32' | 'int64' | 'double'; values: readonly (number | null)[] }
