@@ -91,6 +91,14 @@ export const SETTINGS = {
     doc: 'Identical read requests within this time share one result (0 turns the response cache off).',
     area: 'api',
   },
+  apiWindowMemoryMs: {
+    env: 'RTSA_API_WINDOW_MEMORY',
+    flag: 'api-window-memory',
+    kind: 'duration',
+    default: '24h',
+    doc: 'The window endpoints answer this much time back from the newest window from memory, kept current by Postgres notifications, never older than the request (~60 bytes a window); older ranges read Postgres. 0 reads Postgres on every request.',
+    area: 'api',
+  },
   metricsPort: {
     env: 'RTSA_METRICS_PORT',
     flag: 'metrics-port',

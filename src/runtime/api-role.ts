@@ -47,6 +47,7 @@ export async function startApiRole(deps: {
     }),
     ingestRateLimit: config.ingestRateLimit,
     cacheTtlMs: config.apiCacheTtlMs,
+    windowMemoryMs: config.apiWindowMemoryMs,
     ...(config.ingestToken !== undefined ? { ingestToken: config.ingestToken } : {}),
     ...(deps.status !== undefined ? { status: deps.status } : {}),
   });

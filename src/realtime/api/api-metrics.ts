@@ -7,6 +7,8 @@
  *   api_donation_rows_recent                        the same with donation_count > 0
  *   api_latest_window_age_seconds                   now - window_end of the newest window, floored at 0
  *                                                   (0 while that window is still open; NaN when empty)
+ *   api_windows_in_memory                           windows the window endpoints answer from memory
+ *   api_window_reads_total{source}                  window endpoint results from memory or postgres
  * plus ingest counters for POST /events. The database gauges are sampled at scrape time with one
  * index-friendly query, cached for a second so scrape storms cost one query.
  * Metrics go on the injected registry; building a second API on the same registry replaces them.
@@ -78,12 +80,18 @@ export class DatabaseSampler {
 export interface ApiMetrics {
   /** Counts one finished request; `route` is the route pattern or undefined when none matched. */
   observeRequest(method: string, route: string | undefined, status: number, seconds: number): void;
+  /** Counts one window endpoint result by where it came from. */
+  observeWindowRead(source: 'memory' | 'postgres'): void;
   /** Counts the outcome of POST /events. */
   observeIngest(accepted: number, rejectedByReason: ReadonlyMap<string, number>): void;
 }
 
 /** Registers the API's metrics on `registry` (replacing same-named ones from an earlier API). */
-export function registerApiMetrics(registry: Registry, sampler: DatabaseSampler): ApiMetrics {
+export function registerApiMetrics(
+  registry: Registry,
+  sampler: DatabaseSampler,
+  windowsInMemory: () => number = () => 0,
+): ApiMetrics {
   const fresh = (name: string) => {
     registry.removeSingleMetric(name);
     return name;
@@ -133,6 +141,20 @@ export function registerApiMetrics(registry: Registry, sampler: DatabaseSampler)
       this.set((await sampler.sample()).latestWindowAgeSeconds);
     },
   });
+  new Gauge({
+    name: fresh('api_windows_in_memory'),
+    help: 'Windows the window endpoints answer from memory (0 while loading, reconnecting, or turned off).',
+    registers: [registry],
+    collect() {
+      this.set(windowsInMemory());
+    },
+  });
+  const windowReads = new Counter({
+    name: fresh('api_window_reads_total'),
+    help: 'Window endpoint results by where they came from: memory, or postgres (memory off, not loaded, or a range older than it holds).',
+    labelNames: ['source'] as const,
+    registers: [registry],
+  });
   const accepted = new Counter({
     name: fresh('api_ingest_events_accepted_total'),
     help: 'Events accepted by POST /events and appended to the topic.',
@@ -150,6 +172,9 @@ export function registerApiMetrics(registry: Registry, sampler: DatabaseSampler)
       const labels = { method: METHODS.has(method) ? method : 'other', path: route ?? 'unmatched' };
       requests.inc({ ...labels, status: String(status) });
       duration.observe(labels, seconds);
+    },
+    observeWindowRead(source) {
+      windowReads.inc({ source });
     },
     observeIngest(count, rejectedByReason) {
       if (count > 0) accepted.inc(count);

@@ -6,7 +6,7 @@ import type { ApiMetrics } from './api-metrics.ts';
 import type { JsonBody } from '../../http/json-body.ts';
 import type { DeadLetterBudgetOptions } from './dead-letter-budget.ts';
 import type { ResponseCache } from './response-cache.ts';
-import type { StatusSource } from '../serving/index.ts';
+import type { StatusSource, WindowFeed } from '../serving/index.ts';
 
 /** What the API needs from the rest of rtsa. */
 export interface ApiDeps {
@@ -24,6 +24,13 @@ export interface ApiDeps {
   ingestToken?: string | undefined;
   /** The processor's view of itself, shown by /health (which answers 200/503 on the database only). */
   status?: StatusSource | undefined;
+  /**
+   * How far back from the newest window the window endpoints answer from memory, in ms (default 24 h;
+   * 0: every request reads Postgres). See serving/window-feed.ts.
+   */
+  windowMemoryMs?: number | undefined;
+  /** Return from buildApi only once the windows are in memory (tests, benches); default: load in the background. */
+  awaitWindows?: boolean | undefined;
   /** How long identical read requests share one result, in ms (default 250; 0 turns it off). */
   cacheTtlMs?: number | undefined;
   /** When set, POST /events refuses events stamped more than this many ms ahead of the clock (future_ts). */
@@ -46,4 +53,6 @@ export interface ApiContext {
   deps: ApiDeps;
   cache: ResponseCache<JsonBody>;
   metrics: ApiMetrics;
+  /** The windows in memory, when on (windowMemoryMs > 0). */
+  windows: WindowFeed | undefined;
 }

@@ -17,6 +17,7 @@ import { formatSchemaErrors, installErrorHandlers, sendError } from '../../http/
 import { ErrorSchema } from './schemas.ts';
 import { clientErrorHandler, httpServerOptions, installRequestGuards } from '../../http/request-guards.ts';
 import { ResponseCache } from './response-cache.ts';
+import { WindowFeed } from '../serving/index.ts';
 import { registerEventRoutes } from './routes/events.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerMetricsRoutes } from './routes/metrics.ts';
@@ -39,6 +40,8 @@ export type {
 } from './schemas.ts';
 
 export const DEFAULT_CACHE_TTL_MS = 250;
+/** The window endpoints answer the newest 24 hours of windows from memory (~60 bytes a window). */
+export const DEFAULT_WINDOW_MEMORY_MS = 24 * 60 * 60 * 1000;
 
 export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   const app = Fastify({
@@ -70,11 +73,22 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   });
 
   const sampler = new DatabaseSampler(deps.pool, deps.logger);
+  const windowMemoryMs = deps.windowMemoryMs ?? DEFAULT_WINDOW_MEMORY_MS;
+  const windows =
+    windowMemoryMs > 0
+      ? new WindowFeed({ pool: deps.pool, logger: deps.logger, horizonMs: windowMemoryMs })
+      : undefined;
   const ctx: ApiContext = {
     deps,
     cache: new ResponseCache(deps.cacheTtlMs ?? DEFAULT_CACHE_TTL_MS),
-    metrics: registerApiMetrics(deps.registry, sampler),
+    metrics: registerApiMetrics(deps.registry, sampler, () => windows?.size ?? 0),
+    windows,
   };
+  if (windows !== undefined) {
+    windows.start();
+    app.addHook('onClose', async () => windows.close());
+    if (deps.awaitWindows) await windows.started();
+  }
 
   installErrorHandlers(app);
   installRequestGuards(app);

@@ -45,4 +45,5 @@ export {
 } from './pipeline-queries.ts';
 export { microsToDecimal, PostgresResultStore } from './results-writer.ts';
 export * from './rows.ts';
+export { WindowFeed } from './window-feed.ts';
 export { PROCESSOR_STATES, type PipelineStatus, PipelineStatusSchema, type StatusSource } from './status.ts';

@@ -71,6 +71,8 @@ export async function buildTestApi(deps: Partial<ApiDeps> & Pick<ApiDeps, 'pool'
     topic: 'stream.events',
     logger: silentLogger(),
     cacheTtlMs: 0,
+    // Requests answer from the windows in memory wherever they hold the rows (as in production once loaded).
+    awaitWindows: true,
     ...deps,
     registry,
   });

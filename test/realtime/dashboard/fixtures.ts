@@ -135,7 +135,8 @@ export async function buildDashboardApp(
   extra: Partial<Omit<DashboardDeps, 'pool' | 'logger'>> = {},
 ): Promise<FastifyInstance> {
   const { status, live } = extra;
-  const { app } = await buildTestApi({ pool, ...(status ? { status } : {}) });
+  // The dashboard reads Postgres itself: the API's windows in memory (and their connection) stay off.
+  const { app } = await buildTestApi({ pool, windowMemoryMs: 0, ...(status ? { status } : {}) });
   // Mounted beside the API exactly as the runtime does.
   await app.register(dashboard, { pool, logger: silentLogger(), status, live });
   return app;

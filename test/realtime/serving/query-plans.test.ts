@@ -157,7 +157,7 @@ test('the table is 1.44M windows, far larger than any budget', async () => {
 for (const [url, budget] of BUDGETS) {
   test(`${url}: index-driven, within ${budget} pages`, async () => {
     const statements: Statement[] = [];
-    const { app } = await buildTestApi({ pool: recording(db.pool, statements) });
+    const { app } = await buildTestApi({ pool: recording(db.pool, statements), windowMemoryMs: 0 });
     try {
       const response = await app.inject({ url });
       assert.equal(response.statusCode, 200, response.body);
@@ -191,7 +191,7 @@ test('a keyset page (cursor) reads only its rows, however deep: no offset scan',
   ];
   for (const [url, budget] of cases) {
     const statements: Statement[] = [];
-    const { app } = await buildTestApi({ pool: recording(db.pool, statements) });
+    const { app } = await buildTestApi({ pool: recording(db.pool, statements), windowMemoryMs: 0 });
     let body: { rows: unknown[]; next_cursor: string | null };
     try {
       const response = await app.inject({ url });
@@ -209,7 +209,7 @@ test('a keyset page (cursor) reads only its rows, however deep: no offset scan',
 
 test('/streams/top from the summaries equals the sums over the windows of the range', async () => {
   for (const minutes of [1, 7, 60, 1440]) {
-    const { app } = await buildTestApi({ pool: db.pool });
+    const { app } = await buildTestApi({ pool: db.pool, windowMemoryMs: 0 });
     const body = (await app.inject({ url: `/streams/top?minutes=${minutes}&by=chat_messages&n=20` })).json();
     await app.close();
     const { rows } = await db.pool.query(

@@ -8,6 +8,7 @@ import {
   selectMetricsAfter,
   selectMetricsRange,
 } from '../../serving/index.ts';
+import type { WindowStore } from '../../serving/window-store.ts';
 import { type JsonBody, pageBody, sendJsonBody } from '../../../http/json-body.ts';
 import { encodeCursor } from '../cursor.ts';
 import { cursorOf } from '../cursor-param.ts';
@@ -46,6 +47,20 @@ function toPage(
 export function registerMetricsRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const { pool } = ctx.deps;
 
+  /**
+   * The result from the windows in memory when they are current and hold every row it needs,
+   * else from Postgres (the same rows: window-store.ts mirrors each statement).
+   */
+  const read = async (
+    memory: (store: WindowStore) => MetricsResult | undefined,
+    postgres: () => Promise<MetricsResult>,
+  ): Promise<MetricsResult> => {
+    const store = await ctx.windows?.fresh();
+    const result = store === undefined ? undefined : memory(store);
+    ctx.metrics.observeWindowRead(result === undefined ? 'postgres' : 'memory');
+    return result ?? postgres();
+  };
+
   /** /metrics and /metrics/history: the same lookback range, newest or oldest first. */
   const rangeHandler =
     (route: string, order: 'ASC' | 'DESC') =>
@@ -65,9 +80,18 @@ export function registerMetricsRoutes(app: FastifyInstance, ctx: ApiContext): vo
             order,
           };
           if (after !== undefined) {
-            return toPage(await selectMetricsAfter(pool, { ...range, after }), q.limit, null, next);
+            const p = { ...range, after };
+            const result = await read(
+              (store) => store.after(p),
+              () => selectMetricsAfter(pool, p),
+            );
+            return toPage(result, q.limit, null, next);
           }
-          return toPage(await selectMetricsRange(pool, range), q.limit, q.offset, next);
+          const result = await read(
+            (store) => store.range(range),
+            () => selectMetricsRange(pool, range),
+          );
+          return toPage(result, q.limit, q.offset, next);
         },
       );
       return sendJsonBody(request, reply, body);
@@ -112,23 +136,22 @@ export function registerMetricsRoutes(app: FastifyInstance, ctx: ApiContext): vo
         async () => {
           if (after !== undefined) {
             // One stream has one newest window: nothing comes after it.
-            const result =
-              streamId === undefined
-                ? await selectLatestAfter(pool, {
-                    latest: after.latest,
-                    streamId: after.streamId,
-                    limit: limit + 1,
-                    offset,
-                  })
-                : { latest: after.latest, rows: [], keyOf: () => undefined };
+            if (streamId !== undefined) {
+              return toPage({ latest: after.latest, rows: [], keyOf: () => undefined }, limit, null, next);
+            }
+            const p = { latest: after.latest, streamId: after.streamId, limit: limit + 1, offset };
+            const result = await read(
+              (store) => store.latestAfter(p),
+              () => selectLatestAfter(pool, p),
+            );
             return toPage(result, limit, null, next);
           }
-          return toPage(
-            await selectLatestWindow(pool, { streamId, limit: limit + 1, offset }),
-            limit,
-            offset,
-            next,
+          const p = { streamId, limit: limit + 1, offset };
+          const result = await read(
+            (store) => store.latestWindow(p),
+            () => selectLatestWindow(pool, p),
           );
+          return toPage(result, limit, offset, next);
         },
       );
       return sendJsonBody(request, reply, body);

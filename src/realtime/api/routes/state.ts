@@ -27,12 +27,11 @@ export function registerStateRoutes(app: FastifyInstance, ctx: ApiContext): void
       const after = cursorOf(request.query, 'state');
       const body = await ctx.cache.get(cacheKey('/state', limit, offset, streamId, cursor), async () => {
         // One row more than the page tells whether another follows.
-        const result = await selectStreamState(ctx.deps.pool, {
-          limit: limit + 1,
-          offset,
-          streamId,
-          after: after?.streamId,
-        });
+        const params = { limit: limit + 1, offset, streamId, after: after?.streamId };
+        const store = await ctx.windows?.fresh();
+        const fromMemory = store?.state?.page(params);
+        ctx.metrics.observeWindowRead(fromMemory === undefined ? 'postgres' : 'memory');
+        const result = fromMemory ?? (await selectStreamState(ctx.deps.pool, params));
         const more = result.rows.length > limit;
         const rows = more ? result.rows.slice(0, limit) : result.rows;
         const last = result.streamIds[limit - 1];

@@ -23,7 +23,10 @@ export function registerStreamRoutes(app: FastifyInstance, ctx: ApiContext): voi
     async (request, reply) => {
       const { minutes, by, n } = request.query;
       const body = await ctx.cache.get(cacheKey('/streams/top', minutes, by, n), async () => {
-        const result = await selectTopStreams(ctx.deps.pool, { minutes, by, n });
+        const store = await ctx.windows?.fresh();
+        const fromMemory = store?.top({ minutes, by, n });
+        ctx.metrics.observeWindowRead(fromMemory === undefined ? 'postgres' : 'memory');
+        const result = fromMemory ?? (await selectTopStreams(ctx.deps.pool, { minutes, by, n }));
         const page: TopPage = {
           latest_window_start: result.latest?.toISOString() ?? null,
           by,

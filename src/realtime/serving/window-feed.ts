@@ -1,0 +1,382 @@
+/**
+ * Keeps a WindowStore equal to stream_metrics_minute (its newest `horizon` of windows), so the window
+ * endpoints answer from memory — and never from a state older than the request (issue 14).
+ *
+ * - Changes: migration 007's triggers announce each statement's span of window_starts on channel
+ *   `rtsa_windows` when it commits; the feed reads every minute of the span again and replaces those
+ *   minutes whole. Notifications arrive in commit order.
+ * - Freshness: `fresh()` resolves once the store reflects every commit that finished before it was
+ *   called. It sends a NOTIFY of its own on the listening connection: when that round trip is done,
+ *   every notification committed before it has arrived (Postgres queues them in commit order), and
+ *   the feed waits until the reads they caused are applied. Requests arriving while one such barrier
+ *   is out share the next one, so under load a barrier serves many requests.
+ * - Failure: while the listening connection is down, loading, or behind by more than a timeout,
+ *   `fresh()` answers undefined and the API reads Postgres (as with the memory turned off); after a
+ *   reconnection the store is loaded again from scratch (changes while away were not heard).
+ * - The order: the store sorts stream_id by code point, which is Postgres' order only under a C
+ *   collation. A database sorting otherwise (en_US, ICU) keeps every read on Postgres, with a log line.
+ */
+import pg from 'pg';
+import type { Logger } from 'pino';
+import { queryRaw } from '../../db/json-rows.ts';
+import { compareCodePoints, MinuteBuilder, StreamStates, WindowStore } from './window-store.ts';
+
+const CHANNEL = 'rtsa_windows';
+const BARRIER = 'barrier';
+/** How long a request waits for the store to catch up before it reads Postgres instead. */
+const FRESH_TIMEOUT_MS = 2_000;
+/** Minutes read per statement while loading. */
+const LOAD_MINUTES = 60;
+
+// A row's columns for MinuteBuilder: µs times, the integers in INT_COLUMNS' order, donations as a double.
+const COLUMNS = `(extract(epoch FROM window_start) * 1000000)::int8, stream_id,
+  (extract(epoch FROM window_end) * 1000000)::int8, active_viewers, chat_messages, donation_count,
+  viewer_joins, viewer_leaves, events, is_final::int, donations_usd::float8,
+  (extract(epoch FROM updated_at) * 1000000)::int8, trunc(cum_donations_usd * 1000000)::text,
+  cum_chat_messages, cum_windows`;
+const SPAN_SQL = `SELECT ${COLUMNS} FROM stream_metrics_minute
+WHERE window_start >= timestamptz 'epoch' + $1::int8 * interval '1 microsecond'
+  AND window_start <= timestamptz 'epoch' + $2::int8 * interval '1 microsecond'
+ORDER BY window_start, stream_id COLLATE "C"`;
+// At most this many streams' state is held; past it /state reads Postgres.
+const MAX_STATE_ROWS = 100_000;
+const STATE_SQL = `SELECT stream_id, active_viewers, (extract(epoch FROM last_event_at) * 1000000)::int8,
+  (extract(epoch FROM updated_at) * 1000000)::int8
+FROM stream_state ORDER BY stream_id COLLATE "C" LIMIT ${MAX_STATE_ROWS + 1}`;
+const BOUNDS_SQL = `SELECT (extract(epoch FROM min(window_start)) * 1000000)::int8,
+  (extract(epoch FROM max(window_start)) * 1000000)::int8 FROM stream_metrics_minute`;
+// Strings whose order differs between code point order and the usual language collations.
+const ORDER_PROBE = ['a', 'B', 'b', '_', '-', 'Z', '1', 'é', 'e', 'stream_10', 'stream-10', 'stream 1'];
+
+export interface WindowFeedOptions {
+  pool: pg.Pool;
+  logger: Logger;
+  /** How far back from the newest window the store holds windows, in ms. */
+  horizonMs: number;
+}
+
+type Span = readonly [from: number, to: number];
+
+export class WindowFeed {
+  private readonly pool: pg.Pool;
+  private readonly logger: Logger;
+  private readonly horizonUs: number;
+  private store = new WindowStore();
+  private client: pg.Client | undefined;
+  private ready = false;
+  private closed = false;
+  /** Spans announced and not yet read again. */
+  private dirty: Span[] = [];
+  /** Reload everything (a TRUNCATE, or changes missed). */
+  private reloadAll = false;
+  /** stream_state changed. */
+  private stateDirty = false;
+  /** Notifications heard, and how many of them the store reflects. */
+  private heard = 0;
+  private applied = 0;
+  private draining: Promise<void> | undefined;
+  private waiters: { upTo: number; resolve: () => void }[] = [];
+  private barrierOut: Promise<number> | undefined;
+  private barrierNext: Promise<number> | undefined;
+  private retry: NodeJS.Timeout | undefined;
+  private retryMs = 500;
+  private settleFirst: (served: boolean) => void = () => {};
+  private readonly firstAttempt = new Promise<boolean>((resolve) => {
+    this.settleFirst = resolve;
+  });
+
+  constructor(options: WindowFeedOptions) {
+    this.pool = options.pool;
+    this.logger = options.logger;
+    this.horizonUs = options.horizonMs * 1000;
+  }
+
+  /** Connects and loads in the background; reads go to Postgres until the store is loaded. */
+  start(): void {
+    void this.connect();
+  }
+
+  /** Waits for the first attempt to load: true once the store serves, false when that attempt failed. */
+  started(): Promise<boolean> {
+    return this.firstAttempt;
+  }
+
+  /** Windows held in memory (0 while not serving). */
+  get size(): number {
+    return this.ready ? this.store.size : 0;
+  }
+
+  /**
+   * The store, once it reflects every change committed before this call; undefined when it cannot
+   * (not loaded, connection down, too far behind): read Postgres then.
+   */
+  async fresh(): Promise<WindowStore | undefined> {
+    if (!this.ready) return undefined;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const caughtUp = this.barrier().then((heard) => this.appliedThrough(heard));
+      const timeout = new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), FRESH_TIMEOUT_MS);
+      });
+      const ok = await Promise.race([caughtUp.then(() => true), timeout]);
+      return ok && this.ready ? this.store : undefined;
+    } catch {
+      return undefined;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.settleFirst(false);
+    this.ready = false;
+    clearTimeout(this.retry);
+    for (const w of this.waiters.splice(0)) w.resolve();
+    const client = this.client;
+    this.client = undefined;
+    await client?.end().catch(() => {});
+    await this.draining?.catch(() => {});
+  }
+
+  // ---- connection ---------------------------------------------------------------------------------
+
+  private async connect(): Promise<void> {
+    if (this.closed) return;
+    const client = new pg.Client(this.pool.options);
+    this.client = client;
+    client.on('error', (error) => this.lost(client, error));
+    client.on('end', () => this.lost(client, new Error('connection ended')));
+    client.on('notification', (n) => {
+      if (n.channel === CHANNEL && n.payload !== BARRIER) this.heardChange(n.payload ?? '*');
+    });
+    try {
+      await client.connect();
+      // The barrier's commit need not wait for the disk: it carries nothing.
+      await client.query('SET synchronous_commit = off');
+      if (!(await this.codePointOrder(client))) {
+        this.logger.warn(
+          'the API reads windows from Postgres on every request: this database does not sort text by code point (C collation), which the in-memory windows need',
+        );
+        this.closed = true;
+        this.client = undefined;
+        await client.end();
+        this.settleFirst(false);
+        return;
+      }
+      await client.query(`LISTEN ${CHANNEL}`);
+      await this.load();
+      this.retryMs = 500;
+      this.drain();
+      this.settleFirst(true);
+    } catch (error) {
+      this.lost(client, error);
+      this.settleFirst(false);
+    }
+  }
+
+  private async codePointOrder(client: pg.Client): Promise<boolean> {
+    const { rows } = await client.query<{ sorted: string[] }>(
+      'SELECT array_agg(s ORDER BY s) AS sorted FROM unnest($1::text[]) s',
+      [ORDER_PROBE],
+    );
+    const expected = [...ORDER_PROBE].sort(compareCodePoints);
+    return JSON.stringify(rows[0]?.sorted) === JSON.stringify(expected);
+  }
+
+  private lost(client: pg.Client, error: unknown): void {
+    if (this.client !== client) return;
+    this.client = undefined;
+    this.ready = false;
+    for (const w of this.waiters.splice(0)) w.resolve();
+    void client.end().catch(() => {});
+    if (this.closed) return;
+    this.logger.warn(
+      { err: error },
+      `in-memory windows: lost the connection to Postgres; reading windows from Postgres until it is back (retry in ${this.retryMs} ms)`,
+    );
+    this.retry = setTimeout(() => void this.connect(), this.retryMs);
+    this.retryMs = Math.min(this.retryMs * 2, 30_000);
+  }
+
+  // ---- loading and changes ------------------------------------------------------------------------
+
+  /** Reads the newest `horizon` of windows into a new store, then the changes heard meanwhile. */
+  private async load(): Promise<void> {
+    const began = performance.now();
+    this.dirty = [];
+    this.reloadAll = false;
+    this.stateDirty = false;
+    const store = new WindowStore();
+    store.state = await this.readState();
+    const [bounds] = await queryRaw(this.pool, BOUNDS_SQL, [], 'read the span of the windows');
+    const first = bounds?.[0] == null ? undefined : Number(bounds[0]);
+    const last = bounds?.[1] == null ? undefined : Number(bounds[1]);
+    if (first !== undefined && last !== undefined) {
+      const floor = last - this.horizonUs;
+      const from = first > floor ? first : floor + 1;
+      if (first <= floor) store.completeAfter = floor;
+      const step = LOAD_MINUTES * 60_000_000;
+      for (let lo = from; lo <= last; lo += step) {
+        const hi = Math.min(lo + step - 1, last);
+        store.replace(lo, hi, await this.readSpan(lo, hi));
+      }
+    }
+    this.store = store;
+    this.ready = true;
+    this.logger.info(
+      { windows: store.size, ms: Math.round(performance.now() - began) },
+      'in-memory windows loaded: the window endpoints answer from memory',
+    );
+  }
+
+  private async readSpan(from: number, to: number) {
+    const rows = await queryRaw(this.pool, SPAN_SQL, [from, to], 'read windows into memory');
+    const builder = new MinuteBuilder();
+    const ints = [0, 0, 0, 0, 0, 0, 0];
+    const streams = new Map<string, string>();
+    for (const r of rows) {
+      for (let k = 0; k < 7; k++) ints[k] = Number(r[3 + k]);
+      const id = r[1] as string;
+      let stream = streams.get(id);
+      if (stream === undefined) {
+        stream = id;
+        streams.set(id, id);
+      }
+      builder.add(Number(r[0]), stream, Number(r[2]), ints, Number(r[10]), Number(r[11]), [
+        Number(r[12]),
+        Number(r[13]),
+        Number(r[14]),
+      ]);
+    }
+    return builder.finish();
+  }
+
+  private async readState(): Promise<StreamStates | undefined> {
+    const rows = await queryRaw(this.pool, STATE_SQL, [], 'read stream state into memory');
+    if (rows.length > MAX_STATE_ROWS) return undefined;
+    return new StreamStates(
+      rows.map((r) => ({
+        stream: r[0] as string,
+        viewers: Number(r[1]),
+        lastEventAt: Number(r[2]),
+        updatedAt: Number(r[3]),
+      })),
+    );
+  }
+
+  private heardChange(payload: string): void {
+    this.heard++;
+    if (payload === 'state') {
+      this.stateDirty = true;
+      if (this.ready) this.drain();
+      return;
+    }
+    const comma = payload.indexOf(',');
+    const from = Number(payload.slice(0, comma));
+    const to = Number(payload.slice(comma + 1));
+    if (comma < 0 || !Number.isFinite(from) || !Number.isFinite(to)) this.reloadAll = true;
+    else this.dirty.push([from, to]);
+    if (this.ready) this.drain();
+  }
+
+  /** Reads the announced spans again, one at a time, until none is left. */
+  private drain(): void {
+    if (this.draining !== undefined) return;
+    let done = false;
+    let run: Promise<void> | undefined;
+    run = (async () => {
+      try {
+        while (
+          this.ready &&
+          (this.dirty.length > 0 || this.reloadAll || this.stateDirty || this.applied < this.heard)
+        ) {
+          const heard = this.heard;
+          if (this.reloadAll) {
+            this.ready = false;
+            await this.load();
+            continue;
+          }
+          if (this.stateDirty) {
+            this.stateDirty = false;
+            this.store.state = await this.readState();
+          }
+          for (const [from, to] of merge(this.dirty.splice(0))) {
+            const lo = Math.max(from, this.store.completeAfter + 1);
+            if (lo > to) continue;
+            this.store.replace(lo, to, await this.readSpan(lo, to));
+          }
+          const newest = this.store.newest;
+          if (newest !== undefined && newest - this.horizonUs > this.store.completeAfter) {
+            this.store.evictThrough(newest - this.horizonUs);
+          }
+          this.applied = heard;
+          this.settle();
+        }
+      } catch (error) {
+        const client = this.client;
+        if (client !== undefined) this.lost(client, error);
+      } finally {
+        done = true;
+        if (this.draining === run) this.draining = undefined;
+      }
+    })();
+    // A run with nothing to do has finished already: only a run still going is remembered.
+    if (!done) this.draining = run;
+  }
+
+  private settle(): void {
+    this.waiters = this.waiters.filter((w) => {
+      if (w.upTo > this.applied) return true;
+      w.resolve();
+      return false;
+    });
+  }
+
+  private appliedThrough(heard: number): Promise<void> {
+    if (this.applied >= heard) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.waiters.push({ upTo: heard, resolve });
+      this.drain();
+    });
+  }
+
+  // ---- barriers -----------------------------------------------------------------------------------
+
+  /** How many notifications had been heard once one barrier sent after this call came back. */
+  private barrier(): Promise<number> {
+    if (this.barrierOut === undefined) {
+      this.barrierOut = this.sendBarrier().finally(() => {
+        this.barrierOut = undefined;
+      });
+      return this.barrierOut;
+    }
+    // One is out already, sent before this call: wait for it, then share the next one.
+    this.barrierNext ??= this.barrierOut
+      .catch(() => 0)
+      .then(() => {
+        this.barrierNext = undefined;
+        return this.barrier();
+      });
+    return this.barrierNext;
+  }
+
+  private async sendBarrier(): Promise<number> {
+    const client = this.client;
+    if (client === undefined) throw new Error('not connected');
+    await client.query(`NOTIFY ${CHANNEL}, '${BARRIER}'`);
+    return this.heard;
+  }
+}
+
+/** Overlapping or touching spans as one. */
+function merge(spans: Span[]): Span[] {
+  spans.sort((a, b) => a[0] - b[0]);
+  const out: [number, number][] = [];
+  for (const [from, to] of spans) {
+    const last = out[out.length - 1];
+    if (last !== undefined && from <= last[1] + 1) last[1] = Math.max(last[1], to);
+    else out.push([from, to]);
+  }
+  return out;
+}
