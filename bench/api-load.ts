@@ -11,7 +11,7 @@ import autocannon from 'autocannon';
 import pg from 'pg';
 import { migrate } from '../src/db/index.ts';
 import { createRandom } from '../src/generator/random.ts';
-import { withServe } from './child.ts';
+import { waitFor, withServe } from './child.ts';
 import { encodeCursor } from '../src/realtime/api/cursor.ts';
 import { benchAcceptEncoding, cpuMicrosPerRequest, processCpuSeconds, scratch } from './harness.ts';
 import { cpuSeconds } from './kafka-harness.ts';
@@ -36,6 +36,22 @@ const pick = (r: () => number, n: number) => Math.floor(r() * n);
 /** The newest window_start of the seeded table (ISO), for the cursors of the distinct mode. */
 let latest = '';
 const stream = (r: () => number) => `stream_${FIRST_STREAM + pick(r, STREAMS)}`;
+
+/** Waits until the server holds every window in memory (unless turned off), and says how long that took. */
+async function windowsLoaded(base: string, memory: string | undefined): Promise<void> {
+  if (memory !== undefined && parseFloat(memory) === 0) return;
+  const began = performance.now();
+  await waitFor(
+    'the windows in memory',
+    async () => {
+      const text = await (await fetch(`${base}/prometheus`)).text();
+      const held = Number(/^api_windows_in_memory (\S+)$/m.exec(text)?.[1] ?? 0);
+      return held >= STREAMS * MINUTES ? true : undefined;
+    },
+    300_000,
+  );
+  console.error(`windows in memory after ${((performance.now() - began) / 1000).toFixed(1)} s`);
+}
 
 const ENDPOINTS: Endpoint[] = [
   {
@@ -203,12 +219,17 @@ export async function runApiLoad(opts: BenchOptions): Promise<Record<string, unk
     const seconds = Math.max(5, Math.round(opts.seconds / 3));
     const only = process.env.RTSA_BENCH_ENDPOINTS?.split(',');
     const endpoints = only ? ENDPOINTS.filter((e) => only.includes(e.name)) : ENDPOINTS;
-    const single = await withServe(env, ['--api-cache-ttl', '250ms'], async (base, pid) => {
+    // RTSA_BENCH_WINDOW_MEMORY=0 measures every request on Postgres (the server's path before issue 14's read model).
+    const memory = process.env.RTSA_BENCH_WINDOW_MEMORY;
+    const serveArgs = memory === undefined ? [] : ['--api-window-memory', memory];
+    const single = await withServe(env, ['--api-cache-ttl', '250ms', ...serveArgs], async (base, pid) => {
+      await windowsLoaded(base, memory);
       const rows = [];
       for (const e of endpoints) rows.push(await load(base, e, 'single', seconds, pid));
       return rows;
     });
-    const distinct = await withServe(env, ['--api-cache-ttl', '0ms'], async (base, pid) => {
+    const distinct = await withServe(env, ['--api-cache-ttl', '0ms', ...serveArgs], async (base, pid) => {
+      await windowsLoaded(base, memory);
       const rows = [];
       for (const e of endpoints) rows.push(await load(base, e, 'distinct', seconds, pid));
       return rows;

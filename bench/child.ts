@@ -42,6 +42,8 @@ export async function withServe<T>(
   const child = spawn(
     process.execPath,
     [
+      // e.g. RTSA_BENCH_SERVE_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile the server under load.
+      ...(process.env.RTSA_BENCH_SERVE_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
       'src/cli/main.ts',
       'serve',
       '--database-url',
