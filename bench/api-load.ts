@@ -7,6 +7,7 @@
  *   distinct  the cache off and every request different (a random stream, range and page), so
  *             each one runs its queries: what the queries themselves cost.
  */
+import { readFile } from 'node:fs/promises';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { migrate } from '../src/db/index.ts';
@@ -37,20 +38,24 @@ const pick = (r: () => number, n: number) => Math.floor(r() * n);
 let latest = '';
 const stream = (r: () => number) => `stream_${FIRST_STREAM + pick(r, STREAMS)}`;
 
-/** Waits until the server holds every window in memory (unless turned off), and says how long that took. */
-async function windowsLoaded(base: string, memory: string | undefined): Promise<void> {
-  if (memory !== undefined && parseFloat(memory) === 0) return;
+/** Waits until the server holds every window in memory (unless turned off); says how long that took and the server's memory. */
+async function windowsLoaded(base: string, pid: number, memory: string | undefined): Promise<void> {
   const began = performance.now();
-  await waitFor(
-    'the windows in memory',
-    async () => {
-      const text = await (await fetch(`${base}/prometheus`)).text();
-      const held = Number(/^api_windows_in_memory (\S+)$/m.exec(text)?.[1] ?? 0);
-      return held >= STREAMS * MINUTES ? true : undefined;
-    },
-    300_000,
+  const off = memory !== undefined && parseFloat(memory) === 0;
+  if (!off)
+    await waitFor(
+      'the windows in memory',
+      async () => {
+        const text = await (await fetch(`${base}/prometheus`)).text();
+        const held = Number(/^api_windows_in_memory (\S+)$/m.exec(text)?.[1] ?? 0);
+        return held >= STREAMS * MINUTES ? true : undefined;
+      },
+      300_000,
+    );
+  const rss = /VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8').catch(() => ''))?.[1];
+  console.error(
+    `windows in memory after ${((performance.now() - began) / 1000).toFixed(1)} s; server RSS ${rss === undefined ? '?' : `${Math.round(Number(rss) / 1024)} MiB`}`,
   );
-  console.error(`windows in memory after ${((performance.now() - began) / 1000).toFixed(1)} s`);
 }
 
 const ENDPOINTS: Endpoint[] = [
@@ -223,13 +228,13 @@ export async function runApiLoad(opts: BenchOptions): Promise<Record<string, unk
     const memory = process.env.RTSA_BENCH_WINDOW_MEMORY;
     const serveArgs = memory === undefined ? [] : ['--api-window-memory', memory];
     const single = await withServe(env, ['--api-cache-ttl', '250ms', ...serveArgs], async (base, pid) => {
-      await windowsLoaded(base, memory);
+      await windowsLoaded(base, pid, memory);
       const rows = [];
       for (const e of endpoints) rows.push(await load(base, e, 'single', seconds, pid));
       return rows;
     });
     const distinct = await withServe(env, ['--api-cache-ttl', '0ms', ...serveArgs], async (base, pid) => {
-      await windowsLoaded(base, memory);
+      await windowsLoaded(base, pid, memory);
       const rows = [];
       for (const e of endpoints) rows.push(await load(base, e, 'distinct', seconds, pid));
       return rows;

@@ -40,7 +40,7 @@ export type {
 } from './schemas.ts';
 
 export const DEFAULT_CACHE_TTL_MS = 250;
-/** The window endpoints answer the newest 24 hours of windows from memory (~60 bytes a window). */
+/** The window endpoints answer the newest 24 hours of windows from memory (~120 bytes a window). */
 export const DEFAULT_WINDOW_MEMORY_MS = 24 * 60 * 60 * 1000;
 
 export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {

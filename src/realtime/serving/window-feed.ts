@@ -19,14 +19,14 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { queryRaw } from '../../db/json-rows.ts';
-import { compareCodePoints, MinuteBuilder, StreamStates, WindowStore } from './window-store.ts';
+import { compareCodePoints, type Minute, MinuteBuilder, StreamStates, WindowStore } from './window-store.ts';
 
 const CHANNEL = 'rtsa_windows';
 const BARRIER = 'barrier';
 /** How long a request waits for the store to catch up before it reads Postgres instead. */
 const FRESH_TIMEOUT_MS = 2_000;
 /** Minutes read per statement while loading. */
-const LOAD_MINUTES = 60;
+const LOAD_MINUTES = 10;
 
 // A row's columns for MinuteBuilder: µs times, the integers in INT_COLUMNS' order, donations as a double.
 const COLUMNS = `(extract(epoch FROM window_start) * 1000000)::int8, stream_id,
@@ -297,15 +297,20 @@ export class WindowFeed {
             await this.load();
             continue;
           }
-          if (this.stateDirty) {
-            this.stateDirty = false;
-            this.store.state = await this.readState();
-          }
+          // Everything read first, then applied at once: no request sees half of a change.
+          const stateChanged = this.stateDirty;
+          this.stateDirty = false;
+          const state = stateChanged ? await this.readState() : undefined;
+          const reads: [number, number, Minute[]][] = [];
           for (const [from, to] of merge(this.dirty.splice(0))) {
-            const lo = Math.max(from, this.store.completeAfter + 1);
-            if (lo > to) continue;
-            this.store.replace(lo, to, await this.readSpan(lo, to));
+            const step = LOAD_MINUTES * 60_000_000;
+            for (let lo = Math.max(from, this.store.completeAfter + 1); lo <= to; lo += step) {
+              const hi = Math.min(lo + step - 1, to);
+              reads.push([lo, hi, await this.readSpan(lo, hi)]);
+            }
           }
+          if (stateChanged) this.store.state = state;
+          for (const [lo, hi, minutes] of reads) this.store.replace(lo, hi, minutes);
           const newest = this.store.newest;
           if (newest !== undefined && newest - this.horizonUs > this.store.completeAfter) {
             this.store.evictThrough(newest - this.horizonUs);

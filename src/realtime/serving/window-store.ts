@@ -7,7 +7,7 @@
  * the statement. window-feed.ts fills it from Postgres and keeps it current.
  *
  * Layout: a minute (one window_start) is a set of columns sorted by stream_id, replaced whole when
- * any of its rows changes (~60 bytes a window). Each stream keeps the ascending window_starts it
+ * any of its rows changes (~120 bytes a window with its stream index). Each stream keeps the ascending window_starts it
  * has. Times are µs since the epoch, as Postgres keeps them; the API writes milliseconds.
  * stream_id order is code point order, which is Postgres' order under the C collations (the feed
  * checks the database's before it serves from here).
@@ -51,15 +51,20 @@ export const INT_COLUMNS = [
 ] as const;
 const INTS = INT_COLUMNS.length;
 
-/** Builds Minutes from rows sorted by (window_start, stream_id in code point order). */
+/**
+ * Builds Minutes from rows sorted by (window_start, stream_id in code point order). Rows go into
+ * columns reused from one minute to the next; a minute keeps an exact-size copy (no garbage per
+ * row: loading a day of 1,000 streams would otherwise grow the heap by several times the store).
+ */
 export class MinuteBuilder {
   private start = Number.NaN;
+  private count = 0;
   private streams: string[] = [];
-  private ends: number[] = [];
-  private ints: number[] = [];
-  private donations: number[] = [];
-  private updated: number[] = [];
-  private cums: number[] = [];
+  private ends = new Float64Array(1024);
+  private ints = new Int32Array(1024 * INTS);
+  private donations = new Float64Array(1024);
+  private updated = new Float64Array(1024);
+  private cums = new Float64Array(1024 * 3);
   readonly done: Minute[] = [];
 
   add(
@@ -72,12 +77,16 @@ export class MinuteBuilder {
     cums: readonly [donationsMicros: number, chat: number, windows: number],
   ): void {
     if (start !== this.start) this.flush(start);
+    const i = this.count++;
+    if (i === this.ends.length) this.grow();
     this.streams.push(stream);
-    this.ends.push(end);
-    for (const v of ints) this.ints.push(v);
-    this.donations.push(donations);
-    this.updated.push(updated);
-    this.cums.push(Number.isSafeInteger(cums[0]) ? cums[0] : Number.NaN, cums[1], cums[2]);
+    this.ends[i] = end;
+    for (let k = 0; k < INTS; k++) this.ints[i * INTS + k] = ints[k] as number;
+    this.donations[i] = donations;
+    this.updated[i] = updated;
+    this.cums[i * 3] = Number.isSafeInteger(cums[0]) ? cums[0] : Number.NaN;
+    this.cums[i * 3 + 1] = cums[1];
+    this.cums[i * 3 + 2] = cums[2];
   }
 
   /** The minutes added so far; the builder starts over. */
@@ -86,28 +95,39 @@ export class MinuteBuilder {
     return this.done.splice(0);
   }
 
+  private grow(): void {
+    const n = this.ends.length * 2;
+    const bigger = <T extends Float64Array | Int32Array>(a: T, width: number): T => {
+      const b = new (a.constructor as new (n: number) => T)(n * width);
+      b.set(a);
+      return b;
+    };
+    this.ends = bigger(this.ends, 1);
+    this.ints = bigger(this.ints, INTS);
+    this.donations = bigger(this.donations, 1);
+    this.updated = bigger(this.updated, 1);
+    this.cums = bigger(this.cums, 3);
+  }
+
   private flush(next: number): void {
-    if (this.streams.length > 0) {
+    const n = this.count;
+    if (n > 0) {
       this.done.push({
         start: this.start,
         startIso: isoOfMicros(this.start),
         endIso: isoOfMicros(this.start + MICROS_PER_MINUTE),
         simple: !this.streams.some((id) => HIGH.test(id)),
         streams: this.streams,
-        ends: Float64Array.from(this.ends),
-        ints: Int32Array.from(this.ints),
-        donations: Float64Array.from(this.donations),
-        updated: Float64Array.from(this.updated),
-        cums: Float64Array.from(this.cums),
+        ends: this.ends.slice(0, n),
+        ints: this.ints.slice(0, n * INTS),
+        donations: this.donations.slice(0, n),
+        updated: this.updated.slice(0, n),
+        cums: this.cums.slice(0, n * 3),
       });
     }
     this.start = next;
+    this.count = 0;
     this.streams = [];
-    this.ends = [];
-    this.ints = [];
-    this.donations = [];
-    this.updated = [];
-    this.cums = [];
   }
 }
 
