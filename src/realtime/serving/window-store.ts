@@ -1,14 +1,16 @@
 /**
- * The windows of stream_metrics_minute held in memory, for the window endpoints (/metrics,
- * /metrics/history, /metrics/latest) without a Postgres round trip per request (issue 14). Each
+ * The windows of stream_metrics_minute (and stream_state) held in memory, for the read endpoints
+ * (/metrics, /metrics/history, /metrics/latest, /streams/top, /state) without a Postgres round trip
+ * per request (issue 14). Each
  * query here answers exactly what its statement in metrics-queries.ts answers — the same rows, the
  * same order, the same anchor — or `undefined` when the rows it needs are not all held (a range
  * reaching below the horizon, a stream whose windows are all older than it): the caller then runs
  * the statement. window-feed.ts fills it from Postgres and keeps it current.
  *
  * Layout: a minute (one window_start) is a set of columns sorted by stream_id, replaced whole when
- * any of its rows changes (~120 bytes a window with its stream index). Each stream keeps the ascending window_starts it
- * has. Times are µs since the epoch, as Postgres keeps them; the API writes milliseconds.
+ * any of its rows changes; each stream keeps its window_starts ascending, with the minute and row of
+ * each (~120 bytes a window in all). The newest hour keeps each row's JSON once written. Times are
+ * µs since the epoch, as Postgres keeps them; the API writes milliseconds.
  * stream_id order is code point order, which is Postgres' order under the C collations (the feed
  * checks the database's before it serves from here).
  */
@@ -37,7 +39,17 @@ export interface Minute {
    * double is no longer exact), cum_chat_messages, cum_windows.
    */
   readonly cums: Float64Array;
+  /** Rows already written as JSON, kept while the minute is among the newest (RENDERED_MINUTES). */
+  json?: (string | undefined)[] | undefined;
 }
+
+/**
+ * The newest minutes keep each row's JSON once written: most pages read them (dashboards, the last
+ * hour), and a minute that changes is replaced whole, so nothing kept goes stale. Older minutes
+ * write their rows per request. At most this many minutes, and not past ROWS_PER_RENDERED_MINUTE.
+ */
+const RENDERED_MINUTES = 60;
+const ROWS_PER_RENDERED_MINUTE = 5_000;
 
 /** The integer columns of a row in Minute.ints, in the order of the API's JSON. */
 export const INT_COLUMNS = [
@@ -249,6 +261,28 @@ function quote(s: string): string {
 
 /** Row `i` of `m` as MetricsRow JSON (the keys and order of metrics-queries.ts' METRIC_JSON). */
 function rowJson(m: Minute, i: number): string {
+  const kept = m.json;
+  if (kept === undefined) return writeRow(m, i);
+  let json = kept[i];
+  if (json === undefined) {
+    json = flat(writeRow(m, i));
+    kept[i] = json;
+  }
+  return json;
+}
+
+/**
+ * `s` as one flat string. Written from many parts, a string is a tree of them that every later join
+ * walks again (40 µs to join a page of 55 kept rows instead of 5); converting it to a number makes
+ * V8 flatten it in place.
+ */
+let _flattenSink = 0;
+function flat(s: string): string {
+  _flattenSink += Number(s);
+  return s;
+}
+
+function writeRow(m: Minute, i: number): string {
   const o = i * INTS;
   const ints = m.ints;
   const end = m.ends[i] as number;
@@ -369,6 +403,7 @@ export class WindowStore {
 
   private put(m: Minute): void {
     this.behindCache = undefined;
+    const newestBefore = this.newest;
     const old = this.minutes.get(m.start);
     this.minutes.set(m.start, m);
     this.rowCount += m.streams.length - (old?.streams.length ?? 0);
@@ -393,6 +428,25 @@ export class WindowStore {
       } else {
         this.link(m.streams[j] as string, m, j);
         j++;
+      }
+    }
+    this.keepJson(m, newestBefore);
+  }
+
+  /** Gives `m` a place for its rows' JSON if it is among the newest minutes; takes it from those no longer. */
+  private keepJson(m: Minute, newestBefore: number | undefined): void {
+    const newest = this.newest as number;
+    const from = newest - RENDERED_MINUTES * MICROS_PER_MINUTE;
+    if (m.start > from && m.streams.length <= ROWS_PER_RENDERED_MINUTE) m.json = new Array(m.streams.length);
+    if (newestBefore !== undefined && newest > newestBefore) {
+      const was = newestBefore - RENDERED_MINUTES * MICROS_PER_MINUTE;
+      for (
+        let k = upperBound(this.starts, was);
+        k < this.starts.length && (this.starts[k] as number) <= from;
+        k++
+      ) {
+        const old = this.minutes.get(this.starts[k] as number);
+        if (old !== undefined) old.json = undefined;
       }
     }
   }
