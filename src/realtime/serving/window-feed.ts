@@ -22,9 +22,12 @@ import { queryRaw } from '../../db/json-rows.ts';
 import { compareCodePoints, type Minute, MinuteBuilder, StreamStates, WindowStore } from './window-store.ts';
 
 const CHANNEL = 'rtsa_windows';
+export const APPLICATION_NAME = 'rtsa window feed';
 const BARRIER = 'barrier';
 /** How long a request waits for the store to catch up before it reads Postgres instead. */
 const FRESH_TIMEOUT_MS = 2_000;
+/** The listening session ends on the server after this long without a statement (see connect). */
+const IDLE_SESSION_TIMEOUT_MS = 60_000;
 /** Minutes read per statement while loading. */
 const LOAD_MINUTES = 10;
 
@@ -53,6 +56,8 @@ export interface WindowFeedOptions {
   logger: Logger;
   /** How far back from the newest window the store holds windows, in ms. */
   horizonMs: number;
+  /** Postgres ends the listening session after this long without a statement (default 60 s; see connect). */
+  idleSessionTimeoutMs?: number | undefined;
 }
 
 type Span = readonly [from: number, to: number];
@@ -61,6 +66,7 @@ export class WindowFeed {
   private readonly pool: pg.Pool;
   private readonly logger: Logger;
   private readonly horizonUs: number;
+  private readonly idleSessionTimeoutMs: number;
   private store = new WindowStore();
   private client: pg.Client | undefined;
   private ready = false;
@@ -89,6 +95,7 @@ export class WindowFeed {
     this.pool = options.pool;
     this.logger = options.logger;
     this.horizonUs = options.horizonMs * 1000;
+    this.idleSessionTimeoutMs = options.idleSessionTimeoutMs ?? IDLE_SESSION_TIMEOUT_MS;
   }
 
   /** Connects and loads in the background; reads go to Postgres until the store is loaded. */
@@ -143,7 +150,8 @@ export class WindowFeed {
 
   private async connect(): Promise<void> {
     if (this.closed) return;
-    const client = new pg.Client(this.pool.options);
+    // Named, so pg_stat_activity tells operators (and tests) which session is the listener.
+    const client = new pg.Client({ ...this.pool.options, application_name: APPLICATION_NAME });
     this.client = client;
     client.on('error', (error) => this.lost(client, error));
     client.on('end', () => this.lost(client, new Error('connection ended')));
@@ -154,6 +162,15 @@ export class WindowFeed {
       await client.connect();
       // The barrier's commit need not wait for the disk: it carries nothing.
       await client.query('SET synchronous_commit = off');
+      // A listener that stops reading (a frozen process) holds Postgres' notification queue, and a
+      // full queue fails every writer's commit: Postgres ends this session once it has been idle
+      // for a minute (Postgres 14 on), and a live feed speaks every 20 s.
+      await client.query(`SET idle_session_timeout = '${this.idleSessionTimeoutMs}ms'`).catch(() => {});
+      const keepalive = setInterval(() => {
+        if (this.client === client) void client.query('SELECT 1').catch(() => {});
+        else clearInterval(keepalive);
+      }, this.idleSessionTimeoutMs / 3);
+      keepalive.unref();
       if (!(await this.codePointOrder(client))) {
         this.logger.warn(
           'the API reads windows from Postgres on every request: this database does not sort text by code point (C collation), which the in-memory windows need',

@@ -28,6 +28,7 @@ import {
   isoOfMillis,
   type WindowStore,
 } from '../../../src/realtime/serving/window-store.ts';
+import { APPLICATION_NAME } from '../../../src/realtime/serving/window-feed.ts';
 import { silentLogger } from '../../../src/telemetry/logger.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/postgres.ts';
 
@@ -322,8 +323,8 @@ describe('a feed holding every window', () => {
 
   test('a lost connection: Postgres meanwhile, then a full reload with the changes made while away', async () => {
     const { rows } = await db.pool.query<{ pid: number }>(
-      `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
-         AND query LIKE '%rtsa_windows%'`,
+      `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1`,
+      [APPLICATION_NAME],
     );
     assert.equal(rows.length, 1, 'one listening connection');
     await db.pool.query('SELECT pg_terminate_backend($1)', [rows[0]?.pid]);
@@ -361,6 +362,41 @@ describe('a feed holding every window', () => {
     await summarise();
     await agree(feed, 50, 'after TRUNCATE and a refill');
   });
+});
+
+test('a frozen process does not hold the notification queue: Postgres ends its listening session', async () => {
+  const feed = new WindowFeed({
+    pool: db.pool,
+    logger: silentLogger(),
+    horizonMs: 24 * 3600_000,
+    idleSessionTimeoutMs: 600,
+  });
+  feed.start();
+  try {
+    assert.equal(await feed.started(), true);
+    const listener = async () =>
+      (
+        await db.pool.query<{ pid: number }>(
+          `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1`,
+          [APPLICATION_NAME],
+        )
+      ).rows.map((r) => r.pid);
+    const before = await listener();
+    assert.equal(before.length, 1);
+    // Alive, it keeps its session past the timeout.
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.deepEqual(await listener(), before);
+    // Frozen (the thread blocked: no keepalive, no reads) past the timeout: the session is ended.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1500);
+    for (let i = 0; i < 50 && (await listener()).includes(before[0] as number); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.ok(!(await listener()).includes(before[0] as number), 'the frozen session was ended');
+    // And the feed, awake again, reconnects and serves.
+    await untilServing(feed);
+  } finally {
+    await feed.close();
+  }
 });
 
 test('a horizon: ranges within it from memory, older ones from Postgres, the same rows', async () => {
