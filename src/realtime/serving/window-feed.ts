@@ -23,7 +23,8 @@ import { compareCodePoints, type Minute, MinuteBuilder, StreamStates, WindowStor
 
 const CHANNEL = 'rtsa_windows';
 export const APPLICATION_NAME = 'rtsa window feed';
-const BARRIER = 'barrier';
+/** A barrier's payload: this prefix and its number. */
+const BARRIER = 'barrier ';
 /** How long a request waits for the store to catch up before it reads Postgres instead. */
 const FRESH_TIMEOUT_MS = 2_000;
 /** The listening session ends on the server after this long without a statement (see connect). */
@@ -83,6 +84,9 @@ export class WindowFeed {
   private draining: Promise<void> | undefined;
   private waiters: { upTo: number; resolve: () => void }[] = [];
   private barrierOut: Promise<number> | undefined;
+  private barriersSent = 0;
+  private barrierSeen = 0;
+  private warnedBarrier = false;
   private barrierNext: Promise<number> | undefined;
   private retry: NodeJS.Timeout | undefined;
   private retryMs = 500;
@@ -156,7 +160,9 @@ export class WindowFeed {
     client.on('error', (error) => this.lost(client, error));
     client.on('end', () => this.lost(client, new Error('connection ended')));
     client.on('notification', (n) => {
-      if (n.channel === CHANNEL && n.payload !== BARRIER) this.heardChange(n.payload ?? '*');
+      if (n.channel !== CHANNEL) return;
+      if (n.payload?.startsWith(BARRIER)) this.barrierSeen = Number(n.payload.slice(BARRIER.length));
+      else this.heardChange(n.payload ?? '*');
     });
     try {
       await client.connect();
@@ -383,10 +389,26 @@ export class WindowFeed {
     return this.barrierNext;
   }
 
+  /**
+   * Postgres delivers a session's own notification before the statement's end, after every one
+   * queued before it: the barrier is sound only if its own came back. Through a pooler that hands
+   * statements to other sessions (PgBouncer in transaction mode) it does not, and the store could
+   * never be known current: such a barrier fails, and requests read Postgres.
+   */
   private async sendBarrier(): Promise<number> {
     const client = this.client;
     if (client === undefined) throw new Error('not connected');
-    await client.query(`NOTIFY ${CHANNEL}, '${BARRIER}'`);
+    const n = ++this.barriersSent;
+    await client.query(`NOTIFY ${CHANNEL}, '${BARRIER}${n}'`);
+    if (this.barrierSeen < n) {
+      if (!this.warnedBarrier) {
+        this.warnedBarrier = true;
+        this.logger.warn(
+          'the API reads windows from Postgres: its own notifications do not come back on its listening connection (a connection pooler in transaction mode?); connect it to Postgres directly for the in-memory windows',
+        );
+      }
+      throw new Error('the barrier notification did not come back');
+    }
     return this.heard;
   }
 }
