@@ -47,6 +47,10 @@ const MAX_STATE_ROWS = 100_000;
 const STATE_SQL = `SELECT stream_id, active_viewers, (extract(epoch FROM last_event_at) * 1000000)::int8,
   (extract(epoch FROM updated_at) * 1000000)::int8
 FROM stream_state ORDER BY stream_id COLLATE "C" LIMIT ${MAX_STATE_ROWS + 1}`;
+// The first window_start in [$1, $2] (µs): one probe of the primary key.
+const NEXT_SQL = `SELECT (extract(epoch FROM min(window_start)) * 1000000)::int8 FROM stream_metrics_minute
+WHERE window_start >= timestamptz 'epoch' + $1::int8 * interval '1 microsecond'
+  AND window_start <= timestamptz 'epoch' + $2::int8 * interval '1 microsecond'`;
 const BOUNDS_SQL = `SELECT (extract(epoch FROM min(window_start)) * 1000000)::int8,
   (extract(epoch FROM max(window_start)) * 1000000)::int8 FROM stream_metrics_minute`;
 // Strings whose order differs between code point order and the usual language collations.
@@ -239,11 +243,7 @@ export class WindowFeed {
       const floor = last - this.horizonUs;
       const from = first > floor ? first : floor + 1;
       if (first <= floor) store.completeAfter = floor;
-      const step = LOAD_MINUTES * 60_000_000;
-      for (let lo = from; lo <= last; lo += step) {
-        const hi = Math.min(lo + step - 1, last);
-        store.replace(lo, hi, await this.readSpan(lo, hi));
-      }
+      for (const [lo, hi, minutes] of await this.readRange(from, last)) store.replace(lo, hi, minutes);
     }
     this.store = store;
     this.ready = true;
@@ -251,6 +251,29 @@ export class WindowFeed {
       { windows: store.size, ms: Math.round(performance.now() - began) },
       'in-memory windows loaded: the window endpoints answer from memory',
     );
+  }
+
+  /**
+   * Every window with window_start in [from, to], as spans that together cover it (a span with no
+   * minutes says there is none there): LOAD_MINUTES of windows a statement, from one window_start
+   * to the next, so time without windows costs nothing (one statement may touch windows years
+   * apart: a late event and a current one).
+   */
+  private async readRange(from: number, to: number): Promise<[number, number, Minute[]][]> {
+    const out: [number, number, Minute[]][] = [];
+    const step = LOAD_MINUTES * 60_000_000;
+    let lo = from;
+    while (lo <= to) {
+      const [row] = await queryRaw(this.pool, NEXT_SQL, [lo, to], 'find windows to read into memory');
+      if (row?.[0] == null) {
+        out.push([lo, to, []]);
+        break;
+      }
+      const hi = Math.min(Number(row[0]) + step - 1, to);
+      out.push([lo, hi, await this.readSpan(lo, hi)]);
+      lo = hi + 1;
+    }
+    return out;
   }
 
   private async readSpan(from: number, to: number) {
@@ -326,11 +349,8 @@ export class WindowFeed {
           const state = stateChanged ? await this.readState() : undefined;
           const reads: [number, number, Minute[]][] = [];
           for (const [from, to] of merge(this.dirty.splice(0))) {
-            const step = LOAD_MINUTES * 60_000_000;
-            for (let lo = Math.max(from, this.store.completeAfter + 1); lo <= to; lo += step) {
-              const hi = Math.min(lo + step - 1, to);
-              reads.push([lo, hi, await this.readSpan(lo, hi)]);
-            }
+            const lo = Math.max(from, this.store.completeAfter + 1);
+            if (lo <= to) reads.push(...(await this.readRange(lo, to)));
           }
           if (stateChanged) this.store.state = state;
           for (const [lo, hi, minutes] of reads) this.store.replace(lo, hi, minutes);

@@ -304,6 +304,16 @@ describe('a feed holding every window', () => {
     await agree(feed, 40, 'state upserted');
     await db.pool.query(`DELETE FROM stream_state WHERE stream_id IN ('a', 'Z9')`);
     await agree(feed, 40, 'state deleted');
+    // One statement writing windows years apart (a late event and a current one): only the
+    // minutes that hold windows are read, not every ten minutes of the years between.
+    await insert([
+      { ws: '2014-06-01T00:00:00Z', sid: 'a' },
+      { ws: iso(T0 + (MINUTES + 2) * 60_000), sid: 'old and new' },
+    ]);
+    await agree(feed, 40, 'a span of ten years');
+    await db.pool.query(`DELETE FROM stream_metrics_minute WHERE window_start < '2015-01-01'`);
+    await summarise();
+    await agree(feed, 40, 'a span of ten years, deleted');
     // Several commits in a row, each read at once.
     for (let m = MINUTES + 3; m < MINUTES + 8; m++) {
       await insert(seedRows(m, m + 1));
