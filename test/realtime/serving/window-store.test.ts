@@ -220,6 +220,26 @@ async function untilServing(feed: WindowFeed): Promise<void> {
   assert.fail('the feed did not serve again within 10 s');
 }
 
+/** A feed on the test database, loaded (it must serve), for `fn`; closed after. */
+async function withFeed(
+  options: { horizonMs?: number; idleSessionTimeoutMs?: number },
+  fn: (feed: WindowFeed) => Promise<void>,
+): Promise<void> {
+  const feed = new WindowFeed({
+    pool: db.pool,
+    logger: silentLogger(),
+    horizonMs: 24 * 3600_000,
+    ...options,
+  });
+  feed.start();
+  try {
+    assert.equal(await feed.started(), true);
+    await fn(feed);
+  } finally {
+    await feed.close();
+  }
+}
+
 before(async () => {
   db = await createTestDatabase('window_store');
   await insert(seedRows(0, MINUTES));
@@ -375,15 +395,7 @@ describe('a feed holding every window', () => {
 });
 
 test('a frozen process does not hold the notification queue: Postgres ends its listening session', async () => {
-  const feed = new WindowFeed({
-    pool: db.pool,
-    logger: silentLogger(),
-    horizonMs: 24 * 3600_000,
-    idleSessionTimeoutMs: 600,
-  });
-  feed.start();
-  try {
-    assert.equal(await feed.started(), true);
+  await withFeed({ idleSessionTimeoutMs: 600 }, async (feed) => {
     const listener = async () =>
       (
         await db.pool.query<{ pid: number }>(
@@ -404,16 +416,11 @@ test('a frozen process does not hold the notification queue: Postgres ends its l
     assert.ok(!(await listener()).includes(before[0] as number), 'the frozen session was ended');
     // And the feed, awake again, reconnects and serves.
     await untilServing(feed);
-  } finally {
-    await feed.close();
-  }
+  });
 });
 
 test('notifications that do not come back (a pooler in transaction mode): Postgres answers, never a stale store', async () => {
-  const feed = new WindowFeed({ pool: db.pool, logger: silentLogger(), horizonMs: 24 * 3600_000 });
-  feed.start();
-  try {
-    assert.equal(await feed.started(), true);
+  await withFeed({}, async (feed) => {
     assert.ok((await feed.fresh()) !== undefined);
     // Fault injected: the listening session stops listening, as one behind a pooler would.
     await (feed as unknown as { client: { query(sql: string): Promise<unknown> } }).client.query(
@@ -421,16 +428,11 @@ test('notifications that do not come back (a pooler in transaction mode): Postgr
     );
     await insert(seedRows(MINUTES + 30, MINUTES + 31));
     assert.ok((await feed.fresh()) === undefined, 'no barrier can be trusted: no answer from memory');
-  } finally {
-    await feed.close();
-  }
+  });
 });
 
 test('a horizon: ranges within it from memory, older ones from Postgres, the same rows', async () => {
-  const feed = new WindowFeed({ pool: db.pool, logger: silentLogger(), horizonMs: 15 * 60_000 });
-  feed.start();
-  try {
-    assert.equal(await feed.started(), true);
+  await withFeed({ horizonMs: 15 * 60_000 }, async (feed) => {
     const count = await agree(feed, 400, 'horizon');
     assert.ok(count.memory > 50, `answered from memory: ${count.memory}`);
     assert.ok(count.postgres > 50, `left to Postgres: ${count.postgres}`);
@@ -439,7 +441,5 @@ test('a horizon: ranges within it from memory, older ones from Postgres, the sam
     await insert(seedRows(MINUTES + 20, MINUTES + 25));
     await agree(feed, 100, 'horizon, moved');
     assert.ok(feed.size <= before + STREAMS.length * 5);
-  } finally {
-    await feed.close();
-  }
+  });
 });

@@ -12,6 +12,7 @@ import type { WindowStore } from '../../serving/window-store.ts';
 import { type JsonBody, pageBody, sendJsonBody } from '../../../http/json-body.ts';
 import { encodeCursor } from '../cursor.ts';
 import { cursorOf } from '../cursor-param.ts';
+import { readFromMemoryOr } from '../memory-read.ts';
 import { cacheKey } from '../response-cache.ts';
 import {
   type HistoryQuery,
@@ -47,19 +48,10 @@ function toPage(
 export function registerMetricsRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const { pool } = ctx.deps;
 
-  /**
-   * The result from the windows in memory when they are current and hold every row it needs,
-   * else from Postgres (the same rows: window-store.ts mirrors each statement).
-   */
-  const read = async (
+  const read = (
     memory: (store: WindowStore) => MetricsResult | undefined,
     postgres: () => Promise<MetricsResult>,
-  ): Promise<MetricsResult> => {
-    const store = await ctx.windows?.fresh();
-    const result = store === undefined ? undefined : memory(store);
-    ctx.metrics.observeWindowRead(result === undefined ? 'postgres' : 'memory');
-    return result ?? postgres();
-  };
+  ) => readFromMemoryOr(ctx, memory, postgres);
 
   /** /metrics and /metrics/history: the same lookback range, newest or oldest first. */
   const rangeHandler =

@@ -5,6 +5,7 @@ import { selectStreamState } from '../../serving/index.ts';
 import { JsonBody, sendJsonBody } from '../../../http/json-body.ts';
 import { encodeCursor } from '../cursor.ts';
 import { cursorOf } from '../cursor-param.ts';
+import { readFromMemoryOr } from '../memory-read.ts';
 import { cacheKey } from '../response-cache.ts';
 import { StatePageSchema, type StateQuery, StateQuerySchema } from '../schemas.ts';
 
@@ -28,10 +29,11 @@ export function registerStateRoutes(app: FastifyInstance, ctx: ApiContext): void
       const body = await ctx.cache.get(cacheKey('/state', limit, offset, streamId, cursor), async () => {
         // One row more than the page tells whether another follows.
         const params = { limit: limit + 1, offset, streamId, after: after?.streamId };
-        const store = await ctx.windows?.fresh();
-        const fromMemory = store?.state?.page(params);
-        ctx.metrics.observeWindowRead(fromMemory === undefined ? 'postgres' : 'memory');
-        const result = fromMemory ?? (await selectStreamState(ctx.deps.pool, params));
+        const result = await readFromMemoryOr(
+          ctx,
+          (store) => store.state?.page(params),
+          () => selectStreamState(ctx.deps.pool, params),
+        );
         const more = result.rows.length > limit;
         const rows = more ? result.rows.slice(0, limit) : result.rows;
         const last = result.streamIds[limit - 1];

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ApiContext } from '../context.ts';
 import { selectTopStreams } from '../../serving/index.ts';
 import { JsonBody, sendJsonBody } from '../../../http/json-body.ts';
+import { readFromMemoryOr } from '../memory-read.ts';
 import { cacheKey } from '../response-cache.ts';
 import { type TopPage, TopPageSchema, type TopQuery, TopQuerySchema } from '../schemas.ts';
 
@@ -23,10 +24,11 @@ export function registerStreamRoutes(app: FastifyInstance, ctx: ApiContext): voi
     async (request, reply) => {
       const { minutes, by, n } = request.query;
       const body = await ctx.cache.get(cacheKey('/streams/top', minutes, by, n), async () => {
-        const store = await ctx.windows?.fresh();
-        const fromMemory = store?.top({ minutes, by, n });
-        ctx.metrics.observeWindowRead(fromMemory === undefined ? 'postgres' : 'memory');
-        const result = fromMemory ?? (await selectTopStreams(ctx.deps.pool, { minutes, by, n }));
+        const result = await readFromMemoryOr(
+          ctx,
+          (store) => store.top({ minutes, by, n }),
+          () => selectTopStreams(ctx.deps.pool, { minutes, by, n }),
+        );
         const page: TopPage = {
           latest_window_start: result.latest?.toISOString() ?? null,
           by,
