@@ -88,7 +88,7 @@ export const SETTINGS = {
     flag: 'api-cache-ttl',
     kind: 'duration',
     default: '250ms',
-    doc: 'Identical read requests within this time share one result (0 turns the response cache off).',
+    doc: 'Identical read requests within this time share one result, while no change to the windows has been heard since it was made (0 turns the response cache off).',
     area: 'api',
   },
   apiWindowMemoryMs: {

@@ -80,7 +80,13 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       : undefined;
   const ctx: ApiContext = {
     deps,
-    cache: new ResponseCache(deps.cacheTtlMs ?? DEFAULT_CACHE_TTL_MS),
+    // Every cached route is a window endpoint: a change to the windows in memory ends its entries.
+    cache: new ResponseCache(
+      deps.cacheTtlMs ?? DEFAULT_CACHE_TTL_MS,
+      1000,
+      () => performance.now(),
+      () => windows?.version,
+    ),
     metrics: registerApiMetrics(deps.registry, sampler, () => windows?.size ?? 0),
     windows,
   };

@@ -8,27 +8,45 @@
  * arriving while that query runs wait for it instead of starting their own (no stampede). A
  * response is therefore at most `ttlMs` plus one query older than the table. Failures are not
  * cached. At most `maxEntries` keys are held (oldest dropped first), so odd parameters cannot grow it.
+ *
+ * With a `version` of the data (the windows in memory count the changes Postgres announced: see
+ * window-feed.ts), an entry also ends with the data it was made from: a change heard since it was
+ * made is a miss, so a cached answer lags a commit only by the few milliseconds its notification
+ * takes, not by the TTL (freshness does not wait for a timer). Without one (memory off, loading,
+ * the listening connection down) the TTL alone bounds it, as before.
  */
 export class ResponseCache<T> {
   private readonly ttlMs: number;
   private readonly maxEntries: number;
   private readonly clock: () => number;
-  private readonly entries = new Map<string, { expiresAt: number; value: Promise<T> }>();
+  private readonly version: () => number | undefined;
+  private readonly entries = new Map<
+    string,
+    { expiresAt: number; version: number | undefined; value: Promise<T> }
+  >();
 
-  constructor(ttlMs: number, maxEntries = 1000, clock: () => number = () => performance.now()) {
+  constructor(
+    ttlMs: number,
+    maxEntries = 1000,
+    clock: () => number = () => performance.now(),
+    version: () => number | undefined = () => undefined,
+  ) {
     this.ttlMs = ttlMs;
     this.maxEntries = maxEntries;
     this.clock = clock;
+    this.version = version;
   }
 
   /** The cached body for `key`, or the one `load` makes (shared by every caller until it expires). */
   get(key: string, load: () => Promise<T>): Promise<T> {
     if (this.ttlMs <= 0) return load();
     const now = this.clock();
+    // Taken before the load: what it reads is this version or newer.
+    const version = this.version();
     const hit = this.entries.get(key);
-    if (hit !== undefined && hit.expiresAt > now) return hit.value;
+    if (hit !== undefined && hit.expiresAt > now && hit.version === version) return hit.value;
     if (hit !== undefined) this.entries.delete(key);
-    const entry = { expiresAt: now + this.ttlMs, value: load() };
+    const entry = { expiresAt: now + this.ttlMs, version, value: load() };
     this.entries.set(key, entry);
     entry.value.catch(() => {
       if (this.entries.get(key) === entry) this.entries.delete(key);

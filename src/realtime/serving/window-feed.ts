@@ -85,6 +85,8 @@ export class WindowFeed {
   /** Notifications heard, and how many of them the store reflects. */
   private heard = 0;
   private applied = 0;
+  /** Bumped whenever the store changes (a load, an applied change): see `version`. */
+  private changes = 0;
   private draining: Promise<void> | undefined;
   private waiters: { upTo: number; resolve: () => void }[] = [];
   private barrierOut: Promise<number> | undefined;
@@ -114,6 +116,15 @@ export class WindowFeed {
   /** Waits for the first attempt to load: true once the store serves, false when that attempt failed. */
   started(): Promise<boolean> {
     return this.firstAttempt;
+  }
+
+  /**
+   * Which state of the windows memory holds: it changes with every load and every change applied;
+   * undefined while not serving. Equal versions answer every query the same (the response cache
+   * keys on it).
+   */
+  get version(): number | undefined {
+    return this.ready ? this.changes : undefined;
   }
 
   /** Windows held in memory (0 while not serving). */
@@ -246,6 +257,7 @@ export class WindowFeed {
       for (const [lo, hi, minutes] of await this.readRange(from, last)) store.replace(lo, hi, minutes);
     }
     this.store = store;
+    this.changes++;
     this.ready = true;
     this.logger.info(
       { windows: store.size, ms: Math.round(performance.now() - began) },
@@ -358,6 +370,7 @@ export class WindowFeed {
           if (newest !== undefined && newest - this.horizonUs > this.store.completeAfter) {
             this.store.evictThrough(newest - this.horizonUs);
           }
+          if (stateChanged || reads.length > 0) this.changes++;
           this.applied = heard;
           this.settle();
         }

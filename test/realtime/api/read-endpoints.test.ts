@@ -4,6 +4,7 @@
  * from 2024, so a lookback from now() would find nothing).
  */
 import assert from 'node:assert/strict';
+import type { Registry } from 'prom-client';
 import { after, before, describe, test } from 'node:test';
 import { gunzipSync, zstdDecompressSync } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
@@ -601,8 +602,15 @@ describe('an empty table', () => {
 });
 
 describe('the response cache', () => {
-  test('identical requests within the TTL share one result; other parameters do not', async () => {
-    const cached = await buildTestApi({ pool: db.pool, cacheTtlMs: 60_000 });
+  /** Reads of the windows so far (memory and Postgres): a cache hit reads nothing. */
+  const reads = async (registry: Registry) =>
+    ((await registry.getSingleMetric('api_window_reads_total')?.get())?.values ?? []).reduce(
+      (sum, v) => sum + v.value,
+      0,
+    );
+
+  test('memory off: identical requests within the TTL share one result; other parameters do not', async () => {
+    const cached = await buildTestApi({ pool: db.pool, cacheTtlMs: 60_000, windowMemoryMs: 0 });
     try {
       const before = await cached.app.inject({ url: '/metrics/latest' });
       await db.pool.query(`UPDATE stream_metrics_minute SET chat_messages = 999 WHERE stream_id = 'gamma'`);
@@ -614,6 +622,44 @@ describe('the response cache', () => {
       assert.notEqual(fresh.body, before.body, 'the uncached app sees the change');
     } finally {
       await db.pool.query(`UPDATE stream_metrics_minute SET chat_messages = 14 WHERE stream_id = 'gamma'`);
+      await cached.app.close();
+    }
+  });
+
+  test('memory on: a cached answer lasts only until the API hears of a change, not the TTL', async () => {
+    const cached = await buildTestApi({ pool: db.pool, cacheTtlMs: 60_000 });
+    try {
+      // (/streams/top ranks by the running totals, which a hand-made UPDATE does not move.)
+      for (const url of ['/metrics/latest', '/metrics?minutes=10', '/state']) {
+        const first = await cached.app.inject({ url });
+        const readsBefore = await reads(cached.registry);
+        const same = await cached.app.inject({ url });
+        assert.equal(same.body, first.body, url);
+        assert.equal(
+          await reads(cached.registry),
+          readsBefore,
+          `${url}: nothing changed, served from the cache`,
+        );
+
+        await db.pool.query(
+          `UPDATE stream_metrics_minute SET chat_messages = chat_messages + 1000 WHERE stream_id = 'gamma'`,
+        );
+        await db.pool.query(
+          `UPDATE stream_state SET active_viewers = active_viewers + 1000 WHERE stream_id = 'gamma'`,
+        );
+        // Any read waits until the API has applied every change committed before it.
+        await cached.app.inject({ url: '/metrics/latest?stream_id=nope' });
+        const after = await cached.app.inject({ url });
+        assert.notEqual(after.body, first.body, `${url}: the change is seen within the TTL`);
+        assert.equal(after.body, (await app.inject({ url })).body, `${url}: as the uncached app answers`);
+      }
+    } finally {
+      await db.pool.query(
+        `UPDATE stream_metrics_minute SET chat_messages = chat_messages - 3000 WHERE stream_id = 'gamma'`,
+      );
+      await db.pool.query(
+        `UPDATE stream_state SET active_viewers = active_viewers - 3000 WHERE stream_id = 'gamma'`,
+      );
       await cached.app.close();
     }
   });

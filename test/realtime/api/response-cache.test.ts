@@ -74,3 +74,25 @@ test('cache keys are unambiguous', () => {
   assert.notEqual(cacheKey('/m', 'a,b', undefined), cacheKey('/m', 'a', 'b'));
   assert.notEqual(cacheKey('/m', 1, undefined), cacheKey('/m', 1, 'undefined'));
 });
+
+test('with a data version, an entry ends when the version changes, even within the TTL', async () => {
+  let version: number | undefined = 1;
+  const cache = new ResponseCache(
+    60_000,
+    1000,
+    () => 0,
+    () => version,
+  );
+  let loads = 0;
+  const load = async () => String(++loads);
+  assert.equal(await cache.get('k', load), '1');
+  assert.equal(await cache.get('k', load), '1', 'same version: shared');
+  version = 2;
+  assert.equal(await cache.get('k', load), '2', 'a change heard since: made again');
+  assert.equal(await cache.get('k', load), '2');
+  version = undefined;
+  assert.equal(await cache.get('k', load), '3', 'no version (memory not serving): not the versioned entry');
+  assert.equal(await cache.get('k', load), '3', 'then the TTL alone');
+  version = 2;
+  assert.equal(await cache.get('k', load), '4', 'an entry made without a version is not taken for one');
+});
