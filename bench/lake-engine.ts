@@ -6,18 +6,23 @@
  *   duckdb-appender       @duckdb/node-api: Appender into a temp table, COPY … PARTITION_BY (snappy)
  *   duckdb-appender-zstd  the same with zstd
  *   hyparquet-writer      pure JavaScript, one buffer per partition (snappy)
+ *   duckdb-ndjson         the bronze rows as NDJSON in a temp file (raw bytes as JSON text, base64
+ *                         when not UTF-8), read by DuckDB's own JSON reader and written by
+ *                         `COPY … PARTITION_BY` (snappy): no per-value calls into DuckDB
  * Then each output is read back by an independent reader: DuckDB reads hyparquet's files and
  * both outputs must hold the same rows (EXCEPT ALL both ways), and hyparquet reads DuckDB's files
  * and every row must equal the bronze row computed from the input.
  *
  * `npm run bench -- lake-engine` (1M events; `--events N` for another size).
  */
+import { isUtf8 } from 'node:buffer';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { DuckDBConnection } from '@duckdb/node-api';
 import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
 import type { BusRecord } from '../src/bus/types.ts';
 import { createCommerceHistory } from '../src/generator/commerce/index.ts';
@@ -31,7 +36,7 @@ import { writeBronzeDuckDB, writeBronzeHyparquet } from '../src/lakehouse/parque
 import { openDuckDB, sqlString } from '../src/lakehouse/parquet/duckdb.ts';
 import type { BenchOptions } from './options.ts';
 
-const CANDIDATES = ['duckdb-appender', 'duckdb-appender-zstd', 'hyparquet-writer'] as const;
+const CANDIDATES = ['duckdb-appender', 'duckdb-appender-zstd', 'hyparquet-writer', 'duckdb-ndjson'] as const;
 type Candidate = (typeof CANDIDATES)[number];
 const DEFAULT_EVENTS = 1_000_000;
 const DAYS = 10;
@@ -49,6 +54,8 @@ interface ChildResult {
   /** CPU time (user + system, all threads): steadier than wall time on a shared machine. */
   parse_cpu_ms: number;
   write_cpu_ms: number;
+  /** duckdb-ndjson: of write_cpu_ms, the rows made NDJSON and written to the temp file (the rest is DuckDB). */
+  handoff_cpu_ms?: number;
   files: number;
   baseline_rss_mib: number;
   peak_rss_mib: number;
@@ -89,6 +96,7 @@ async function runChild(candidate: Candidate, input: string, out: string): Promi
     return (u.user + u.system) / 1_000;
   };
   let files = 0;
+  let handoffCpu = 0;
   for (let at = 0, n = 0; at < records.length; at += BATCH, n++) {
     const t0 = performance.now();
     const c0 = cpu();
@@ -96,11 +104,20 @@ async function runChild(candidate: Candidate, input: string, out: string): Promi
     const t1 = performance.now();
     const c1 = cpu();
     const name = `batch-${String(n).padStart(4, '0')}`;
-    const written = duck
-      ? await writeBronzeDuckDB(duck.connection, batch, out, name, {
-          compression: candidate === 'duckdb-appender-zstd' ? 'zstd' : 'snappy',
-        })
-      : await writeBronzeHyparquet(batch, out, name);
+    let written: string[];
+    if (candidate === 'duckdb-ndjson' && duck) {
+      const file = `${out}.batch.ndjson`;
+      await writeFile(file, bronzeNdjson(batch));
+      handoffCpu += cpu() - c1;
+      written = await copyNdjsonToParquet(duck.connection, file, out, name);
+      await rm(file);
+    } else {
+      written = duck
+        ? await writeBronzeDuckDB(duck.connection, batch, out, name, {
+            compression: candidate === 'duckdb-appender-zstd' ? 'zstd' : 'snappy',
+          })
+        : await writeBronzeHyparquet(batch, out, name);
+    }
     writeMs += performance.now() - t1;
     parseMs += t1 - t0;
     writeCpu += cpu() - c1;
@@ -116,11 +133,60 @@ async function runChild(candidate: Candidate, input: string, out: string): Promi
     write_ms: Math.round(writeMs),
     parse_cpu_ms: Math.round(parseCpu),
     write_cpu_ms: Math.round(writeCpu),
+    ...(candidate === 'duckdb-ndjson' ? { handoff_cpu_ms: Math.round(handoffCpu) } : {}),
     files,
     baseline_rss_mib: Math.round(baseline / 2 ** 20),
     peak_rss_mib: Math.round((process.resourceUsage().maxRSS * 1024) / 2 ** 20),
   };
   process.stdout.write(`CHILD ${JSON.stringify(result)}\n`);
+}
+
+const TIME_COLUMNS = new Set(['broker_timestamp', 'event_timestamp', 'ingestion_time']);
+const BRONZE_NAMES = Object.keys(BRONZE_COLUMNS) as BronzeColumn[];
+
+/** The batch as NDJSON for DuckDB's reader: times as µs, the raw bytes as text (base64 when not UTF-8). */
+function bronzeNdjson(b: BronzeBatch): Buffer {
+  const j = JSON.stringify;
+  const topic = j(b.topic);
+  const lines = new Array<string>(b.length);
+  for (let i = 0; i < b.length; i++) {
+    const raw = b.raw_value[i]!;
+    const utf8 = isUtf8(raw);
+    lines[i] =
+      `{"topic":${topic},"partition":${b.partition[i]},"offset":${b.offset[i]},"broker_timestamp":${b.broker_timestamp[i]},` +
+      `"kafka_key":${j(b.kafka_key[i])},"raw_text":${utf8 ? j(raw.toString('utf8')) : 'null'},"raw_b64":${utf8 ? 'null' : j(raw.toString('base64'))},` +
+      `"event_id":${j(b.event_id[i])},"idempotency_key":${j(b.idempotency_key[i])},"user_id":${j(b.user_id[i])},` +
+      `"event_timestamp":${b.event_timestamp[i]},"device_type":${j(b.device_type[i])},"ip_address":${j(b.ip_address[i])},` +
+      `"schema_version":${j(b.schema_version[i])},"payload":${j(b.payload[i])},"invalid_reason":${j(b.invalid_reason[i])},` +
+      `"invalid_detail":${j(b.invalid_detail[i])},"ingestion_time":${b.ingestion_time},"date":${j(b.date[i])},"event_type":${j(b.event_type[i])}}`;
+  }
+  return Buffer.from(lines.join('\n'));
+}
+
+/** DuckDB reads the NDJSON and writes the bronze columns and types, partitioned as the other candidates. */
+async function copyNdjsonToParquet(
+  connection: DuckDBConnection,
+  file: string,
+  out: string,
+  name: string,
+): Promise<string[]> {
+  const read = BRONZE_NAMES.filter((c) => c !== 'raw_value')
+    .map((c) => `'${c}': '${TIME_COLUMNS.has(c) ? 'BIGINT' : BRONZE_COLUMNS[c]}'`)
+    .concat(["'raw_text': 'VARCHAR'", "'raw_b64': 'VARCHAR'"])
+    .join(', ');
+  const select = BRONZE_NAMES.map((c) =>
+    c === 'raw_value'
+      ? 'coalesce(encode(raw_text), from_base64(raw_b64)) AS raw_value'
+      : TIME_COLUMNS.has(c)
+        ? `make_timestamptz("${c}") AS "${c}"`
+        : `"${c}"`,
+  ).join(', ');
+  await connection.run(
+    `COPY (SELECT ${select} FROM read_json(${sqlString(file)}, format = 'newline_delimited', columns = {${read}})) ` +
+      `TO ${sqlString(out)} (FORMAT parquet, COMPRESSION snappy, PARTITION_BY (date, event_type), ` +
+      `ROW_GROUP_SIZE 100000, APPEND, FILENAME_PATTERN '${name}_{uuid}')`,
+  );
+  return (await readdir(out, { recursive: true })).filter((f) => f.endsWith('.parquet') && f.includes(name));
 }
 
 function child(candidate: Candidate, input: string, out: string): Promise<ChildResult> {
@@ -305,14 +371,21 @@ export async function runLakeEngine(options: BenchOptions): Promise<Record<strin
       path.join(work, 'duckdb-appender-zstd'),
       path.join(work, 'hyparquet-writer'),
     );
+    const ndjsonVsHy = await duckdbCompares(
+      path.join(work, 'duckdb-ndjson'),
+      path.join(work, 'hyparquet-writer'),
+    );
     const hyReadsDuck = await hyparquetReadsBack(path.join(work, 'duckdb-appender'), input);
     console.log(`  duckdb vs hyparquet files, read by DuckDB: ${JSON.stringify(duckVsHy)}`);
     console.log(`  duckdb-zstd vs hyparquet files, read by DuckDB: ${JSON.stringify(zstdVsHy)}`);
+    console.log(`  duckdb-ndjson vs hyparquet files, read by DuckDB: ${JSON.stringify(ndjsonVsHy)}`);
     console.log(`  DuckDB's files read by hyparquet vs the input: ${JSON.stringify(hyReadsDuck)}`);
     const exact =
       duckVsHy.rows_a === generated &&
       duckVsHy.rows_b === generated &&
+      ndjsonVsHy.rows_a === generated &&
       duckVsHy.only_a + duckVsHy.only_b + zstdVsHy.only_a + zstdVsHy.only_b === 0 &&
+      ndjsonVsHy.only_a + ndjsonVsHy.only_b === 0 &&
       hyReadsDuck.rows === generated &&
       hyReadsDuck.mismatches === 0;
     return {
@@ -320,7 +393,7 @@ export async function runLakeEngine(options: BenchOptions): Promise<Record<strin
       generate_events_per_s: Math.round((generated / generateMs) * 1000),
       candidates: results,
       read_back_exact: exact,
-      verification: { duckVsHy, zstdVsHy, hyReadsDuck },
+      verification: { duckVsHy, zstdVsHy, ndjsonVsHy, hyReadsDuck },
       setup:
         `${DAYS} days x ${Math.ceil(events / DAYS)} events/day, 10,000 users, 1 % bad data; batches of ${BATCH} records; ` +
         'bronze columns (src/lakehouse/bronze/bronze-batch.ts); each candidate in its own process; parse = parseCommerceEvent + bronze rows',
