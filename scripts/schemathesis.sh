@@ -32,13 +32,17 @@ data_dir=
 cleanup() {
   if [[ -n $server_pid ]]; then
     kill -INT "$server_pid" 2>/dev/null || true
-    for _ in $(seq 1 300); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 1 200); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$server_pid" 2>/dev/null || true
   fi
   [[ -n $data_dir ]] && rm -rf "$data_dir"
   return 0
 }
 trap cleanup EXIT
+# A signal (CI's `timeout`, Ctrl-C) ends the script through the EXIT trap too, so the server and
+# its embedded Postgres are stopped rather than left running.
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 if [[ -z $base ]]; then
   data_dir=$(mktemp -d -t rtsa-schemathesis-XXXXXX)
