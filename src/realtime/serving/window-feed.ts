@@ -345,6 +345,8 @@ export class WindowFeed {
     let run: Promise<void> | undefined;
     run = (async () => {
       try {
+        // A commit's notifications (its windows, stream_state) arrive together: one pass takes them all.
+        await new Promise<void>((resolve) => setImmediate(resolve));
         while (
           this.ready &&
           (this.dirty.length > 0 || this.reloadAll || this.stateDirty || this.applied < this.heard)
@@ -358,12 +360,19 @@ export class WindowFeed {
           // Everything read first, then applied at once: no request sees half of a change.
           const stateChanged = this.stateDirty;
           this.stateDirty = false;
-          const state = stateChanged ? await this.readState() : undefined;
-          const reads: [number, number, Minute[]][] = [];
-          for (const [from, to] of merge(this.dirty.splice(0))) {
-            const lo = Math.max(from, this.store.completeAfter + 1);
-            if (lo <= to) reads.push(...(await this.readRange(lo, to)));
-          }
+          const spans = merge(this.dirty.splice(0));
+          // The state and the windows on two connections at once.
+          const [state, reads] = await Promise.all([
+            stateChanged ? this.readState() : undefined,
+            (async () => {
+              const reads: [number, number, Minute[]][] = [];
+              for (const [from, to] of spans) {
+                const lo = Math.max(from, this.store.completeAfter + 1);
+                if (lo <= to) reads.push(...(await this.readRange(lo, to)));
+              }
+              return reads;
+            })(),
+          ]);
           if (stateChanged) this.store.state = state;
           for (const [lo, hi, minutes] of reads) this.store.replace(lo, hi, minutes);
           const newest = this.store.newest;
