@@ -95,7 +95,6 @@ async function runChild(candidate: Candidate, input: string, out: string): Promi
     const u = process.cpuUsage();
     return (u.user + u.system) / 1_000;
   };
-  let files = 0;
   let handoffCpu = 0;
   for (let at = 0, n = 0; at < records.length; at += BATCH, n++) {
     const t0 = performance.now();
@@ -104,26 +103,26 @@ async function runChild(candidate: Candidate, input: string, out: string): Promi
     const t1 = performance.now();
     const c1 = cpu();
     const name = `batch-${String(n).padStart(4, '0')}`;
-    let written: string[];
     if (candidate === 'duckdb-ndjson' && duck) {
       const file = `${out}.batch.ndjson`;
       await writeFile(file, bronzeNdjson(batch));
       handoffCpu += cpu() - c1;
-      written = await copyNdjsonToParquet(duck.connection, file, out, name);
+      await copyNdjsonToParquet(duck.connection, file, out, name);
       await rm(file);
+    } else if (duck) {
+      await writeBronzeDuckDB(duck.connection, batch, out, name, {
+        compression: candidate === 'duckdb-appender-zstd' ? 'zstd' : 'snappy',
+      });
     } else {
-      written = duck
-        ? await writeBronzeDuckDB(duck.connection, batch, out, name, {
-            compression: candidate === 'duckdb-appender-zstd' ? 'zstd' : 'snappy',
-          })
-        : await writeBronzeHyparquet(batch, out, name);
+      await writeBronzeHyparquet(batch, out, name);
     }
     writeMs += performance.now() - t1;
     parseMs += t1 - t0;
     writeCpu += cpu() - c1;
     parseCpu += c1 - c0;
-    files += written.length;
   }
+  // Each candidate writes into a folder of its own: its files, counted once.
+  const files = (await parquetFiles(out)).length;
   duck?.connection.closeSync();
   duck?.instance.closeSync();
   const result: ChildResult = {
@@ -169,7 +168,7 @@ async function copyNdjsonToParquet(
   file: string,
   out: string,
   name: string,
-): Promise<string[]> {
+): Promise<void> {
   const read = BRONZE_NAMES.filter((c) => c !== 'raw_value')
     .map((c) => `'${c}': '${TIME_COLUMNS.has(c) ? 'BIGINT' : BRONZE_COLUMNS[c]}'`)
     .concat(["'raw_text': 'VARCHAR'", "'raw_b64': 'VARCHAR'"])
@@ -186,7 +185,6 @@ async function copyNdjsonToParquet(
       `TO ${sqlString(out)} (FORMAT parquet, COMPRESSION snappy, PARTITION_BY (date, event_type), ` +
       `ROW_GROUP_SIZE 100000, APPEND, FILENAME_PATTERN '${name}_{uuid}')`,
   );
-  return (await readdir(out, { recursive: true })).filter((f) => f.endsWith('.parquet') && f.includes(name));
 }
 
 function child(candidate: Candidate, input: string, out: string): Promise<ChildResult> {

@@ -81,12 +81,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   const ctx: ApiContext = {
     deps,
     // Every cached route is a window endpoint: a change to the windows in memory ends its entries.
-    cache: new ResponseCache(
-      deps.cacheTtlMs ?? DEFAULT_CACHE_TTL_MS,
-      1000,
-      () => performance.now(),
-      () => windows?.version,
-    ),
+    cache: new ResponseCache(deps.cacheTtlMs ?? DEFAULT_CACHE_TTL_MS, { version: () => windows?.version }),
     metrics: registerApiMetrics(deps.registry, sampler, () => windows?.size ?? 0),
     windows,
   };

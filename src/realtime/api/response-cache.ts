@@ -27,14 +27,18 @@ export class ResponseCache<T> {
 
   constructor(
     ttlMs: number,
-    maxEntries = 1000,
-    clock: () => number = () => performance.now(),
-    version: () => number | undefined = () => undefined,
+    options: {
+      /** Most keys held (default 1000). */
+      maxEntries?: number;
+      clock?: () => number;
+      /** The data's version (see above); undefined: the TTL alone. */
+      version?: () => number | undefined;
+    } = {},
   ) {
     this.ttlMs = ttlMs;
-    this.maxEntries = maxEntries;
-    this.clock = clock;
-    this.version = version;
+    this.maxEntries = options.maxEntries ?? 1000;
+    this.clock = options.clock ?? (() => performance.now());
+    this.version = options.version ?? (() => undefined);
   }
 
   /** The cached body for `key`, or the one `load` makes (shared by every caller until it expires). */

@@ -288,6 +288,16 @@ export class WindowFeed {
     return out;
   }
 
+  /** readRange of each span, from the horizon on (older windows are not held). */
+  private async readSpans(spans: readonly Span[]): Promise<[number, number, Minute[]][]> {
+    const reads: [number, number, Minute[]][] = [];
+    for (const [from, to] of spans) {
+      const lo = Math.max(from, this.store.completeAfter + 1);
+      if (lo <= to) reads.push(...(await this.readRange(lo, to)));
+    }
+    return reads;
+  }
+
   private async readSpan(from: number, to: number) {
     const rows = await queryRaw(this.pool, SPAN_SQL, [from, to], 'read windows into memory');
     const builder = new MinuteBuilder();
@@ -360,18 +370,10 @@ export class WindowFeed {
           // Everything read first, then applied at once: no request sees half of a change.
           const stateChanged = this.stateDirty;
           this.stateDirty = false;
-          const spans = merge(this.dirty.splice(0));
           // The state and the windows on two connections at once.
           const [state, reads] = await Promise.all([
             stateChanged ? this.readState() : undefined,
-            (async () => {
-              const reads: [number, number, Minute[]][] = [];
-              for (const [from, to] of spans) {
-                const lo = Math.max(from, this.store.completeAfter + 1);
-                if (lo <= to) reads.push(...(await this.readRange(lo, to)));
-              }
-              return reads;
-            })(),
+            this.readSpans(merge(this.dirty.splice(0))),
           ]);
           if (stateChanged) this.store.state = state;
           for (const [lo, hi, minutes] of reads) this.store.replace(lo, hi, minutes);

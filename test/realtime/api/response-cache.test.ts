@@ -46,7 +46,7 @@ test('failures are not cached', async () => {
 
 test('entries expire after the TTL', async () => {
   let now = 0;
-  const cache = new ResponseCache(250, 1000, () => now);
+  const cache = new ResponseCache(250, { clock: () => now });
   let loads = 0;
   const load = async () => String(++loads);
   await cache.get('k', load);
@@ -59,7 +59,7 @@ test('entries expire after the TTL', async () => {
 });
 
 test('at most maxEntries keys are kept, the oldest dropped first', async () => {
-  const cache = new ResponseCache(60_000, 3);
+  const cache = new ResponseCache(60_000, { maxEntries: 3 });
   for (const key of ['a', 'b', 'c', 'd']) await cache.get(key, async () => key);
   assert.equal(cache.size, 3);
   let reloaded = false;
@@ -77,12 +77,7 @@ test('cache keys are unambiguous', () => {
 
 test('with a data version, an entry ends when the version changes, even within the TTL', async () => {
   let version: number | undefined = 1;
-  const cache = new ResponseCache(
-    60_000,
-    1000,
-    () => 0,
-    () => version,
-  );
+  const cache = new ResponseCache(60_000, { clock: () => 0, version: () => version });
   let loads = 0;
   const load = async () => String(++loads);
   assert.equal(await cache.get('k', load), '1');
