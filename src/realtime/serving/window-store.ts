@@ -41,6 +41,8 @@ export interface Minute {
   readonly cums: Float64Array;
   /** Rows already written as JSON, kept while the minute is among the newest (RENDERED_MINUTES). */
   json?: (string | undefined)[] | undefined;
+  /** The start of each row's JSON up to stream_id's value, once written (rowHead). */
+  head?: string | undefined;
 }
 
 /**
@@ -282,13 +284,25 @@ function flat(s: string): string {
   return s;
 }
 
+/** The text every row of `m` with the usual window_end starts with, written once (flat) per minute. */
+function rowHead(m: Minute): string {
+  let head = m.head;
+  if (head === undefined) {
+    head = flat(`{"window_start":"${m.startIso}","window_end":"${m.endIso}","stream_id":`);
+    m.head = head;
+  }
+  return head;
+}
+
 function writeRow(m: Minute, i: number): string {
   const o = i * INTS;
   const ints = m.ints;
   const end = m.ends[i] as number;
   return (
-    `{"window_start":"${m.startIso}","window_end":"${end === m.start + MICROS_PER_MINUTE ? m.endIso : isoOfMicros(end)}",` +
-    `"stream_id":${quote(m.streams[i] as string)},"active_viewers":${ints[o]},"chat_messages":${ints[o + 1]},` +
+    (end === m.start + MICROS_PER_MINUTE
+      ? rowHead(m)
+      : `{"window_start":"${m.startIso}","window_end":"${isoOfMicros(end)}","stream_id":`) +
+    `${quote(m.streams[i] as string)},"active_viewers":${ints[o]},"chat_messages":${ints[o + 1]},` +
     `"donations_usd":${m.donations[i]},"donation_count":${ints[o + 2]},"viewer_joins":${ints[o + 3]},` +
     `"viewer_leaves":${ints[o + 4]},"events":${ints[o + 5]},"is_final":${ints[o + 6] !== 0},` +
     `"updated_at":"${isoOfMicros(m.updated[i] as number)}"}`
