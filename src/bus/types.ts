@@ -53,10 +53,11 @@ export interface SourceOptions {
   idleIntervalMs?: number;
   /**
    * This source is member `index` of `count` splitting the topic in one process (processor
-   * threads): on the embedded log it owns the partitions p with p % count === index. Kafka's
-   * group coordinator assigns partitions among members by itself and ignores it.
+   * threads): on the embedded log it owns `partitions` when given (assignment.ts deals them by
+   * size), else the partitions p with p % count === index. Kafka's group coordinator assigns
+   * partitions among members by itself and ignores it.
    */
-  member?: { index: number; count: number };
+  member?: { index: number; count: number; partitions?: readonly number[] | undefined };
 }
 
 /** Reads a topic as one member of a consumer group. */

@@ -21,6 +21,8 @@ export interface ProcessorThreadData {
    * (EmbeddedBus.shareTopic). Absent on Kafka (the thread opens its own client from the config).
    */
   log?: SharedLog;
+  /** The embedded log's partitions this thread reads (assignment.ts); absent on Kafka. */
+  partitions?: number[] | undefined;
 }
 
 /** Connections per thread: one commit in flight plus claims and the dead-letter quarantine. */
@@ -42,7 +44,7 @@ await runRoleThread<ProcessorThreadData>(async ({ index, count, data, logger, re
       metrics: createProcessorMetrics(registry),
       logger,
       owner: data.owner,
-      member: { index, count },
+      member: { index, count, partitions: data.partitions },
     });
     return {
       done: loop.done,

@@ -2,7 +2,8 @@
  * The processor over several cores (RTSA_PROCESSOR_THREADS=N): N worker threads, each a whole
  * processor for its share of the partitions — parse, validate, window, commit — so the hot path
  * scales with cores without moving parsed events between threads (a structured clone costs about
- * what parsing does). On the embedded log thread i owns the partitions p with p % N === i, read
+ * what parsing does). On the embedded log the partitions are dealt out by their size on disk
+ * (assignment.ts: a few streams carry much of the traffic), each thread reading its own
  * through the writer's shared view (durable records only, woken by appends); on Kafka each thread
  * is one member of the consumer group and the coordinator assigns. Exactly-once is the same as
  * between processes: each partition is claimed in Postgres by one owner (`host:pid/ti`) and a
@@ -12,6 +13,8 @@
  */
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { balancePartitions } from '../bus/assignment.ts';
+import { EmbeddedBus } from '../bus/embedded/index.ts';
 import type { Bus } from '../bus/types.ts';
 import type { Config } from '../config/index.ts';
 import { createProcessorMetrics } from '../realtime/processor/index.ts';
@@ -29,6 +32,12 @@ export async function startProcessorThreads(deps: {
   owner: string;
 }): Promise<RoleThreads> {
   const log = await sharedLogFor(deps.bus, deps.config, deps.config.topic);
+  // On the embedded log the threads' partitions are dealt by size (assignment.ts); on Kafka the
+  // group coordinator assigns.
+  const partitions =
+    deps.bus instanceof EmbeddedBus
+      ? balancePartitions(await deps.bus.partitionBytes(deps.config.topic), deps.threads)
+      : undefined;
   return startRoleThreads({
     what: 'processor thread',
     entry: new URL('./processor-thread.ts', import.meta.url),
@@ -38,6 +47,7 @@ export async function startProcessorThreads(deps: {
       databaseUrl: deps.databaseUrl,
       owner: `${deps.owner}/t${index}`,
       ...(log !== undefined ? { log } : {}),
+      ...(partitions !== undefined ? { partitions: partitions[index] } : {}),
     }),
     logLevel: deps.config.logLevel,
     registry: deps.registry,

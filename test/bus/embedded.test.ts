@@ -7,7 +7,9 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { balancePartitions } from '../../src/bus/assignment.ts';
 import { EmbeddedBus, type EmbeddedBusOptions, type EmbeddedSource } from '../../src/bus/embedded/index.ts';
+import { partitionForKey } from '../../src/bus/partitioner.ts';
 import { encodeRecords } from '../../src/bus/embedded/record-format.ts';
 import type { BusRecord, SourceHandler } from '../../src/bus/types.ts';
 import { RtsaError } from '../../src/errors.ts';
@@ -442,6 +444,73 @@ describe('embedded log: several readers in one process (processor threads)', () 
     );
     for (const m of members) await m.source.stop();
     assert.throws(() => bus.source({ topic: 'split', group: 'g', member: { index: 2, count: 2 } }), /member/);
+  });
+
+  test('members dealt partitions by size: the busy partitions on different members, every record once', async () => {
+    const dir = await tempDir();
+    const bus = openBus(dir, { fsync: 'never' });
+    await bus.ensureTopic('skewed', 4);
+    // Keys chosen by partition: 0 and 2 hold 300 records each, 1 and 3 hold 50 and 100. Dealt by
+    // number (p % 2) one member would get 0 and 2 (600 records) and the other 1 and 3 (150); by
+    // size each busy partition goes to its own member (350 and 400).
+    const keyOf = new Map<number, string>();
+    for (let i = 0; keyOf.size < 4; i++) {
+      const p = partitionForKey(`k${i}`, 4);
+      if (!keyOf.has(p)) keyOf.set(p, `k${i}`);
+    }
+    const counts = [300, 50, 300, 100];
+    await bus.sink().send(
+      'skewed',
+      counts.flatMap((n, p) =>
+        Array.from({ length: n }, (_, i) => ({ key: keyOf.get(p)!, value: `p${p}-${i}` })),
+      ),
+    );
+    const bytes = await bus.partitionBytes('skewed');
+    assert.equal(bytes.length, 4);
+    assert.ok(
+      bytes[0] === bytes[2] && bytes[2]! > bytes[3]! && bytes[3]! > bytes[1]!,
+      `sizes follow the records: ${bytes}`,
+    );
+    const dealt = balancePartitions(bytes, 2);
+    assert.deepEqual(dealt, [
+      [0, 3],
+      [1, 2],
+    ]);
+    const members = await Promise.all(
+      dealt.map(async (partitions, index) => {
+        const assigned: number[] = [];
+        const records: BusRecord[] = [];
+        const source = bus.source({
+          topic: 'skewed',
+          group: 'g',
+          idleIntervalMs: 20,
+          member: { index, count: 2, partitions },
+        });
+        await source.start({
+          assigned: async (p) => {
+            assigned.push(...p);
+            return new Map();
+          },
+          revoked: async () => {},
+          records: async (batch) => {
+            records.push(...batch);
+          },
+        });
+        return { source, assigned, records };
+      }),
+    );
+    await waitFor(() => members[0]!.records.length + members[1]!.records.length >= 750, 'every record');
+    for (const [index, m] of members.entries()) {
+      assert.deepEqual(m.assigned, dealt[index]);
+      assert.ok(m.records.every((r) => dealt[index]!.includes(r.partition)));
+    }
+    const sizes = members.map((m) => m.records.length).sort((a, b) => a - b);
+    assert.deepEqual(sizes, [350, 400]);
+    for (const m of members) await m.source.stop();
+    assert.throws(
+      () => bus.source({ topic: 'skewed', group: 'g', member: { index: 0, count: 2, partitions: [-1] } }),
+      /member.partitions/,
+    );
   });
 
   test('a reader through the shared view wakes on appends and never reads past what is durable', async () => {

@@ -45,7 +45,7 @@ export class EmbeddedSource implements Source {
   private readonly ctx: SourceContext;
   private readonly maxBatch: number;
   private readonly idleIntervalMs: number;
-  private readonly member: { index: number; count: number } | undefined;
+  private readonly member: SourceOptions['member'];
   private resolveDone!: () => void;
   private rejectDone!: (error: unknown) => void;
   private handler: SourceHandler | undefined;
@@ -80,6 +80,11 @@ export class EmbeddedSource implements Source {
     ) {
       throw new RangeError(`member must be {index, count} with 0 <= index < count, got ${JSON.stringify(m)}`);
     }
+    if (m?.partitions?.some((p) => !Number.isInteger(p) || p < 0)) {
+      throw new RangeError(
+        `member.partitions must be partition numbers, got ${JSON.stringify(m.partitions)}`,
+      );
+    }
     if (!Number.isInteger(this.maxBatch) || this.maxBatch < 1) {
       throw new RangeError(`maxBatch must be a positive integer, got ${options.maxBatch}`);
     }
@@ -112,7 +117,7 @@ export class EmbeddedSource implements Source {
       }
       const m = this.member;
       this.partitions = Array.from({ length: meta.partitions }, (_, p) => p).filter(
-        (p) => m === undefined || p % m.count === m.index,
+        (p) => m === undefined || (m.partitions?.includes(p) ?? p % m.count === m.index),
       );
       const ends = await this.endOffsets();
       const starts = await handler.assigned(this.partitions);

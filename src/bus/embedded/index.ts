@@ -39,6 +39,7 @@
  * One process appends to a folder at a time (writer.lock, taken on the first `sink()` or topic
  * creation, released by `close()`); any number of processes may read.
  */
+import { stat } from 'node:fs/promises';
 import { ConfigError } from '../../errors.ts';
 import { type Logger, silentLogger } from '../../telemetry/logger.ts';
 import { partitionForKey } from '../partitioner.ts';
@@ -48,6 +49,7 @@ import { WriterLock } from './lock.ts';
 import { type LocalPartitionView, PartitionLog } from './partition-log.ts';
 import { type EncodedBatch, encodeRecords } from './record-format.ts';
 import { SharedLogView } from './shared-view.ts';
+import { isNotFound, listSegments, segmentPath } from './segment.ts';
 import {
   createTopic,
   partitionDir,
@@ -176,6 +178,28 @@ export class EmbeddedBus implements Bus {
     this.publish(topic);
     return view.buffer;
   }
+  /**
+   * The bytes each partition of `topic` holds on disk (its retained segments), by partition number:
+   * what the partitions' share of the traffic has been, for dealing them out (assignment.ts).
+   */
+  async partitionBytes(topic: string): Promise<number[]> {
+    const meta = await this.topicMeta(topic);
+    if (!meta) throw new Error(`topic "${topic}" does not exist in the embedded log`);
+    return Promise.all(
+      Array.from({ length: meta.partitions }, async (_, p) => {
+        const dir = partitionDir(this.dir, topic, p);
+        let bytes = 0;
+        for (const base of await listSegments(dir)) {
+          bytes += await stat(segmentPath(dir, base)).then(
+            (s) => s.size,
+            (error: unknown) => (isNotFound(error) ? 0 : Promise.reject(error)),
+          );
+        }
+        return bytes;
+      }),
+    );
+  }
+
   /** Creates the topic when missing (taking the writer lock); an existing topic keeps its partitions. */
   async ensureTopic(name: string, partitions: number): Promise<TopicInfo> {
     validateTopicName(name);
