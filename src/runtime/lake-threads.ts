@@ -2,12 +2,14 @@
  * The lake writers over several cores (RTSA_LAKE_THREADS=N), the processor threads' design
  * (processor-threads.ts): each thread runs whole writers for its units — first one thread per
  * layer (bronze and silver encode their Parquet side by side, whatever the partition count), then
- * each layer's partitions split among more (p % M on the embedded log, the group's assignment on
+ * each layer's partitions split among more (dealt by size on the embedded log, assignment.ts; the group's assignment on
  * Kafka). Each writer claims its partitions in Postgres under its own owner (`host:pid/lN`), so
  * exactly-once into files is the one between processes.
  */
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { balancePartitions } from '../bus/assignment.ts';
+import { EmbeddedBus } from '../bus/embedded/index.ts';
 import type { Bus } from '../bus/types.ts';
 import type { Config } from '../config/index.ts';
 import type { LakeThreadData } from './lake-thread.ts';
@@ -44,6 +46,14 @@ export async function startLakeThreads(deps: {
     );
   }
   const log = await sharedLogFor(deps.bus, config, config.commerceTopic);
+  // On the embedded log a layer's members are dealt the partitions by size (assignment.ts).
+  const count = units.find((u) => u.member !== undefined)?.member?.count;
+  if (count !== undefined && deps.bus instanceof EmbeddedBus) {
+    const dealt = balancePartitions(await deps.bus.partitionBytes(config.commerceTopic), count);
+    for (const unit of units) {
+      if (unit.member !== undefined) unit.member = { ...unit.member, partitions: dealt[unit.member.index] };
+    }
+  }
   return startRoleThreads({
     what: 'lake thread',
     entry: new URL('./lake-thread.ts', import.meta.url),
