@@ -1,11 +1,12 @@
 /**
- * How the members of one process (processor threads) split a topic's partitions on the embedded
- * log. Keys are streams, and a few streams carry much of the traffic (the generator's popularity,
- * like real audiences, is Zipf-like: the top stream of 1,000 has ~6 % of the events). Dealing the
- * partitions out by number (p % members) gives each member the partitions of one hash residue, so
- * the split is the same whatever the partition count — 60/40 over two members for the default
- * generator — and the busiest member sets the pace. Dealing them by size (the largest first, each
- * to the least-loaded member) evens that out once there are more partitions than members.
+ * How the members of one process (processor threads, a lake layer's threads) split a topic's
+ * partitions on the embedded log. On the live-stream topic keys are streams, and a few streams
+ * carry much of the traffic (the generator's popularity, like real audiences, is Zipf-like: the
+ * top stream of 1,000 has ~6 % of the events). Dealing the partitions out by number (p % members)
+ * gives each member the partitions of one hash residue, so the split is the same whatever the
+ * partition count — 60/40 over two members for the default generator — and the busiest member sets
+ * the pace. Dealing them by size (the largest first, each to the least-loaded member) evens that
+ * out once there are more partitions than members.
  */
 
 /**

@@ -2,9 +2,9 @@
  * The lake writers over several cores (RTSA_LAKE_THREADS=N), the processor threads' design
  * (processor-threads.ts): each thread runs whole writers for its units — first one thread per
  * layer (bronze and silver encode their Parquet side by side, whatever the partition count), then
- * each layer's partitions split among more (dealt by size on the embedded log, assignment.ts; the group's assignment on
- * Kafka). Each writer claims its partitions in Postgres under its own owner (`host:pid/lN`), so
- * exactly-once into files is the one between processes.
+ * each layer's partitions split among more (dealt by size on the embedded log, assignment.ts; the
+ * group's assignment on Kafka). Each writer claims its partitions in Postgres under its own owner
+ * (`host:pid/lN`), so exactly-once into files is the one between processes.
  */
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';

@@ -11,7 +11,7 @@ import { balancePartitions } from '../../src/bus/assignment.ts';
 import { EmbeddedBus, type EmbeddedBusOptions, type EmbeddedSource } from '../../src/bus/embedded/index.ts';
 import { partitionForKey } from '../../src/bus/partitioner.ts';
 import { encodeRecords } from '../../src/bus/embedded/record-format.ts';
-import type { BusRecord, SourceHandler } from '../../src/bus/types.ts';
+import type { BusRecord, SourceHandler, SourceOptions } from '../../src/bus/types.ts';
 import { RtsaError } from '../../src/errors.ts';
 import { busContract, waitFor } from './contract.ts';
 
@@ -399,6 +399,24 @@ describe('embedded log', () => {
   });
 });
 
+/** A member of group `g` reading `topic` from the start, keeping what it was assigned and read. */
+async function startMember(bus: EmbeddedBus, topic: string, member: SourceOptions['member']) {
+  const assigned: number[] = [];
+  const records: BusRecord[] = [];
+  const source = bus.source({ topic, group: 'g', idleIntervalMs: 20, member });
+  await source.start({
+    assigned: async (partitions) => {
+      assigned.push(...partitions);
+      return new Map();
+    },
+    revoked: async () => {},
+    records: async (batch) => {
+      records.push(...batch);
+    },
+  });
+  return { source, assigned, records };
+}
+
 describe('embedded log: several readers in one process (processor threads)', () => {
   test('members split the partitions: p % count === index, every record once', async () => {
     const dir = await tempDir();
@@ -409,29 +427,7 @@ describe('embedded log: several readers in one process (processor threads)', () 
       'split',
       Array.from({ length: 200 }, (_, i) => ({ key: `k${i}`, value: `v${i}` })),
     );
-    const members = await Promise.all(
-      [0, 1].map(async (index) => {
-        const assigned: number[] = [];
-        const records: BusRecord[] = [];
-        const source = bus.source({
-          topic: 'split',
-          group: 'g',
-          idleIntervalMs: 20,
-          member: { index, count: 2 },
-        });
-        await source.start({
-          assigned: async (partitions) => {
-            assigned.push(...partitions);
-            return new Map();
-          },
-          revoked: async () => {},
-          records: async (batch) => {
-            records.push(...batch);
-          },
-        });
-        return { source, assigned, records };
-      }),
-    );
+    const members = await Promise.all([0, 1].map((index) => startMember(bus, 'split', { index, count: 2 })));
     await waitFor(() => members[0]!.records.length + members[1]!.records.length >= 200, 'every record');
     assert.deepEqual(members[0]!.assigned, [0, 2, 4]);
     assert.deepEqual(members[1]!.assigned, [1, 3]);
@@ -477,27 +473,7 @@ describe('embedded log: several readers in one process (processor threads)', () 
       [1, 2],
     ]);
     const members = await Promise.all(
-      dealt.map(async (partitions, index) => {
-        const assigned: number[] = [];
-        const records: BusRecord[] = [];
-        const source = bus.source({
-          topic: 'skewed',
-          group: 'g',
-          idleIntervalMs: 20,
-          member: { index, count: 2, partitions },
-        });
-        await source.start({
-          assigned: async (p) => {
-            assigned.push(...p);
-            return new Map();
-          },
-          revoked: async () => {},
-          records: async (batch) => {
-            records.push(...batch);
-          },
-        });
-        return { source, assigned, records };
-      }),
+      dealt.map((partitions, index) => startMember(bus, 'skewed', { index, count: 2, partitions })),
     );
     await waitFor(() => members[0]!.records.length + members[1]!.records.length >= 750, 'every record');
     for (const [index, m] of members.entries()) {

@@ -178,6 +178,7 @@ export class EmbeddedBus implements Bus {
     this.publish(topic);
     return view.buffer;
   }
+
   /**
    * The bytes each partition of `topic` holds on disk (its retained segments), by partition number:
    * what the partitions' share of the traffic has been, for dealing them out (assignment.ts).
