@@ -5,7 +5,8 @@
  *   1. Spark Structured Streaming, local[2], the seed's job (bench/spark/live_stream_job.py: 1-minute
  *      windows per stream, 10-minute watermark, update mode, foreachBatch upsert into Postgres),
  *      into a fresh database, until its committed offsets reach N;
- *   2. rtsa, one processor (the `rtsa process` code path, as in kafka-throughput), into another
+ *   2. rtsa, one processor (the `rtsa process` code path, as in kafka-throughput; `--threads T` as T
+ *      processor threads), into another
  *      fresh database, until every event is committed with its offsets.
  * Both are timed from the moment the engine starts consuming (Spark: the query started, after
  * the JVM and the session are up; rtsa: the processor role started, group join included) to the
@@ -48,7 +49,7 @@ export async function runSparkLiveStream(opts: BenchOptions): Promise<Record<str
     );
     const spark = await sparkSide(python, env, brokers, topic, opts.events);
     console.log(`spark: ${JSON.stringify(spark)}`);
-    const rtsa = await rtsaSide(env.pgUrl, brokers, topic, opts.events);
+    const rtsa = await rtsaSide(env.pgUrl, brokers, topic, opts.events, opts.threads);
     console.log(`rtsa: ${JSON.stringify(rtsa)}`);
     const sameWindows = JSON.stringify(spark.windows) === JSON.stringify(rtsa.windows);
     if (!sameWindows) {
@@ -74,7 +75,7 @@ export async function runSparkLiveStream(opts: BenchOptions): Promise<Record<str
         `same broker (${brokers.join(',')}), same topic of ${opts.events.toLocaleString()} events in 6 partitions ` +
         '(1,000 streams, 100,000 users, event time 50 µs apart), one embedded Postgres, a fresh database each; ' +
         `Spark ${PYSPARK_VERSION} local[2], shuffle partitions 4, no trigger (the seed's), foreachBatch via psycopg2; ` +
-        'rtsa: one processor in process, default settings (flush 500 ms, max batch 50,000)',
+        `rtsa: one processor in process with ${opts.threads} thread(s) (--threads), default settings (flush 500 ms, max batch 50,000)`,
     };
   } finally {
     await deleteTopic(brokers, topic);
@@ -153,16 +154,36 @@ async function sparkSide(
   }
 }
 
-async function rtsaSide(pgUrl: string, brokers: string[], topic: string, events: number) {
+async function rtsaSide(pgUrl: string, brokers: string[], topic: string, events: number, threads: number) {
   const db = await freshDatabase(pgUrl, 'rtsa_live_stream');
   const bus = new KafkaBus({ brokers, clientId: 'rtsa-bench' });
   const group = uniqueName('bench-spark-rtsa');
   try {
-    const { config } = loadConfig('process', ['--topic', topic, '--consumer-group', group], {});
+    const { config } = loadConfig(
+      'process',
+      [
+        '--topic',
+        topic,
+        '--consumer-group',
+        group,
+        '--kafka-brokers',
+        brokers.join(','),
+        '--processor-threads',
+        String(threads),
+      ],
+      {},
+    );
     const registry = new Registry();
     const cpuBefore = cpuSeconds();
     const started = performance.now();
-    const role = await startProcessorRole({ config, bus, pool: db.pool, registry, logger: silentLogger() });
+    const role = await startProcessorRole({
+      config,
+      bus,
+      pool: db.pool,
+      databaseUrl: db.url,
+      registry,
+      logger: silentLogger(),
+    });
     const seconds = await untilCommitted(db.pool, group, events, started);
     const cpuAfter = cpuSeconds();
     await role.stop();
