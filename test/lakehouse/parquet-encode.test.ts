@@ -2,7 +2,8 @@
  * The lake's Parquet encoding (src/lakehouse/parquet/encode.ts): a column of mostly distinct
  * strings handed to hyparquet-writer as UTF-8 views of one buffer gives the same file as the same
  * strings handed over one by one, and an independent reader (DuckDB) reads back every value —
- * multi-byte characters, emoji, empty strings and nulls among them — across several pages.
+ * multi-byte characters, emoji, empty strings and nulls among them — across several pages, each
+ * compressed with ZSTD.
  */
 import assert from 'node:assert/strict';
 import { rm, writeFile } from 'node:fs/promises';
@@ -60,6 +61,16 @@ test('a distinct string column: the same file as strings one by one, read back w
       assert.equal(row.text, strings[i], `text of row ${i}`);
       assert.equal(row.kind, SAMPLES[i % 3], `kind of row ${i}`);
     }
+    // Every column chunk ZSTD-compressed (Node's zlib; docs/decisions.md), as DuckDB reads the footer.
+    const codecs = (
+      await duck.connection.runAndReadAll(
+        `SELECT DISTINCT compression FROM parquet_metadata(${sqlString(file)})`,
+      )
+    ).getRowObjects() as { compression: string }[];
+    assert.deepEqual(
+      codecs.map((c) => c.compression),
+      ['ZSTD'],
+    );
   } finally {
     duck.connection.closeSync();
     await rm(file, { force: true });
