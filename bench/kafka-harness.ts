@@ -11,6 +11,10 @@ import pg from 'pg';
 import { KafkaBus } from '../src/bus/kafka/index.ts';
 import type { OutgoingMessage } from '../src/bus/types.ts';
 import { createPool, migrate } from '../src/db/index.ts';
+import type { Registry } from 'prom-client';
+import { loadConfig } from '../src/config/index.ts';
+import { type ProcessorRole, startProcessorRole } from '../src/runtime/processor-role.ts';
+import { silentLogger } from '../src/telemetry/logger.ts';
 import { benchGenerator, endProgress, progress } from './harness.ts';
 
 export function kafkaBrokers(): string[] {
@@ -108,6 +112,31 @@ export async function freshDatabase(
       await c.end();
     },
   };
+}
+
+/**
+ * The `rtsa process` role in this process (as `kafka-throughput` and the Spark side-by-side run it):
+ * `topic` read as consumer group `group` with `threads` processor threads, into `db`.
+ */
+export async function startKafkaProcessor(p: {
+  bus: KafkaBus;
+  brokers: string[];
+  topic: string;
+  group: string;
+  threads: number;
+  db: { url: string; pool: pg.Pool };
+  registry: Registry;
+}): Promise<ProcessorRole> {
+  const args = ['--topic', p.topic, '--consumer-group', p.group, '--kafka-brokers', p.brokers.join(',')];
+  const { config } = loadConfig('process', [...args, '--processor-threads', String(p.threads)], {});
+  return startProcessorRole({
+    config,
+    bus: p.bus,
+    pool: p.db.pool,
+    databaseUrl: p.db.url,
+    registry: p.registry,
+    logger: silentLogger(),
+  });
 }
 
 /** Events committed by `group` so far (the sum of its partitions' committed offsets). */

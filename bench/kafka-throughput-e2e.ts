@@ -11,9 +11,6 @@
 import { hostname } from 'node:os';
 import { Registry } from 'prom-client';
 import { KafkaBus } from '../src/bus/kafka/index.ts';
-import { loadConfig } from '../src/config/index.ts';
-import { startProcessorRole } from '../src/runtime/processor-role.ts';
-import { silentLogger } from '../src/telemetry/logger.ts';
 import { endProgress, progress, scratch, startProfile } from './harness.ts';
 import {
   committedTotal,
@@ -24,6 +21,7 @@ import {
   kafkaBrokers,
   owners,
   prefillTopic,
+  startKafkaProcessor,
   startProcessChild,
   stopChild,
   uniqueName,
@@ -46,31 +44,18 @@ export async function runKafkaThroughput(opts: BenchOptions): Promise<Record<str
     const bus = new KafkaBus({ brokers, clientId: 'rtsa-bench' });
     const group = uniqueName('bench-group');
     try {
-      const { config } = loadConfig(
-        'process',
-        [
-          '--topic',
-          topic,
-          '--consumer-group',
-          group,
-          '--kafka-brokers',
-          brokers.join(','),
-          '--processor-threads',
-          String(opts.threads),
-        ],
-        {},
-      );
       const registry = new Registry();
       const profiler = process.env.RTSA_BENCH_PROFILE ? await startProfile() : undefined;
       const cpuBefore = cpuSeconds();
       const started = performance.now();
-      const role = await startProcessorRole({
-        config,
+      const role = await startKafkaProcessor({
         bus,
-        pool: db.pool,
-        databaseUrl: db.url,
+        brokers,
+        topic,
+        group,
+        threads: opts.threads,
+        db,
         registry,
-        logger: silentLogger(),
       });
       const seconds = await untilCommitted(db.pool, group, opts.events, started);
       const cpu = cpuUsed(cpuBefore, cpuSeconds(), seconds);

@@ -19,9 +19,6 @@ import path from 'node:path';
 import pg from 'pg';
 import { Registry } from 'prom-client';
 import { KafkaBus } from '../../src/bus/kafka/index.ts';
-import { loadConfig } from '../../src/config/index.ts';
-import { startProcessorRole } from '../../src/runtime/processor-role.ts';
-import { silentLogger } from '../../src/telemetry/logger.ts';
 import { endProgress, progress, scratch } from '../harness.ts';
 import {
   cpuSeconds,
@@ -30,6 +27,7 @@ import {
   freshDatabase,
   kafkaBrokers,
   prefillTopic,
+  startKafkaProcessor,
   sumCpu,
   uniqueName,
 } from '../kafka-harness.ts';
@@ -159,31 +157,10 @@ async function rtsaSide(pgUrl: string, brokers: string[], topic: string, events:
   const bus = new KafkaBus({ brokers, clientId: 'rtsa-bench' });
   const group = uniqueName('bench-spark-rtsa');
   try {
-    const { config } = loadConfig(
-      'process',
-      [
-        '--topic',
-        topic,
-        '--consumer-group',
-        group,
-        '--kafka-brokers',
-        brokers.join(','),
-        '--processor-threads',
-        String(threads),
-      ],
-      {},
-    );
     const registry = new Registry();
     const cpuBefore = cpuSeconds();
     const started = performance.now();
-    const role = await startProcessorRole({
-      config,
-      bus,
-      pool: db.pool,
-      databaseUrl: db.url,
-      registry,
-      logger: silentLogger(),
-    });
+    const role = await startKafkaProcessor({ bus, brokers, topic, group, threads, db, registry });
     const seconds = await untilCommitted(db.pool, group, events, started);
     const cpuAfter = cpuSeconds();
     await role.stop();
