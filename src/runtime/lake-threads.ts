@@ -8,14 +8,12 @@
  */
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { balancePartitions } from '../bus/assignment.ts';
-import { EmbeddedBus } from '../bus/embedded/index.ts';
 import type { Bus } from '../bus/types.ts';
 import type { Config } from '../config/index.ts';
 import type { LakeThreadData } from './lake-thread.ts';
 import { type LakeUnit, lakeLayerNames, lakeMetrics } from './lake-units.ts';
 import { type RoleThreads, startRoleThreads } from './role-threads.ts';
-import { sharedLogFor } from './thread-bus.ts';
+import { dealPartitions, sharedLogFor } from './thread-bus.ts';
 
 /** The units of N threads: every layer, then as many members per layer as threads allow (≤ partitions). */
 export function lakeThreadUnits(config: Config, threads: number, partitions: number): LakeUnit[] {
@@ -46,14 +44,15 @@ export async function startLakeThreads(deps: {
     );
   }
   const log = await sharedLogFor(deps.bus, config, config.commerceTopic);
-  // On the embedded log a layer's members are dealt the partitions by size (assignment.ts).
-  const count = units.find((u) => u.member !== undefined)?.member?.count;
-  if (count !== undefined && deps.bus instanceof EmbeddedBus) {
-    const dealt = balancePartitions(await deps.bus.partitionBytes(config.commerceTopic), count);
-    for (const unit of units) {
-      if (unit.member !== undefined) unit.member = { ...unit.member, partitions: dealt[unit.member.index] };
-    }
-  }
+  // Each layer's members split the topic the same way.
+  const members = units.find((u) => u.member !== undefined)?.member?.count;
+  const dealt =
+    members === undefined ? undefined : await dealPartitions(deps.bus, config.commerceTopic, members);
+  const unitOf = (index: number): LakeUnit => {
+    const unit = units[index]!;
+    if (dealt === undefined || unit.member === undefined) return unit;
+    return { ...unit, member: { ...unit.member, partitions: dealt[unit.member.index] } };
+  };
   return startRoleThreads({
     what: 'lake thread',
     entry: new URL('./lake-thread.ts', import.meta.url),
@@ -62,7 +61,7 @@ export async function startLakeThreads(deps: {
       config,
       databaseUrl: deps.databaseUrl,
       owner: `${deps.owner}/l${index}`,
-      unit: units[index]!,
+      unit: unitOf(index),
       ...(log !== undefined ? { log } : {}),
     }),
     logLevel: config.logLevel,

@@ -13,14 +13,12 @@
  */
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { balancePartitions } from '../bus/assignment.ts';
-import { EmbeddedBus } from '../bus/embedded/index.ts';
 import type { Bus } from '../bus/types.ts';
 import type { Config } from '../config/index.ts';
 import { createProcessorMetrics } from '../realtime/processor/index.ts';
 import type { ProcessorThreadData } from './processor-thread.ts';
 import { type RoleThreads, startRoleThreads } from './role-threads.ts';
-import { sharedLogFor } from './thread-bus.ts';
+import { dealPartitions, sharedLogFor } from './thread-bus.ts';
 
 export async function startProcessorThreads(deps: {
   config: Config;
@@ -32,12 +30,7 @@ export async function startProcessorThreads(deps: {
   owner: string;
 }): Promise<RoleThreads> {
   const log = await sharedLogFor(deps.bus, deps.config, deps.config.topic);
-  // On the embedded log the threads' partitions are dealt by size (assignment.ts); on Kafka the
-  // group coordinator assigns.
-  const partitions =
-    deps.bus instanceof EmbeddedBus
-      ? balancePartitions(await deps.bus.partitionBytes(deps.config.topic), deps.threads)
-      : undefined;
+  const dealt = await dealPartitions(deps.bus, deps.config.topic, deps.threads);
   return startRoleThreads({
     what: 'processor thread',
     entry: new URL('./processor-thread.ts', import.meta.url),
@@ -47,7 +40,7 @@ export async function startProcessorThreads(deps: {
       databaseUrl: deps.databaseUrl,
       owner: `${deps.owner}/t${index}`,
       ...(log !== undefined ? { log } : {}),
-      ...(partitions !== undefined ? { partitions: partitions[index] } : {}),
+      ...(dealt !== undefined ? { partitions: dealt[index] } : {}),
     }),
     logLevel: deps.config.logLevel,
     registry: deps.registry,

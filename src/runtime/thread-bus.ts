@@ -4,6 +4,7 @@
  * Kafka, with a client of their own that joins the consumer group.
  */
 import type { Logger } from 'pino';
+import { balancePartitions } from '../bus/assignment.ts';
 import { EmbeddedBus } from '../bus/embedded/index.ts';
 import type { Bus } from '../bus/types.ts';
 import type { Config } from '../config/index.ts';
@@ -24,6 +25,19 @@ export async function sharedLogFor(bus: Bus, config: Config, topic: string): Pro
     throw new ConfigError('threads on Kafka join the consumer group themselves: set KAFKA_BROKERS');
   }
   return undefined;
+}
+
+/**
+ * Main thread: how `members` threads of one role split `topic`'s partitions on the embedded log,
+ * dealt by size (bus/assignment.ts); undefined on Kafka, where the group coordinator assigns.
+ */
+export async function dealPartitions(
+  bus: Bus,
+  topic: string,
+  members: number,
+): Promise<number[][] | undefined> {
+  if (!(bus instanceof EmbeddedBus)) return undefined;
+  return balancePartitions(await bus.partitionBytes(topic), members);
 }
 
 /** In a thread: the bus it reads (the shared embedded log, or its own Kafka client). */
