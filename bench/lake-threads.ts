@@ -2,7 +2,7 @@
  * The lake role on several threads (npm run bench -- lake-threads --events N [--partitions P]):
  * N commerce events of the seed's generator pre-filled into P partitions (default 2) of the
  * embedded log, then `startLakeRole` (the `rtsa lake` code path: bronze and silver together, local
- * folder, flush 10 s) with RTSA_LAKE_THREADS = 1, 2, 1, 2 (alternated, so a drifting machine shows
+ * folder, flush 10 s; RTSA_BENCH_LAKE_LAYERS=bronze or silver for one layer) with RTSA_LAKE_THREADS = 1, 2, 1, 2 (alternated, so a drifting machine shows
  * in both), each on a fresh database and lake, until both layers committed every record.
  */
 import { mkdir, rm } from 'node:fs/promises';
@@ -17,8 +17,12 @@ import { cpuSeconds, cpuUsed, freshDatabase } from './kafka-harness.ts';
 import { prefillCommerce, TOPIC } from './lake.ts';
 import type { BenchOptions } from './options.ts';
 
-// RTSA_BENCH_LAKE_THREADS=1,2 picks the runs.
+// RTSA_BENCH_LAKE_THREADS=1,2 picks the runs; RTSA_BENCH_LAKE_LAYERS=bronze (or silver) runs one layer.
 const THREADS = (process.env.RTSA_BENCH_LAKE_THREADS ?? '1,2,1,2').split(',').map(Number);
+const LAYERS = process.env.RTSA_BENCH_LAKE_LAYERS ?? 'all';
+// A member's last, partial batch waits out the flush interval: with several members over a backlog
+// that wait is most of the run's tail, so RTSA_BENCH_LAKE_FLUSH=2s shortens it (smaller commits).
+const FLUSH = process.env.RTSA_BENCH_LAKE_FLUSH ?? '10s';
 
 export async function runLakeThreads(opts: BenchOptions): Promise<Record<string, unknown>> {
   const events = Math.min(opts.events, 5_000_000);
@@ -49,6 +53,10 @@ export async function runLakeThreads(opts: BenchOptions): Promise<Record<string,
           String(threads),
           '--lake-idle-timeout',
           '1s',
+          '--lake-layers',
+          LAYERS,
+          '--lake-flush-interval',
+          FLUSH,
         ],
         {},
       );
@@ -68,7 +76,9 @@ export async function runLakeThreads(opts: BenchOptions): Promise<Record<string,
             'SELECT writer, sum(committed_offset)::bigint AS o FROM lake.writer_partitions GROUP BY writer',
           );
           const done = Math.min(
-            ...['bronze', 'silver'].map((w) => Number(rows.find((r) => r.writer === w)?.o ?? 0)),
+            ...(LAYERS === 'all' ? ['bronze', 'silver'] : [LAYERS]).map((w) =>
+              Number(rows.find((r) => r.writer === w)?.o ?? 0),
+            ),
           );
           progress(
             `${threads} thread(s): ${done.toLocaleString('en')} of ${sent.toLocaleString('en')} in both layers`,
@@ -86,6 +96,7 @@ export async function runLakeThreads(opts: BenchOptions): Promise<Record<string,
       await rm(root, { recursive: true, force: true });
       const row = {
         threads,
+        layers: LAYERS,
         seconds: Number(seconds.toFixed(2)),
         events_per_second: Math.round(sent / seconds),
         cpu,
@@ -97,7 +108,7 @@ export async function runLakeThreads(opts: BenchOptions): Promise<Record<string,
       events: sent,
       partitions,
       runs,
-      setup: `${sent.toLocaleString('en')} commerce events (seed generator, 10,000 users, 10 days, 1 % bad) in ${partitions} partitions of the embedded log; startLakeRole (bronze and silver together) into a local folder, flush 10 s, max batch 200,000; events/s = events / time until both layers committed all`,
+      setup: `${sent.toLocaleString('en')} commerce events (seed generator, 10,000 users, 10 days, 1 % bad) in ${partitions} partitions of the embedded log; startLakeRole (layers: ${LAYERS}) into a local folder, flush ${FLUSH}, max batch 200,000; events/s = events / time until both layers committed all`,
     };
   } finally {
     await bus.close();

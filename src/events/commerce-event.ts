@@ -293,9 +293,22 @@ export function validateCommerceEvent(value: unknown, mayHoldEscapes = true): Co
   return { ok: true, event, timestampMicros };
 }
 
-/** `YYYY-MM-DD` (UTC) of a microsecond timestamp: the `date` partition of the lake. */
+const MICROS_PER_DAY = 86_400_000_000;
+let lastDay = Number.NaN;
+let lastDate = '';
+
+/**
+ * `YYYY-MM-DD` (UTC) of a microsecond timestamp: the `date` partition of the lake. The last day's
+ * text is kept: a batch's events mostly share a day, and formatting a Date per event was ~1.6 % of
+ * a silver commit.
+ */
 export function utcDate(micros: number): string {
-  return new Date(Math.floor(micros / 1_000)).toISOString().slice(0, 10);
+  const day = Math.floor(micros / MICROS_PER_DAY);
+  if (day !== lastDay) {
+    lastDate = new Date(day * 86_400_000).toISOString().slice(0, 10);
+    lastDay = day;
+  }
+  return lastDate;
 }
 
 function tooLarge(raw: Buffer | string): InvalidCommerceEvent {

@@ -38,9 +38,16 @@ test('a distinct string column: the same file as strings one by one, read back w
   const strings = values();
   const columns = (distinct: boolean): Column[] => [
     { name: 'id', kind: 'int64', values: strings.map((_, i) => i) },
-    { name: 'text', kind: 'string', values: strings, distinct },
+    // Statistics named: a distinct column has none by default (the next test).
+    { name: 'text', kind: 'string', values: strings, distinct, statistics: true },
     // Few distinct values: a dictionary either way.
-    { name: 'kind', kind: 'string', values: strings.map((_, i) => SAMPLES[i % 3] ?? null), distinct },
+    {
+      name: 'kind',
+      kind: 'string',
+      values: strings.map((_, i) => SAMPLES[i % 3] ?? null),
+      distinct,
+      statistics: true,
+    },
   ];
   const asViews = encodeParquet(columns(true));
   const asStrings = encodeParquet(columns(false));
@@ -71,6 +78,40 @@ test('a distinct string column: the same file as strings one by one, read back w
       codecs.map((c) => c.compression),
       ['ZSTD'],
     );
+  } finally {
+    duck.connection.closeSync();
+    await rm(file, { force: true });
+  }
+});
+
+test('statistics: none for a distinct column unless asked for, min/max for the others', async () => {
+  const strings = values();
+  const bytes = encodeParquet([
+    { name: 'id', kind: 'int64', values: strings.map((_, i) => i) },
+    { name: 'text', kind: 'string', values: strings, distinct: true },
+    {
+      name: 'user',
+      kind: 'string',
+      values: strings.map((_, i) => `u${i % 50}`),
+      distinct: true,
+      statistics: true,
+    },
+    { name: 'kind', kind: 'string', values: strings.map((_, i) => SAMPLES[i % 3] ?? null) },
+  ]);
+  const file = path.join(tmpdir(), `rtsa-encode-stats-${process.pid}.parquet`);
+  await writeFile(file, bytes);
+  const duck = await openDuckDB();
+  try {
+    const stats = (
+      await duck.connection.runAndReadAll(
+        `SELECT path_in_schema AS name, stats_min_value AS min, stats_max_value AS max FROM parquet_metadata(${sqlString(file)})`,
+      )
+    ).getRowObjects() as { name: string; min: string | null; max: string | null }[];
+    const of = (name: string) => stats.find((s) => s.name === name);
+    assert.deepEqual(of('text'), { name: 'text', min: null, max: null });
+    assert.deepEqual(of('user'), { name: 'user', min: 'u0', max: 'u9' });
+    assert.deepEqual(of('kind'), { name: 'kind', min: '', max: 'plain' });
+    assert.deepEqual(of('id'), { name: 'id', min: '0', max: String(strings.length - 1) });
   } finally {
     duck.connection.closeSync();
     await rm(file, { force: true });

@@ -11,6 +11,7 @@ import {
   MAX_TIMESTAMP_MICROS,
   MIN_TIMESTAMP_MICROS,
   parseCommerceEvent,
+  utcDate,
 } from '../../events/commerce-event.ts';
 import { MICROS_PER_MS, parseTimestampMicros } from '../../events/timestamp.ts';
 
@@ -116,7 +117,7 @@ export function addBronzeRow(batch: BronzeBatch, record: BusRecord, parsed?: Com
     batch.payload.push(JSON.stringify(e.payload));
     batch.invalid_reason.push(null);
     batch.invalid_detail.push(null);
-    batch.date.push(utcDay(result.timestampMicros));
+    batch.date.push(utcDate(result.timestampMicros));
     batch.event_type.push(e.event_type);
   } else {
     addInvalid(batch, record, result.reason, result.detail);
@@ -150,7 +151,7 @@ function addInvalid(batch: BronzeBatch, record: BusRecord, reason: string, detai
   batch.payload.push(value.payload === undefined ? null : JSON.stringify(value.payload));
   batch.invalid_reason.push(reason);
   batch.invalid_detail.push(detail.isWellFormed() ? detail : detail.toWellFormed());
-  batch.date.push(inRange ? utcDay(micros) : null);
+  batch.date.push(inRange ? utcDate(micros) : null);
   // Only a known type names a folder: anything else could be a hostile path segment.
   batch.event_type.push(
     typeof value.event_type === 'string' && EVENT_TYPES.has(value.event_type) ? value.event_type : null,
@@ -166,20 +167,6 @@ export function toBronzeBatch(
   const batch = emptyBronzeBatch(topic, ingestionMicros);
   for (const record of records) addBronzeRow(batch, record);
   return batch;
-}
-
-const DAY_MICROS = 86_400_000_000;
-let cachedDay = Number.NaN;
-let cachedDate = '';
-
-/** `YYYY-MM-DD` (UTC), cached per day: consecutive events are mostly on the same day. */
-function utcDay(micros: number): string {
-  const day = Math.floor(micros / DAY_MICROS);
-  if (day !== cachedDay) {
-    cachedDay = day;
-    cachedDate = new Date(day * 86_400_000).toISOString().slice(0, 10);
-  }
-  return cachedDate;
 }
 
 /** The rows of `batch` for each (date, event_type) partition: row indexes by folder `date=…/event_type=…`. */

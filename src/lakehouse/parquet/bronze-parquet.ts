@@ -64,11 +64,13 @@ function hyparquetColumns(batch: BronzeBatch, rows: readonly number[]): ColumnSo
     data: take(values),
     type: 'STRING',
   });
-  // Mostly distinct values: UTF-8 at once (see utf8Views).
-  const distinct = (name: string, values: readonly (string | null)[]): ColumnSource => ({
+  // Mostly distinct values: UTF-8 at once (see utf8Views), and no min/max (random ids and JSON
+  // text prune nothing) unless asked for.
+  const distinct = (name: string, values: readonly (string | null)[], statistics = false): ColumnSource => ({
     name,
     data: utf8Views(take(values)),
     type: 'STRING',
+    statistics,
   });
   const micros = (name: string, values: readonly (number | null)[] | number): ColumnSource => ({
     name,
@@ -83,11 +85,11 @@ function hyparquetColumns(batch: BronzeBatch, rows: readonly number[]): ColumnSo
       type: 'INT64',
     },
     broker_timestamp: micros('broker_timestamp', batch.broker_timestamp),
-    kafka_key: text('kafka_key', batch.kafka_key),
-    raw_value: { name: 'raw_value', data: take(batch.raw_value), type: 'BYTE_ARRAY' },
+    kafka_key: distinct('kafka_key', batch.kafka_key, true),
+    raw_value: { name: 'raw_value', data: take(batch.raw_value), type: 'BYTE_ARRAY', statistics: false },
     event_id: distinct('event_id', batch.event_id),
     idempotency_key: distinct('idempotency_key', batch.idempotency_key),
-    user_id: text('user_id', batch.user_id),
+    user_id: distinct('user_id', batch.user_id, true),
     event_timestamp: micros('event_timestamp', batch.event_timestamp),
     device_type: text('device_type', batch.device_type),
     ip_address: distinct('ip_address', batch.ip_address),

@@ -15,6 +15,11 @@ export type Column =
       values: readonly (string | null)[];
       /** Mostly distinct values (ids, payloads), which the writer stores plain: see `utf8Views`. */
       distinct?: boolean;
+      /**
+       * Min/max in the footer. Default: on, except for `distinct` columns, whose bounds (random ids,
+       * JSON text) prune nothing and cost a byte-wise comparison per value (~5 % of an encoding).
+       */
+      statistics?: boolean;
     }
   | { name: string; kind: 'int32' | 'int64' | 'double'; values: readonly (number | null)[] }
   | { name: string; kind: 'bool'; values: readonly (boolean | null)[] }
@@ -29,7 +34,12 @@ export type SchemaElement = NonNullable<
 function source(c: Column): ColumnSource {
   switch (c.kind) {
     case 'string':
-      return { name: c.name, data: c.distinct ? utf8Views(c.values) : [...c.values], type: 'STRING' };
+      return {
+        name: c.name,
+        data: c.distinct ? utf8Views(c.values) : [...c.values],
+        type: 'STRING',
+        statistics: c.statistics ?? !c.distinct,
+      };
     case 'int32':
       return { name: c.name, data: [...c.values], type: 'INT32' };
     case 'int64':

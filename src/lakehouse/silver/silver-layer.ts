@@ -395,7 +395,7 @@ function encodeEvents(rows: readonly { held: Held; sessionId: string }[], partit
   const columns: Column[] = [
     { name: 'event_id', kind: 'string', values: e.map((x) => x.event_id), distinct: true },
     { name: 'idempotency_key', kind: 'string', values: e.map((x) => x.idempotency_key), distinct: true },
-    { name: 'user_id', kind: 'string', values: e.map((x) => x.user_id) },
+    { name: 'user_id', kind: 'string', values: e.map((x) => x.user_id), distinct: true, statistics: true },
     { name: 'session_id', kind: 'string', values: rows.map((r) => r.sessionId), distinct: true },
     { name: 'event_type', kind: 'string', values: e.map((x) => x.event_type) },
     { name: 'event_timestamp', kind: 'timestamp', values: rows.map((r) => r.held.ts) },
@@ -439,7 +439,13 @@ function encodeSessions(
     ) / 100;
   const columns: Column[] = [
     { name: 'session_id', kind: 'string', values: sessions.map((s) => s.sessionId), distinct: true },
-    { name: 'user_id', kind: 'string', values: sessions.map((s) => s.userId) },
+    {
+      name: 'user_id',
+      kind: 'string',
+      values: sessions.map((s) => s.userId),
+      distinct: true,
+      statistics: true,
+    },
     { name: 'session_start', kind: 'timestamp', values: sessions.map((s) => s.events[0]!.ts) },
     {
       name: 'session_end',
