@@ -1,6 +1,7 @@
 /**
  * How the members of one process (processor threads, a lake layer's threads) split a topic's
- * partitions on the embedded log. On the live-stream topic keys are streams, and a few streams
+ * partitions on the embedded log, and how a Kafka consumer group's leader splits them among the
+ * group's members (`assignGroupBySize`). On the live-stream topic keys are streams, and a few streams
  * carry much of the traffic (the generator's popularity, like real audiences, is Zipf-like: the
  * top stream of 1,000 has ~6 % of the events). Dealing the partitions out by number (p % members)
  * gives each member the partitions of one hash residue, so the split is the same whatever the
@@ -32,4 +33,31 @@ export function balancePartitions(sizes: readonly number[], members: number): nu
   }
   for (const list of owned) list.sort((a, b) => a - b);
   return owned;
+}
+
+/**
+ * A Kafka group's assignment by size: for each topic, `balancePartitions` over the members in
+ * member-id order (so every leader computes the same deal from the same sizes). `sizes` has the
+ * records in each partition (last offset - first retained) where the leader knows them; a topic or
+ * partition it does not know counts 0, which deals by number.
+ */
+export function assignGroupBySize(
+  memberIds: readonly string[],
+  partitionCounts: ReadonlyMap<string, number>,
+  sizes: ReadonlyMap<string, readonly number[]>,
+): Map<string, Map<string, number[]>> {
+  const ordered = [...memberIds].sort();
+  const out = new Map<string, Map<string, number[]>>(ordered.map((m) => [m, new Map()]));
+  if (ordered.length === 0) return out;
+  for (const [topic, count] of partitionCounts) {
+    const known = sizes.get(topic) ?? [];
+    const dealt = balancePartitions(
+      Array.from({ length: count }, (_, p) => known[p] ?? 0),
+      ordered.length,
+    );
+    for (const [i, partitions] of dealt.entries()) {
+      if (partitions.length > 0) out.get(ordered[i] as string)?.set(topic, partitions);
+    }
+  }
+  return out;
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { balancePartitions } from '../../src/bus/assignment.ts';
+import { assignGroupBySize, balancePartitions } from '../../src/bus/assignment.ts';
 
 test('partitions dealt by size: the largest first, each to the least-loaded member', () => {
   assert.deepEqual(balancePartitions([300, 50, 300, 100], 2), [
@@ -34,4 +34,37 @@ test('the same sizes give the same deal (ties by partition number)', () => {
   const sizes = [10, 10, 10, 10, 10, 10];
   assert.deepEqual(balancePartitions(sizes, 4), balancePartitions([...sizes], 4));
   assert.deepEqual(balancePartitions(sizes, 4), [[0, 4], [1, 5], [2], [3]]);
+});
+
+test('a Kafka group: each topic dealt by size over the members in id order; unknown sizes by number', () => {
+  const dealt = assignGroupBySize(
+    ['member-b', 'member-a'],
+    new Map([
+      ['events', 4],
+      ['other', 3],
+    ]),
+    new Map([['events', [100, 80, 10, 10]]]),
+  );
+  // Round-robin would give a [0, 2] and b [1, 3]: 110 records against 90.
+  assert.deepEqual(
+    dealt.get('member-a'),
+    new Map([
+      ['events', [0]],
+      ['other', [0, 2]],
+    ]),
+  );
+  assert.deepEqual(
+    dealt.get('member-b'),
+    new Map([
+      ['events', [1, 2, 3]],
+      ['other', [1]],
+    ]),
+  );
+  // More members than partitions: the extra one gets nothing of that topic.
+  const many = assignGroupBySize(['x', 'y', 'z'], new Map([['events', 2]]), new Map());
+  assert.deepEqual(
+    [...many.values()].map((m) => m.get('events') ?? []),
+    [[0], [1], []],
+  );
+  assert.deepEqual(assignGroupBySize([], new Map([['events', 2]]), new Map()), new Map());
 });

@@ -284,6 +284,44 @@ describe('KafkaBus on a real broker', () => {
     await sink.close();
   });
 
+  test('consumer group: the leader deals the partitions by their size, not by number', async () => {
+    const topic = await topicWith(4);
+    const group = uniqueName('g');
+    // 100, 80, 10 and 10 records in partitions 0-3: round-robin would give one member 110.
+    const keyFor = (p: number) => {
+      for (let i = 0; ; i++) if (partitionForKey(`k${i}`, 4) === p) return `k${i}`;
+    };
+    const sink = bus.sink();
+    for (const [p, n] of [100, 80, 10, 10].entries()) {
+      const key = keyFor(p);
+      await sink.send(
+        topic,
+        Array.from({ length: n }, (_, i) => ({ key, value: `${i}` })),
+      );
+    }
+    const ownership = new Ownership();
+    const a = new Recorder({ name: 'a', ownership });
+    const b = new Recorder({ name: 'b', ownership });
+    const sourceA = bus.source({ topic, group, idleIntervalMs: 50 });
+    const sourceB = bus.source({ topic, group, idleIntervalMs: 50 });
+    sources.push(sourceA, sourceB);
+    await sourceA.start(a);
+    await waitFor('a owns all 4', () => ownership.partitionsOf('a').length === 4);
+    await sourceB.start(b);
+    await waitFor(
+      'a and b share the partitions',
+      () => ownership.partitionsOf('b').length > 0 && ownership.owner.size === 4,
+    );
+    const split = [ownership.partitionsOf('a'), ownership.partitionsOf('b')].sort(
+      (x, y) => x.length - y.length,
+    );
+    assert.deepEqual(split, [[0], [1, 2, 3]], ownership.events.join(' | '));
+    assert.deepEqual(ownership.violations, [], ownership.events.join(' | '));
+    await sourceA.stop();
+    await sourceB.stop();
+    await sink.close();
+  });
+
   test('a handler that throws ends the loop: done rejects and the partitions move to another member', async () => {
     const topic = await topicWith(2);
     const group = uniqueName('g');

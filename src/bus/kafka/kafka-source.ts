@@ -7,6 +7,7 @@ import {
   ListOffsetTimestamps,
 } from '@platformatic/kafka';
 import { BusUnavailableError, errorMessage, RtsaError } from '../../errors.ts';
+import { assignGroupBySize } from '../assignment.ts';
 import type { Logger } from '../../telemetry/logger.ts';
 import type { BusRecord, Source, SourceHandler, SourceOptions } from '../types.ts';
 import { BrokerHealth, backoffMs } from './broker-health.ts';
@@ -22,6 +23,13 @@ const DEFAULT_IDLE_INTERVAL_MS = 100;
 /** Longest a fetch waits for data: bounds how late `stop`, rebalances and `idle` can be. */
 const MAX_FETCH_WAIT_MS = 500;
 const PARTITION_FETCH_BYTES = 1024 * 1024;
+/**
+ * The group protocol rtsa's members offer first: the leader deals the partitions by size (records
+ * retained in each), largest first to the least-loaded member (bus/assignment.ts), instead of
+ * round-robin by number, which gives one member the busiest partitions when keys are skewed.
+ * `roundrobin` is offered second, so a member of an older rtsa can still join the group.
+ */
+const SIZE_ASSIGNOR = 'rtsa-by-size';
 
 export interface KafkaSourceSettings {
   brokers: string[];
@@ -35,7 +43,7 @@ export interface KafkaSourceSettings {
 }
 
 /**
- * One member of a Kafka consumer group (classic protocol, eager round-robin assignment).
+ * One member of a Kafka consumer group (classic protocol, eager; partitions dealt by size, below).
  *
  * Offsets belong to the handler (the processor keeps them in Postgres): nothing is ever committed
  * to Kafka; each assigned partition is read from the offset `handler.assigned` returns.
@@ -70,6 +78,8 @@ export class KafkaSource implements Source {
   #loop: Promise<void> | undefined;
   #failure: unknown;
   #lastActivity = Date.now();
+  /** Records in each partition of the topic, as of this member's last join (for the assignment). */
+  #partitionSizes = new Map<string, number[]>();
   /** Tail of the chain that runs handler calls one at a time. */
   #serialTail: Promise<unknown> = Promise.resolve();
   #wake: (() => void) | undefined;
@@ -107,6 +117,19 @@ export class KafkaSource implements Source {
       sessionTimeout: settings.sessionTimeoutMs,
       heartbeatInterval: settings.heartbeatIntervalMs,
       rebalanceTimeout: settings.rebalanceTimeoutMs,
+      protocols: [
+        { name: SIZE_ASSIGNOR, version: 1 },
+        { name: 'roundrobin', version: 1 },
+      ],
+      partitionAssigner: (_current, members, topics, metadata) => {
+        const counts = new Map<string, number>();
+        for (const topic of topics) counts.set(topic, metadata.topics.get(topic)?.partitionsCount ?? 0);
+        const dealt = assignGroupBySize([...members.keys()], counts, this.#partitionSizes);
+        return [...dealt].map(([memberId, byTopic]) => ({
+          memberId,
+          assignments: new Map([...byTopic].map(([topic, partitions]) => [topic, { topic, partitions }])),
+        }));
+      },
       protocolsMetadata: () => this.#beforeJoin(),
       retries: 5,
       retryDelay: (_client, operation, attempt, _retries, error) => {
@@ -246,7 +269,31 @@ export class KafkaSource implements Source {
         this.#wake?.();
       }
     }
+    await this.#measurePartitions();
     return Buffer.alloc(0);
+  }
+
+  /**
+   * Before a join: the records in each partition, which the assignment deals by if this member
+   * becomes the group's leader. One try: if the broker does not answer, the last sizes stand (none:
+   * a deal by number).
+   */
+  async #measurePartitions(): Promise<void> {
+    const topic = this.#options.topic;
+    try {
+      const ask = async (timestamp: bigint) =>
+        (await this.#consumer.listOffsets({ topics: [topic], timestamp })).get(topic) ?? [];
+      const [earliest, latest] = await Promise.all([
+        ask(ListOffsetTimestamps.EARLIEST),
+        ask(ListOffsetTimestamps.LATEST),
+      ]);
+      this.#partitionSizes.set(
+        topic,
+        latest.map((end, p) => Number(end - (earliest[p] ?? 0n))),
+      );
+    } catch (error) {
+      this.#logger.debug({ err: error }, 'kafka source: partition sizes unknown for this join');
+    }
   }
 
   #onJoin(payload: ConsumerGroupJoinPayload): void {
