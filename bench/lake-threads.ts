@@ -108,7 +108,7 @@ export async function runLakeThreads(opts: BenchOptions): Promise<Record<string,
       events: sent,
       partitions,
       runs,
-      setup: `${sent.toLocaleString('en')} commerce events (seed generator, 10,000 users, 10 days, 1 % bad) in ${partitions} partitions of the embedded log; startLakeRole (layers: ${LAYERS}) into a local folder, flush ${FLUSH}, max batch 200,000; events/s = events / time until both layers committed all`,
+      setup: `${sent.toLocaleString('en')} commerce events (seed generator, 10,000 users, 10 days, 1 % bad) in ${partitions} partitions of the embedded log; startLakeRole (layers: ${LAYERS}) into a local folder, flush ${FLUSH}, max batch 200,000; events/s = events / time until every layer run committed all`,
     };
   } finally {
     await bus.close();
