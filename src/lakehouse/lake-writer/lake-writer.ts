@@ -84,6 +84,8 @@ interface PartitionSlot {
 }
 
 const MAX_BACKOFF_MS = 5_000;
+/** Files staged at once (an S3 PUT each, or a local write and fsync). */
+const STAGING_CONCURRENCY = 4;
 
 export class LakeWriter implements SourceHandler {
   private readonly options: LakeWriterOptions;
@@ -91,6 +93,8 @@ export class LakeWriter implements SourceHandler {
   private readonly partitions = new Map<number, PartitionSlot>();
   private lastCommitAt: number;
   private recordsSinceCommit = 0;
+  /** The I/O of the last commit, while it runs (see commit). */
+  private inflight: Promise<void> | undefined;
   private closed = false;
   health: 'starting' | 'running' | 'unhealthy' = 'starting';
   healthDetail: string | undefined;
@@ -176,7 +180,7 @@ export class LakeWriter implements SourceHandler {
   }
 
   async revoked(partitions: readonly number[]): Promise<void> {
-    await this.commit().catch((error: unknown) => {
+    await this.commit({ wait: true }).catch((error: unknown) => {
       this.options.logger.warn({ err: error }, 'final lake commit before giving up partitions failed');
     });
     for (const p of partitions) this.partitions.delete(p);
@@ -208,7 +212,7 @@ export class LakeWriter implements SourceHandler {
   }
 
   async close(): Promise<void> {
-    await this.commit();
+    await this.commit({ wait: true });
     this.closed = true;
   }
 
@@ -219,13 +223,20 @@ export class LakeWriter implements SourceHandler {
     return false;
   }
 
-  /** Stages, commits and publishes everything pending; retried with back-off until durable. */
-  private async commit(): Promise<void> {
+  /**
+   * Takes everything pending from the layers, then stages, commits and publishes it, retried with
+   * back-off until durable. The files' I/O (staging, the Postgres commit, publishing) goes on while
+   * the source reads the next records; the next commit waits for it before it takes anything, so
+   * commits stay one at a time and in order (`wait`: return only once this one is durable too).
+   * A failure of that I/O is thrown by the next call.
+   */
+  private async commit(options: { wait?: boolean } = {}): Promise<void> {
+    await this.settle();
     if (this.closed) return;
-    const { store, log, logger } = this.options;
     const started = performance.now();
     const now = this.clock();
     const commits: PartitionFiles[] = [];
+    const files: LayerFile[] = [];
     let records = 0;
     for (const [partition, slot] of this.partitions) {
       if (!slot.layer.pending && slot.records === 0) continue;
@@ -248,18 +259,43 @@ export class LakeWriter implements SourceHandler {
         state: out.state,
         files: staged,
       });
+      files.push(...out.files);
       records += slot.records;
       slot.first = undefined;
       slot.last = undefined;
       slot.records = 0;
-      await this.retrying('stage files', async () => {
-        for (let i = 0; i < out.files.length; i++)
-          await store.put(staged[i]!.stagingKey, out.files[i]!.bytes);
-      });
     }
     this.recordsSinceCommit = 0;
     this.lastCommitAt = now;
     if (commits.length === 0) return;
+    const io = this.write(commits, files, records, started);
+    if (options.wait) return io;
+    this.inflight = io;
+    // Observed by the next settle(); not an unhandled rejection meanwhile.
+    io.catch(() => {});
+  }
+
+  /** Waits for the commit whose I/O is still running, and throws its failure. */
+  private async settle(): Promise<void> {
+    const inflight = this.inflight;
+    if (inflight === undefined) return;
+    this.inflight = undefined;
+    await inflight;
+  }
+
+  private async write(
+    commits: PartitionFiles[],
+    layerFiles: readonly LayerFile[],
+    records: number,
+    started: number,
+  ): Promise<void> {
+    const { store, log, logger } = this.options;
+    const staged = commits.flatMap((c) => c.files);
+    await this.retrying('stage files', () =>
+      inParallel(staged.length, STAGING_CONCURRENCY, (i) =>
+        store.put(staged[i]!.stagingKey, layerFiles[i]!.bytes),
+      ),
+    );
     let pending = commits;
     let backoff = 100;
     for (;;) {
@@ -336,6 +372,17 @@ function isStoreFailure(error: unknown): boolean {
     return true;
   const status = e?.$metadata?.httpStatusCode;
   return e?.$retryable !== undefined || (status !== undefined && status >= 500);
+}
+
+/** Runs task(0..count-1), at most `limit` at a time; rejects with the first failure, after all settled. */
+async function inParallel(count: number, limit: number, task: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < count) await task(next++);
+  };
+  const results = await Promise.allSettled(Array.from({ length: Math.min(limit, count) }, worker));
+  const failed = results.find((r) => r.status === 'rejected');
+  if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
 }
 
 function sleep(ms: number): Promise<void> {
