@@ -107,6 +107,20 @@ class CrashingStore implements LakeStore {
   }
 }
 
+/** `store` with its own `put`. */
+function withPut(store: LakeStore, put: LakeStore['put']): LakeStore {
+  return {
+    location: store.location,
+    put,
+    get: (key) => store.get(key),
+    exists: (key) => store.exists(key),
+    list: (prefix) => store.list(prefix),
+    move: (from, to) => store.move(from, to),
+    delete: (keys) => store.delete(keys),
+    close: () => store.close(),
+  };
+}
+
 /** What a reader sees: every visible file's records, and the staged ones it must not see. */
 async function readLake(store: LakeStore, layer = 'test'): Promise<{ seen: string[]; staged: string[] }> {
   const seen: string[] = [];
@@ -252,6 +266,8 @@ function protocolSuite(name: string, openStore: () => Promise<LakeStore>, skip?:
       await owner.assigned([0]);
       // The zombie still has records to write: its commit is refused, nothing becomes visible.
       await zombie.records(records.filter((r) => r.partition === 0).slice(0, 60));
+      // Its commits' I/O runs in the background: close waits for it (and commits the rest).
+      await zombie.close();
       assert.deepEqual((await readLake(store, 'fence')).seen, []);
       assert.deepEqual(await log.files(), []);
       await owner.records(records.filter((r) => r.partition === 0));
@@ -259,6 +275,58 @@ function protocolSuite(name: string, openStore: () => Promise<LakeStore>, skip?:
       const lake = await readLake(store, 'fence');
       assert.deepEqual(lake.seen, expectedLines(records.filter((r) => r.partition === 0)));
       await store.close();
+    });
+
+    test("a commit's files are written while the next records come in; the next commit waits for them", async () => {
+      const inner = await openStore();
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const puts: string[] = [];
+      const gated = withPut(inner, async (key, bytes) => {
+        puts.push(key);
+        await gate;
+        await inner.put(key, bytes);
+      });
+      const log = new LakeCommitLog(db.pool, 'pipe', TOPIC);
+      const writer = writerOn(gated, ndjsonLayer('pipe'), log);
+      await writer.assigned([0, 1]);
+      const fed = [...records].sort((a, b) => a.offset - b.offset || a.partition - b.partition).slice(0, 100);
+      // 50 records: a commit is due; records() returns with its files still being staged.
+      await writer.records(fed.slice(0, 50));
+      assert.ok(puts.length > 0, 'staging started');
+      assert.deepEqual(await log.files(), [], 'not committed yet');
+      // The next commit waits for the first one's I/O.
+      let second = false;
+      const next = writer.records(fed.slice(50)).then(() => {
+        second = true;
+      });
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(second, false, 'the next commit waits');
+      release();
+      await next;
+      await writer.close();
+      const lake = await readLake(inner, 'pipe');
+      assert.deepEqual(lake.seen, expectedLines(fed));
+      assert.deepEqual(lake.staged, []);
+      await inner.close();
+    });
+
+    test('a commit whose I/O fails for good: the next call throws it, nothing half-visible', async () => {
+      const inner = await openStore();
+      const broken = withPut(inner, async () => {
+        throw new Error('store refuses the file');
+      });
+      const log = new LakeCommitLog(db.pool, 'broken', TOPIC);
+      const writer = writerOn(broken, ndjsonLayer('broken'), log);
+      await writer.assigned([0, 1]);
+      const fed = [...records].sort((a, b) => a.offset - b.offset || a.partition - b.partition);
+      await writer.records(fed.slice(0, 50));
+      await assert.rejects(writer.records(fed.slice(50, 100)), /store refuses the file/);
+      assert.deepEqual(await log.files(), []);
+      assert.deepEqual((await readLake(inner, 'broken')).seen, []);
+      await inner.close();
     });
 
     test('the commit log refuses a stale epoch with the partitions named', async () => {
