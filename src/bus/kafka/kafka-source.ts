@@ -275,8 +275,8 @@ export class KafkaSource implements Source {
 
   /**
    * Before a join: the records in each partition, which the assignment deals by if this member
-   * becomes the group's leader. One try: if the broker does not answer, the last sizes stand (none:
-   * a deal by number).
+   * becomes the group's leader. If the broker does not answer (after the client's own retries), the
+   * last sizes stand (none: a deal by number); the join goes on either way.
    */
   async #measurePartitions(): Promise<void> {
     const topic = this.#options.topic;
