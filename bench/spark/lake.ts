@@ -7,7 +7,9 @@
  *      dead letters until both queries have committed every bronze row;
  *   2. rtsa's bronze layer, then its silver layer (events, sessions, dead letters), each from the
  *      topic (the `rtsa lake` code path: LakeWriter, the Postgres commit, a local folder) until
- *      every offset is committed.
+ *      every offset is committed. `--threads T`: each layer as `rtsa lake --lake-layers <layer>
+ *      --lake-threads T` (startLakeRole; T members of the layer's group share the partitions; flush
+ *      2 s, RTSA_BENCH_LAKE_FLUSH, since each member's last partial batch waits the interval out).
  * Each phase is timed from its start to its last commit; Spark's JVM start-up is reported apart.
  */
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
@@ -20,13 +22,26 @@ import { LakeCommitLog } from '../../src/lakehouse/lake-writer/commit-log.ts';
 import { type Layer, LakeWriter } from '../../src/lakehouse/lake-writer/lake-writer.ts';
 import { silverLayer } from '../../src/lakehouse/silver/silver-layer.ts';
 import { silentLogger } from '../../src/telemetry/logger.ts';
+import { Registry } from 'prom-client';
+import { loadConfig } from '../../src/config/index.ts';
+import { startLakeRole } from '../../src/runtime/lake-role.ts';
 import { endProgress, progress, scratch } from '../harness.ts';
-import { cpuSeconds, cpuUsed, deleteTopic, kafkaBrokers, sumCpu, uniqueName } from '../kafka-harness.ts';
+import {
+  cpuSeconds,
+  cpuUsed,
+  deleteTopic,
+  freshDatabase,
+  kafkaBrokers,
+  sumCpu,
+  uniqueName,
+} from '../kafka-harness.ts';
 import { prefillCommerce } from '../lake.ts';
 import type { BenchOptions } from '../options.ts';
 import { ensureSparkVenv, IVY_CACHE, type JobLine, PYSPARK_VERSION, runSparkJob } from './spark-env.ts';
 
 const PARTITIONS = 3;
+/** The lake role's flush interval with --threads (RTSA_BENCH_LAKE_FLUSH, default 2 s). */
+const THREADS_FLUSH = process.env.RTSA_BENCH_LAKE_FLUSH ?? '2s';
 
 export async function runSparkLake(opts: BenchOptions): Promise<Record<string, unknown>> {
   const brokers = kafkaBrokers();
@@ -40,7 +55,10 @@ export async function runSparkLake(opts: BenchOptions): Promise<Record<string, u
     const sent = await prefillCommerce(bus, events, '2026-11-01', '2026-11-10', topic);
     const spark = await sparkSide(python, env.dir, brokers, topic, sent);
     console.log(`spark: ${JSON.stringify(spark)}`);
-    const rtsa = await rtsaSide(env, bus, topic, sent);
+    const rtsa =
+      opts.threads > 1
+        ? await rtsaThreads(env, bus, brokers, topic, sent, opts.threads)
+        : await rtsaSide(env, bus, topic, sent);
     console.log(`rtsa: ${JSON.stringify(rtsa)}`);
     const ratio = (a: number, b: number) => Number((a / b).toFixed(2));
     const ratios = {
@@ -62,7 +80,9 @@ export async function runSparkLake(opts: BenchOptions): Promise<Record<string, u
         `same broker (${brokers.join(',')}), same topic of ${sent.toLocaleString('en')} commerce events in ${PARTITIONS} partitions ` +
         '(seed generator, 10,000 users, 10 days, 1 % bad), local folders; ' +
         `Spark ${PYSPARK_VERSION} local[2], the seed's job (shuffle partitions 3, triggers 10 s / 30 s), silver reading bronze; ` +
-        'rtsa: LakeWriter per layer from the topic, flush 10 s, max batch 200,000 (as `npm run bench -- lake`)',
+        (opts.threads > 1
+          ? `rtsa: each layer as \`rtsa lake --lake-layers <layer> --lake-threads ${opts.threads}\` (startLakeRole), flush ${THREADS_FLUSH}, max batch 200,000`
+          : 'rtsa: LakeWriter per layer from the topic, flush 10 s, max batch 200,000 (as `npm run bench -- lake`)'),
     };
   } finally {
     await bus.close();
@@ -194,6 +214,87 @@ async function rtsaSide(env: { dir: string; pgUrl: string }, bus: KafkaBus, topi
   } finally {
     await pool.end();
   }
+}
+
+/** Each layer alone through the lake role on `threads` threads (its members share the topic's partitions). */
+async function rtsaThreads(
+  env: { dir: string; pgUrl: string },
+  bus: KafkaBus,
+  brokers: readonly string[],
+  topic: string,
+  events: number,
+  threads: number,
+) {
+  type LayerResult = Record<string, unknown> & { events_per_second: number; events_per_cpu_second: number };
+  const out: Record<string, LayerResult> = {};
+  for (const layer of ['bronze', 'silver'] as const) {
+    const db = await freshDatabase(env.pgUrl, `spark_lake_${layer}_${Date.now()}`);
+    const root = path.join(env.dir, `rtsa-lake-${layer}`);
+    const { config } = loadConfig(
+      'lake',
+      [
+        '--data-dir',
+        env.dir,
+        '--lake-url',
+        root,
+        '--lake-layers',
+        layer,
+        '--lake-threads',
+        String(threads),
+        '--lake-idle-timeout',
+        '1s',
+        // Each member's last, partial batch waits out the flush interval (bench/lake-threads.ts).
+        '--lake-flush-interval',
+        THREADS_FLUSH,
+        '--commerce-topic',
+        topic,
+        '--kafka-brokers',
+        brokers.join(','),
+      ],
+      {},
+    );
+    const cpuBefore = cpuSeconds();
+    const started = performance.now();
+    const role = await startLakeRole({
+      config,
+      bus,
+      pool: db.pool,
+      databaseUrl: db.url,
+      registry: new Registry(),
+      logger: silentLogger(),
+    });
+    let seconds: number;
+    let cpuAfter: ReturnType<typeof cpuSeconds>;
+    try {
+      for (;;) {
+        const { rows } = await db.pool.query<{ o: number }>(
+          'SELECT coalesce(sum(committed_offset), 0)::bigint AS o FROM lake.writer_partitions WHERE writer = $1',
+          [layer],
+        );
+        const done = Number(rows[0]?.o ?? 0);
+        progress(
+          `rtsa ${layer} (${threads} threads): ${done.toLocaleString('en')} of ${events.toLocaleString('en')}`,
+        );
+        if (done >= events) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      seconds = (performance.now() - started) / 1000;
+      cpuAfter = cpuSeconds();
+    } finally {
+      endProgress();
+      await role.stop();
+    }
+    out[layer] = {
+      seconds: Number(seconds.toFixed(2)),
+      events_per_second: Math.round(events / seconds),
+      events_per_cpu_second: Math.round(events / sumCpu(cpuBefore, cpuAfter, ['bench process'])),
+      cpu: cpuUsed(cpuBefore, cpuAfter, seconds),
+      threads,
+      ...(await folderBytes(root, events)),
+    };
+    await db.drop();
+  }
+  return { bronze: out.bronze!, silver: out.silver! };
 }
 
 /** Parquet files under `dir` and their bytes per event (Spark's _spark_metadata and .crc files left out). */
