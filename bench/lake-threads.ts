@@ -7,8 +7,10 @@
  */
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
+import type pg from 'pg';
 import { Registry } from 'prom-client';
 import { EmbeddedBus } from '../src/bus/embedded/index.ts';
+import type { Bus } from '../src/bus/types.ts';
 import { loadConfig } from '../src/config/index.ts';
 import { startLakeRole } from '../src/runtime/lake-role.ts';
 import { silentLogger } from '../src/telemetry/logger.ts';
@@ -19,10 +21,80 @@ import type { BenchOptions } from './options.ts';
 
 // RTSA_BENCH_LAKE_THREADS=1,2 picks the runs; RTSA_BENCH_LAKE_LAYERS=bronze (or silver) runs one layer.
 const THREADS = (process.env.RTSA_BENCH_LAKE_THREADS ?? '1,2,1,2').split(',').map(Number);
-const LAYERS = process.env.RTSA_BENCH_LAKE_LAYERS ?? 'all';
+const LAYERS = (process.env.RTSA_BENCH_LAKE_LAYERS ?? 'all') as 'all' | 'bronze' | 'silver';
 // A member's last, partial batch waits out the flush interval: with several members over a backlog
 // that wait is most of the run's tail, so RTSA_BENCH_LAKE_FLUSH=2s shortens it (smaller commits).
 const FLUSH = process.env.RTSA_BENCH_LAKE_FLUSH ?? '10s';
+
+/**
+ * `rtsa lake --lake-layers <layers> --lake-threads <threads> --lake-flush-interval <flush>` into
+ * `lakeUrl` (startLakeRole, as the CLI runs it; sessions close after 1 s idle, as the history
+ * ended days ago) until every layer run has committed `events` records; then stopped. Wall seconds
+ * and CPU (from /proc) of that span.
+ */
+export async function runLakeRole(run: {
+  bus: Bus;
+  db: { url: string; pool: pg.Pool };
+  dataDir: string;
+  lakeUrl: string;
+  layers: 'all' | 'bronze' | 'silver';
+  threads: number;
+  flush: string;
+  /** More flags (the topic, Kafka's brokers). */
+  extraArgs?: string[];
+  events: number;
+  label: string;
+}): Promise<{
+  seconds: number;
+  cpuBefore: Record<string, number>;
+  cpuAfter: Record<string, number>;
+  cpu: ReturnType<typeof cpuUsed>;
+}> {
+  const args = [
+    '--data-dir',
+    run.dataDir,
+    '--lake-url',
+    run.lakeUrl,
+    '--lake-layers',
+    run.layers,
+    '--lake-threads',
+    String(run.threads),
+    '--lake-flush-interval',
+    run.flush,
+    '--lake-idle-timeout',
+    '1s',
+    ...(run.extraArgs ?? []),
+  ];
+  const { config } = loadConfig('lake', args, {});
+  const layers = run.layers === 'all' ? ['bronze', 'silver'] : [run.layers];
+  const cpuBefore = cpuSeconds();
+  const started = performance.now();
+  const role = await startLakeRole({
+    config,
+    bus: run.bus,
+    pool: run.db.pool,
+    databaseUrl: run.db.url,
+    registry: new Registry(),
+    logger: silentLogger(),
+  });
+  try {
+    for (;;) {
+      const { rows } = await run.db.pool.query<{ writer: string; o: number }>(
+        'SELECT writer, sum(committed_offset)::bigint AS o FROM lake.writer_partitions GROUP BY writer',
+      );
+      const done = Math.min(...layers.map((w) => Number(rows.find((r) => r.writer === w)?.o ?? 0)));
+      progress(`${run.label}: ${done.toLocaleString('en')} of ${run.events.toLocaleString('en')} committed`);
+      if (done >= run.events) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const cpuAfter = cpuSeconds();
+    return { seconds, cpuBefore, cpuAfter, cpu: cpuUsed(cpuBefore, cpuAfter, seconds) };
+  } finally {
+    endProgress();
+    await role.stop();
+  }
+}
 
 export async function runLakeThreads(opts: BenchOptions): Promise<Record<string, unknown>> {
   const events = Math.min(opts.events, 5_000_000);
@@ -42,56 +114,17 @@ export async function runLakeThreads(opts: BenchOptions): Promise<Record<string,
       const db = await freshDatabase(env.pgUrl, `lake_threads_${i}`);
       const root = path.join(env.dir, `lake-${i}`);
       await mkdir(root, { recursive: true });
-      const { config } = loadConfig(
-        'lake',
-        [
-          '--data-dir',
-          env.dir,
-          '--lake-url',
-          root,
-          '--lake-threads',
-          String(threads),
-          '--lake-idle-timeout',
-          '1s',
-          '--lake-layers',
-          LAYERS,
-          '--lake-flush-interval',
-          FLUSH,
-        ],
-        {},
-      );
-      const cpuBefore = cpuSeconds();
-      const started = performance.now();
-      const role = await startLakeRole({
-        config,
+      const { seconds, cpu } = await runLakeRole({
         bus,
-        pool: db.pool,
-        databaseUrl: db.url,
-        registry: new Registry(),
-        logger: silentLogger(),
+        db,
+        dataDir: env.dir,
+        lakeUrl: root,
+        layers: LAYERS,
+        threads,
+        flush: FLUSH,
+        events: sent,
+        label: `${threads} thread(s)`,
       });
-      try {
-        for (;;) {
-          const { rows } = await db.pool.query<{ writer: string; o: number }>(
-            'SELECT writer, sum(committed_offset)::bigint AS o FROM lake.writer_partitions GROUP BY writer',
-          );
-          const done = Math.min(
-            ...(LAYERS === 'all' ? ['bronze', 'silver'] : [LAYERS]).map((w) =>
-              Number(rows.find((r) => r.writer === w)?.o ?? 0),
-            ),
-          );
-          progress(
-            `${threads} thread(s): ${done.toLocaleString('en')} of ${sent.toLocaleString('en')} in both layers`,
-          );
-          if (done >= sent) break;
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      } finally {
-        endProgress();
-      }
-      const seconds = (performance.now() - started) / 1000;
-      const cpu = cpuUsed(cpuBefore, cpuSeconds(), seconds);
-      await role.stop();
       await db.drop();
       await rm(root, { recursive: true, force: true });
       const row = {

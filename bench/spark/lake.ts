@@ -22,9 +22,6 @@ import { LakeCommitLog } from '../../src/lakehouse/lake-writer/commit-log.ts';
 import { type Layer, LakeWriter } from '../../src/lakehouse/lake-writer/lake-writer.ts';
 import { silverLayer } from '../../src/lakehouse/silver/silver-layer.ts';
 import { silentLogger } from '../../src/telemetry/logger.ts';
-import { Registry } from 'prom-client';
-import { loadConfig } from '../../src/config/index.ts';
-import { startLakeRole } from '../../src/runtime/lake-role.ts';
 import { endProgress, progress, scratch } from '../harness.ts';
 import {
   cpuSeconds,
@@ -36,6 +33,7 @@ import {
   uniqueName,
 } from '../kafka-harness.ts';
 import { prefillCommerce } from '../lake.ts';
+import { runLakeRole } from '../lake-threads.ts';
 import type { BenchOptions } from '../options.ts';
 import { ensureSparkVenv, IVY_CACHE, type JobLine, PYSPARK_VERSION, runSparkJob } from './spark-env.ts';
 
@@ -230,65 +228,24 @@ async function rtsaThreads(
   for (const layer of ['bronze', 'silver'] as const) {
     const db = await freshDatabase(env.pgUrl, `spark_lake_${layer}_${Date.now()}`);
     const root = path.join(env.dir, `rtsa-lake-${layer}`);
-    const { config } = loadConfig(
-      'lake',
-      [
-        '--data-dir',
-        env.dir,
-        '--lake-url',
-        root,
-        '--lake-layers',
-        layer,
-        '--lake-threads',
-        String(threads),
-        '--lake-idle-timeout',
-        '1s',
-        // Each member's last, partial batch waits out the flush interval (bench/lake-threads.ts).
-        '--lake-flush-interval',
-        THREADS_FLUSH,
-        '--commerce-topic',
-        topic,
-        '--kafka-brokers',
-        brokers.join(','),
-      ],
-      {},
-    );
-    const cpuBefore = cpuSeconds();
-    const started = performance.now();
-    const role = await startLakeRole({
-      config,
+    const { seconds, cpuBefore, cpuAfter, cpu } = await runLakeRole({
       bus,
-      pool: db.pool,
-      databaseUrl: db.url,
-      registry: new Registry(),
-      logger: silentLogger(),
+      db,
+      dataDir: env.dir,
+      lakeUrl: root,
+      layers: layer,
+      threads,
+      // Each member's last, partial batch waits out the flush interval (bench/lake-threads.ts).
+      flush: THREADS_FLUSH,
+      extraArgs: ['--commerce-topic', topic, '--kafka-brokers', brokers.join(',')],
+      events,
+      label: `rtsa ${layer} (${threads} threads)`,
     });
-    let seconds: number;
-    let cpuAfter: ReturnType<typeof cpuSeconds>;
-    try {
-      for (;;) {
-        const { rows } = await db.pool.query<{ o: number }>(
-          'SELECT coalesce(sum(committed_offset), 0)::bigint AS o FROM lake.writer_partitions WHERE writer = $1',
-          [layer],
-        );
-        const done = Number(rows[0]?.o ?? 0);
-        progress(
-          `rtsa ${layer} (${threads} threads): ${done.toLocaleString('en')} of ${events.toLocaleString('en')}`,
-        );
-        if (done >= events) break;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      seconds = (performance.now() - started) / 1000;
-      cpuAfter = cpuSeconds();
-    } finally {
-      endProgress();
-      await role.stop();
-    }
     out[layer] = {
       seconds: Number(seconds.toFixed(2)),
       events_per_second: Math.round(events / seconds),
       events_per_cpu_second: Math.round(events / sumCpu(cpuBefore, cpuAfter, ['bench process'])),
-      cpu: cpuUsed(cpuBefore, cpuAfter, seconds),
+      cpu,
       threads,
       ...(await folderBytes(root, events)),
     };

@@ -65,6 +65,28 @@ describe('KafkaBus on a real broker', () => {
     return topic;
   }
 
+  /** Member a joins and owns every partition, then b joins; returns once they share the topic. */
+  async function twoMembers(topic: string, partitions: number) {
+    const group = uniqueName('g');
+    const ownership = new Ownership();
+    const a = new Recorder({ name: 'a', ownership });
+    const b = new Recorder({ name: 'b', ownership });
+    const sourceA = bus.source({ topic, group, idleIntervalMs: 50 });
+    const sourceB = bus.source({ topic, group, idleIntervalMs: 50 });
+    sources.push(sourceA, sourceB);
+    await sourceA.start(a);
+    await waitFor(`a owns all ${partitions}`, () => ownership.partitionsOf('a').length === partitions);
+    await sourceB.start(b);
+    await waitFor(
+      'a and b share the partitions',
+      () =>
+        ownership.partitionsOf('a').length > 0 &&
+        ownership.partitionsOf('b').length > 0 &&
+        ownership.owner.size === partitions,
+    );
+    return { ownership, a, b, sourceA, sourceB };
+  }
+
   test('ensureTopic creates a topic once and then reports what exists', async () => {
     const topic = uniqueName('t');
     assert.equal(await bus.describeTopic(topic), undefined);
@@ -243,23 +265,7 @@ describe('KafkaBus on a real broker', () => {
 
   test('consumer group: two members split the partitions, the survivor takes them all when one stops', async () => {
     const topic = await topicWith(6);
-    const group = uniqueName('g');
-    const ownership = new Ownership();
-    const a = new Recorder({ name: 'a', ownership });
-    const b = new Recorder({ name: 'b', ownership });
-    const sourceA = bus.source({ topic, group, idleIntervalMs: 50 });
-    const sourceB = bus.source({ topic, group, idleIntervalMs: 50 });
-    sources.push(sourceA, sourceB);
-    await sourceA.start(a);
-    await waitFor('a owns all 6', () => ownership.partitionsOf('a').length === 6);
-    await sourceB.start(b);
-    await waitFor(
-      'a and b share the partitions',
-      () =>
-        ownership.partitionsOf('a').length > 0 &&
-        ownership.partitionsOf('b').length > 0 &&
-        ownership.owner.size === 6,
-    );
+    const { ownership, a, b, sourceB } = await twoMembers(topic, 6);
     const split = [...ownership.partitionsOf('a'), ...ownership.partitionsOf('b')].sort();
     assert.deepEqual(split, [0, 1, 2, 3, 4, 5], 'each partition has exactly one owner');
     assert.ok(
@@ -286,7 +292,6 @@ describe('KafkaBus on a real broker', () => {
 
   test('consumer group: the leader deals the partitions by their size, not by number', async () => {
     const topic = await topicWith(4);
-    const group = uniqueName('g');
     // 100, 80, 10 and 10 records in partitions 0-3: round-robin would give one member 110.
     const keyFor = (p: number) => {
       for (let i = 0; ; i++) if (partitionForKey(`k${i}`, 4) === p) return `k${i}`;
@@ -299,19 +304,7 @@ describe('KafkaBus on a real broker', () => {
         Array.from({ length: n }, (_, i) => ({ key, value: `${i}` })),
       );
     }
-    const ownership = new Ownership();
-    const a = new Recorder({ name: 'a', ownership });
-    const b = new Recorder({ name: 'b', ownership });
-    const sourceA = bus.source({ topic, group, idleIntervalMs: 50 });
-    const sourceB = bus.source({ topic, group, idleIntervalMs: 50 });
-    sources.push(sourceA, sourceB);
-    await sourceA.start(a);
-    await waitFor('a owns all 4', () => ownership.partitionsOf('a').length === 4);
-    await sourceB.start(b);
-    await waitFor(
-      'a and b share the partitions',
-      () => ownership.partitionsOf('b').length > 0 && ownership.owner.size === 4,
-    );
+    const { ownership, sourceA, sourceB } = await twoMembers(topic, 4);
     const split = [ownership.partitionsOf('a'), ownership.partitionsOf('b')].sort(
       (x, y) => x.length - y.length,
     );
