@@ -127,8 +127,20 @@ export async function startKafkaProcessor(p: {
   db: { url: string; pool: pg.Pool };
   registry: Registry;
 }): Promise<ProcessorRole> {
-  const args = ['--topic', p.topic, '--consumer-group', p.group, '--kafka-brokers', p.brokers.join(',')];
-  const { config } = loadConfig('process', [...args, '--processor-threads', String(p.threads)], {});
+  const { config } = loadConfig(
+    'process',
+    [
+      '--topic',
+      p.topic,
+      '--consumer-group',
+      p.group,
+      '--kafka-brokers',
+      p.brokers.join(','),
+      '--processor-threads',
+      String(p.threads),
+    ],
+    {},
+  );
   return startProcessorRole({
     config,
     bus: p.bus,

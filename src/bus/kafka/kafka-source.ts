@@ -279,16 +279,10 @@ export class KafkaSource implements Source {
    * last sizes stand (none: a deal by number); the join goes on either way.
    */
   async #measurePartitions(): Promise<void> {
-    const topic = this.#options.topic;
     try {
-      const ask = async (timestamp: bigint) =>
-        (await this.#consumer.listOffsets({ topics: [topic], timestamp })).get(topic) ?? [];
-      const [earliest, latest] = await Promise.all([
-        ask(ListOffsetTimestamps.EARLIEST),
-        ask(ListOffsetTimestamps.LATEST),
-      ]);
+      const { earliest, latest } = await this.#readBounds();
       this.#partitionSizes.set(
-        topic,
+        this.#options.topic,
         latest.map((end, p) => Number(end - (earliest[p] ?? 0n))),
       );
     } catch (error) {
@@ -530,19 +524,25 @@ export class KafkaSource implements Source {
     return wanted;
   }
 
-  /** First and next offsets of every partition, retried while the broker is unreachable. */
-  async #logBounds(): Promise<{ earliest: bigint[]; latest: bigint[] }> {
+  /** First and next offsets of every partition, asked once. */
+  async #readBounds(): Promise<{ earliest: bigint[]; latest: bigint[] }> {
     const topic = this.#options.topic;
     const ask = async (timestamp: bigint) =>
       (await this.#consumer.listOffsets({ topics: [topic], timestamp })).get(topic) ?? [];
+    const [earliest, latest] = await Promise.all([
+      ask(ListOffsetTimestamps.EARLIEST),
+      ask(ListOffsetTimestamps.LATEST),
+    ]);
+    return { earliest, latest };
+  }
+
+  /** First and next offsets of every partition, retried while the broker is unreachable. */
+  async #logBounds(): Promise<{ earliest: bigint[]; latest: bigint[] }> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const [earliest, latest] = await Promise.all([
-          ask(ListOffsetTimestamps.EARLIEST),
-          ask(ListOffsetTimestamps.LATEST),
-        ]);
+        const bounds = await this.#readBounds();
         this.#health.ok();
-        return { earliest, latest };
+        return bounds;
       } catch (error) {
         if (this.#stopping) throw error;
         const delay = backoffMs(attempt);
