@@ -84,6 +84,15 @@ async function rerunEndsClean(db: TestDatabase, killed: readonly number[]): Prom
     killed.some((pid) => name.startsWith(`rtsa-warehouse-${pid}-`)),
   );
   assert.deepEqual(left, [], "the re-run removed the killed loads' temporary CSV folders");
+  assert.deepEqual(await stageSchemas(db), [], "the re-run dropped the killed loads' stage tables");
+}
+
+/** The schemas of loads' stage tables (warehouse-load.ts): a load drops its own when it commits. */
+async function stageSchemas(db: TestDatabase): Promise<string[]> {
+  const { rows } = await db.pool.query<{ name: string }>(
+    "SELECT nspname AS name FROM pg_namespace WHERE starts_with(nspname, 'rtsa_load_') ORDER BY 1",
+  );
+  return rows.map((r) => r.name);
 }
 
 test('kill -9 while a date is held mid-transaction: the dates before it stay, the re-run completes', {
@@ -123,6 +132,11 @@ test('kill -9 while a date is held mid-transaction: the dates before it stay, th
   }
   await noOtherSessions(db);
   assert.equal(await dump(db.pool), prefixes[1], 'only the first date is in the warehouse');
+  // Its stage tables were committed by the second connection, and nobody dropped them.
+  assert.equal(
+    (await stageSchemas(db)).filter((s) => s.startsWith(`rtsa_load_${child.proc.pid}_`)).length,
+    1,
+  );
   await rerunEndsClean(db, [child.proc.pid as number]);
 });
 

@@ -14,8 +14,12 @@ import { SILVER_EVENTS_PATH, SILVER_SESSIONS_PATH } from '../silver/index.ts';
 
 export interface SilverDayFiles {
   date: string;
-  /** CSV without header, columns EVENT_COLUMNS; undefined when the date has no event file. */
-  eventsCsv: string | undefined;
+  /**
+   * CSV files without header, columns EVENT_COLUMNS, that together hold the date's events, each
+   * event once (EVENT_PARTS files, split by key, so that they can be copied at once); empty when
+   * the date has no event file.
+   */
+  eventsCsv: string[];
   sessionsCsv: string | undefined;
   events: number;
   sessions: number;
@@ -76,6 +80,9 @@ export const SESSION_COLUMNS: readonly (readonly [string, string])[] = [
   ...SESSION_NAMES.map((c) => [c, TIMESTAMPS.has(c) ? `strftime(${c}, '%Y-%m-%d %H:%M:%S.%f')` : c] as const),
 ];
 
+/** How many CSV files the events are split into: one per core of this machine's COPY. */
+export const EVENT_PARTS = 2;
+
 /** Temporary folders are named after the process, so a later load can remove a killed one's. */
 const TEMP_PREFIX = 'rtsa-warehouse-';
 
@@ -129,6 +136,7 @@ export async function exportSilverDay(store: LakeStore, date: string): Promise<S
         columns: readonly (readonly [string, string])[],
         name: string,
         unique?: string,
+        parts = 1,
       ) => {
         const files = sqlString(path.join(root, prefix, '*.parquet'));
         let source = `read_parquet(${files}, union_by_name = true, filename = true, file_row_number = true)`;
@@ -149,23 +157,34 @@ export async function exportSilverDay(store: LakeStore, date: string): Promise<S
         }
         const file = path.join(temp, name);
         const list = columns.map(([c, e]) => `${e} AS ${c}`).join(', ');
+        if (parts === 1 || unique === undefined) {
+          const copied = await duck.connection.runAndReadAll(
+            `COPY (SELECT ${list} FROM ${source}) TO ${sqlString(file)} (FORMAT csv, HEADER false)`,
+          );
+          return { files: [file], rows: Number(copied.getRows()[0]?.[0] ?? 0) };
+        }
+        // One folder per part (part=0/…), by the key's hash; the part column is not written.
         const copied = await duck.connection.runAndReadAll(
-          `COPY (SELECT ${list} FROM ${source}) TO ${sqlString(file)} (FORMAT csv, HEADER false)`,
+          `COPY (SELECT ${list}, h % ${parts} AS part FROM ${source}) TO ${sqlString(file)} (FORMAT csv, HEADER false, PARTITION_BY (part))`,
         );
-        return { file, rows: Number(copied.getRows()[0]?.[0] ?? 0) };
+        const written = (await readdir(file, { recursive: true }))
+          .filter((f) => f.endsWith('.csv'))
+          .sort()
+          .map((f) => path.join(file, f));
+        return { files: written, rows: Number(copied.getRows()[0]?.[0] ?? 0) };
       };
       const events =
         eventKeys.length === 0
           ? undefined
-          : await toCsv(eventsPrefix, EVENT_COLUMNS, 'events.csv', 'idempotency_key');
+          : await toCsv(eventsPrefix, EVENT_COLUMNS, 'events', 'idempotency_key', EVENT_PARTS);
       const sessions =
         sessionKeys.length === 0
           ? undefined
           : await toCsv(sessionsPrefix, SESSION_COLUMNS, 'sessions.csv', 'session_id');
       return {
         date,
-        eventsCsv: events?.file,
-        sessionsCsv: sessions?.file,
+        eventsCsv: events?.files ?? [],
+        sessionsCsv: sessions?.files[0],
         events: events?.rows ?? 0,
         sessions: sessions?.rows ?? 0,
         close,

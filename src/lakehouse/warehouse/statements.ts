@@ -5,6 +5,7 @@ const read = (name: string) => readFileSync(new URL(`./sql/${name}.sql`, import.
 
 export const SQL = {
   createStaging: read('create-staging'),
+  stageTables: read('stage-tables'),
   stageEvents: read('stage-events'),
   stageSessions: read('stage-sessions'),
   affectedUsers: read('affected-users'),

@@ -64,12 +64,12 @@ async function writeSilver(date: string, file: string, rows: [string, string][])
 
 async function exported(date: string): Promise<Record<string, string>[]> {
   const day = await exportSilverDay(new LocalLakeStore(dir), date);
-  assert.ok(day?.eventsCsv);
+  assert.ok(day !== undefined && day.eventsCsv.length > 0);
   try {
-    const text = await readFile(day.eventsCsv, 'utf8');
-    const rows = text
-      .trim()
-      .split('\n')
+    const texts = await Promise.all(day.eventsCsv.map((file) => readFile(file, 'utf8')));
+    const rows = texts
+      .flatMap((text) => text.trim().split('\n'))
+      .filter((line) => line !== '')
       .map((line) => Object.fromEntries(line.split(',').map((v, i) => [EVENT_COLUMNS[i]![0], v])));
     assert.equal(day.events, rows.length, 'the reported count is the rows written');
     return rows;

@@ -2,20 +2,18 @@
 -- rows, boiled down in SQL to the instants that can change something: when each user was first
 -- seen, their signups, the start of each UTC day's 6th session, and the purchases that cross a tier
 -- line (with the USD cents spent since the previous crossing, so running sums stay exact).
--- `ev` is read three times, so Postgres materializes it: it carries only the narrow columns (no
--- payload; the signups, a few per user, are read on their own below).
-WITH ev AS (
-  SELECT user_id, event_timestamp, event_type, purchase_amount_usd
-  FROM warehouse.fact_events WHERE user_id IN (SELECT user_id FROM stg_users)
+-- Each part reads only what it needs: the first instants by aggregate, the purchases alone (the
+-- partial index of purchases on the warehouse side), the signups with their payload.
+WITH purchases AS (
+  SELECT user_id, event_timestamp, purchase_amount_usd AS usd
+  FROM warehouse.fact_events
+  WHERE event_type = 'purchase' AND user_id IN (SELECT user_id FROM stg_users)
   UNION ALL
-  SELECT user_id, event_timestamp, event_type,
-         -- purchase_amount_usd as insert-event-facts.sql computes it
-         CASE WHEN event_type = 'purchase'
-              THEN round(round(coalesce(total_amount, 0)::numeric, 2)
-                         * coalesce((SELECT c.usd_rate FROM warehouse.dim_currency c
-                                     WHERE c.currency = stg_events.currency), 1), 2)
-              ELSE 0 END
-  FROM stg_events
+  -- purchase_amount_usd as insert-event-facts.sql computes it
+  SELECT s.user_id, s.event_timestamp,
+         round(round(coalesce(s.total_amount, 0)::numeric, 2) * coalesce(c.usd_rate, 1), 2)
+  FROM stg_events s LEFT JOIN warehouse.dim_currency c ON c.currency = s.currency
+  WHERE s.event_type = 'purchase'
 ), signups AS (
   SELECT user_id, event_timestamp, idempotency_key, payload_json
   FROM warehouse.fact_events WHERE event_type = 'user_signup' AND user_id IN (SELECT user_id FROM stg_users)
@@ -27,7 +25,10 @@ WITH ev AS (
   SELECT user_id, session_start FROM stg_sessions
 ), firsts AS (
   SELECT user_id, min(ts) AS ts FROM (
-    SELECT user_id, min(event_timestamp) AS ts FROM ev GROUP BY user_id
+    SELECT user_id, min(event_timestamp) AS ts
+    FROM warehouse.fact_events WHERE user_id IN (SELECT user_id FROM stg_users) GROUP BY user_id
+    UNION ALL
+    SELECT user_id, min(event_timestamp) FROM stg_events GROUP BY user_id
     UNION ALL
     SELECT user_id, min(session_start) FROM se GROUP BY user_id
   ) x GROUP BY user_id
@@ -38,8 +39,7 @@ WITH ev AS (
     FROM se
   ) x WHERE n = 6
 ), spend AS (
-  SELECT user_id, event_timestamp AS ts, sum(purchase_amount_usd) AS usd
-  FROM ev WHERE event_type = 'purchase' GROUP BY user_id, event_timestamp
+  SELECT user_id, event_timestamp AS ts, sum(usd) AS usd FROM purchases GROUP BY user_id, event_timestamp
 ), running AS (
   SELECT user_id, ts, usd, sum(usd) OVER (PARTITION BY user_id ORDER BY ts) AS total FROM spend
 ), crossings AS (
