@@ -315,10 +315,15 @@ async function stage(
     );
     const copyNext = async (db: pg.ClientBase) => {
       for (let job = jobs.shift(); job !== undefined; job = jobs.shift()) {
-        await pipeline(
-          createReadStream(job.file),
-          db.query(copyFrom(`COPY ${schema}.${job.table} (${job.columns}) FROM STDIN (FORMAT csv)`)),
-        );
+        try {
+          await pipeline(
+            createReadStream(job.file),
+            db.query(copyFrom(`COPY ${schema}.${job.table} (${job.columns}) FROM STDIN (FORMAT csv)`)),
+          );
+        } catch (error) {
+          jobs.length = 0; // the other connection starts nothing more
+          throw error;
+        }
       }
     };
     // Both connections run until the list is empty; the first failure fails the load (after both

@@ -7,10 +7,14 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type pg from 'pg';
 import { type LakeStore, LocalLakeStore, S3LakeStore } from '../../../src/lakehouse/lake-store/index.ts';
+import { openDuckDB, sqlString } from '../../../src/lakehouse/parquet/duckdb.ts';
+import { SILVER_EVENTS_PATH } from '../../../src/lakehouse/silver/index.ts';
 import { loadWarehouseDate } from '../../../src/lakehouse/warehouse/index.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/postgres.ts';
 import { cleanEnv } from '../../helpers/rtsa-child.ts';
@@ -330,6 +334,42 @@ test('a date without silver data is reported and changes nothing', async () => {
   const [result] = await load(pool, ['2019-06-30']);
   assert.equal(result!.found, false);
   assert.deepEqual(await dumpAll(pool), before);
+});
+
+test('a load that fails while staging changes nothing and leaves no stage tables behind', async () => {
+  const { pool } = await freshDb();
+  await load(pool, [DAYS[0]!]);
+  const before = await dumpAll(pool);
+  // A copy of the lake whose second date has one more silver file, with a payload that is not JSON:
+  // COPY refuses it on whichever connection stages that file.
+  const broken = await mkdtemp(path.join(tmpdir(), 'rtsa-wh-broken-'));
+  try {
+    await cp(lake, broken, { recursive: true });
+    const folder = path.join(broken, ...SILVER_EVENTS_PATH.split('/'), `date=${DAYS[1]}`);
+    const duck = await openDuckDB();
+    try {
+      await duck.connection.run(
+        `COPY (SELECT 'bad-' || i AS idempotency_key, 'bad-' || i AS event_id, 'u-bad' AS user_id,
+                      'page_view' AS event_type, TIMESTAMP '${DAYS[1]} 12:00:00' AS event_timestamp,
+                      '{oops' AS payload
+               FROM range(3) t(i))
+         TO ${sqlString(path.join(folder, 'zz-broken.parquet'))} (FORMAT parquet)`,
+      );
+    } finally {
+      duck.connection.closeSync();
+      duck.instance.closeSync();
+    }
+    await assert.rejects(load(pool, [DAYS[1]!], new LocalLakeStore(broken)), /json/i);
+    assert.deepEqual(await dumpAll(pool), before, 'the failed load changed nothing');
+    const { rows } = await pool.query(
+      "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, 'rtsa_load_')",
+    );
+    assert.deepEqual(rows, [], 'its stage tables are gone');
+    await load(pool, [DAYS[1]!]);
+    assert.notDeepEqual(await dumpAll(pool), before, 'the next load of the date works');
+  } finally {
+    await rm(broken, { recursive: true, force: true });
+  }
 });
 
 test('the warehouse migration seeds its dimensions', async () => {
