@@ -104,8 +104,16 @@ async function removeOrphans(): Promise<void> {
   }
 }
 
-/** The date's silver as CSV files, or undefined when the lake has no silver file for it. */
-export async function exportSilverDay(store: LakeStore, date: string): Promise<SilverDayFiles | undefined> {
+/**
+ * The date's silver as CSV files, or undefined when the lake has no silver file for it. With
+ * `keysOnly`, each file has one column: the events' event_key, the sessions' session_key (what a
+ * re-load checks against the warehouse before staging whole rows).
+ */
+export async function exportSilverDay(
+  store: LakeStore,
+  date: string,
+  options: { keysOnly?: boolean } = {},
+): Promise<SilverDayFiles | undefined> {
   const eventsPrefix = `${SILVER_EVENTS_PATH}/date=${date}/`;
   const sessionsPrefix = `${SILVER_SESSIONS_PATH}/date=${date}/`;
   const eventKeys = (await store.list(eventsPrefix)).filter((k) => k.endsWith('.parquet'));
@@ -173,14 +181,26 @@ export async function exportSilverDay(store: LakeStore, date: string): Promise<S
           .map((f) => path.join(file, f));
         return { files: written, rows: Number(copied.getRows()[0]?.[0] ?? 0) };
       };
+      const keysOnly = options.keysOnly === true;
       const events =
         eventKeys.length === 0
           ? undefined
-          : await toCsv(eventsPrefix, EVENT_COLUMNS, 'events', 'idempotency_key', EVENT_PARTS);
+          : await toCsv(
+              eventsPrefix,
+              keysOnly ? EVENT_COLUMNS.slice(0, 1) : EVENT_COLUMNS,
+              'events',
+              'idempotency_key',
+              keysOnly ? 1 : EVENT_PARTS,
+            );
       const sessions =
         sessionKeys.length === 0
           ? undefined
-          : await toCsv(sessionsPrefix, SESSION_COLUMNS, 'sessions.csv', 'session_id');
+          : await toCsv(
+              sessionsPrefix,
+              keysOnly ? SESSION_COLUMNS.slice(0, 1) : SESSION_COLUMNS,
+              'sessions.csv',
+              'session_id',
+            );
       return {
         date,
         eventsCsv: events?.files ?? [],

@@ -6,6 +6,8 @@ const read = (name: string) => readFileSync(new URL(`./sql/${name}.sql`, import.
 export const SQL = {
   createStaging: read('create-staging'),
   stageTables: read('stage-tables'),
+  reloadKeys: read('reload-keys'),
+  newKeys: read('new-keys'),
   stageEvents: read('stage-events'),
   stageSessions: read('stage-sessions'),
   affectedUsers: read('affected-users'),

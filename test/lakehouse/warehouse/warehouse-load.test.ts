@@ -7,14 +7,14 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type pg from 'pg';
 import { type LakeStore, LocalLakeStore, S3LakeStore } from '../../../src/lakehouse/lake-store/index.ts';
 import { openDuckDB, sqlString } from '../../../src/lakehouse/parquet/duckdb.ts';
-import { SILVER_EVENTS_PATH } from '../../../src/lakehouse/silver/index.ts';
+import { SILVER_EVENTS_PATH, SILVER_SESSIONS_PATH } from '../../../src/lakehouse/silver/index.ts';
 import { loadWarehouseDate } from '../../../src/lakehouse/warehouse/index.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/postgres.ts';
 import { cleanEnv } from '../../helpers/rtsa-child.ts';
@@ -369,6 +369,51 @@ test('a load that fails while staging changes nothing and leaves no stage tables
     assert.notDeepEqual(await dumpAll(pool), before, 'the next load of the date works');
   } finally {
     await rm(broken, { recursive: true, force: true });
+  }
+});
+
+test('a date loaded before its late rows came: the re-load adds them, as one load of all would', async () => {
+  // A copy of the lake in which the second date's silver files hold only some of their rows.
+  const partial = await mkdtemp(path.join(tmpdir(), 'rtsa-wh-partial-'));
+  try {
+    await cp(lake, partial, { recursive: true });
+    const duck = await openDuckDB();
+    try {
+      for (const [layer, key] of [
+        [SILVER_EVENTS_PATH, 'idempotency_key'],
+        [SILVER_SESSIONS_PATH, 'session_id'],
+      ] as const) {
+        const folder = path.join(partial, ...layer.split('/'), `date=${DAYS[1]}`);
+        for (const name of (await readdir(folder)).filter((f) => f.endsWith('.parquet'))) {
+          const file = path.join(folder, name);
+          await duck.connection.run(
+            `COPY (SELECT * FROM read_parquet(${sqlString(file)}) WHERE hash(${key}) % 3 <> 0)
+             TO ${sqlString(`${file}.part`)} (FORMAT parquet)`,
+          );
+          await rename(`${file}.part`, file);
+        }
+      }
+    } finally {
+      duck.connection.closeSync();
+      duck.instance.closeSync();
+    }
+    const { pool } = await freshDb();
+    const [first] = await load(pool, [DAYS[1]!], new LocalLakeStore(partial));
+    const [again] = await load(pool, [DAYS[1]!]);
+    assert.ok(first!.newEvents > 0 && again!.newEvents > 0, 'both loads bring events');
+    const whole = await freshDb();
+    const [once] = await load(whole.pool, [DAYS[1]!]);
+    assert.equal(first!.newEvents + again!.newEvents, once!.newEvents);
+    assert.deepEqual(await dumpAll(pool), await dumpAll(whole.pool));
+    // And a third time: nothing new, found by the keys alone.
+    const [third] = await load(pool, [DAYS[1]!]);
+    assert.deepEqual(
+      [third!.found, third!.newEvents, third!.newSessions, third!.silverEvents],
+      [true, 0, 0, once!.silverEvents],
+    );
+    assert.deepEqual(await dumpAll(pool), await dumpAll(whole.pool));
+  } finally {
+    await rm(partial, { recursive: true, force: true });
   }
 });
 
