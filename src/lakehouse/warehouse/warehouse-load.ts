@@ -2,8 +2,9 @@
  * The daily load (SPEC §6.4): one date of silver into the star schema, in ONE Postgres transaction.
  *
  *   1. DuckDB writes the date's silver events and sessions as CSV (silver-export.ts), COPY streams
- *      them into staging tables, and one set-based insert keeps the rows the warehouse does not
- *      hold yet; their users are the affected users;
+ *      them into stage tables over two connections at once, and the rows the warehouse already
+ *      holds are dropped by key; the users of the rest are the affected users (a date loaded
+ *      before is checked by its keys first, and left alone when it brings nothing new);
  *   2. recompute each affected user's whole version history from everything of theirs loaded so
  *      far plus the new rows (SQL boils it down to the instants that matter; user-history.ts, a
  *      pure function, makes the versions), and replace their versions;
@@ -56,6 +57,26 @@ export interface LoadOptions {
   logger?: Logger;
 }
 
+/** The result of a load that added nothing (a date without silver, until said otherwise). */
+function nothingLoaded(date: string): LoadResult {
+  return {
+    date,
+    found: false,
+    silverEvents: 0,
+    silverSessions: 0,
+    newEvents: 0,
+    newSessions: 0,
+    users: 0,
+    versions: 0,
+    rekeyed: 0,
+    ms: 0,
+  };
+}
+
+/** The date is loaded (re-loading it too): the marts' as_of_date is the newest such date. */
+const MARK_LOADED =
+  'INSERT INTO warehouse.loaded_dates (load_date) VALUES ($1) ON CONFLICT (load_date) DO UPDATE SET loaded_at = now()';
+
 /** Loads one date (YYYY-MM-DD). */
 export async function loadWarehouseDate(options: LoadOptions, date: string): Promise<LoadResult> {
   const started = performance.now();
@@ -80,18 +101,7 @@ export async function loadWarehouseDate(options: LoadOptions, date: string): Pro
     }
   }
   const day = await exportSilverDay(options.store, date);
-  const empty: LoadResult = {
-    date,
-    found: false,
-    silverEvents: 0,
-    silverSessions: 0,
-    newEvents: 0,
-    newSessions: 0,
-    users: 0,
-    versions: 0,
-    rekeyed: 0,
-    ms: 0,
-  };
+  const empty = nothingLoaded(date);
   if (day === undefined) return { ...empty, ms: performance.now() - started };
   const silverEvents = day.events;
   const silverSessions = day.sessions;
@@ -128,11 +138,7 @@ export async function loadWarehouseDate(options: LoadOptions, date: string): Pro
         );
         const { e: newEvents, s: newSessions, u: users } = counts.rows[0] ?? { e: 0, s: 0, u: 0 };
         step('staged', { newEvents, newSessions, users });
-        // The date is loaded (re-loading it too): the marts' as_of_date is the newest such date.
-        await client.query(
-          'INSERT INTO warehouse.loaded_dates (load_date) VALUES ($1) ON CONFLICT (load_date) DO UPDATE SET loaded_at = now()',
-          [date],
-        );
+        await client.query(MARK_LOADED, [date]);
         if (users === 0) {
           await client.query(`DROP SCHEMA ${stageSchema} CASCADE`);
           return { ...empty, found: true, silverEvents, silverSessions };
@@ -205,21 +211,12 @@ async function reloadWithNothingNew(options: LoadOptions, date: string): Promise
         const fresh = await client.query<{ e: number; s: number }>(SQL.newKeys);
         const { e, s } = fresh.rows[0] ?? { e: 0, s: 0 };
         if (e > 0 || s > 0) return undefined;
-        await client.query(
-          'INSERT INTO warehouse.loaded_dates (load_date) VALUES ($1) ON CONFLICT (load_date) DO UPDATE SET loaded_at = now()',
-          [date],
-        );
+        await client.query(MARK_LOADED, [date]);
         return {
-          date,
+          ...nothingLoaded(date),
           found: true,
           silverEvents: keys.events,
           silverSessions: keys.sessions,
-          newEvents: 0,
-          newSessions: 0,
-          users: 0,
-          versions: 0,
-          rekeyed: 0,
-          ms: 0,
         };
       },
       `warehouse load ${date}`,
