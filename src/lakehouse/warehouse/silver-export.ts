@@ -81,7 +81,7 @@ export const SESSION_COLUMNS: readonly (readonly [string, string])[] = [
 ];
 
 /** How many CSV files the events are split into: one per core of this machine's COPY. */
-export const EVENT_PARTS = 2;
+const EVENT_PARTS = 2;
 
 /** Temporary folders are named after the process, so a later load can remove a killed one's. */
 const TEMP_PREFIX = 'rtsa-warehouse-';

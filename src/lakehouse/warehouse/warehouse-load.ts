@@ -113,7 +113,7 @@ export async function loadWarehouseDate(options: LoadOptions, date: string): Pro
     t = now;
   };
   step('silver read', { silverEvents, silverSessions });
-  // The load's own schema for the tables COPY fills (stage-tables.sql); the transaction drops it.
+  // The load's own schema for the tables COPY fills (stage-tables.sql), dropped when the load ends.
   const stageSchema = `${STAGE_PREFIX}${process.pid}_${randomBytes(4).toString('hex')}`;
   let result: LoadResult;
   try {
@@ -139,10 +139,7 @@ export async function loadWarehouseDate(options: LoadOptions, date: string): Pro
         const { e: newEvents, s: newSessions, u: users } = counts.rows[0] ?? { e: 0, s: 0, u: 0 };
         step('staged', { newEvents, newSessions, users });
         await client.query(MARK_LOADED, [date]);
-        if (users === 0) {
-          await client.query(`DROP SCHEMA ${stageSchema} CASCADE`);
-          return { ...empty, found: true, silverEvents, silverSessions };
-        }
+        if (users === 0) return { ...empty, found: true, silverEvents, silverSessions };
         const { versions, vanished } = await replaceHistories(client);
         // dim_user just changed under the planner's feet (the first load starts from an empty one).
         await client.query('ANALYZE warehouse.dim_user');
@@ -157,7 +154,6 @@ export async function loadWarehouseDate(options: LoadOptions, date: string): Pro
           ((await client.query(SQL.rekeySessionFacts)).rowCount ?? 0);
         await client.query(SQL.sessionRevenue);
         await noDanglingKeys(client, vanished);
-        await client.query(`DROP SCHEMA ${stageSchema} CASCADE`);
         step('older facts re-keyed', { rekeyed });
         return {
           ...empty,
@@ -177,7 +173,8 @@ export async function loadWarehouseDate(options: LoadOptions, date: string): Pro
     if (result.users > 0) step('committed');
   } finally {
     await day.close();
-    // A load that failed leaves its committed, filled stage tables: gone now, or by the next load.
+    // The stage tables were committed by the second connection: dropped now, whether the load
+    // committed or failed (a killed load's, by the next load).
     await options.pool.query(`DROP SCHEMA IF EXISTS ${stageSchema} CASCADE`).catch(() => {});
   }
   return { ...result, ms: performance.now() - started };
@@ -350,7 +347,7 @@ async function dropAbandonedStages(client: pg.PoolClient): Promise<void> {
  * The two tables are created and committed by a second connection in the load's own schema, so that
  * it can COPY some of the files while the load's transaction COPYs the others: two cores parse the
  * day's CSV (a million events: 5.5 s on one, 3.3 s on two). The load's transaction sees its own
- * rows and the committed ones, and drops the schema when it commits.
+ * rows and the committed ones; the schema is dropped when the load ends.
  */
 async function stage(
   pool: pg.Pool,

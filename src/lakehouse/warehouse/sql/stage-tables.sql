@@ -1,7 +1,7 @@
 -- The two tables COPY fills with the date's silver, in the load's own schema {schema}: ordinary
 -- (unlogged) tables rather than temporary ones, so that two connections can COPY into them at once
--- (warehouse-load.ts, stageInParallel) and parallel query can read them. The load's transaction
--- drops the schema; one left by a killed load is dropped by the next (under the load lock).
+-- (warehouse-load.ts, stage) and parallel query can read them. The schema is dropped when the load
+-- ends; one left by a killed load is dropped by the next (under the load lock).
 CREATE SCHEMA {schema};
 
 -- Events: DuckDB has already dropped the day's duplicate idempotency keys and computed event_key,
