@@ -4,8 +4,11 @@
  *
  * We run the binaries ourselves rather than through the library's start(): the server is spawned
  * detached (its own process group), so a terminal's Ctrl-C reaches only rtsa, which commits its
- * last batch and then stops Postgres; and no exit hook races that shutdown. When an earlier rtsa
- * was killed with -9, its server is still running: we adopt it (found through postmaster.pid).
+ * last batch and then stops Postgres; and no exit hook races that shutdown. A server already
+ * running on the data folder is used (found through postmaster.pid): another rtsa's (`rtsa start`
+ * while `rtsa warehouse load` runs on the same folder), or one left by an rtsa killed with -9.
+ * Each rtsa process using the server says so with a file named by its pid in
+ * `<dataDir>/postgres-users/`, and the last one to stop stops the server.
  *
  * As root, Postgres runs as the `postgres` user, which may not be able to enter the folders above
  * the data folder (a clone under /root, or in a `mktemp -d` folder). We change no permissions:
@@ -23,6 +26,7 @@ import {
   lstat,
   mkdir,
   mkdtemp,
+  readdir,
   readFile,
   rename,
   rm,
@@ -39,7 +43,10 @@ import { StoreUnavailableError } from '../errors.ts';
 
 export interface EmbeddedPostgresHandle {
   url: string;
-  /** Fast shutdown of the server (also of an adopted one: the data folder is ours). */
+  /**
+   * Fast shutdown of the server (also of one left by a killed rtsa), unless another live rtsa
+   * process uses it: then it is left running for that one.
+   */
   stop(): Promise<void>;
 }
 
@@ -83,13 +90,21 @@ export async function startEmbeddedPostgres(
   options: EmbeddedPostgresOptions = {},
 ): Promise<EmbeddedPostgresHandle> {
   const databaseDir = path.resolve(dataDir, 'postgres');
+  const users = path.join(path.dirname(databaseDir), USERS_DIR);
   const adopted = await adoptRunningServer(databaseDir);
   if (adopted !== undefined) {
+    await register(users);
+    const others = await otherUsers(users);
     logger.info(
-      { port: adopted.port },
-      'embedded Postgres already running (left by an earlier run); using it',
+      { port: adopted.port, ...(others.length > 0 ? { sharedWith: others } : {}) },
+      others.length > 0
+        ? `embedded Postgres already running for rtsa (pid ${others.join(', ')}); sharing it`
+        : 'embedded Postgres already running (left by an earlier run); using it',
     );
-    return { url: embeddedPostgresUrl(adopted.port), stop: () => stopServer(adopted.pid) };
+    return {
+      url: embeddedPostgresUrl(adopted.port),
+      stop: () => release(users, adopted.pid, logger),
+    };
   }
   const installed = await binaries(options.binariesDir);
   const owner = process.getuid?.() === 0 ? await postgresUser() : undefined;
@@ -159,9 +174,50 @@ export async function startEmbeddedPostgres(
     );
   }
   await ensureDatabase(port);
+  await register(users);
   logger.info({ port, dir: databaseDir }, 'embedded Postgres started');
   const pid = child.pid!;
-  return { url: embeddedPostgresUrl(port), stop: () => stopServer(pid) };
+  return { url: embeddedPostgresUrl(port), stop: () => release(users, pid, logger) };
+}
+
+/** `<dataDir>/postgres-users/<pid>`: one empty file per rtsa process using the server. */
+const USERS_DIR = 'postgres-users';
+
+async function register(users: string): Promise<void> {
+  await mkdir(users, { recursive: true });
+  await writeFile(path.join(users, String(process.pid)), '');
+}
+
+/** The pids of the other live processes using the server; the files of dead ones are removed. */
+async function otherUsers(users: string): Promise<number[]> {
+  const live: number[] = [];
+  for (const name of await readdir(users).catch(() => [] as string[])) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    if (alive(pid)) live.push(pid);
+    else await rm(path.join(users, name), { force: true });
+  }
+  return live;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'; // alive, another user's
+  }
+}
+
+/** This process stops using the server: stopped unless another live rtsa process uses it. */
+async function release(users: string, pid: number, logger: Logger): Promise<void> {
+  await rm(path.join(users, String(process.pid)), { force: true });
+  const others = await otherUsers(users);
+  if (others.length > 0) {
+    logger.info({ sharedWith: others }, `embedded Postgres left running for rtsa (pid ${others.join(', ')})`);
+    return;
+  }
+  await stopServer(pid);
 }
 
 interface Owner {
