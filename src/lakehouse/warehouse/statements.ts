@@ -11,6 +11,8 @@ export const SQL = {
   stageEvents: read('stage-events'),
   stageSessions: read('stage-sessions'),
   affectedUsers: read('affected-users'),
+  rateEdits: read('rate-edits'),
+  reprice: read('reprice'),
   historyEvents: read('history-events'),
   oldVersions: read('old-versions'),
   rekeyScope: read('rekey-scope'),

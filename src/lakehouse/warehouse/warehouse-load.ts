@@ -11,6 +11,8 @@
  *   3. insert the new facts keyed to the version valid at their time, and re-key the affected
  *      users' older facts whose version changed (a backfill that discovered an earlier change),
  *      looking only from the first instant where a user's version ranges moved.
+ * A rate edited in dim_currency since the last load re-prices that currency's purchases in step 1
+ * and makes the users who made them affected users (reprice.sql).
  *
  * A user's history depends only on the set of their events and sessions loaded, and a fact's key
  * on that history, so loading dates in any order, each at least once, ends in the same tables as
@@ -133,6 +135,11 @@ export async function loadWarehouseDate(options: LoadOptions, date: string): Pro
         await client.query(SQL.createStaging);
         await stage(options.pool, client, stageSchema, day);
         await client.query(SQL.affectedUsers);
+        const repriced = await rateEdits(client);
+        if (repriced.length > 0) {
+          await client.query(SQL.reprice);
+          step('rates edited in dim_currency applied', { currencies: repriced });
+        }
         const counts = await client.query<{ e: number; s: number; u: number }>(
           'SELECT (SELECT count(*) FROM stg_events)::int AS e, (SELECT count(*) FROM stg_sessions)::int AS s, (SELECT count(*) FROM stg_users)::int AS u',
         );
@@ -193,6 +200,8 @@ async function reloadWithNothingNew(options: LoadOptions, date: string): Promise
       options.pool,
       async (client) => {
         await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [LOCK]);
+        // A rate edited in dim_currency since: the full path applies it.
+        if ((await rateEdits(client)).length > 0) return undefined;
         await client.query(SQL.reloadKeys);
         for (const [file, table] of [
           [keys.eventsCsv[0], 'stg_event_keys'],
@@ -221,6 +230,18 @@ async function reloadWithNothingNew(options: LoadOptions, date: string): Promise
   } finally {
     await keys.close();
   }
+}
+
+/**
+ * The currencies whose rate in dim_currency was edited since the tables were computed with it
+ * (rate-edits.sql, into the temporary stg_rate_edits that reprice.sql applies).
+ */
+async function rateEdits(client: pg.PoolClient): Promise<string[]> {
+  await client.query(SQL.rateEdits);
+  const { rows } = await client.query<{ currency: string }>(
+    'SELECT currency::text AS currency FROM stg_rate_edits ORDER BY 1',
+  );
+  return rows.map((r) => r.currency);
 }
 
 /** A fact table partitioned by day, and where its new rows come from. */

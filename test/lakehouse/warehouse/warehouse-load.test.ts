@@ -190,6 +190,30 @@ test('dim_user versions and fact keys and measures equal the oracle', { timeout:
     wantByPlan.set(v.plan_type, (wantByPlan.get(v.plan_type) ?? 0) + o.usdCents);
   }
   assert.deepEqual(new Map(byPlan.map((r) => [r.plan, Number(r.cents)])), wantByPlan);
+  // And as seed 004's README writes it (its column names, amounts in the purchase's currency).
+  const seedQuery = await pool.connect();
+  try {
+    await seedQuery.query('SET search_path TO warehouse');
+    const { rows: seedRows } = await seedQuery.query<{ plan_type: string | null; sum: string }>(
+      `SELECT u.plan_type, SUM(f.purchase_amount)
+       FROM fact_events f
+       JOIN dim_user u ON f.user_key = u.user_key
+       WHERE f.event_timestamp BETWEEN u.effective_start_date
+                                  AND COALESCE(u.effective_end_date, '9999-12-31')
+       GROUP BY u.plan_type`,
+    );
+    const wantSeed = new Map<string | null, number>();
+    for (const o of expected.facts.values()) {
+      const v = expected.versions.find(
+        (x) => x.user_id === o.event.user_id && x.version_number === o.version,
+      )!;
+      wantSeed.set(v.plan_type, (wantSeed.get(v.plan_type) ?? 0) + o.purchaseCents);
+    }
+    assert.deepEqual(new Map(seedRows.map((r) => [r.plan_type, Math.round(Number(r.sum) * 100)])), wantSeed);
+  } finally {
+    await seedQuery.query('RESET search_path');
+    seedQuery.release();
+  }
 
   // Sessions: one fact per silver session, keyed to the version at its start.
   const { rows: sessions } = await pool.query<{ n: number; bad: number }>(
@@ -415,6 +439,37 @@ test('a date loaded before its late rows came: the re-load adds them, as one loa
   } finally {
     await rm(partial, { recursive: true, force: true });
   }
+});
+
+test('a rate edited in dim_currency reaches the facts, the tiers and the sessions at the next load', {
+  timeout: 240_000,
+}, async () => {
+  // EUR at 25 USD (tiers cross earlier) and GBP removed (its purchases count as USD).
+  const edit = async (pool: pg.Pool) => {
+    await pool.query("UPDATE warehouse.dim_currency SET usd_rate = 25 WHERE currency = 'EUR'");
+    await pool.query("DELETE FROM warehouse.dim_currency WHERE currency = 'GBP'");
+  };
+  const edited = await freshDb();
+  await load(edited.pool, [DAYS[0]!, DAYS[1]!]);
+  const before = await dumpAll(edited.pool);
+  await edit(edited.pool);
+  // A date loaded before, with nothing new in it: its re-load applies the edit.
+  const [again] = await load(edited.pool, [DAYS[1]!]);
+  assert.equal(again!.newEvents, 0);
+  assert.ok(again!.users > 0 && again!.rekeyed > 0, 'the edit recomputes users and re-keys facts');
+  const after_ = await dumpAll(edited.pool);
+  for (const table of ['dim_user', 'fact_events', 'fact_sessions'] as const) {
+    assert.notEqual(after_[table], before[table], `the edit changes ${table}`);
+  }
+  await load(edited.pool, DAYS.slice(2));
+  // The same tables as a warehouse that had the edited rates from the start.
+  const fresh = await freshDb();
+  await edit(fresh.pool);
+  await load(fresh.pool, DAYS);
+  assert.deepEqual(await dumpAll(edited.pool), await dumpAll(fresh.pool));
+  // Applied once: the next re-load is answered from the keys again.
+  const [third] = await load(edited.pool, [DAYS[1]!]);
+  assert.deepEqual([third!.found, third!.users], [true, 0]);
 });
 
 test('the warehouse migration seeds its dimensions', async () => {

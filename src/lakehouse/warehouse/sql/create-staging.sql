@@ -27,3 +27,8 @@ CREATE TEMP TABLE stg_rekey (
   user_id  text      PRIMARY KEY,
   from_ts  timestamp NOT NULL
 ) ON COMMIT DROP;
+
+-- Sessions whose revenue a rate edit changes (reprice.sql; usually none).
+CREATE TEMP TABLE stg_repriced_sessions (
+  session_id  text  PRIMARY KEY
+) ON COMMIT DROP;
