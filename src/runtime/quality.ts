@@ -5,7 +5,7 @@
  * one did (0 otherwise: WARNING and SKIPPED do not fail the run).
  */
 import { existsSync, statSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { access, constants, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config/index.ts';
 import { SETTINGS } from '../config/index.ts';
@@ -45,11 +45,27 @@ export function qualitySettingsFromConfig(config: Config): QualitySettings {
   };
 }
 
+/** The report file can be written: checked before the checks run, not after. */
+async function writableFile(file: string): Promise<void> {
+  const dir = path.dirname(path.resolve(file));
+  try {
+    if (!statSync(dir).isDirectory()) throw new Error('not a folder');
+    await access(dir, constants.W_OK);
+    if (existsSync(file) && statSync(file).isDirectory()) throw new Error(`${file} is a folder`);
+  } catch (error) {
+    throw new ConfigError(
+      `--output-json ${JSON.stringify(file)} cannot be written (${(error as Error).message}): ` +
+        `create the folder ${dir}, or name a file in a folder you can write to`,
+    );
+  }
+}
+
 export const run: RoleRunner = async ({ config, flags, subcommand, logger }) => {
   if (subcommand !== 'check') throw new ConfigError(`rtsa quality: unknown subcommand ${subcommand}`);
   const date = dateFlag('date', flags.date) ?? yesterday();
   const outputJson = flags['output-json'];
   if (outputJson === true || outputJson === '') throw new ConfigError('--output-json needs a file name');
+  if (typeof outputJson === 'string') await writableFile(outputJson);
   const override = flags['slack-webhook'];
   const webhook = alertWebhookFromConfig(config, typeof override === 'string' ? override : undefined);
   const settings = qualitySettingsFromConfig(config);

@@ -46,7 +46,9 @@ export async function volumeCheck(ctx: CheckContext): Promise<CheckOutcome> {
     deviation_pct: round(deviation, 2),
     threshold_pct: threshold,
     historical_days: history.length,
-    historical_counts: history,
+    // The seed's list of counts, newest date first; the dates they belong to beside it.
+    historical_counts: history.map((h) => h.count),
+    historical_dates: history.map((h) => h.date),
   };
   if (deviation <= threshold) {
     return {

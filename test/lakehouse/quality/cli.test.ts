@@ -129,11 +129,19 @@ test('rtsa quality check: exit 0 with warnings, 1 when a check fails, bad flags 
       { RTSA_QUALITY_DIR: path.join(temp, 'missing') },
       /RTSA_QUALITY_DIR .* is not a folder/,
     ],
+    [
+      ['quality', 'check', '--output-json', path.join(temp, 'missing', 'report.json')],
+      {},
+      /--output-json .*missing\/report\.json.* cannot be written .*create the folder/,
+    ],
   ] as const) {
     const r = await rtsa([...args], env);
     assert.notEqual(r.code, 0, r.out);
     assert.match(r.out, message);
   }
+  // A bad flag is refused before any check runs.
+  const after_ = await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM warehouse.quality_runs');
+  assert.equal(after_.rows[0]!.n, 3);
 });
 
 test('rtsa serve: /prometheus carries the quality gauges of the newest run', {
