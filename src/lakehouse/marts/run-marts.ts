@@ -9,7 +9,7 @@
  * a missing or half-filled one. A failed build leaves the previous table in place.
  */
 import type { Logger } from 'pino';
-import type pg from 'pg';
+import pg from 'pg';
 import { fileURLToPath } from 'node:url';
 import { storeError, withTransaction } from '../../db/index.ts';
 import { type DataTest, loadProject, type MartsProject, type Model } from './project.ts';
@@ -122,6 +122,19 @@ async function buildModel(client: pg.PoolClient, model: Model): Promise<number> 
   return model.materialized === 'table' ? (created.rowCount ?? 0) : 0;
 }
 
+/** Dates and times in failing rows as Postgres prints them (`2026-03-01`, not a JS Date's UTC instant). */
+const AS_POSTGRES_TEXT = new Set<number>([
+  pg.types.builtins.DATE,
+  pg.types.builtins.TIMESTAMP,
+  pg.types.builtins.TIMESTAMPTZ,
+]);
+const AS_POSTGRES_PRINTS = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    AS_POSTGRES_TEXT.has(oid)
+      ? (value: string) => value
+      : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
 /** Runs every data test; returns each one's outcome with its first failing rows. */
 export async function testMarts(options: MartsOptions & { maxRows?: number }): Promise<TestResult> {
   const started = performance.now();
@@ -139,8 +152,12 @@ export async function testMarts(options: MartsOptions & { maxRows?: number }): P
       );
       failures = counted.rows[0]?.failures ?? 0;
       if (failures > 0) {
-        rows = (await client.query(`SELECT * FROM (\n${test.sql}\n) dbt_internal_test LIMIT ${maxRows}`))
-          .rows;
+        rows = (
+          await client.query({
+            text: `SELECT * FROM (\n${test.sql}\n) dbt_internal_test LIMIT ${maxRows}`,
+            types: AS_POSTGRES_PRINTS,
+          })
+        ).rows;
       }
     } catch (caught) {
       const failed = storeError(caught, `marts: data test ${test.name} (${test.file})`);

@@ -172,6 +172,12 @@ test('a broken mart row makes rtsa marts test exit 1 naming the test and showing
   const { rows: dup } = await db.pool.query<{ user_id: string }>(
     'SELECT max(user_id) AS user_id FROM marts.revenue_per_user',
   );
+  // A day listed twice: its date is shown as Postgres prints it, not as a JS Date's instant.
+  const { rows: day } = await db.pool.query<{ d: string }>(
+    `INSERT INTO marts.daily_active_users SELECT * FROM marts.daily_active_users
+     WHERE activity_date = (SELECT max(activity_date) FROM marts.daily_active_users)
+     RETURNING activity_date::text AS d`,
+  );
 
   const run = await runRtsa(['marts', 'test'], { env });
   assert.equal(run.code, 1, run.out);
@@ -185,7 +191,9 @@ test('a broken mart row makes rtsa marts test exit 1 naming the test and showing
   );
   assert.ok(run.out.includes(`"user_id":"${wrongLevel}"`), run.out);
   assert.match(run.out, /FAIL revenue_reconciles_with_facts: 1 failing row/);
-  assert.match(run.out, /35 data tests, 31 passed, 0 warned, 4 failed/);
+  assert.match(run.out, /FAIL unique_daily_active_users_activity_date: 1 failing row/);
+  assert.ok(run.out.includes(`"unique_field":"${day[0]?.d}","n_records":2`), run.out);
+  assert.match(run.out, /35 data tests, 30 passed, 0 warned, 5 failed/);
 
   // Building again repairs the marts.
   const rebuilt = await runRtsa(['marts', 'build'], { env });
