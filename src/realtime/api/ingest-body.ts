@@ -12,11 +12,13 @@ import {
   type ParseResult,
   parseStreamEvent,
   parseTimestampMicros,
+  STREAM_EVENT_TYPES,
   unstorableTextReason,
 } from '../../events/index.ts';
 import {
   COMMERCE_EVENT_TYPES,
   type CommerceParseResult,
+  parseCommerceEvent,
   validateCommerceEvent,
 } from '../../events/commerce-event.ts';
 import { ApiError } from '../../http/errors.ts';
@@ -39,13 +41,23 @@ export function ingestFormat(contentType: string | undefined): IngestFormat {
 export interface Rejection extends Omit<DeadLetter, 'source' | 'partition' | 'offset'> {
   /** NDJSON: the line number; JSON array: the 1-based element index; a single event: 1. */
   line: number;
+  /**
+   * A commerce line: appended to the commerce topic with the valid ones, so that bronze keeps it
+   * and the lake's dead letters hold it (SPEC §6.2), not dead_letter_events.
+   */
+  toLake?: true;
 }
 
 export interface IngestBatch {
   /** Live-stream events, for the live-stream topic (key: stream_id). */
   messages: OutgoingMessage[];
-  /** Commerce events, for the commerce topic (key: user_id). */
+  /**
+   * For the commerce topic (key: user_id), in line order: the valid commerce events and the
+   * rejected commerce lines (`toLake` rejections), which the lake dead-letters with the same reason.
+   */
   commerce: OutgoingMessage[];
+  /** How many of `commerce` are valid events. */
+  commerceAccepted: number;
   rejections: Rejection[];
   /** For each message, in order: its line and event time (µs), for lateness warnings. */
   accepted: { line: number; key: string; tsMicros: number }[];
@@ -110,9 +122,15 @@ function tooMany(): ApiError {
 
 class BatchBuilder {
   readonly messages: OutgoingMessage[] = [];
-  readonly commerce: OutgoingMessage[] = [];
+  /** Commerce-topic messages with their lines (kept in line order). */
+  readonly commerce: { line: number; message: OutgoingMessage }[] = [];
+  commerceAccepted = 0;
   readonly accepted: { line: number; key: string; tsMicros: number }[] = [];
   readonly rejections: Rejection[] = [];
+  /** Lines that are not a JSON object: of no domain until the rest of the request says (finish). */
+  private readonly undecided: Rejection[] = [];
+  /** A line judged as a live-stream event was rejected. */
+  private streamRejected = false;
   private readonly options: IngestOptions;
 
   constructor(options: IngestOptions) {
@@ -121,26 +139,28 @@ class BatchBuilder {
 
   /** `decoded` is the JSON value when the caller already has it (array elements). */
   add(line: number, raw: Buffer, result: ParseResult, decoded?: unknown): void {
-    // Routed by event_type: a commerce type goes to the commerce contract and topic.
+    // Routed by event_type: a commerce type (or, without a known type, a commerce envelope) goes
+    // to the commerce contract and topic.
     if (!result.ok && result.reason === 'invalid_event') {
       // The bytes were valid UTF-8 JSON of an allowed size (else the reason would differ): judge
       // the decoded value by the commerce contract without parsing it a third time.
       const value = decoded === undefined ? decodeJson(raw) : decoded;
-      if (isCommerceType(value)) {
+      if (isCommerce(value)) {
         this.addCommerce(line, raw, validateCommerceEvent(value, raw.includes(BACKSLASH_U)));
         return;
       }
+      if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+        this.undecided.push(this.rejection(line, raw, result.reason, result.detail));
+        return;
+      }
+      this.streamRejected = true;
+      this.reject(line, raw, result.reason, result.detail, value);
+      return;
     }
     if (!result.ok) {
-      let value = decoded;
-      if (value === undefined && result.reason === 'invalid_event') {
-        try {
-          value = JSON.parse(raw.toString('utf8'));
-        } catch {
-          value = undefined;
-        }
-      }
-      this.reject(line, raw, result.reason, result.detail, value);
+      if (result.reason === 'invalid_json')
+        this.undecided.push(this.rejection(line, raw, result.reason, result.detail));
+      else this.reject(line, raw, result.reason, result.detail, decoded);
       return;
     }
     const { event, tsMicros } = result.value;
@@ -161,7 +181,7 @@ class BatchBuilder {
 
   private addCommerce(line: number, raw: Buffer, result: CommerceParseResult): void {
     if (!result.ok) {
-      this.reject(line, raw, result.reason, result.detail);
+      this.toLake(line, raw, result.reason, result.detail, userKey(decodeJson(raw)));
       return;
     }
     const skew = this.options.maxFutureSkewMs;
@@ -174,13 +194,45 @@ class BatchBuilder {
       );
       return;
     }
-    this.commerce.push({ key: result.event.user_id, value: raw });
+    this.commerce.push({ line, message: { key: result.event.user_id, value: raw } });
+    this.commerceAccepted++;
+  }
+
+  /** A rejected commerce line: listed in the answer, and appended for the lake's dead letters. */
+  private toLake(line: number, raw: Buffer, reason: string, detail: string, key: string): void {
+    this.rejections.push({ line, raw, reason, detail: clean(detail), toLake: true });
+    this.commerce.push({ line, message: { key, value: raw } });
   }
 
   reject(line: number, raw: Buffer, reason: string, detail: string, value?: unknown): void {
+    this.rejections.push(this.rejection(line, raw, reason, detail, value));
+  }
+
+  private rejection(line: number, raw: Buffer, reason: string, detail: string, value?: unknown): Rejection {
     // A dead letter keeps at most the first MAX_EVENT_BYTES of an oversized event.
     const kept = raw.length > MAX_EVENT_BYTES ? raw.subarray(0, MAX_EVENT_BYTES) : raw;
-    this.rejections.push({ line, raw: kept, reason, detail: clean(detail), ...knownFields(value) });
+    return { line, raw: kept, reason, detail: clean(detail), ...knownFields(value) };
+  }
+
+  /**
+   * Lines that are not a JSON object go with the rest of their request: to the lake, judged by the
+   * commerce contract (as the lake will: `malformed_json`, `not_an_object`), when its other events
+   * are commerce ones and none is a live-stream one; to dead_letter_events otherwise.
+   */
+  finish(): void {
+    const commerceOnly = this.commerce.length > 0 && this.messages.length === 0 && !this.streamRejected;
+    for (const r of this.undecided) {
+      if (!commerceOnly) {
+        this.rejections.push(r);
+        continue;
+      }
+      const judged = parseCommerceEvent(r.raw);
+      const why = judged.ok ? { reason: r.reason, detail: r.detail } : judged;
+      this.toLake(r.line, r.raw, why.reason, why.detail, '');
+    }
+    if (this.undecided.length === 0) return;
+    this.rejections.sort((a, b) => a.line - b.line);
+    if (commerceOnly) this.commerce.sort((a, b) => a.line - b.line);
   }
 }
 
@@ -249,11 +301,28 @@ function decodeJson(raw: Buffer): unknown {
   }
 }
 
-/** Whether a decoded event names a commerce event type. */
-function isCommerceType(value: unknown): boolean {
-  const type =
-    value !== null && typeof value === 'object' ? (value as { event_type?: unknown }).event_type : undefined;
-  return typeof type === 'string' && COMMERCE_TYPES.has(type);
+const STREAM_TYPES = new Set<string>(STREAM_EVENT_TYPES);
+/** Envelope fields of a commerce event that a live-stream event does not have. */
+const COMMERCE_ONLY_FIELDS = ['idempotency_key', 'payload', 'schema_version', 'timestamp'];
+
+/**
+ * Whether a decoded object is a commerce event: it names a commerce event type, or it names no
+ * known type (or none) and has a commerce envelope field but no `stream_id`. So a commerce event
+ * with a missing or misspelt event_type is judged by the commerce contract, which names the field.
+ */
+function isCommerce(value: unknown): boolean {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+  const record = value as Record<string, unknown>;
+  const type = record.event_type;
+  if (typeof type === 'string' && COMMERCE_TYPES.has(type)) return true;
+  if (typeof type === 'string' && STREAM_TYPES.has(type)) return false;
+  return !('stream_id' in record) && COMMERCE_ONLY_FIELDS.some((f) => f in record);
+}
+
+/** The commerce partition key of a decoded value: its user_id when that is a usable string, else ''. */
+function userKey(value: unknown): string {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return '';
+  return knownId((value as Record<string, unknown>).user_id) ?? '';
 }
 
 const SEVERAL_EVENTS_HINT =
@@ -267,9 +336,11 @@ export function parseIngestBody(body: Buffer, format: IngestFormat, options: Ing
   const batch = new BatchBuilder(options);
   if (format === 'json') parseJson(body, batch);
   else parseNdjson(body, batch);
+  batch.finish();
   return {
     messages: batch.messages,
-    commerce: batch.commerce,
+    commerce: batch.commerce.map((c) => c.message),
+    commerceAccepted: batch.commerceAccepted,
     rejections: batch.rejections,
     accepted: batch.accepted,
   };

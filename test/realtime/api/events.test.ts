@@ -15,7 +15,7 @@ import { pino } from 'pino';
 import { type ApiDeps, MAX_BODY_BYTES } from '../../../src/realtime/api/index.ts';
 import { EmbeddedBus } from '../../../src/bus/embedded/index.ts';
 import type { Sink } from '../../../src/bus/index.ts';
-import { MAX_EVENT_BYTES } from '../../../src/events/index.ts';
+import { MAX_EVENT_BYTES, parseCommerceEvent } from '../../../src/events/index.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/postgres.ts';
 import { buildTestApi, deadPool, readTopic, UnavailableSink } from './fixtures.ts';
 
@@ -318,16 +318,78 @@ describe('POST /events: commerce events go to the commerce topic', () => {
     assert.equal(body.rejected, 1);
     assert.equal(body.errors[0].line, 3);
     assert.match(body.errors[0].detail, /currency/);
-    const raw = await readTopic(bus, commerceTopic, 1);
-    assert.equal(raw.total, 1);
-    assert.equal(raw.records[0]?.key, 'u-42');
-    assert.equal(raw.records[0]?.value.toString(), good);
+    // The invalid commerce event goes to the commerce topic too: the lake keeps it (bronze) and
+    // dead-letters it, not dead_letter_events.
+    const raw = await readTopic(bus, commerceTopic, 2);
+    assert.equal(raw.total, 2);
+    assert.deepEqual(
+      raw.records.map((r) => [r.key, r.value.toString()]),
+      [
+        ['u-42', good],
+        ['u-42', bad],
+      ],
+    );
     const streams = await readTopic(bus, topic, 1);
     assert.equal(streams.total, 1);
     assert.equal(streams.records[0]?.key, 'mixed');
-    const dead = await deadLetters();
-    assert.equal(dead.length, 1, 'the invalid commerce event is kept as a dead letter');
-    assert.equal(dead[0]?.raw.toString(), bad);
+    assert.equal((await deadLetters()).length, 0);
+  });
+
+  test('rejected commerce lines: reasons from the commerce contract (the lake gives the same), kept for the lake in line order', async () => {
+    const commerceTopic = `raw-${randomUUID().slice(0, 8)}`;
+    await bus.ensureTopic(commerceTopic, 1);
+    const { app } = await setup({ commerceTopic });
+    const { event_type: _, ...untyped } = commerce();
+    const lines = [
+      JSON.stringify(commerce()),
+      JSON.stringify(untyped),
+      JSON.stringify(commerce({ event_type: 'bogus' })),
+      "{'user_id': 'u-1'}",
+      '[1,2]',
+      JSON.stringify(commerce({}, { currency: 'XYZ' })),
+    ];
+    const response = await post(app, lines.join('\n'));
+    assert.equal(response.statusCode, 202, response.body);
+    const body = response.json();
+    assert.deepEqual([body.accepted, body.rejected], [1, 5]);
+    const errors = body.errors as { line: number; reason: string; detail: string }[];
+    assert.deepEqual(
+      errors.map((e) => e.line),
+      [2, 3, 4, 5, 6],
+    );
+    assert.match(errors[0]!.detail, /^event_type/);
+    assert.match(errors[1]!.detail, /^event_type: "bogus"/);
+    // Each reason is the one the lake records for the same bytes.
+    errors.forEach((e) => {
+      const judged = parseCommerceEvent(Buffer.from(lines[e.line - 1]!));
+      assert.ok(!judged.ok);
+      assert.deepEqual([e.reason, e.detail], [judged.reason, judged.detail]);
+    });
+    assert.deepEqual(errors.map((e) => e.reason).slice(2, 4), ['malformed_json', 'not_an_object']);
+    const raw = await readTopic(bus, commerceTopic, lines.length);
+    assert.deepEqual(
+      raw.records.map((r) => r.value.toString()),
+      lines,
+    );
+    assert.equal((await deadLetters()).length, 0);
+  });
+
+  test('a line that is not JSON goes with its request: to dead_letter_events beside live-stream events', async () => {
+    const commerceTopic = `raw-${randomUUID().slice(0, 8)}`;
+    await bus.ensureTopic(commerceTopic, 1);
+    const { app, topic } = await setup({ commerceTopic });
+    const response = await post(
+      app,
+      [JSON.stringify(event()), 'nope', JSON.stringify(commerce())].join('\n'),
+    );
+    assert.equal(response.statusCode, 202, response.body);
+    assert.deepEqual(
+      response.json().errors.map((e: { line: number; reason: string }) => [e.line, e.reason]),
+      [[2, 'invalid_json']],
+    );
+    assert.equal((await readTopic(bus, topic, 1)).total, 1);
+    assert.equal((await readTopic(bus, commerceTopic, 1)).total, 1);
+    assert.equal((await deadLetters()).length, 1);
   });
 });
 

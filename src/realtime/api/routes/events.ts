@@ -1,7 +1,9 @@
 /**
- * POST /events: ingest live-stream events over HTTP. Valid events are appended to the topic
- * (key stream_id) in one `send`; the answer comes only after it resolved (durable). Invalid events
- * never block valid ones: each is listed in the answer and kept in dead_letter_events.
+ * POST /events: ingest live-stream and commerce events over HTTP. Valid events are appended to
+ * their topic (key stream_id, or user_id for commerce) in one `send`; the answer comes only after
+ * it resolved (durable). Invalid events never block valid ones: each is listed in the answer and
+ * kept, in dead_letter_events, or for a commerce line in the lake (appended to the commerce topic,
+ * where bronze keeps it and silver dead-letters it with the same reason).
  */
 import type { FastifyInstance, FastifySchema } from 'fastify';
 import type { ApiContext } from '../context.ts';
@@ -25,8 +27,10 @@ const INGEST_SCHEMA: FastifySchema = {
     'One event or a JSON array of events (application/json), or one event a line ' +
     '(application/x-ndjson or text/plain; blank lines ignored). Body up to 8 MiB, 100000 events, ' +
     '16 KiB an event. 202 once the valid events are durable in the topic; 400 when none is valid. ' +
-    'Rejected events are listed (line = line number or array index, from 1) and kept in ' +
-    'dead_letter_events. 503 with Retry-After when the log or the database is unavailable.',
+    'Rejected events are listed (line = line number or array index, from 1) and kept: in ' +
+    'dead_letter_events, or, for commerce lines, in the lake (appended to events_raw with the valid ' +
+    'ones: bronze keeps them, silver dead-letters them with the same reason). ' +
+    '503 with Retry-After when the log or the database is unavailable.',
   tags: ['events'],
   querystring: NoQuerySchema,
   // No 400 schema: 400s here are either this shape or an error body, and a schema would strip one.
@@ -67,7 +71,7 @@ export function registerEventRoutes(app: FastifyInstance, ctx: ApiContext): void
           now: Date.now(),
           maxFutureSkewMs: deps.maxFutureSkewMs,
         });
-        const { messages, commerce, rejections } = batch;
+        const { messages, commerce, commerceAccepted, rejections } = batch;
         if (messages.length === 0 && commerce.length === 0 && rejections.length === 0) {
           throw new ApiError(400, {
             error: 'empty_body',
@@ -76,14 +80,17 @@ export function registerEventRoutes(app: FastifyInstance, ctx: ApiContext): void
         }
         // Both must be durable before answering: the valid events in the log, the invalid in the DLQ
         // (as many as the dead-letter budget allows: the rest are answered and counted, not kept).
-        // allSettled: when one fails, the answer still waits for the other to finish.
-        const kept = budget.take(request.ip, rejections.length);
+        // Rejected commerce lines go to the commerce topic with the valid ones: the lake keeps them
+        // in bronze and its dead letters. allSettled: when one fails, the answer still waits for the
+        // other to finish.
+        const toTable = rejections.filter((r) => r.toLake === undefined);
+        const kept = budget.take(request.ip, toTable.length);
         const written = await Promise.allSettled([
           messages.length > 0 ? deps.sink.send(deps.topic, messages) : undefined,
           commerce.length > 0 ? deps.sink.send(deps.commerceTopic ?? 'events_raw', commerce) : undefined,
           writeDeadLetters(
             deps.pool,
-            (kept === rejections.length ? rejections : rejections.slice(0, kept)).map((r) => ({
+            (kept === toTable.length ? toTable : toTable.slice(0, kept)).map(({ toLake: _, ...r }) => ({
               ...r,
               source: 'http',
             })),
@@ -92,9 +99,10 @@ export function registerEventRoutes(app: FastifyInstance, ctx: ApiContext): void
         for (const w of written) if (w.status === 'rejected') throw w.reason;
         const byReason = new Map<string, number>();
         for (const r of rejections) byReason.set(r.reason, (byReason.get(r.reason) ?? 0) + 1);
-        ctx.metrics.observeIngest(messages.length + commerce.length, byReason);
+        const accepted = messages.length + commerceAccepted;
+        ctx.metrics.observeIngest(accepted, byReason);
         const result: IngestResult = {
-          accepted: messages.length + commerce.length,
+          accepted,
           rejected: rejections.length,
           errors: rejections
             .slice(0, MAX_LISTED_ERRORS)
@@ -102,11 +110,10 @@ export function registerEventRoutes(app: FastifyInstance, ctx: ApiContext): void
         };
         if (rejections.length > MAX_LISTED_ERRORS)
           result.errors_omitted = rejections.length - MAX_LISTED_ERRORS;
-        if (kept < rejections.length) result.not_kept = rejections.length - kept;
+        if (kept < toTable.length) result.not_kept = toTable.length - kept;
         const warnings = await lateWarnings(deps.watermarkOf, batch.accepted);
         if (warnings.length > 0) result.warnings = warnings;
-        if (messages.length + commerce.length === 0)
-          return reply.code(400).type('application/json').send(JSON.stringify(result));
+        if (accepted === 0) return reply.code(400).type('application/json').send(JSON.stringify(result));
         return reply.code(202).send(result);
       },
     );
