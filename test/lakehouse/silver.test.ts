@@ -10,8 +10,10 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { zstdDecompressSync } from 'node:zlib';
 import { after, before, test } from 'node:test';
 import fc from 'fast-check';
+import { parquetReadObjects } from 'hyparquet';
 import type { BusRecord } from '../../src/bus/types.ts';
 import { parseCommerceEvent } from '../../src/events/commerce-event.ts';
 import { createCommerceHistory } from '../../src/generator/commerce/index.ts';
@@ -175,7 +177,8 @@ function oracle(records: readonly BusRecord[]): OracleOut {
   const byUser = new Map<string, typeof accepted>();
   for (const a of accepted) byUser.set(a.user, [...(byUser.get(a.user) ?? []), a]);
   for (const [user, list] of byUser) {
-    list.sort((a, b) => a.ts - b.ts);
+    // SPEC §6.3: events in event-time order; at one instant, by idempotency_key.
+    list.sort((a, b) => a.ts - b.ts || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     let current: typeof accepted = [];
     const flush = () => {
       if (current.length === 0) return;
@@ -376,4 +379,70 @@ test('an idle partition that never had a record keeps its watermark: a history s
     1,
     'the 10:00 session closed',
   );
+});
+
+test('events at one instant: the same session, id and first event whatever order they arrive in', async () => {
+  const t0 = Date.parse('2026-11-20T10:05:00Z') * 1000;
+  const line = (key: string, micros: number, type: string, device: string, user = 'u-tie') =>
+    Buffer.from(
+      JSON.stringify({
+        event_id: `id-${key}`,
+        idempotency_key: key,
+        user_id: user,
+        timestamp: new Date(micros / 1000).toISOString(),
+        event_type: type,
+        device_type: device,
+        ip_address: '10.0.0.1',
+        schema_version: 'v1',
+        payload:
+          type === 'purchase'
+            ? {
+                transaction_id: 'T',
+                product_id: 'P',
+                quantity: 1,
+                unit_price: 5,
+                total_amount: 5,
+                currency: 'USD',
+              }
+            : { page_url: 'https://example.com/', session_id: 'x' },
+      }),
+    );
+  const x = line('k-b', t0, 'page_view', 'mobile');
+  const y = line('k-a', t0, 'purchase', 'tablet');
+  // Another user's events move the watermark past the tied session's end.
+  const later = [40, 80].map((m, i) => line(`c-${i}`, t0 + m * MIN, 'page_view', 'desktop', 'u-clock'));
+  const run = (order: Buffer[]) => {
+    const partition = silverLayer({
+      topic: TOPIC,
+      allowedLatenessMs: LATENESS_MS,
+      sessionGapMs: GAP_MS,
+      idleTimeoutMs: 60_000,
+    }).open({ partition: 0, epoch: 1, committedOffset: 0, replayOffset: 0, state: null, unpublished: [] });
+    // Arrived after all of it (an event's arrival time bounds its watermark).
+    const arrived = t0 / 1000 + 100 * 60_000;
+    [...order, ...later].forEach((value, offset) => {
+      partition.ingest({ partition: 0, offset, key: 'k', value, timestamp: arrived }, arrived);
+    });
+    const files = partition.take(Date.now()).files;
+    const sessions = files.find((f) => f.key.startsWith('silver/sessions/'));
+    const events = files.find((f) => f.key.startsWith('silver/events/'));
+    assert.ok(sessions && events);
+    return { sessions: Buffer.from(sessions.bytes), events: events.bytes };
+  };
+  const compressors = { ZSTD: (input: Uint8Array) => new Uint8Array(zstdDecompressSync(input)) };
+  const sessionIds = async (bytes: Uint8Array) => {
+    const file = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+    const rows = await parquetReadObjects({ file, columns: ['user_id', 'session_id'], compressors });
+    return rows.filter((r) => r.user_id === 'u-tie').map((r) => r.session_id as string);
+  };
+  const xy = run([x, y]);
+  const yx = run([y, x]);
+  assert.ok(xy.sessions.equals(yx.sessions), 'the same session rows');
+  // The first event is the smaller key: it names the session, in both runs' events too (their
+  // rows differ only by source_offset).
+  const id = sessionIdOf('u-tie', { idempotencyKey: 'k-a', ts: t0 });
+  const other = sessionIdOf('u-tie', { idempotencyKey: 'k-b', ts: t0 });
+  assert.deepEqual(await sessionIds(xy.sessions), [id]);
+  assert.notEqual(id, other);
+  for (const events of [xy.events, yx.events]) assert.deepEqual(await sessionIds(events), [id, id]);
 });

@@ -80,6 +80,13 @@ export interface SilverCounters {
 
 const NONE = Number.NEGATIVE_INFINITY;
 
+function byTimeThenKey(a: Held, b: Held): number {
+  if (a.ts !== b.ts) return a.ts - b.ts;
+  const x = a.event.idempotency_key;
+  const y = b.event.idempotency_key;
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
 /** Deterministic session id: the user and the session's first event (its key and time). */
 export function sessionIdOf(userId: string, first: { idempotencyKey: string; ts: number }): string {
   return createHash('sha256')
@@ -235,7 +242,9 @@ class SilverPartition implements LayerPartition {
       let earliest = Number.POSITIVE_INFINITY;
       for (const held of events) if (held.ts < earliest) earliest = held.ts;
       if (watermark < earliest + gap) continue;
-      events.sort((a, b) => a.ts - b.ts || a.offset - b.offset);
+      // Events at one instant in key order, not arrival order: the session's first event (its id,
+      // first_device_type) and event_types must not depend on the order the copies arrived in.
+      events.sort(byTimeThenKey);
       let start = 0;
       let kept: Held[] | undefined;
       for (let i = 1; i <= events.length; i++) {
