@@ -69,6 +69,8 @@ export interface Source {
   stop(): Promise<void>;
   /** Latest offset + 1 per partition (the end of the log), for lag. */
   endOffsets(): Promise<Map<number, number>>;
+  /** The first offset still readable per partition (retention deletes older records). */
+  startOffsets(): Promise<Map<number, number>>;
 }
 
 export interface TopicInfo {

@@ -228,6 +228,20 @@ export function busContract(name: string, makeFixture: () => Promise<BusFixture>
       }
       await seen.source.stop();
 
+      // startOffsets: the first readable offset per partition (a new topic keeps everything: 0).
+      const probe = fixture.bus.source({ topic, group: `contract-probe-${randomUUID()}` });
+      try {
+        assert.deepEqual(
+          [...(await probe.startOffsets())].sort(([a], [b]) => a - b),
+          [
+            [0, 0],
+            [1, 0],
+          ],
+        );
+      } finally {
+        await probe.stop();
+      }
+
       const fresh = await consume(topic, ends);
       await sink.send(topic, [
         { key: 'a', value: 'new-a' },

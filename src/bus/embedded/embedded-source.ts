@@ -179,6 +179,17 @@ export class EmbeddedSource implements Source {
     return ends;
   }
 
+  /** The first retained offset per partition: the base of its oldest segment. */
+  async startOffsets(): Promise<Map<number, number>> {
+    const meta = await this.ctx.describe(this.topic);
+    if (!meta) throw new Error(`topic "${this.topic}" does not exist in the embedded log`);
+    const starts = new Map<number, number>();
+    for (let p = 0; p < meta.partitions; p++) {
+      starts.set(p, (await listSegments(partitionDir(this.ctx.root, this.topic, p)))[0] ?? 0);
+    }
+    return starts;
+  }
+
   private async doStop(): Promise<void> {
     this.stopping = true;
     this.wake?.();

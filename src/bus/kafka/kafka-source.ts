@@ -212,6 +212,18 @@ export class KafkaSource implements Source {
     return result;
   }
 
+  async startOffsets(): Promise<Map<number, number>> {
+    const offsets = await this.#consumer.listOffsets({
+      topics: [this.#options.topic],
+      timestamp: ListOffsetTimestamps.EARLIEST,
+    });
+    const result = new Map<number, number>();
+    (offsets.get(this.#options.topic) ?? []).forEach((offset, partition) => {
+      result.set(partition, Number(offset));
+    });
+    return result;
+  }
+
   async #stop(): Promise<void> {
     this.#stopping = true;
     this.#wake?.();

@@ -1,7 +1,7 @@
 /**
- * The source of the live commerce feed: each API process reads the commerce topic itself, from the
- * end of the log, as a consumer group of its own (so every process, and through it every viewer,
- * sees every event), and keeps what silver keeps, by silver's rules:
+ * The source of the live commerce feed: each API process reads the commerce topic itself, as a
+ * consumer group of its own (so every process, and through it every viewer, sees every event), and
+ * keeps what silver keeps, by silver's rules:
  *   - the event contract (src/events/commerce-event.ts): invalid records are counted, not shown;
  *   - lateness: an event older than the partition's watermark (max event time seen, each event
  *     capped by its arrival, minus the allowed lateness) is counted as late, not shown;
@@ -9,6 +9,9 @@
  * Silver writes an event only when its session closes (30+ minutes after it), so a feed of silver's
  * files would be half an hour behind; this shows the same events the moment they are durable in
  * the log. Why the bus and not Postgres NOTIFY: docs/lakehouse.md ("The live feed").
+ * Shown are the records appended after the feed started; the last `dedupKeys` records before them
+ * are read first, shown to nobody, so that the keys and watermarks they hold are known: a copy or a
+ * late event sent after a restart is kept out as it would have been without the restart.
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -68,6 +71,9 @@ export function toFeedEvent(
   return out;
 }
 
+/** Keys the feed remembers for dedup (and records it reads before its start). */
+const DEFAULT_DEDUP_KEYS = 200_000;
+
 /** Silver's per-record rules, without sessions: what a record becomes in the feed. */
 export class FeedFilter {
   private readonly latenessMicros: number;
@@ -78,25 +84,29 @@ export class FeedFilter {
 
   constructor(options: { allowedLatenessMs: number; dedupKeys?: number | undefined }) {
     this.latenessMicros = options.allowedLatenessMs * MICROS_PER_MS;
-    this.dedupKeys = options.dedupKeys ?? 200_000;
+    this.dedupKeys = options.dedupKeys ?? DEFAULT_DEDUP_KEYS;
   }
 
-  /** The feed event of a record, or undefined when silver would not keep it. */
-  accept(record: BusRecord): FeedEvent | undefined {
+  /**
+   * The feed event of a record, or undefined when silver would not keep it. `counted`: false for
+   * the records read before the feed's start (they are not counted in the feed's metrics).
+   */
+  accept(record: BusRecord, counted = true): FeedEvent | undefined {
+    const c = counted ? this.counters : { accepted: 0, invalid: 0, late: 0, duplicates: 0 };
     const parsed = parseCommerceEvent(record.value);
     if (!parsed.ok) {
-      this.counters.invalid++;
+      c.invalid++;
       return undefined;
     }
     const ts = parsed.timestampMicros;
     const max = this.maxTs.get(record.partition) ?? Number.NEGATIVE_INFINITY;
     if (ts < max - this.latenessMicros) {
-      this.counters.late++;
+      c.late++;
       return undefined;
     }
     const key = parsed.event.idempotency_key;
     if (this.keys.has(key)) {
-      this.counters.duplicates++;
+      c.duplicates++;
       return undefined;
     }
     this.keys.add(key);
@@ -107,25 +117,39 @@ export class FeedFilter {
     }
     const contribution = Math.min(ts, record.timestamp * MICROS_PER_MS);
     if (contribution > max) this.maxTs.set(record.partition, contribution);
-    this.counters.accepted++;
+    c.accepted++;
     return toFeedEvent(parsed.event, ts);
   }
 }
 
-/** Reads the topic from its end and publishes what the filter keeps. */
+/**
+ * Publishes what the filter keeps of the records appended after the start, having read up to
+ * `warmRecords` records before them (spread over the partitions) into the filter alone.
+ */
 class FeedHandler implements SourceHandler {
   source: Source | undefined;
   private readonly filter: FeedFilter;
   private readonly hub: FeedHub;
+  private readonly warmRecords: number;
+  /** Per partition, the first offset shown: the end of the log when the feed started. */
+  private readonly liveFrom = new Map<number, number>();
 
-  constructor(filter: FeedFilter, hub: FeedHub) {
+  constructor(filter: FeedFilter, hub: FeedHub, warmRecords: number) {
     this.filter = filter;
     this.hub = hub;
+    this.warmRecords = warmRecords;
   }
 
   async assigned(partitions: readonly number[]): Promise<Map<number, number>> {
-    const ends = await this.source!.endOffsets();
-    return new Map(partitions.map((p) => [p, ends.get(p) ?? 0]));
+    const [ends, starts] = await Promise.all([this.source!.endOffsets(), this.source!.startOffsets()]);
+    const back = Math.ceil(this.warmRecords / Math.max(1, partitions.length));
+    const from = new Map<number, number>();
+    for (const p of partitions) {
+      const end = ends.get(p) ?? 0;
+      if (!this.liveFrom.has(p)) this.liveFrom.set(p, end);
+      from.set(p, Math.max(starts.get(p) ?? 0, Math.min(end, this.liveFrom.get(p)!) - back));
+    }
+    return from;
   }
 
   async revoked(): Promise<void> {}
@@ -133,10 +157,11 @@ class FeedHandler implements SourceHandler {
   async records(batch: readonly BusRecord[]): Promise<void> {
     const events: FeedEvent[] = [];
     for (const record of batch) {
-      const e = this.filter.accept(record);
-      if (e !== undefined) events.push(e);
+      const live = record.offset >= (this.liveFrom.get(record.partition) ?? 0);
+      const e = this.filter.accept(record, live);
+      if (e !== undefined && live) events.push(e);
     }
-    this.hub.publish(events);
+    if (events.length > 0) this.hub.publish(events);
   }
 }
 
@@ -149,7 +174,7 @@ export interface CommerceFeed {
 
 /**
  * Starts reading `topic` for the feed. The consumer group is unique to this process
- * (`rtsa-feed-<host>-<pid>-<random>`) and commits nothing: a restart starts from the end again.
+ * (`rtsa-feed-<host>-<pid>-<random>`) and commits nothing: a restart shows from the end again.
  */
 export async function startCommerceFeed(deps: {
   bus: Bus;
@@ -160,12 +185,15 @@ export async function startCommerceFeed(deps: {
   dedupKeys?: number | undefined;
 }): Promise<CommerceFeed> {
   const filter = new FeedFilter({ allowedLatenessMs: deps.allowedLatenessMs, dedupKeys: deps.dedupKeys });
-  const handler = new FeedHandler(filter, deps.hub);
+  const handler = new FeedHandler(filter, deps.hub, deps.dedupKeys ?? DEFAULT_DEDUP_KEYS);
   const group = `rtsa-feed-${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const source = deps.bus.source({ topic: deps.topic, group, maxBatch: 2_000, idleIntervalMs: 1_000 });
   handler.source = source;
   await source.start(handler);
-  deps.logger.info({ topic: deps.topic, group }, 'commerce feed reading from the end of the log');
+  deps.logger.info(
+    { topic: deps.topic, group },
+    'commerce feed showing what is appended from now on (the records before it read for dedup and lateness)',
+  );
   const done = source.done;
   done.catch((error: unknown) => deps.logger.error({ err: error }, 'commerce feed stopped'));
   return { counters: filter.counters, done, stop: () => source.stop() };

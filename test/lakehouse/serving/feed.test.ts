@@ -102,6 +102,52 @@ class Viewer {
   }
 }
 
+test('a feed started on a log with events: a copy or a late event of them is kept out, as without a restart', {
+  timeout: 60_000,
+}, async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'rtsa-feed-restart-'));
+  const bus = new EmbeddedBus({ dir, fsync: 'never', retentionMs: 86_400_000, segmentBytes: 1 << 20 });
+  let feed: CommerceFeed | undefined;
+  try {
+    await bus.ensureTopic(TOPIC, 2);
+    const now = Date.now();
+    const sendAll = (events: Record<string, unknown>[]) =>
+      bus.sink().send(
+        TOPIC,
+        events.map((e) => ({ key: String(e.user_id), value: JSON.stringify(e) })),
+      );
+    // What an earlier run of the API already showed.
+    const earlier = commerceEvent('u1', now);
+    await sendAll([commerceEvent('u1', now - 60_000), earlier, commerceEvent('u2', now)]);
+    const shown: FeedEvent[] = [];
+    const hub = { publish: (events: readonly FeedEvent[]) => shown.push(...events) } as unknown as FeedHub;
+    feed = await startCommerceFeed({
+      bus,
+      topic: TOPIC,
+      hub,
+      logger: silentLogger(),
+      allowedLatenessMs: LATENESS_MS,
+    });
+    const copy = { ...earlier, event_id: randomUUID() };
+    const late = commerceEvent('u1', now - 2 * LATENESS_MS);
+    const fresh = commerceEvent('u1', now + 1_000);
+    await sendAll([copy, late, fresh]);
+    await until('the fresh event', () =>
+      shown.some((e) => e.event_id === fresh.event_id) ? true : undefined,
+    );
+    assert.deepEqual(
+      shown.map((e) => e.event_id),
+      [fresh.event_id],
+      'only what came after the start, and of that only what silver keeps',
+    );
+    assert.deepEqual([feed.counters.accepted, feed.counters.duplicates, feed.counters.late], [1, 1, 1]);
+  } finally {
+    await feed?.stop();
+    await bus.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 describe('GET /kpi/feed end to end', () => {
   let db: TestDatabase;
   let dir: string;
