@@ -112,6 +112,7 @@ export const COMMANDS = {
     summary:
       'control the daily DAG: rtsa dag run [--date D] | backfill --from D --to D | status | runs [--n N]',
     areas: ['general', 'database', 'bus', 'lake', 'dag', 'quality', 'alerts'],
+    logsToStderr: true,
     subcommands: {
       run: 'queue a run of --date (default yesterday, UTC) and follow it to its end',
       backfill: 'queue one run per date from --from to --to (inclusive) and follow them',

@@ -31,6 +31,8 @@ import { openDatabase } from './database.ts';
 import type { RoleRunner } from './role.ts';
 
 const FOLLOW_INTERVAL_MS = 1_000;
+/** While following, how often it checks that a scheduler and a worker are still alive. */
+const CHECK_EVERY_MS = 5_000;
 const FINISHED = new Set(['succeeded', 'failed', 'timed_out']);
 
 interface Connection {
@@ -162,10 +164,17 @@ export const run: RoleRunner = async ({ config, flags, subcommand, logger, signa
     }
     const ids = queued.map((q) => q.run.run_id);
     let inProcess: DagRole | undefined;
-    const live = await liveProcesses(conn.pool, Date.now(), PROCESS_ALIVE_MS);
-    const hasScheduler = live.some((p) => p.role === 'scheduler');
-    const hasWorker = live.some((p) => p.role === 'worker');
-    if (!hasScheduler || !hasWorker) {
+    /**
+     * Runs the DAG in this process when no scheduler or no worker is alive on the database. Checked
+     * before following and again while following: a process that just died (kill -9) still looks
+     * alive until its heartbeat is PROCESS_ALIVE_MS old, and then nobody else would run the runs.
+     */
+    const runHereIfAlone = async () => {
+      if (inProcess !== undefined) return;
+      const live = await liveProcesses(conn.pool, Date.now(), PROCESS_ALIVE_MS);
+      const hasScheduler = live.some((p) => p.role === 'scheduler');
+      const hasWorker = live.some((p) => p.role === 'worker');
+      if (hasScheduler && hasWorker) return;
       if (!json) {
         console.log(
           `no ${hasScheduler ? 'worker' : hasWorker ? 'scheduler' : 'scheduler or worker'} is running on ${conn.label}: this process runs the DAG until its runs end`,
@@ -179,9 +188,10 @@ export const run: RoleRunner = async ({ config, flags, subcommand, logger, signa
         roles: { scheduler: true, worker: true },
         cron: false,
       });
-    }
+    };
+    await runHereIfAlone();
     try {
-      const finals = await follow(conn.pool, ids, signal, json);
+      const finals = await follow(conn.pool, ids, signal, json, runHereIfAlone);
       if (finals === undefined) {
         if (!json) console.log(`stopped following; runs ${ids.join(', ')} go on (rtsa dag status)`);
         return 130;
@@ -196,15 +206,24 @@ export const run: RoleRunner = async ({ config, flags, subcommand, logger, signa
   }
 };
 
-/** Prints each change of the runs' tasks until every run ended; undefined when stopped (Ctrl-C). */
+/**
+ * Prints each change of the runs' tasks until every run ended; undefined when stopped (Ctrl-C).
+ * `check` runs every CHECK_EVERY_MS while it follows.
+ */
 async function follow(
   pool: pg.Pool,
   ids: number[],
   signal: AbortSignal,
   quiet: boolean,
+  check: () => Promise<void>,
 ): Promise<RunDetail[] | undefined> {
   const seen = new Map<string, string>();
+  let checked = Date.now();
   for (;;) {
+    if (Date.now() - checked >= CHECK_EVERY_MS) {
+      checked = Date.now();
+      await check();
+    }
     const details: RunDetail[] = [];
     for (const id of ids) {
       const d = await getRunDetail(pool, id);
