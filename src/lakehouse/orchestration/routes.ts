@@ -8,7 +8,6 @@
  * time) and the workers execute them. Validation and error bodies come from the host app.
  */
 import type { FastifyInstance } from 'fastify';
-import Type from 'typebox';
 import type pg from 'pg';
 import { ApiError } from '../../http/errors.ts';
 import { ErrorSchema } from '../../http/schemas.ts';
@@ -59,10 +58,12 @@ export async function dagRoutes(app: FastifyInstance, deps: DagRoutesDeps): Prom
             ...ErrorSchema,
             description: 'RTSA_INGEST_TOKEN is set and the bearer token is missing or wrong.',
           },
-          409: Type.Union([TriggeredSchema, ErrorSchema], {
+          409: {
+            ...ErrorSchema,
             description:
-              'A run of that date is already queued or running (its id), or the date has not begun yet.',
-          }),
+              'A run of that date is already queued or running (`run_active`, with the run as in 202), or the date ' +
+              'has not begun yet (`date_not_begun`).',
+          },
         },
       },
     },
@@ -79,11 +80,17 @@ export async function dagRoutes(app: FastifyInstance, deps: DagRoutesDeps): Prom
       }
       const [made] = await queueRuns(deps.pool, [{ date, trigger: 'manual' }], { nowMs, slaMs: deps.slaMs });
       const run = made!.run;
-      return reply.code(made!.created ? 202 : 409).send({
+      const triggered = {
         run_id: run.run_id,
         logical_date: run.logical_date,
         status: run.status,
         url: `/dag/runs/${run.run_id}`,
+      };
+      if (made!.created) return reply.code(202).send(triggered);
+      return reply.code(409).send({
+        error: 'run_active',
+        message: `a run of ${date} is already ${run.status}: run ${run.run_id} (follow it at ${triggered.url})`,
+        ...triggered,
       });
     },
   );

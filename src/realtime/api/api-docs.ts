@@ -20,6 +20,7 @@ interface Parameter {
     default?: unknown;
     enum?: unknown[];
     maxLength?: number;
+    format?: string;
   };
 }
 
@@ -43,7 +44,11 @@ function describeParameter(p: Parameter): string {
       : s.type === 'integer'
         ? `integer ${s.minimum ?? ''}..${s.maximum ?? ''}`
         : s.type === 'string'
-          ? `string up to ${s.maxLength ?? '?'} characters`
+          ? s.format !== undefined
+            ? `string, ${s.format}`
+            : s.maxLength !== undefined
+              ? `string up to ${s.maxLength} characters`
+              : 'string'
           : (s.type ?? '');
   const def = s.default !== undefined ? `, default \`${s.default}\`` : '';
   return `\`${p.name}\` (${range}${def}): ${p.description ?? ''}`;

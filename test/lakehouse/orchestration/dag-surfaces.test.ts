@@ -53,8 +53,14 @@ test('POST /dag/runs queues a run that executes; GET pages and details; bad inpu
   assert.equal(url, `/dag/runs/${run_id}`);
   // The same date again while it is active: 409 with the active run's id.
   const again = await app.inject({ method: 'POST', url: '/dag/runs', payload: { date: '2025-11-02' } });
-  if (again.statusCode === 409) assert.equal(again.json().run_id, run_id);
-  else assert.equal(again.statusCode, 202, 'the first run had already finished');
+  if (again.statusCode === 409) {
+    // An error body like every other (error, message), with the active run.
+    assert.deepEqual(
+      [again.json().error, again.json().run_id, again.json().url],
+      ['run_active', run_id, `/dag/runs/${run_id}`],
+    );
+    assert.match(again.json().message, new RegExp(`already (queued|running): run ${run_id}`));
+  } else assert.equal(again.statusCode, 202, 'the first run had already finished');
   await waitForRun(db.pool, run_id, (r) => r.status === 'succeeded');
   assert.ok(calls.includes('qualityCheck:2025-11-02:1'));
 
@@ -128,6 +134,10 @@ test('POST /dag/runs queues a run that executes; GET pages and details; bad inpu
   );
   assert.equal(hugeId.json().parameter, 'id');
   assert.equal((await app.inject({ method: 'GET', url: '/dag/runs?limit=0' })).statusCode, 400);
+  const badStatus = await app.inject({ method: 'GET', url: '/dag/runs?status=bogus' });
+  assert.equal(badStatus.statusCode, 400);
+  assert.equal(badStatus.json().parameter, 'status');
+  assert.match(badStatus.json().allowed, /queued, running, succeeded, failed, timed_out/);
 });
 
 test('the CLI against the running stack: run, runs, status, backfill, a bad date', {
