@@ -174,6 +174,16 @@ export const HealthCheckSchema = Type.Object({
 });
 export type HealthCheck = Static<typeof HealthCheckSchema>;
 
+export const DagTaskSchema = Type.Object({
+  task: Type.String(),
+  status: Type.String(),
+  attempts: Type.Integer({ description: 'Attempts made so far (retries included).' }),
+  started_at: Nullable(DateTime('Start of its latest attempt.')),
+  finished_at: Nullable(DateTime('End of the task (null while it runs or waits).')),
+  error: Nullable(Type.String()),
+});
+export type DagTask = Static<typeof DagTaskSchema>;
+
 export const DagRunSchema = Type.Object({
   run_id: Type.String(),
   logical_date: Nullable(Type.String()),
@@ -181,6 +191,7 @@ export const DagRunSchema = Type.Object({
   started_at: Nullable(DateTime('Start of the run.')),
   finished_at: Nullable(DateTime('End of the run (null while running).')),
   error: Nullable(Type.String()),
+  tasks: Type.Optional(Type.Array(DagTaskSchema, { description: 'Its tasks in DAG order.' })),
 });
 export type DagRun = Static<typeof DagRunSchema>;
 

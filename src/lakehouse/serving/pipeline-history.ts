@@ -9,7 +9,7 @@
 import type pg from 'pg';
 import { query } from '../../db/index.ts';
 import { errorMessage, RtsaError } from '../../errors.ts';
-import type { DagRun, DqResult } from './kpi-schemas.ts';
+import type { DagRun, DagTask, DqResult } from './kpi-schemas.ts';
 
 export interface Available<T> {
   available: boolean;
@@ -43,7 +43,7 @@ const iso = (v: Date | string | null): string | null =>
   v === null ? null : v instanceof Date ? v.toISOString() : new Date(v).toISOString();
 
 /**
- * Reads the DAG's `orchestration.runs` (newest first) and the newest data-quality run of
+ * Reads the DAG's `orchestration.runs` (newest first, each with its tasks) and the newest data-quality run of
  * `warehouse.quality_runs` / `quality_results` (its checks in the report's order); each an index probe.
  */
 export function postgresPipelineHistory(pool: pg.Pool): PipelineHistory {
@@ -64,6 +64,34 @@ export function postgresPipelineHistory(pool: pg.Pool): PipelineHistory {
           [n],
           'read the DAG runs',
         );
+        const tasks = await query<{
+          run_id: unknown;
+          task: string;
+          status: string;
+          attempts: number;
+          started_at: Date | null;
+          finished_at: Date | null;
+          error: string | null;
+        }>(
+          pool,
+          `SELECT run_id, task, status, attempts, started_at, finished_at, error
+           FROM orchestration.tasks WHERE run_id = ANY ($1::bigint[]) ORDER BY run_id, position`,
+          [rows.map((r) => String(r.run_id))],
+          'read the DAG tasks',
+        );
+        const byRun = new Map<string, DagTask[]>();
+        for (const t of tasks.rows) {
+          const list = byRun.get(String(t.run_id)) ?? [];
+          list.push({
+            task: t.task,
+            status: t.status,
+            attempts: t.attempts,
+            started_at: iso(t.started_at),
+            finished_at: iso(t.finished_at),
+            error: t.error,
+          });
+          byRun.set(String(t.run_id), list);
+        }
         return rows.map((r) => ({
           run_id: String(r.run_id),
           logical_date: r.logical_date,
@@ -71,6 +99,7 @@ export function postgresPipelineHistory(pool: pg.Pool): PipelineHistory {
           started_at: iso(r.started_at),
           finished_at: iso(r.finished_at),
           error: r.error,
+          tasks: byRun.get(String(r.run_id)) ?? [],
         }));
       }),
     latestChecks: () =>

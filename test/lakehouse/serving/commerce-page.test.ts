@@ -74,6 +74,32 @@ function history(lastDay: string): PipelineHistory {
           started_at: at(before, 2),
           finished_at: at(before, 2.1),
           error: 'warehouse load: database unavailable',
+          tasks: [
+            {
+              task: 'wait_for_silver',
+              status: 'succeeded',
+              attempts: 1,
+              started_at: at(before, 2),
+              finished_at: at(before, 2.01),
+              error: null,
+            },
+            {
+              task: 'warehouse_load',
+              status: 'failed',
+              attempts: 4,
+              started_at: at(before, 2.05),
+              finished_at: at(before, 2.1),
+              error: 'database unavailable',
+            },
+            ...['marts_build', 'marts_test', 'quality_check'].map((task) => ({
+              task,
+              status: 'skipped',
+              attempts: 0,
+              started_at: null,
+              finished_at: null,
+              error: null,
+            })),
+          ],
         },
       ],
     }),
@@ -266,6 +292,27 @@ describe('commerce page in a browser', { skip: skipWithout('chromium') }, () => 
     assert.equal(await page.locator('#checks li').count(), 5);
     assert.equal(await page.locator('#runs-body tr').count(), 3);
     assert.equal(await attr('#runs-body tr:nth-child(3) td[data-status]', 'data-level'), 'failing');
+    // A run's tasks, attempts and errors open under it, and stay open across the summary's refreshes.
+    await page.locator('#runs-body tr:nth-child(3) .run-toggle').click();
+    const tasks = page.locator('#runs-body tr.run-tasks[data-run="40"] table.tasks tbody tr');
+    await until("the failed run's tasks", async () => ((await tasks.count()) === 6 ? true : undefined));
+    assert.equal(await attr('#runs-body tr:nth-child(3) .run-toggle', 'aria-expanded'), 'true');
+    const taskRows = (await tasks.allInnerTexts()).map((t) => t.replace(/\s+/g, ' ').trim());
+    const want = [
+      /^wait_for_silver succeeded 1 \S/,
+      /^warehouse_load failed 4 \S/,
+      /^database unavailable$/,
+      /^marts_build skipped 0$/,
+      /^marts_test skipped 0$/,
+      /^quality_check skipped 0$/,
+    ];
+    assert.equal(taskRows.length, want.length, taskRows.join(' | '));
+    for (const [i, re] of want.entries()) assert.match(taskRows[i]!, re);
+    const rendered = await page.locator('#runs-body tr.run').first().elementHandle();
+    await until('the next summary refresh', async () =>
+      (await rendered!.evaluate((e) => !e.isConnected)) ? true : undefined,
+    );
+    assert.equal(await tasks.count(), 6, 'still open after a refresh');
     assert.equal(await page.locator('#dq-body tr').count(), 3);
 
     // Charts: 30 days of DAU, the top 20 customers.

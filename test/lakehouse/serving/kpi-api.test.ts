@@ -273,6 +273,15 @@ describe('KPI API before the first marts build, and after a rebuild', () => {
         ['2024-01-01', 'queued'],
       ],
     );
+    // Each run with its tasks in DAG order (the commerce page opens them under the run).
+    assert.deepEqual(
+      runs.rows[0]!.tasks!.map((t) => [t.task, t.status, t.attempts]),
+      ['wait_for_silver', 'warehouse_load', 'marts_build', 'marts_test', 'quality_check'].map((t) => [
+        t,
+        'pending',
+        0,
+      ]),
+    );
     const result = (check_name: string, status: 'PASSED' | 'FAILED', message: string) => ({
       check_name,
       status,

@@ -179,21 +179,81 @@ function took(run) {
   return s < 90 ? `${s.toFixed(1)} s` : `${Math.round(s / 60)} min`;
 }
 
+/** Runs whose tasks are shown (kept across the summary's refreshes). */
+const openRuns = new Set();
+
+/** A run's tasks, as a row under it: task, status, attempts, time, and the error of a failed one. */
+function tasksRow(run) {
+  const tr = document.createElement('tr');
+  tr.className = 'run-tasks';
+  tr.dataset.run = run.run_id;
+  const td = document.createElement('td');
+  td.colSpan = 4;
+  const table = document.createElement('table');
+  table.className = 'tasks';
+  const head = document.createElement('tr');
+  for (const [label, cls] of [['Task'], ['Status'], ['Attempts', 'num'], ['Took', 'num']]) {
+    const th = document.createElement('th');
+    th.scope = 'col';
+    th.textContent = label;
+    if (cls) th.className = cls;
+    head.append(th);
+  }
+  const thead = document.createElement('thead');
+  thead.append(head);
+  const tbody = document.createElement('tbody');
+  for (const t of run.tasks ?? []) {
+    const row = document.createElement('tr');
+    row.append(
+      cellOf(t.task, 'mono'),
+      statusCell(t.status),
+      cellOf(String(t.attempts), 'num'),
+      cellOf(took(t), 'num'),
+    );
+    tbody.append(row);
+    if (t.error) {
+      const err = document.createElement('tr');
+      err.className = 'task-error';
+      const cell = cellOf(t.error);
+      cell.colSpan = 4;
+      err.append(cell);
+      tbody.append(err);
+    }
+  }
+  if ((run.tasks ?? []).length === 0) tbody.append(emptyRow(4, 'No task has started.'));
+  table.append(thead, tbody);
+  td.append(table);
+  tr.append(td);
+  return tr;
+}
+
 function renderRuns(runs) {
   const body = $('runs-body');
   if (!runs.available) return body.replaceChildren(emptyRow(4, runs.detail ?? 'Not available yet.'));
   if (runs.rows.length === 0) return body.replaceChildren(emptyRow(4, 'No run yet.'));
   body.replaceChildren(
-    ...runs.rows.map((r) => {
+    ...runs.rows.flatMap((r) => {
       const tr = document.createElement('tr');
-      tr.append(
-        cellOf(r.run_id, 'mono'),
-        cellOf(r.logical_date ?? ''),
-        statusCell(r.status),
-        cellOf(took(r), 'num'),
-      );
+      tr.className = 'run';
+      const open = openRuns.has(r.run_id);
+      // The run id toggles its tasks.
+      const id = document.createElement('td');
+      id.className = 'mono';
+      const toggle = document.createElement('button');
+      toggle.type = 'button';
+      toggle.className = 'run-toggle';
+      toggle.textContent = `${open ? '▾' : '▸'} ${r.run_id}`;
+      toggle.setAttribute('aria-expanded', String(open));
+      toggle.title = 'Show or hide its tasks';
+      toggle.addEventListener('click', () => {
+        if (openRuns.has(r.run_id)) openRuns.delete(r.run_id);
+        else openRuns.add(r.run_id);
+        renderRuns(runs);
+      });
+      id.append(toggle);
+      tr.append(id, cellOf(r.logical_date ?? ''), statusCell(r.status), cellOf(took(r), 'num'));
       if (r.error) tr.title = r.error;
-      return tr;
+      return open ? [tr, tasksRow(r)] : [tr];
     }),
   );
 }
