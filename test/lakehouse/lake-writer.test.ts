@@ -277,6 +277,55 @@ function protocolSuite(name: string, openStore: () => Promise<LakeStore>, skip?:
       await store.close();
     });
 
+    test('a writer frozen between its claim and its clean-up deletes nothing of the newer owner', async () => {
+      const inner = await openStore();
+      const log = new LakeCommitLog(db.pool, 'zrec', TOPIC);
+      // The zombie claims partition 0, then freezes before it lists its staging folder.
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let listing!: () => void;
+      const listed = new Promise<void>((resolve) => {
+        listing = resolve;
+      });
+      const frozen: LakeStore = {
+        ...withPut(inner, (key, bytes) => inner.put(key, bytes)),
+        list: async (prefix) => {
+          listing();
+          await gate;
+          return inner.list(prefix);
+        },
+      };
+      const zombie = writerOn(frozen, ndjsonLayer('zrec'), log, 'zombie');
+      const zombieStarting = zombie.assigned([0]);
+      await listed;
+      // Meanwhile the partition moves on: the new owner commits, then stops before its moves.
+      const crashing = new CrashingStore(inner);
+      crashing.crashOn = { op: 'move', after: 0 };
+      const owner = writerOn(crashing, ndjsonLayer('zrec'), log, 'owner');
+      await owner.assigned([0]);
+      const part0 = records.filter((r) => r.partition === 0);
+      await assert.rejects(
+        (async () => {
+          await owner.records(part0.slice(0, 60));
+          await owner.close();
+        })(),
+        /simulated crash/,
+      );
+      assert.ok((await log.files()).length > 0, 'the owner committed files still staged');
+      // The zombie wakes up: its clean-up must leave the newer epoch's staged files alone.
+      release();
+      await zombieStarting;
+      const next = writerOn(inner, ndjsonLayer('zrec'), log, 'next');
+      await next.assigned([0]);
+      await next.records(part0);
+      await next.close();
+      const lake = await readLake(inner, 'zrec');
+      assert.deepEqual(lake.seen, expectedLines(part0));
+      await inner.close();
+    });
+
     test("a commit's files are written while the next records come in; the next commit waits for them", async () => {
       const inner = await openStore();
       let release!: () => void;

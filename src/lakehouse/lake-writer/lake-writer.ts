@@ -150,11 +150,19 @@ export class LakeWriter implements SourceHandler {
   /**
    * Finishes what a crash interrupted: committed files still staged are moved into place, and
    * staged files no commit lists (written before a crash, never committed) are deleted.
+   * Only files of older epochs are deleted: a staged file is named `<epoch>-…`, and one of an
+   * older epoch missing from this claim's list can never be committed any more (its writer is
+   * fenced). A file of this claim's epoch or a newer one is left alone: a writer that froze after
+   * its claim may be a zombie by now, and a newer owner's committed files may be staged there.
    */
   private async recover(claim: WriterClaim): Promise<void> {
     const { store, log, logger } = this.options;
     await this.publish(claim.unpublished);
-    const orphans = await store.list(this.stagingPrefix(claim.partition));
+    const prefix = this.stagingPrefix(claim.partition);
+    const orphans = (await store.list(prefix)).filter((key) => {
+      const epoch = Number.parseInt(key.slice(prefix.length), 10);
+      return !(epoch >= claim.epoch);
+    });
     if (orphans.length > 0) {
       await store.delete(orphans);
       logger.info(
@@ -168,8 +176,18 @@ export class LakeWriter implements SourceHandler {
     if (files.length === 0) return;
     const { store, log } = this.options;
     for (const f of files) {
-      if (await store.exists(f.stagingKey)) await store.move(f.stagingKey, f.key);
-      else if (!(await store.exists(f.key))) {
+      if (await store.exists(f.stagingKey)) {
+        try {
+          await store.move(f.stagingKey, f.key);
+          continue;
+        } catch (error) {
+          // Another writer of the partition (a newer owner, or a zombie finishing its recovery)
+          // moved it meanwhile: it is in place.
+          if ((await store.exists(f.stagingKey)) || !(await store.exists(f.key))) throw error;
+          continue;
+        }
+      }
+      if (!(await store.exists(f.key))) {
         throw new LostFileError(
           `${log.writer}: committed file ${f.key} is neither staged (${f.stagingKey}) nor in place in ${store.location}; ` +
             'something outside rtsa deleted it: restore it from a backup, or re-process the partition',
