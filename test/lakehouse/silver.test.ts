@@ -446,3 +446,58 @@ test('events at one instant: the same session, id and first event whatever order
   assert.notEqual(id, other);
   for (const events of [xy.events, yx.events]) assert.deepEqual(await sessionIds(events), [id, id]);
 });
+
+test("unknown top-level fields are kept in silver's payload JSON, beside the payload's own", async () => {
+  const t0 = Date.parse('2026-11-20T10:05:00Z') * 1000;
+  const raw = (key: string, micros: number, extra: Record<string, unknown>) =>
+    Buffer.from(
+      JSON.stringify({
+        event_id: `id-${key}`,
+        idempotency_key: key,
+        user_id: 'u-extra',
+        timestamp: new Date(micros / 1000).toISOString(),
+        event_type: 'page_view',
+        device_type: 'mobile',
+        ip_address: '10.0.0.1',
+        schema_version: 'v1',
+        payload: { page_url: 'https://example.com/', session_id: 'x', random_number: 1 },
+        ...extra,
+      }),
+    );
+  const partition = silverLayer({
+    topic: TOPIC,
+    allowedLatenessMs: LATENESS_MS,
+    sessionGapMs: GAP_MS,
+    idleTimeoutMs: 60_000,
+  }).open({ partition: 0, epoch: 1, committedOffset: 0, replayOffset: 0, state: null, unpublished: [] });
+  const arrived = t0 / 1000 + 100 * 60_000;
+  const lines = [
+    // The seed's extra_fields kind; its random_number is also a payload field here: the payload's wins.
+    raw('k-extra', t0, { __unexpected_field__: 'should_not_be_here', random_number: 5 }),
+    raw('k-plain', t0 + 1, {}),
+    raw('k-clock', t0 + 90 * MIN, {}),
+  ];
+  lines.forEach((value, offset) => {
+    partition.ingest({ partition: 0, offset, key: 'k', value, timestamp: arrived }, arrived);
+  });
+  const events = partition.take(Date.now()).files.find((f) => f.key.startsWith('silver/events/'));
+  assert.ok(events);
+  const bytes = events.bytes;
+  const rows = await parquetReadObjects({
+    file: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer,
+    columns: ['idempotency_key', 'payload'],
+    compressors: { ZSTD: (input: Uint8Array) => new Uint8Array(zstdDecompressSync(input)) },
+  });
+  const payloads = new Map(rows.map((r) => [r.idempotency_key as string, JSON.parse(r.payload as string)]));
+  assert.deepEqual(payloads.get('k-extra'), {
+    page_url: 'https://example.com/',
+    session_id: 'x',
+    random_number: 1,
+    __unexpected_field__: 'should_not_be_here',
+  });
+  assert.deepEqual(payloads.get('k-plain'), {
+    page_url: 'https://example.com/',
+    session_id: 'x',
+    random_number: 1,
+  });
+});

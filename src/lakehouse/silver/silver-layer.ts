@@ -17,7 +17,12 @@
  */
 import { createHash } from 'node:crypto';
 import type { BusRecord } from '../../bus/types.ts';
-import { type CommerceEvent, parseCommerceEvent, utcDate } from '../../events/commerce-event.ts';
+import {
+  CommerceEnvelopeSchema,
+  type CommerceEvent,
+  parseCommerceEvent,
+  utcDate,
+} from '../../events/commerce-event.ts';
 import { formatMicros, MICROS_PER_MS } from '../../events/timestamp.ts';
 import { usdRate } from '../currency.ts';
 import type { WriterClaim } from '../lake-writer/commit-log.ts';
@@ -359,6 +364,26 @@ const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 const int = (v: unknown): number | null => (typeof v === 'number' && Number.isInteger(v) ? v : null);
 
+/** The envelope's own fields: any other top-level field of an event is an extra one. */
+const ENVELOPE_FIELDS = new Set(Object.keys(CommerceEnvelopeSchema.properties));
+
+/**
+ * Silver's payload JSON: the payload, with the event's unknown top-level fields beside its own
+ * (SPEC §6.1: unknown extra fields are kept in silver's payload JSON; a payload field of the same
+ * name wins). An event without extra fields (nearly all) is its payload as it is.
+ */
+export function payloadJson(event: CommerceEvent): string {
+  let extras: [string, unknown][] | undefined;
+  const payload = event.payload as Record<string, unknown>;
+  for (const key of Object.keys(event)) {
+    if (ENVELOPE_FIELDS.has(key) || Object.hasOwn(payload, key)) continue;
+    extras ??= [];
+    extras.push([key, (event as unknown as Record<string, unknown>)[key]]);
+  }
+  // Object.fromEntries and spread define own properties: a `__proto__` field stays a field.
+  return JSON.stringify(extras === undefined ? payload : { ...payload, ...Object.fromEntries(extras) });
+}
+
 /** The payload fields silver keeps as columns of their own (SPEC §6.3). */
 const PAYLOAD_COLUMNS = [
   'page_url',
@@ -411,7 +436,7 @@ function encodeEvents(rows: readonly { held: Held; sessionId: string }[], partit
     { name: 'device_type', kind: 'string', values: e.map((x) => x.device_type) },
     { name: 'ip_address', kind: 'string', values: e.map((x) => x.ip_address), distinct: true },
     { name: 'schema_version', kind: 'string', values: e.map((x) => x.schema_version) },
-    { name: 'payload', kind: 'string', values: e.map((x) => JSON.stringify(x.payload)), distinct: true },
+    { name: 'payload', kind: 'string', values: e.map(payloadJson), distinct: true },
     { name: 'page_url', kind: 'string', values: p('page_url').map(str) },
     { name: 'product_id', kind: 'string', values: p('product_id').map(str) },
     { name: 'transaction_id', kind: 'string', values: p('transaction_id').map(str), distinct: true },
