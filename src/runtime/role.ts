@@ -67,16 +67,27 @@ export function workerRole(
   }) => Promise<RunningRole>,
 ): RoleRunner {
   return async ({ config, logger, signal }) => {
-    const db = await openDatabase(config, logger);
-    const bus = await openBus(config, logger);
-    const registry = withDefaultMetrics(new Registry());
-    const metrics = await maybeServeMetrics(config, registry, logger);
-    const role = await start({ config, bus, pool: db.pool, databaseUrl: db.url, registry, logger });
-    await untilStopped(signal, role.done);
-    await role.stop();
-    metrics?.close();
-    await bus.close();
-    await db.close();
-    return 0;
+    // Whatever fails on the way (a bucket that does not exist, a broker that refuses), what was
+    // opened is closed: the embedded Postgres is not left running for nobody.
+    const closing: (() => Promise<unknown> | unknown)[] = [];
+    try {
+      const db = await openDatabase(config, logger);
+      closing.push(() => db.close());
+      const bus = await openBus(config, logger);
+      closing.push(() => bus.close());
+      const registry = withDefaultMetrics(new Registry());
+      const metrics = await maybeServeMetrics(config, registry, logger);
+      closing.push(() => metrics?.close());
+      const role = await start({ config, bus, pool: db.pool, databaseUrl: db.url, registry, logger });
+      closing.push(() => role.stop());
+      await untilStopped(signal, role.done);
+      return 0;
+    } finally {
+      for (const close of closing.reverse()) {
+        await Promise.resolve()
+          .then(close)
+          .catch((error: unknown) => logger.warn({ err: error }, 'while stopping'));
+      }
+    }
   };
 }

@@ -25,7 +25,10 @@ export async function runStart(config: Config, logger: Logger, signal: AbortSign
   const started = performance.now();
   watchParent(logger);
   const db = await openDatabase(config, logger);
-  const bus = await openBus(config, logger);
+  const bus = await openBus(config, logger).catch(async (error: unknown) => {
+    await db.close();
+    throw error;
+  });
   const cleanups: (() => Promise<void>)[] = [() => db.close(), () => bus.close()];
   const shutdown = async () => {
     for (const fn of cleanups.reverse())

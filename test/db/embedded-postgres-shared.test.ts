@@ -6,13 +6,16 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { startEmbeddedPostgres } from '../../src/db/index.ts';
 import { silentLogger } from '../../src/telemetry/logger.ts';
+import { cleanEnv, runRtsa } from '../helpers/rtsa-child.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 let dataDir: string;
@@ -105,4 +108,25 @@ test('a server left by a process killed with -9 is used, and stopped, by the nex
   assert.equal(next.url, other.url);
   await next.stop();
   assert.equal(await answers(other.url), false);
+});
+
+test('a role that fails while starting stops the embedded Postgres it started', {
+  timeout: 120_000,
+}, async () => {
+  const folder = await mkdtemp(path.join(tmpdir(), 'rtsa-pg-failed-start-'));
+  // The metrics port is taken: `rtsa lake` fails after it opened the database.
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  const port = (taken.address() as AddressInfo).port;
+  try {
+    const run = await runRtsa(['lake'], {
+      env: cleanEnv({ RTSA_DATA_DIR: folder, RTSA_METRICS_PORT: String(port) }),
+    });
+    assert.equal(run.code, 1, run.out);
+    assert.match(run.out, /embedded Postgres started/, 'it had started the database');
+    assert.equal(existsSync(path.join(folder, 'postgres', 'postmaster.pid')), false, 'Postgres still runs');
+  } finally {
+    taken.close();
+    await rm(folder, { recursive: true, force: true });
+  }
 });
