@@ -249,6 +249,24 @@ describe('embedded log', () => {
     openBus(dir).sink();
   });
 
+  test('creating a topic takes the lock for the creation only: a reader that made it lets others write', async () => {
+    const dir = await tempDir();
+    const reader = openBus(dir);
+    await reader.ensureTopic('t', 2);
+    await assert.rejects(stat(path.join(dir, 'writer.lock')), { code: 'ENOENT' }, 'the lock was let go');
+    // A producer (here another bus; `rtsa produce` beside `rtsa lake`) appends, the reader reads it.
+    const writer = openBus(dir);
+    await writer.sink().send('t', [{ key: 'k', value: 'from the producer' }]);
+    const seen = await collect(reader, 't', new Map());
+    await waitFor(() => seen.records.length === 1, "the producer's record");
+    await seen.source.stop();
+    // A process that has written keeps the lock through later topic creations.
+    await writer.ensureTopic('u', 1);
+    assert.throws(() => reader.sink(), { code: 'LOG_LOCKED' });
+    await writer.close();
+    await reader.close();
+  });
+
   test('a stale lock (its process is gone) is taken over', async () => {
     const dir = await tempDir();
     const gone = spawn(process.execPath, ['-e', '']);

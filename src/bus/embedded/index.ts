@@ -36,8 +36,9 @@
  *   fsync='always'). Readers in other processes see every complete CRC-valid record, which with
  *   fsync='always' may be a few milliseconds ahead of the fdatasync.
  *
- * One process appends to a folder at a time (writer.lock, taken on the first `sink()` or topic
- * creation, released by `close()`); any number of processes may read.
+ * One process appends to a folder at a time (writer.lock, taken on the first `sink()` and
+ * released by `close()`; a topic creation takes it for the creation only); any number of processes
+ * may read.
  */
 import { stat } from 'node:fs/promises';
 import { ConfigError } from '../../errors.ts';
@@ -93,6 +94,8 @@ export class EmbeddedBus implements Bus {
   private readonly clock: () => number;
   private readonly context: SourceContext;
   private lock: WriterLock | undefined;
+  /** This process produces (a sink was made, or it appended): it keeps the writer lock. */
+  private writing = false;
   private closing: Promise<void> | undefined;
   private readonly topics = new Map<string, TopicMeta>();
   private readonly creating = new Map<string, Promise<TopicMeta>>();
@@ -220,7 +223,16 @@ export class EmbeddedBus implements Bus {
       })().finally(() => this.creating.delete(name));
       this.creating.set(name, creating);
     }
-    return { name, partitions: (await creating).partitions };
+    try {
+      return { name, partitions: (await creating).partitions };
+    } finally {
+      // A process that only reads (rtsa lake on a fresh folder) creates the topic and lets go of
+      // the lock, so that a producer can append; a process that has appended keeps it.
+      if (!this.writing && this.creating.size === 0) {
+        this.lock?.release();
+        this.lock = undefined;
+      }
+    }
   }
 
   async describeTopic(name: string): Promise<TopicInfo | undefined> {
@@ -233,6 +245,7 @@ export class EmbeddedBus implements Bus {
   sink(): EmbeddedSink {
     this.assertOpen();
     this.acquireLock();
+    this.writing = true;
     return new EmbeddedSink(this);
   }
 
@@ -258,6 +271,7 @@ export class EmbeddedBus implements Bus {
     const last = new Map<number, number>();
     if (messages.length === 0) return last;
     this.acquireLock();
+    this.writing = true;
     const meta = await this.topicMeta(topic);
     this.assertOpen();
     if (!meta) {
