@@ -36,6 +36,20 @@ export async function startLakeRole(deps: {
   const topic = config.commerceTopic;
   const info = await bus.ensureTopic(topic, defaultPartitions(config, bus));
   const store = lakeStoreFromConfig(config);
+  if (
+    config.lakeUrl === undefined &&
+    [config.s3Endpoint, config.s3AccessKeyId, config.s3SecretAccessKey].some((v) => v !== undefined)
+  ) {
+    logger.warn(
+      { lake: store.location },
+      `RTSA_S3_* settings are set but RTSA_LAKE_URL is not: the lake is the folder ${store.location}; ` +
+        'set RTSA_LAKE_URL=s3://bucket/prefix to write it to S3',
+    );
+  }
+  await store.prepare?.().catch(async (error: unknown) => {
+    await store.close();
+    throw error;
+  });
   const owner = `${hostname()}:${process.pid}`;
   const layers = lakeLayerNames(config);
   let running: { done: Promise<void>; stop(): Promise<void> };

@@ -8,6 +8,7 @@ import { createCommerceHistory } from '../../src/generator/commerce/index.ts';
 import { toBronzeBatch } from '../../src/lakehouse/bronze/bronze-batch.ts';
 import { BRONZE_EVENTS_PATH, bronzeFileName } from '../../src/lakehouse/bronze/bronze-writer.ts';
 import { encodeBronzeHyparquet } from '../../src/lakehouse/parquet/bronze-parquet.ts';
+import { S3LakeStore } from '../../src/lakehouse/lake-store/index.ts';
 import { openDuckDB, sqlString } from '../../src/lakehouse/parquet/duckdb.ts';
 import { type S3Server, s3Unavailable, startS3Server } from './s3-server.ts';
 
@@ -125,3 +126,52 @@ test('bronze files go to S3 under deterministic keys and read back as a Hive-par
     await rm(local, { recursive: true, force: true });
   }
 });
+
+test('a lake store prepares its bucket: a missing one is created; bad keys or endpoint name the setting', {
+  skip,
+}, async () => {
+  const bucket = `rtsa-new-${Date.now().toString(36)}`;
+  const fresh = new S3LakeStore({ bucket, prefix: 'lake', ...credentialsOf(s3) });
+  try {
+    await fresh.prepare();
+    await fresh.put('a/b.txt', Buffer.from('x'));
+    assert.equal((await fresh.get('a/b.txt'))?.toString(), 'x');
+    await fresh.prepare(); // there now: nothing to do
+  } finally {
+    await fresh.close();
+  }
+  const wrongKey = new S3LakeStore({
+    bucket: s3.bucket,
+    prefix: '',
+    ...credentialsOf(s3),
+    secretAccessKey: 'not-the-secret',
+  });
+  await assert.rejects(wrongKey.prepare(), (error: Error) => {
+    assert.equal(error.name, 'ConfigError');
+    assert.match(
+      error.message,
+      /refused access to bucket .* check RTSA_S3_ACCESS_KEY_ID and RTSA_S3_SECRET_ACCESS_KEY/,
+    );
+    return true;
+  });
+  await wrongKey.close();
+  const nowhere = new S3LakeStore({
+    bucket: s3.bucket,
+    prefix: '',
+    ...credentialsOf(s3),
+    endpoint: 'http://127.0.0.1:9',
+  });
+  await assert.rejects(
+    nowhere.prepare(),
+    /cannot reach bucket .*http:\/\/127\.0\.0\.1:9.*check RTSA_S3_ENDPOINT/,
+  );
+  await nowhere.close();
+});
+
+function credentialsOf(server: S3Server) {
+  return {
+    endpoint: server.endpoint,
+    accessKeyId: server.accessKeyId,
+    secretAccessKey: server.secretAccessKey,
+  };
+}

@@ -25,6 +25,11 @@ export interface LakeStore {
   move(from: string, to: string): Promise<void>;
   /** Deletes the keys that exist; missing ones are not an error. */
   delete(keys: readonly string[]): Promise<void>;
+  /**
+   * Before a writer starts: makes sure the lake can be written (an S3 bucket that does not exist is
+   * created), or throws an error that names the setting to fix.
+   */
+  prepare?(): Promise<void>;
   close(): Promise<void>;
 }
 

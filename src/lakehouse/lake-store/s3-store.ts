@@ -5,8 +5,10 @@
  */
 import {
   CopyObjectCommand,
+  CreateBucketCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
+  HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   NoSuchKey,
@@ -14,6 +16,7 @@ import {
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
+import { ConfigError, StoreUnavailableError } from '../../errors.ts';
 import { checkKey, type LakeStore } from './lake-store.ts';
 
 export interface S3LakeOptions {
@@ -31,9 +34,11 @@ export class S3LakeStore implements LakeStore {
   private readonly client: S3Client;
   private readonly bucket: string;
   private readonly prefix: string;
+  private readonly endpoint: string;
 
   constructor(options: S3LakeOptions) {
     this.bucket = options.bucket;
+    this.endpoint = options.endpoint ?? `AWS S3 (${options.region ?? 'us-east-1'})`;
     this.prefix = options.prefix === '' ? '' : `${options.prefix.replace(/\/+$/, '')}/`;
     this.location = `s3://${this.bucket}/${this.prefix}`;
     this.client = new S3Client({
@@ -129,9 +134,57 @@ export class S3LakeStore implements LakeStore {
     }
   }
 
+  /**
+   * The bucket exists and these credentials may use it: a missing bucket is created (as a missing
+   * lake folder is); what cannot be fixed here is an error naming the setting and the fix.
+   */
+  async prepare(): Promise<void> {
+    const where = `bucket "${this.bucket}" on ${this.endpoint}`;
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+      return;
+    } catch (error) {
+      const status = statusOf(error);
+      if (status === 403 || status === 401) {
+        throw new ConfigError(
+          `the S3 server refused access to ${where} (HTTP ${status} ${nameOf(error)}): check RTSA_S3_ACCESS_KEY_ID ` +
+            'and RTSA_S3_SECRET_ACCESS_KEY (and that this key may use the bucket)',
+          { cause: error },
+        );
+      }
+      if (status !== 404) {
+        throw new StoreUnavailableError(
+          `cannot reach ${where} (${nameOf(error)}: ${(error as Error).message}): check RTSA_S3_ENDPOINT, and that ` +
+            'the S3 server is running',
+          { cause: error },
+        );
+      }
+    }
+    try {
+      await this.client.send(new CreateBucketCommand({ Bucket: this.bucket }));
+    } catch (error) {
+      const name = nameOf(error);
+      if (name === 'BucketAlreadyOwnedByYou' || name === 'BucketAlreadyExists') return; // made meanwhile
+      throw new ConfigError(
+        `RTSA_LAKE_URL names ${where}, which does not exist, and creating it failed (${name}: ` +
+          `${(error as Error).message}): create it (aws s3 mb s3://${this.bucket}, or mc mb for MinIO), or set ` +
+          'RTSA_LAKE_URL to an existing bucket',
+        { cause: error },
+      );
+    }
+  }
+
   async close(): Promise<void> {
     this.client.destroy();
   }
+}
+
+function statusOf(error: unknown): number | undefined {
+  return (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+}
+
+function nameOf(error: unknown): string {
+  return (error as { name?: string; code?: string }).name ?? (error as { code?: string }).code ?? 'error';
 }
 
 function isMissing(error: unknown): boolean {
