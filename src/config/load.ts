@@ -132,7 +132,9 @@ function coerce(spec: SettingSpec, raw: string | number | boolean, source: strin
     case 'duration': {
       const ms = typeof raw === 'number' ? raw : parseDurationMs(text);
       if (ms === undefined) return fail('a duration such as 500ms, 30s, 10m, 2h or 7d');
-      return checkRange(spec, ms, (e) => fail(`${e} (as a duration: ${formatDurationMs(ms)})`));
+      // Bounds in the duration's own words (at least 1m), not in milliseconds.
+      const inWords = { ...spec, format: formatDurationMs };
+      return checkRange(inWords, ms, fail);
     }
     case 'enum': {
       if (!spec.choices?.includes(text)) return fail(`one of ${spec.choices?.join(', ')}`);
@@ -152,9 +154,14 @@ function coerce(spec: SettingSpec, raw: string | number | boolean, source: strin
   }
 }
 
-function checkRange(spec: SettingSpec, n: number, fail: (expected: string) => never): number {
-  if (spec.min !== undefined && n < spec.min) fail(`at least ${spec.min}`);
-  if (spec.max !== undefined && n > spec.max) fail(`at most ${spec.max}`);
+function checkRange(
+  spec: SettingSpec & { format?: (n: number) => string },
+  n: number,
+  fail: (expected: string) => never,
+): number {
+  const show = spec.format ?? String;
+  if (spec.min !== undefined && n < spec.min) fail(`at least ${show(spec.min)}`);
+  if (spec.max !== undefined && n > spec.max) fail(`at most ${show(spec.max)}`);
   return n;
 }
 

@@ -45,6 +45,11 @@ test('a bad value names the setting and what is expected', () => {
     /--watermark-delay is "soon": expected a duration/,
   );
   assert.throws(() => loadConfig('start', ['--port', '70000'], {}), /at most 65535/);
+  // A duration's bounds in its own words, not in milliseconds.
+  assert.throws(
+    () => loadConfig('dag', ['run', '--dag-run-timeout', '10s'], {}),
+    /--dag-run-timeout is "10s": expected at least 1m\./,
+  );
   assert.throws(() => loadConfig('start', [], { LOG_FORMAT: 'xml' }), /one of json, pretty/);
   assert.throws(() => loadConfig('start', [], { KAFKA_BROKERS: ' , ' }), /KAFKA_BROKERS.*at least one item/);
 });
