@@ -147,7 +147,7 @@ export const run: RoleRunner = async ({ config, flags, subcommand, logger, signa
         console.log(
           q.created
             ? `queued run ${q.run.run_id} of ${DAG_NAME} for ${q.date}`
-            : `a run of ${q.date} is already ${q.run.status}: run ${q.run.run_id} (following it)`,
+            : `a run of ${q.date} is already ${q.run.status}: run ${q.run.run_id}${flags.detach === true ? '' : ' (following it)'}`,
         );
       }
     }
@@ -293,7 +293,7 @@ async function dagStatus(pool: pg.Pool, nowMs: number): Promise<DagStatus> {
 
 function formatStatus(s: DagStatus, config: Config): string {
   const lines = [
-    `DAG ${s.dag}: schedule "${config.dagSchedule}" (UTC), ${config.dagRetries} retries ${Math.round(config.dagRetryDelayMs / 1000)} s apart, run timeout ${Math.round(config.dagRunTimeoutMs / 60_000)} min, SLA ${Math.round(config.dagSlaMs / 60_000)} min`,
+    `DAG ${s.dag}: schedule "${config.dagSchedule}" (UTC), ${config.dagRetries} retries ${Math.round(config.dagRetryDelayMs / 1000)} s apart${config.dagRetryBackoff ? ' (doubling)' : ''}, run timeout ${Math.round(config.dagRunTimeoutMs / 60_000)} min, SLA ${Math.round(config.dagSlaMs / 60_000)} min`,
     `schedulers alive: ${s.schedulers.length === 0 ? 'none (start `npm start` or `rtsa scheduler`)' : s.schedulers.join(', ')}`,
     `workers alive:    ${s.workers.length === 0 ? 'none (start `npm start` or `rtsa worker`)' : s.workers.join(', ')}`,
     `runs: ${Object.entries(s.counts)
