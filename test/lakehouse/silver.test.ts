@@ -305,13 +305,18 @@ test('silver equals the oracle across a stop and a crash', { timeout: 180_000 },
   }
 });
 
-test('each commit records the watermark and the earliest event still held, for the wait for silver', () => {
-  const partition = silverLayer({
+/** Partition 0 of a silver layer with the suite's lateness and gap, from an empty state. */
+function openSilver(idleTimeoutMs: number) {
+  return silverLayer({
     topic: TOPIC,
     allowedLatenessMs: LATENESS_MS,
     sessionGapMs: GAP_MS,
-    idleTimeoutMs: 60_000,
+    idleTimeoutMs,
   }).open({ partition: 0, epoch: 1, committedOffset: 0, replayOffset: 0, state: null, unpublished: [] });
+}
+
+test('each commit records the watermark and the earliest event still held, for the wait for silver', () => {
+  const partition = openSilver(60_000);
   const t0 = Date.parse('2026-11-02T23:00:00Z') * 1000;
   // u1 visits at 23:00 and leaves; u2 arrives at 23:50 and stays (an event every 10 minutes).
   const times: [string, number][] = [
@@ -336,12 +341,7 @@ test('each commit records the watermark and the earliest event still held, for t
 });
 
 test('an idle partition that never had a record keeps its watermark: a history sent later is not late', () => {
-  const partition = silverLayer({
-    topic: TOPIC,
-    allowedLatenessMs: LATENESS_MS,
-    sessionGapMs: GAP_MS,
-    idleTimeoutMs: 1_000,
-  }).open({ partition: 0, epoch: 1, committedOffset: 0, replayOffset: 0, state: null, unpublished: [] });
+  const partition = openSilver(1_000);
   const wall = Date.parse('2026-12-03T06:00:00Z');
   partition.tick?.(wall);
   partition.tick?.(wall + 5_000);
@@ -381,63 +381,79 @@ test('an idle partition that never had a record keeps its watermark: a history s
   );
 });
 
+/** One commerce event's bytes: a page view (or a purchase) of `user` at `micros`, with `extra` fields. */
+function eventLine(
+  key: string,
+  micros: number,
+  o: { user: string; type?: 'page_view' | 'purchase'; device?: string; extra?: Record<string, unknown> },
+): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      event_id: `id-${key}`,
+      idempotency_key: key,
+      user_id: o.user,
+      timestamp: new Date(micros / 1000).toISOString(),
+      event_type: o.type ?? 'page_view',
+      device_type: o.device ?? 'mobile',
+      ip_address: '10.0.0.1',
+      schema_version: 'v1',
+      payload:
+        o.type === 'purchase'
+          ? {
+              transaction_id: 'T',
+              product_id: 'P',
+              quantity: 1,
+              unit_price: 5,
+              total_amount: 5,
+              currency: 'USD',
+            }
+          : { page_url: 'https://example.com/', session_id: 'x', random_number: 1 },
+      ...o.extra,
+    }),
+  );
+}
+
+/** One silver partition fed `lines` in this order, all arrived at `arrivedMs`; the files it commits. */
+function silverFiles(lines: readonly Buffer[], arrivedMs: number) {
+  const partition = openSilver(60_000);
+  lines.forEach((value, offset) => {
+    partition.ingest({ partition: 0, offset, key: 'k', value, timestamp: arrivedMs }, arrivedMs);
+  });
+  const files = partition.take(Date.now()).files;
+  const of = (layer: string) => {
+    const file = files.find((f) => f.key.startsWith(`silver/${layer}/`));
+    assert.ok(file, `a silver/${layer} file`);
+    return file.bytes;
+  };
+  return { events: of('events'), sessions: of('sessions') };
+}
+
+/** Some columns of a Parquet file's rows, read by hyparquet (an independent reader). */
+function readColumns(bytes: Uint8Array, columns: string[]) {
+  return parquetReadObjects({
+    file: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer,
+    columns,
+    compressors: { ZSTD: (input: Uint8Array) => new Uint8Array(zstdDecompressSync(input)) },
+  });
+}
+
 test('events at one instant: the same session, id and first event whatever order they arrive in', async () => {
   const t0 = Date.parse('2026-11-20T10:05:00Z') * 1000;
-  const line = (key: string, micros: number, type: string, device: string, user = 'u-tie') =>
-    Buffer.from(
-      JSON.stringify({
-        event_id: `id-${key}`,
-        idempotency_key: key,
-        user_id: user,
-        timestamp: new Date(micros / 1000).toISOString(),
-        event_type: type,
-        device_type: device,
-        ip_address: '10.0.0.1',
-        schema_version: 'v1',
-        payload:
-          type === 'purchase'
-            ? {
-                transaction_id: 'T',
-                product_id: 'P',
-                quantity: 1,
-                unit_price: 5,
-                total_amount: 5,
-                currency: 'USD',
-              }
-            : { page_url: 'https://example.com/', session_id: 'x' },
-      }),
-    );
-  const x = line('k-b', t0, 'page_view', 'mobile');
-  const y = line('k-a', t0, 'purchase', 'tablet');
+  const x = eventLine('k-b', t0, { user: 'u-tie', device: 'mobile' });
+  const y = eventLine('k-a', t0, { user: 'u-tie', type: 'purchase', device: 'tablet' });
   // Another user's events move the watermark past the tied session's end.
-  const later = [40, 80].map((m, i) => line(`c-${i}`, t0 + m * MIN, 'page_view', 'desktop', 'u-clock'));
-  const run = (order: Buffer[]) => {
-    const partition = silverLayer({
-      topic: TOPIC,
-      allowedLatenessMs: LATENESS_MS,
-      sessionGapMs: GAP_MS,
-      idleTimeoutMs: 60_000,
-    }).open({ partition: 0, epoch: 1, committedOffset: 0, replayOffset: 0, state: null, unpublished: [] });
-    // Arrived after all of it (an event's arrival time bounds its watermark).
-    const arrived = t0 / 1000 + 100 * 60_000;
-    [...order, ...later].forEach((value, offset) => {
-      partition.ingest({ partition: 0, offset, key: 'k', value, timestamp: arrived }, arrived);
-    });
-    const files = partition.take(Date.now()).files;
-    const sessions = files.find((f) => f.key.startsWith('silver/sessions/'));
-    const events = files.find((f) => f.key.startsWith('silver/events/'));
-    assert.ok(sessions && events);
-    return { sessions: Buffer.from(sessions.bytes), events: events.bytes };
-  };
-  const compressors = { ZSTD: (input: Uint8Array) => new Uint8Array(zstdDecompressSync(input)) };
-  const sessionIds = async (bytes: Uint8Array) => {
-    const file = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
-    const rows = await parquetReadObjects({ file, columns: ['user_id', 'session_id'], compressors });
-    return rows.filter((r) => r.user_id === 'u-tie').map((r) => r.session_id as string);
-  };
-  const xy = run([x, y]);
-  const yx = run([y, x]);
-  assert.ok(xy.sessions.equals(yx.sessions), 'the same session rows');
+  const later = [40, 80].map((m, i) =>
+    eventLine(`c-${i}`, t0 + m * MIN, { user: 'u-clock', device: 'desktop' }),
+  );
+  // Arrived after all of it (an event's arrival time bounds its watermark).
+  const arrived = t0 / 1000 + 100 * 60_000;
+  const xy = silverFiles([x, y, ...later], arrived);
+  const yx = silverFiles([y, x, ...later], arrived);
+  assert.ok(Buffer.from(xy.sessions).equals(Buffer.from(yx.sessions)), 'the same session rows');
+  const sessionIds = async (bytes: Uint8Array) =>
+    (await readColumns(bytes, ['user_id', 'session_id']))
+      .filter((r) => r.user_id === 'u-tie')
+      .map((r) => r.session_id as string);
   // The first event is the smaller key: it names the session, in both runs' events too (their
   // rows differ only by source_offset).
   const id = sessionIdOf('u-tie', { idempotencyKey: 'k-a', ts: t0 });
@@ -449,55 +465,21 @@ test('events at one instant: the same session, id and first event whatever order
 
 test("unknown top-level fields are kept in silver's payload JSON, beside the payload's own", async () => {
   const t0 = Date.parse('2026-11-20T10:05:00Z') * 1000;
-  const raw = (key: string, micros: number, extra: Record<string, unknown>) =>
-    Buffer.from(
-      JSON.stringify({
-        event_id: `id-${key}`,
-        idempotency_key: key,
-        user_id: 'u-extra',
-        timestamp: new Date(micros / 1000).toISOString(),
-        event_type: 'page_view',
-        device_type: 'mobile',
-        ip_address: '10.0.0.1',
-        schema_version: 'v1',
-        payload: { page_url: 'https://example.com/', session_id: 'x', random_number: 1 },
-        ...extra,
+  const { events } = silverFiles(
+    [
+      // The seed's extra_fields kind; its random_number is also a payload field here: the payload's wins.
+      eventLine('k-extra', t0, {
+        user: 'u-extra',
+        extra: { __unexpected_field__: 'should_not_be_here', random_number: 5 },
       }),
-    );
-  const partition = silverLayer({
-    topic: TOPIC,
-    allowedLatenessMs: LATENESS_MS,
-    sessionGapMs: GAP_MS,
-    idleTimeoutMs: 60_000,
-  }).open({ partition: 0, epoch: 1, committedOffset: 0, replayOffset: 0, state: null, unpublished: [] });
-  const arrived = t0 / 1000 + 100 * 60_000;
-  const lines = [
-    // The seed's extra_fields kind; its random_number is also a payload field here: the payload's wins.
-    raw('k-extra', t0, { __unexpected_field__: 'should_not_be_here', random_number: 5 }),
-    raw('k-plain', t0 + 1, {}),
-    raw('k-clock', t0 + 90 * MIN, {}),
-  ];
-  lines.forEach((value, offset) => {
-    partition.ingest({ partition: 0, offset, key: 'k', value, timestamp: arrived }, arrived);
-  });
-  const events = partition.take(Date.now()).files.find((f) => f.key.startsWith('silver/events/'));
-  assert.ok(events);
-  const bytes = events.bytes;
-  const rows = await parquetReadObjects({
-    file: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer,
-    columns: ['idempotency_key', 'payload'],
-    compressors: { ZSTD: (input: Uint8Array) => new Uint8Array(zstdDecompressSync(input)) },
-  });
+      eventLine('k-plain', t0 + 1, { user: 'u-extra' }),
+      eventLine('k-clock', t0 + 90 * MIN, { user: 'u-extra' }),
+    ],
+    t0 / 1000 + 100 * 60_000,
+  );
+  const rows = await readColumns(events, ['idempotency_key', 'payload']);
   const payloads = new Map(rows.map((r) => [r.idempotency_key as string, JSON.parse(r.payload as string)]));
-  assert.deepEqual(payloads.get('k-extra'), {
-    page_url: 'https://example.com/',
-    session_id: 'x',
-    random_number: 1,
-    __unexpected_field__: 'should_not_be_here',
-  });
-  assert.deepEqual(payloads.get('k-plain'), {
-    page_url: 'https://example.com/',
-    session_id: 'x',
-    random_number: 1,
-  });
+  const page = { page_url: 'https://example.com/', session_id: 'x', random_number: 1 };
+  assert.deepEqual(payloads.get('k-extra'), { ...page, __unexpected_field__: 'should_not_be_here' });
+  assert.deepEqual(payloads.get('k-plain'), page);
 });

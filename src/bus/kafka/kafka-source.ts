@@ -200,23 +200,17 @@ export class KafkaSource implements Source {
     return this.#stopped;
   }
 
-  async endOffsets(): Promise<Map<number, number>> {
-    const offsets = await this.#consumer.listOffsets({
-      topics: [this.#options.topic],
-      timestamp: ListOffsetTimestamps.LATEST,
-    });
-    const result = new Map<number, number>();
-    (offsets.get(this.#options.topic) ?? []).forEach((offset, partition) => {
-      result.set(partition, Number(offset));
-    });
-    return result;
+  endOffsets(): Promise<Map<number, number>> {
+    return this.#offsetsAt(ListOffsetTimestamps.LATEST);
   }
 
-  async startOffsets(): Promise<Map<number, number>> {
-    const offsets = await this.#consumer.listOffsets({
-      topics: [this.#options.topic],
-      timestamp: ListOffsetTimestamps.EARLIEST,
-    });
+  startOffsets(): Promise<Map<number, number>> {
+    return this.#offsetsAt(ListOffsetTimestamps.EARLIEST);
+  }
+
+  /** Each partition's offset at `timestamp` (LATEST: the end of the log; EARLIEST: its first record). */
+  async #offsetsAt(timestamp: bigint): Promise<Map<number, number>> {
+    const offsets = await this.#consumer.listOffsets({ topics: [this.#options.topic], timestamp });
     const result = new Map<number, number>();
     (offsets.get(this.#options.topic) ?? []).forEach((offset, partition) => {
       result.set(partition, Number(offset));

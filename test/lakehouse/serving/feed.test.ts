@@ -102,32 +102,48 @@ class Viewer {
   }
 }
 
+/** An embedded log in `dir` with the commerce topic (2 partitions). */
+async function commerceLog(dir: string): Promise<EmbeddedBus> {
+  const bus = new EmbeddedBus({ dir, fsync: 'never', retentionMs: 86_400_000, segmentBytes: 1 << 20 });
+  await bus.ensureTopic(TOPIC, 2);
+  return bus;
+}
+
+/** Appends events (a string goes as it is: a bad line), keyed by user_id. */
+function sendTo(bus: EmbeddedBus, events: (Record<string, unknown> | string)[]) {
+  return bus.sink().send(
+    TOPIC,
+    events.map((e) =>
+      typeof e === 'string' ? { key: 'bad', value: e } : { key: String(e.user_id), value: JSON.stringify(e) },
+    ),
+  );
+}
+
+function feedOf(bus: EmbeddedBus, hub: FeedHub): Promise<CommerceFeed> {
+  return startCommerceFeed({
+    bus,
+    topic: TOPIC,
+    hub,
+    logger: silentLogger(),
+    allowedLatenessMs: LATENESS_MS,
+  });
+}
+
 test('a feed started on a log with events: a copy or a late event of them is kept out, as without a restart', {
   timeout: 60_000,
 }, async () => {
   const dir = await mkdtemp(path.join(tmpdir(), 'rtsa-feed-restart-'));
-  const bus = new EmbeddedBus({ dir, fsync: 'never', retentionMs: 86_400_000, segmentBytes: 1 << 20 });
+  const bus = await commerceLog(dir);
   let feed: CommerceFeed | undefined;
   try {
-    await bus.ensureTopic(TOPIC, 2);
     const now = Date.now();
-    const sendAll = (events: Record<string, unknown>[]) =>
-      bus.sink().send(
-        TOPIC,
-        events.map((e) => ({ key: String(e.user_id), value: JSON.stringify(e) })),
-      );
+    const sendAll = (events: Record<string, unknown>[]) => sendTo(bus, events);
     // What an earlier run of the API already showed.
     const earlier = commerceEvent('u1', now);
     await sendAll([commerceEvent('u1', now - 60_000), earlier, commerceEvent('u2', now)]);
     const shown: FeedEvent[] = [];
     const hub = { publish: (events: readonly FeedEvent[]) => shown.push(...events) } as unknown as FeedHub;
-    feed = await startCommerceFeed({
-      bus,
-      topic: TOPIC,
-      hub,
-      logger: silentLogger(),
-      allowedLatenessMs: LATENESS_MS,
-    });
+    feed = await feedOf(bus, hub);
     const copy = { ...earlier, event_id: randomUUID() };
     const late = commerceEvent('u1', now - 2 * LATENESS_MS);
     const fresh = commerceEvent('u1', now + 1_000);
@@ -156,31 +172,16 @@ describe('GET /kpi/feed end to end', () => {
   let feed: CommerceFeed;
   let hub: FeedHub;
   let base: string;
-  const send = (events: (Record<string, unknown> | string)[]) =>
-    bus.sink().send(
-      TOPIC,
-      events.map((e) =>
-        typeof e === 'string'
-          ? { key: 'bad', value: e }
-          : { key: String(e.user_id), value: JSON.stringify(e) },
-      ),
-    );
+  const send = (events: (Record<string, unknown> | string)[]) => sendTo(bus, events);
 
   before(async () => {
     db = await createTestDatabase('feed');
     dir = await mkdtemp(path.join(tmpdir(), 'rtsa-feed-'));
-    bus = new EmbeddedBus({ dir, fsync: 'never', retentionMs: 86_400_000, segmentBytes: 1 << 20 });
-    await bus.ensureTopic(TOPIC, 2);
+    bus = await commerceLog(dir);
     // Before the feed starts: never shown.
     await send([commerceEvent('before', Date.now())]);
     hub = new FeedHub({ logger: silentLogger(), frameIntervalMs: 50, maxClientsPerAddress: 3 });
-    feed = await startCommerceFeed({
-      bus,
-      topic: TOPIC,
-      hub,
-      logger: silentLogger(),
-      allowedLatenessMs: LATENESS_MS,
-    });
+    feed = await feedOf(bus, hub);
     const built = await buildTestApi({ pool: db.pool });
     app = built.app;
     await app.register(kpiApi, { pool: db.pool, logger: silentLogger(), feed: hub });
