@@ -42,10 +42,6 @@ export async function dagRoutes(app: FastifyInstance, deps: DagRoutesDeps): Prom
     '/dag/runs',
     {
       ...(deps.ingestToken ? { onRequest: requireBearerToken(deps.ingestToken, 'POST /dag/runs') } : {}),
-      // No body at all (`curl -X POST …/dag/runs`) is the empty object: the date is optional.
-      preValidation: async (request) => {
-        if (request.body === undefined) request.body = {};
-      },
       schema: {
         summary: 'Queue a run of the daily DAG',
         description:

@@ -134,10 +134,8 @@ test('POST /dag/runs queues a run that executes; GET pages and details; bad inpu
   );
   assert.equal(hugeId.json().parameter, 'id');
   assert.equal((await app.inject({ method: 'GET', url: '/dag/runs?limit=0' })).statusCode, 400);
-  // No body: the date is optional (yesterday), as with {}.
-  const bare = await app.inject({ method: 'POST', url: '/dag/runs' });
-  assert.ok([202, 409].includes(bare.statusCode), bare.body);
-  assert.equal(bare.json().logical_date, new Date(Date.now() - 86_400_000).toISOString().slice(0, 10));
+  // The body is required by the OpenAPI document (schemathesis holds us to it): {} for yesterday.
+  assert.equal((await app.inject({ method: 'POST', url: '/dag/runs' })).statusCode, 400);
   const badStatus = await app.inject({ method: 'GET', url: '/dag/runs?status=bogus' });
   assert.equal(badStatus.statusCode, 400);
   assert.equal(badStatus.json().parameter, 'status');
