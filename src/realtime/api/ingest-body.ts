@@ -146,7 +146,7 @@ class BatchBuilder {
       // the decoded value by the commerce contract without parsing it a third time.
       const value = decoded === undefined ? decodeJson(raw) : decoded;
       if (isCommerce(value)) {
-        this.addCommerce(line, raw, validateCommerceEvent(value, raw.includes(BACKSLASH_U)));
+        this.addCommerce(line, raw, validateCommerceEvent(value, raw.includes(BACKSLASH_U)), value);
         return;
       }
       if (value === null || typeof value !== 'object' || Array.isArray(value)) {
@@ -179,9 +179,10 @@ class BatchBuilder {
     this.accepted.push({ line, key: event.stream_id, tsMicros });
   }
 
-  private addCommerce(line: number, raw: Buffer, result: CommerceParseResult): void {
+  /** `value`: the line's decoded JSON (its user_id keys a rejected line). */
+  private addCommerce(line: number, raw: Buffer, result: CommerceParseResult, value: unknown): void {
     if (!result.ok) {
-      this.toLake(line, raw, result.reason, result.detail, userKey(decodeJson(raw)));
+      this.toLake(line, raw, result.reason, result.detail, userKey(value));
       return;
     }
     const skew = this.options.maxFutureSkewMs;
