@@ -3,7 +3,8 @@
  * again. Once deterministically: a date's load is held at a table lock after it has staged, replaced
  * user versions and inserted event facts, and killed there. Then at random moments. Every time the
  * warehouse holds exactly the dates committed before the kill (the state of loading a prefix of the
- * dates), and the re-run ends in the tables of one clean run.
+ * dates), and the re-run ends in the tables of one clean run. The same for a re-load that applies a
+ * rate edited in dim_currency: killed, the tables keep the old prices; re-run, they get the new.
  */
 import assert from 'node:assert/strict';
 import { readdir, rm } from 'node:fs/promises';
@@ -158,4 +159,84 @@ test('kill -9 at random moments: always a prefix of the dates, and the re-run co
     );
   }
   await rerunEndsClean(db, killed);
+});
+
+test('kill -9 while a re-load applies an edited rate: the old prices stay, the re-run applies it', {
+  timeout: 300_000,
+}, async () => {
+  const edit = (pool: pg.Pool) =>
+    pool.query("UPDATE warehouse.dim_currency SET usd_rate = 25 WHERE currency = 'EUR'");
+  // The tables as a warehouse that had the edited rate from the start.
+  const want = await freshDb();
+  await edit(want.pool);
+  for (const date of DAYS) {
+    await loadWarehouseDate({ pool: want.pool, store: new LocalLakeStore(lake) }, date);
+  }
+  const repriced = await dump(want.pool);
+  assert.notEqual(repriced, prefixes[3], 'the edit changes the tables');
+
+  const db = await freshDb();
+  for (const date of DAYS) {
+    await loadWarehouseDate({ pool: db.pool, store: new LocalLakeStore(lake) }, date);
+  }
+  await edit(db.pool);
+  const appliedRates = async () =>
+    (
+      await db.pool.query<{ j: string }>(
+        'SELECT json_agg(a ORDER BY currency)::text AS j FROM warehouse.applied_rates a',
+      )
+    ).rows[0]!.j;
+  const ratesBefore = await appliedRates();
+  const reload = () =>
+    spawnRtsa(['warehouse', 'load', '--date', DAYS[1]!], {
+      env: cleanEnv({ DATABASE_URL: db.url, RTSA_LAKE_URL: lake, LOG_FORMAT: 'json' }),
+    });
+  const killed: number[] = [];
+
+  // Held after the re-pricing and the event facts, at the session facts: killed there.
+  const blocker = await db.pool.connect();
+  try {
+    await blocker.query('BEGIN');
+    await blocker.query('LOCK TABLE warehouse.fact_sessions IN EXCLUSIVE MODE');
+    const child = reload();
+    killed.push(child.proc.pid as number);
+    await until(
+      'the re-load to wait on the lock after re-pricing',
+      async () => {
+        const { rows } = await db.pool.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%warehouse.fact_sessions%'",
+        );
+        return rows[0]!.n > 0 ? true : undefined;
+      },
+      60_000,
+      child.tail,
+    );
+    assert.match(child.output(), /rates edited in dim_currency applied/);
+    await child.kill9();
+  } finally {
+    await blocker.query('ROLLBACK');
+    blocker.release();
+  }
+  await noOtherSessions(db);
+  assert.equal(await dump(db.pool), prefixes[3], 'the killed re-pricing left the old prices');
+  assert.equal(await appliedRates(), ratesBefore, 'and the old applied rates');
+
+  // At random moments: the old prices or the new ones, never a mix.
+  for (const delayMs of [200, 700, 1_300]) {
+    const child = reload();
+    killed.push(child.proc.pid as number);
+    await new Promise((r) => setTimeout(r, delayMs));
+    await child.kill9();
+    await noOtherSessions(db);
+    const state = await dump(db.pool);
+    assert.ok(
+      state === prefixes[3] || state === repriced,
+      `after a kill at ${delayMs} ms the tables hold the old prices or the new ones`,
+    );
+  }
+  const again = reload();
+  assert.equal(await exitOf(again.proc), 0, again.tail());
+  assert.equal(await dump(db.pool), repriced, 'the re-run applies the edit');
+  assert.notEqual(await appliedRates(), ratesBefore);
+  assert.deepEqual(await stageSchemas(db), [], "the re-run dropped the killed loads' stage tables");
 });
