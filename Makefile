@@ -19,7 +19,7 @@ PROMETHEUS_URL ?= http://prometheus:9090
 DATE ?=
 
 .PHONY: help up down reset smoke doctor ps logs build obs-up dev test smoke-dev doctor-dev check-docker \
-  submit-bronze submit-silver submit-all submit-batch
+  submit-bronze submit-silver submit-all submit-batch status logs-spark logs-kafka postgres-shell kafka-topics
 
 help: ## Show the targets (this list)
 	@echo "rtsa — real-time streaming analytics. Usage: make <target> [VAR=value]"
@@ -69,6 +69,23 @@ ps: check-docker ## Show the services, their state and health (one-shot migrate 
 
 logs: check-docker ## Follow the logs (all services, or one: make logs s=processor)
 	$(COMPOSE) logs --follow --tail=200 $(s)
+
+status: check-docker ## Check service health: every service's state, then the API's /health
+	$(COMPOSE) ps --all --format 'table {{.Service}}\t{{.State}}\t{{.Health}}\t{{.Status}}'
+	@echo
+	$(COMPOSE) exec api node -e "fetch('http://127.0.0.1:8000/health').then(async (r) => { console.log(r.status, await r.text()); process.exit(r.ok ? 0 : 1) }, (e) => { console.error('API not answering:', e.message); process.exit(1) })"
+
+logs-spark: check-docker ## Follow the logs of the jobs that replace the seed's Spark: lake writers, scheduler, worker
+	$(COMPOSE) logs --follow --tail=200 lake-bronze lake-silver scheduler worker
+
+logs-kafka: check-docker ## Follow the Kafka broker's logs
+	$(COMPOSE) logs --follow --tail=200 kafka
+
+postgres-shell: check-docker ## Open psql on the stack's Postgres (database rtsa: schemas public, warehouse, marts)
+	$(COMPOSE) exec postgres psql -U rtsa -d rtsa
+
+kafka-topics: check-docker ## List the Kafka topics (stream.events, events_raw) with their partitions
+	$(COMPOSE) exec kafka /opt/kafka/bin/kafka-topics.sh --bootstrap-server localhost:9092 --describe --exclude-internal
 
 build: check-docker ## Build the rtsa image (rtsa:local) without starting anything
 	$(COMPOSE) build

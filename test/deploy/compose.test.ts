@@ -397,9 +397,19 @@ test('Makefile: the seed targets, documented, and a clear message without Docker
     ['submit-silver', 'lake-silver'],
     ['submit-all', 'lake-silver'],
     ['submit-batch', 'batch'],
+    // The seed README's other targets.
+    ['status', 'api'],
+    ['logs-spark', 'lake-silver'],
+    ['logs-kafka', 'kafka'],
+    ['postgres-shell', 'postgres'],
+    ['kafka-topics', 'kafka'],
   ] as const) {
     assert.ok(targets.get(t), `make ${t} is missing or has no "## description"`);
-    assert.match(text, new RegExp(`^${t}:.*\\n\\t.*\\b${service}\\b`, 'm'), `make ${t} uses ${service}`);
+    assert.match(
+      text,
+      new RegExp(`^${t}:.*\\n(?:\\t.*\\n)*?\\t.*\\b${service}\\b`, 'm'),
+      `make ${t} uses ${service}`,
+    );
     assert.ok(services[service], `make ${t}: no compose service ${service}`);
     assert.ok(docs.includes(`| \`${t}\` |`), `docs/makefile.md documents make ${t}`);
   }
