@@ -1,3 +1,4 @@
+export { BackOff } from './back-off.ts';
 export { partitionForKey } from './partitioner.ts';
 export type {
   Bus,

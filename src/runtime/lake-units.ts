@@ -167,6 +167,8 @@ export async function startLakeUnits(deps: {
     done: Promise.all(sources.map((s) => s.done)).then(() => {}),
     stop: async () => {
       clearInterval(lagTimer);
+      // A commit failing now (Postgres or the store gone) is given up, not retried for ever.
+      for (const w of writers) w.stopRetrying();
       for (const s of sources) await s.stop();
       for (const w of writers) await w.close();
     },

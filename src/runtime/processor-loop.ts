@@ -100,6 +100,8 @@ export async function startProcessorLoop(deps: {
     done,
     stop: async () => {
       stopping = true;
+      // A commit failing now (Postgres gone) is given up, not retried for ever.
+      processor.stopRetrying();
       clearInterval(lagTimer);
       await source.stop();
       await done.catch(() => {});

@@ -14,6 +14,7 @@
  * a reader never sees a file that is not committed.
  */
 import type { Logger } from 'pino';
+import { BackOff } from '../../bus/back-off.ts';
 import type { BusRecord, SourceHandler } from '../../bus/types.ts';
 import { FencedError, isRetriable } from '../../errors.ts';
 import type { CommittedFile, LakeCommitLog, PartitionFiles, StagedFile, WriterClaim } from './commit-log.ts';
@@ -84,6 +85,8 @@ interface PartitionSlot {
 }
 
 const MAX_BACKOFF_MS = 5_000;
+/** What `retrying` returns when it gave up because the process is stopping. */
+const GAVE_UP = Symbol('gave up at stop');
 /** Files staged at once (an S3 PUT each, or a local write and fsync). */
 const STAGING_CONCURRENCY = 4;
 
@@ -96,6 +99,7 @@ export class LakeWriter implements SourceHandler {
   /** The I/O of the last commit, while it runs (see commit). */
   private inflight: Promise<void> | undefined;
   private closed = false;
+  private readonly backOff = new BackOff();
   health: 'starting' | 'running' | 'unhealthy' = 'starting';
   healthDetail: string | undefined;
 
@@ -122,7 +126,11 @@ export class LakeWriter implements SourceHandler {
     const starts = new Map<number, number>();
     for (const p of partitions) {
       const claim = await this.retrying(`claim partition ${p}`, () => log.claim(p, owner));
-      await this.retrying(`recover partition ${p}`, () => this.recover(claim));
+      if (
+        claim === GAVE_UP ||
+        (await this.retrying(`recover partition ${p}`, () => this.recover(claim))) === GAVE_UP
+      )
+        throw new Error(`${log.writer}: stopped while taking partition ${p} (Postgres or the store failing)`);
       this.partitions.set(p, {
         claim,
         layer: this.options.layer.open(claim),
@@ -229,6 +237,14 @@ export class LakeWriter implements SourceHandler {
     if (this.commitDue(now)) await this.commit();
   }
 
+  /**
+   * The process is stopping (called before the source stops): a failing stage, commit or publish
+   * gives up at its next failure instead of retrying until durable (BackOff).
+   */
+  stopRetrying(): void {
+    this.backOff.stop();
+  }
+
   async close(): Promise<void> {
     await this.commit({ wait: true });
     this.closed = true;
@@ -309,11 +325,12 @@ export class LakeWriter implements SourceHandler {
   ): Promise<void> {
     const { store, log, logger } = this.options;
     const staged = commits.flatMap((c) => c.files);
-    await this.retrying('stage files', () =>
+    const stagedAll = await this.retrying('stage files', () =>
       inParallel(staged.length, STAGING_CONCURRENCY, (i) =>
         store.put(staged[i]!.stagingKey, layerFiles[i]!.bytes),
-      ),
+      ).then(() => true),
     );
+    if (stagedAll === GAVE_UP) return this.gaveUp(records);
     let pending = commits;
     let backoff = 100;
     for (;;) {
@@ -330,7 +347,8 @@ export class LakeWriter implements SourceHandler {
         }
         if (!isRetriable(error)) throw error;
         this.unhealthy('commit failing', error);
-        await sleep(backoff);
+        if (this.backOff.stopping) return this.gaveUp(records);
+        await this.backOff.sleep(backoff);
         backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
       }
     }
@@ -339,7 +357,8 @@ export class LakeWriter implements SourceHandler {
       if (slot !== undefined) slot.committed = c.committedOffset;
     }
     const files = pending.flatMap((c) => c.files);
-    await this.retrying('publish files', () => this.publish(files));
+    // Committed: a publish given up at stop is finished by the next claim's recovery.
+    if ((await this.retrying('publish files', () => this.publish(files))) === GAVE_UP) return;
     this.health = 'running';
     this.healthDetail = undefined;
     this.options.onCommit?.({
@@ -357,7 +376,11 @@ export class LakeWriter implements SourceHandler {
     this.healthDetail = `${what}: ${(error as Error).message}`;
   }
 
-  private async retrying<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  /**
+   * Retries `fn` with back-off while it fails in a way worth retrying; once the process is stopping,
+   * gives up at the next failure (GAVE_UP).
+   */
+  private async retrying<T>(what: string, fn: () => Promise<T>): Promise<T | typeof GAVE_UP> {
     let backoff = 100;
     for (;;) {
       try {
@@ -368,10 +391,23 @@ export class LakeWriter implements SourceHandler {
         if (error instanceof FencedError || error instanceof LostFileError) throw error;
         if (!isRetriable(error) && !isStoreFailure(error)) throw error;
         this.unhealthy(what, error);
-        await sleep(backoff);
+        if (this.backOff.stopping) return GAVE_UP;
+        await this.backOff.sleep(backoff);
         backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
       }
     }
+  }
+
+  /**
+   * Stopping while the store or Postgres fails: this commit is dropped, and no later one may be
+   * made (it would move the offsets past these records). They are read again at the next start.
+   */
+  private gaveUp(records: number): void {
+    this.closed = true;
+    this.options.logger.warn(
+      { writer: this.options.log.writer, records },
+      'stopped without committing the last records (the store or Postgres is failing); they are read again at the next start',
+    );
   }
 }
 
@@ -401,8 +437,4 @@ async function inParallel(count: number, limit: number, task: (i: number) => Pro
   const results = await Promise.allSettled(Array.from({ length: Math.min(limit, count) }, worker));
   const failed = results.find((r) => r.status === 'rejected');
   if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

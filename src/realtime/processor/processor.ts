@@ -5,6 +5,7 @@
  * results and positions together as soon as the previous commit is durable (see commitDue).
  */
 import type { Logger } from 'pino';
+import { BackOff } from '../../bus/back-off.ts';
 import type { BusRecord, SourceHandler } from '../../bus/types.ts';
 import { FencedError, isRetriable, StoreRejectedError } from '../../errors.ts';
 import { MICROS_PER_MS } from '../../events/timestamp.ts';
@@ -44,6 +45,7 @@ export class StreamProcessor implements SourceHandler {
   private oldestUncommittedAppendMs: number | undefined;
   private failing = false;
   private closed = false;
+  private readonly backOff = new BackOff();
   /** Per partition: the committed offset known durable (start of the next commit's records). */
   private readonly durable = new Map<number, number>();
   /** Per partition: records holding one that cannot be committed, committed in halves (isolation.ts). */
@@ -126,6 +128,14 @@ export class StreamProcessor implements SourceHandler {
     const now = this.clock();
     this.advanceIdlePartitions(now);
     if (this.commitDue(now)) await this.commit(false);
+  }
+
+  /**
+   * The process is stopping (called before the source stops): a failing commit gives up at its
+   * next failure instead of retrying until durable (BackOff).
+   */
+  stopRetrying(): void {
+    this.backOff.stop();
   }
 
   /** Commits what is pending and stops committing. */
@@ -301,10 +311,19 @@ export class StreamProcessor implements SourceHandler {
         metrics.commitFailures.inc();
         this.health = 'unhealthy';
         this.healthDetail = `commit failing: ${(error as Error).message}`;
+        if (this.backOff.stopping) {
+          // No later commit may be made: it would move the offsets past these events.
+          this.closed = true;
+          logger.warn(
+            { err: error, partitions: pending.map((p) => p.state.partition) },
+            'stopped without committing the last events (Postgres failing); they are read again at the next start',
+          );
+          return;
+        }
         if (!this.failing)
           logger.warn({ err: error }, 'commit failed; Postgres unreachable? retrying with back-off');
         this.failing = true;
-        await sleep(backoff);
+        await this.backOff.sleep(backoff);
         backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
       }
     }
@@ -397,14 +416,11 @@ export class StreamProcessor implements SourceHandler {
         if (!isRetriable(error)) throw error;
         this.health = 'unhealthy';
         this.healthDetail = `${what}: ${(error as Error).message}`;
+        if (this.backOff.stopping) throw error;
         this.options.logger.warn({ err: error }, `${what} failed; retrying`);
-        await sleep(backoff);
+        await this.backOff.sleep(backoff);
         backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
       }
     }
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
