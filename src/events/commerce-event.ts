@@ -10,6 +10,7 @@
 import { isUtf8 } from 'node:buffer';
 import Type, { type Static, type TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
+import { MAX_JSON_DEPTH, tooDeepPath } from './limits.ts';
 import { MAX_EVENT_BYTES } from './stream-event.ts';
 import { formatMicros, MICROS_PER_SECOND, parseTimestampMicros } from './timestamp.ts';
 
@@ -262,6 +263,18 @@ export function validateCommerceEvent(value: unknown, mayHoldEscapes = true): Co
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return invalid('not_an_object', null, `expected a JSON object, got ${kindOf(value)}`);
   }
+  // First: everything after this (messages, the payload's JSON in the lake) may walk the value.
+  const deep = tooDeepPath(value);
+  if (deep !== undefined) {
+    // Named as the other reasons name fields: the top-level one, or `payload.<name>`.
+    const [top = '', inner] = deep.split(/[.[]/);
+    const field = top === 'payload' && inner !== undefined ? `payload.${inner}` : top;
+    return invalid(
+      field.startsWith('payload') ? 'invalid_payload' : 'invalid_field',
+      field,
+      `${field}: nested more than ${MAX_JSON_DEPTH} levels deep`,
+    );
+  }
   if (!envelopeValidator.Check(value)) return describeEnvelopeError(value as Record<string, unknown>);
   const event = value as CommerceEvent;
   const timestampMicros = parseTimestampMicros(event.timestamp);
@@ -484,7 +497,8 @@ export function commerceEventsMarkdown(): string {
     `${(CommerceEnvelopeSchema as SchemaShape).description} One JSON object per message (or NDJSON line), at most`,
     `${MAX_EVENT_BYTES} bytes of UTF-8. Fields not listed, in the envelope or in a payload, are allowed and kept`,
     "(bronze keeps the raw bytes; silver keeps the payload as JSON text, with the envelope's unknown fields",
-    'beside its own, a payload field winning a name both have). Optional fields may be null.',
+    `beside its own, a payload field winning a name both have), nested at most ${MAX_JSON_DEPTH} levels deep. Optional`,
+    'fields may be null.',
     '',
     '### Envelope',
     '',

@@ -42,3 +42,61 @@ export function storableText(text: string): string {
 export function storableTime(micros: number | undefined): number | null {
   return micros !== undefined && isEventTimeInRange(micros) ? micros : null;
 }
+
+/** The deepest nesting of arrays and objects an event may have, its unknown fields included. */
+export const MAX_JSON_DEPTH = 64;
+
+/**
+ * The path (`payload.extra[0][0]…`) of the first value nested deeper than MAX_JSON_DEPTH in a
+ * decoded JSON value, or undefined. JSON.parse takes a document nested 100,000 deep, but
+ * JSON.stringify and every recursive walk after it overflow the stack on one (a poison pill: kept
+ * in the log, it would stop the lake writer at every restart). Iterative, so it cannot overflow
+ * itself, and it stops at the first value too deep.
+ */
+export function tooDeepPath(value: unknown, max = MAX_JSON_DEPTH): string | undefined {
+  type Frame = { value: unknown; depth: number; parent: Frame | undefined; key: string | number };
+  const stack: Frame[] = [{ value, depth: 0, parent: undefined, key: '' }];
+  for (let frame = stack.pop(); frame !== undefined; frame = stack.pop()) {
+    const v = frame.value;
+    if (typeof v !== 'object' || v === null) continue;
+    if (frame.depth >= max) return pathOf(frame);
+    if (Array.isArray(v)) {
+      for (let i = v.length - 1; i >= 0; i--) {
+        stack.push({ value: v[i], depth: frame.depth + 1, parent: frame, key: i });
+      }
+    } else {
+      for (const key of Object.keys(v)) {
+        stack.push({
+          value: (v as Record<string, unknown>)[key],
+          depth: frame.depth + 1,
+          parent: frame,
+          key,
+        });
+      }
+    }
+  }
+  return undefined;
+}
+
+function pathOf(frame: { parent: typeof frame | undefined; key: string | number }): string {
+  const keys: (string | number)[] = [];
+  for (let f: typeof frame | undefined = frame; f?.parent !== undefined; f = f.parent) keys.push(f.key);
+  let path = '';
+  for (const key of keys.reverse()) {
+    path += typeof key === 'number' ? `[${key}]` : path === '' ? key : `.${key}`;
+  }
+  return path;
+}
+
+/**
+ * A value of hostile input, fit for an error message: text (cut at 64 characters), a number,
+ * true/false/null as they are; an array or an object by its kind only (String() of one can throw,
+ * or recurse without end).
+ */
+export function shownValue(value: unknown): string {
+  if (typeof value === 'string') return value.length > 64 ? `${value.slice(0, 61)}...` : value;
+  if (Array.isArray(value)) return 'an array';
+  if (value === null) return 'null';
+  if (typeof value === 'object') return 'an object';
+  return String(value);
+}

@@ -5,7 +5,7 @@
 import { isUtf8 } from 'node:buffer';
 import Type, { type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
-import { EVENT_TIME_RANGE_TEXT, isEventTimeInRange, unstorableTextReason } from './limits.ts';
+import { EVENT_TIME_RANGE_TEXT, isEventTimeInRange, shownValue, unstorableTextReason } from './limits.ts';
 import { parseTimestampMicros } from './timestamp.ts';
 
 export const STREAM_EVENT_TYPES = [
@@ -139,8 +139,10 @@ function describeError(value: unknown): string {
   if (first === undefined) return 'does not match the event schema';
   const path = first.instancePath.replace(/^\//, '').split('/')[0] || 'event';
   const given = record[path];
-  if (path === 'event_type')
-    return `event_type: "${truncate(String(given))}" is not one of ${STREAM_EVENT_TYPES.join(', ')}`;
+  if (path === 'event_type') {
+    const shown = typeof given === 'string' ? `"${shownValue(given)}"` : shownValue(given);
+    return `event_type: ${shown} is not one of ${STREAM_EVENT_TYPES.join(', ')}`;
+  }
   if (path === 'amount_usd' && typeof given === 'number') {
     return `amount_usd: ${given} is outside 0..${MAX_DONATION_USD}`;
   }

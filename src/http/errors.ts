@@ -81,8 +81,10 @@ export function describeAllowed(schema: PropertySchema | undefined): { allowed: 
   return { allowed: 'see the API documentation', expected: 'valid' };
 }
 
+/** A rejected value in a message: text quoted and cut; an array or object by its kind only (a hostile body may nest 10,000 deep). */
 function quote(value: unknown): string {
-  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  if (typeof value === 'object' && value !== null) return Array.isArray(value) ? 'an array' : 'an object';
+  const text = typeof value === 'string' ? value : String(value);
   return JSON.stringify(text.length > 64 ? `${text.slice(0, 61)}...` : text);
 }
 

@@ -7,9 +7,14 @@
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 export const DAY_MS = 86_400_000;
 
-/** True for a real calendar date written YYYY-MM-DD. */
+/** The days a logical date may name: those of the event times the commerce contract accepts. */
+export const FIRST_DATE = '1970-01-01';
+export const LAST_DATE = '2199-12-31';
+export const DATE_RANGE_TEXT = `a date YYYY-MM-DD from ${FIRST_DATE} to ${LAST_DATE}`;
+
+/** True for a real calendar date written YYYY-MM-DD, from FIRST_DATE to LAST_DATE. */
 export function isDate(text: string): boolean {
-  if (!DATE.test(text)) return false;
+  if (!DATE.test(text) || text < FIRST_DATE || text > LAST_DATE) return false;
   const ms = Date.parse(`${text}T00:00:00Z`);
   // 2025-13-45 does not parse; 2025-02-30 parses as March 2nd.
   return !Number.isNaN(ms) && utcDay(ms) === text;

@@ -353,6 +353,23 @@ test('lone surrogates and NUL are refused wherever a string is stored or keyed',
   assert.equal(ok.event.user_id, '😀é');
 });
 
+test('values nested deeper than 64 levels are refused, naming the field, without overflowing the stack', () => {
+  const deep = (n: number) => `${'['.repeat(n)}${']'.repeat(n)}`;
+  const raw = JSON.stringify({ ...purchase, payload: { ...payloads.purchase, extra: 'X' }, junk: 'Y' });
+  // 7,000 levels fit in a 16 KiB event; JSON.stringify of one overflows the stack.
+  reject(
+    raw.replace('"X"', deep(7000)),
+    'invalid_payload',
+    'payload.extra',
+    /nested more than 64 levels deep/,
+  );
+  reject(raw.replace('"Y"', deep(7000)), 'invalid_field', 'junk', /nested more than 64 levels deep/);
+  reject(raw.replace('"Y"', `{"a":${deep(70)}}`), 'invalid_field', 'junk', /nested more than 64/);
+  // 60 levels are an unknown field like any other: kept.
+  const kept = parseCommerceEvent(raw.replace('"X"', deep(60)));
+  assert.ok(kept.ok);
+});
+
 test('docs/events.md is generated from the schemas and up to date', async () => {
   const { readFile } = await import('node:fs/promises');
   const { eventsMarkdown } = await import('../../src/events/docs.ts');

@@ -185,6 +185,9 @@ export function hostileLine(o: HostileOptions, index: number): fc.Arbitrary<Host
         `{"event_id":"","ts":"${new Date(o.now).toISOString()}","event_type":"chat_message","stream_id":"s","user_id":"u"}`,
         `{"event_id":"${'i'.repeat(257)}","ts":"${new Date(o.now).toISOString()}","event_type":"chat_message","stream_id":"s","user_id":"u"}`,
         `{"padding":"${'p'.repeat(17_000)}"}`,
+        // An event_type whose String() throws, and one whose String() recurses 5,000 deep.
+        `{"event_id":"x","ts":"${new Date(o.now).toISOString()}","event_type":{"toString":"x"},"stream_id":"s","user_id":"u"}`,
+        `{"event_id":"x","ts":"${new Date(o.now).toISOString()}","event_type":${'['.repeat(5000)}${']'.repeat(5000)},"stream_id":"s","user_id":"u"}`,
       )
       .map((line) => ({ line, valid: false, kind: `malformed ${line.slice(0, 30)}` })),
   );

@@ -147,3 +147,44 @@ test('a batch must be one partition in offset order', async () => {
     await writer.close();
   }
 });
+
+test('records nested 7,000 deep are kept as received, a payload too deep to write left out', async () => {
+  const root = await mkdtemp(path.join(tmpdir(), 'rtsa-bronze-deep-'));
+  roots.push(root);
+  const deep = `${'['.repeat(7000)}${']'.repeat(7000)}`;
+  const valid = JSON.parse(messages.find((m) => parseCommerceEvent(m.value).ok)!.value.toString()) as {
+    payload: Record<string, unknown>;
+  };
+  // Invalid because too deep, in the payload and in an unknown top-level field: JSON.stringify of
+  // either overflowed the stack, and the record stopped the lake writer at every restart.
+  const lines = [
+    JSON.stringify({ ...valid, payload: { ...valid.payload, extra: 'X' } }).replace('"X"', deep),
+    JSON.stringify({ ...valid, junk: 'X' }).replace('"X"', deep),
+    JSON.stringify({ ...valid, payload: 'X' }).replace('"X"', deep),
+  ];
+  const deepRecords: BusRecord[] = lines.map((line, offset) => ({
+    partition: 0,
+    offset,
+    key: 'u',
+    value: Buffer.from(line),
+    timestamp: Date.UTC(2025, 11, 3),
+  }));
+  const writer = await createBronzeWriter({ root, topic: 'events_raw' });
+  try {
+    await writer.write(deepRecords);
+  } finally {
+    await writer.close();
+  }
+  const rows = await query(
+    `SELECT "offset", invalid_reason, payload, octet_length(raw_value) AS bytes FROM ${scan(root)} ORDER BY "offset"`,
+  );
+  assert.deepEqual(
+    rows.map((r) => [Number(r.offset), r.invalid_reason, r.payload, Number(r.bytes)]),
+    [
+      [0, 'invalid_payload', null, Buffer.byteLength(lines[0]!)],
+      // Its payload is fine, and kept like any usable field of an invalid record.
+      [1, 'invalid_field', JSON.stringify(valid.payload), Buffer.byteLength(lines[1]!)],
+      [2, 'invalid_payload', null, Buffer.byteLength(lines[2]!)],
+    ],
+  );
+});

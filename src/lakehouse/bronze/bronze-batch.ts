@@ -14,6 +14,7 @@ import {
   utcDate,
 } from '../../events/commerce-event.ts';
 import { MICROS_PER_MS, parseTimestampMicros } from '../../events/timestamp.ts';
+import { tooDeepPath } from '../../events/limits.ts';
 
 /** Column name → DuckDB type, in file order. Times are UTC microseconds (Parquet TIMESTAMP(MICROS, UTC)). */
 export const BRONZE_COLUMNS = {
@@ -148,7 +149,12 @@ function addInvalid(batch: BronzeBatch, record: BusRecord, reason: string, detai
   batch.device_type.push(text(value.device_type));
   batch.ip_address.push(text(value.ip_address));
   batch.schema_version.push(text(value.schema_version));
-  batch.payload.push(value.payload === undefined ? null : JSON.stringify(value.payload));
+  // A payload nested too deep to turn back into JSON (the reason it is invalid) stays in raw_value only.
+  batch.payload.push(
+    value.payload === undefined || tooDeepPath(value.payload) !== undefined
+      ? null
+      : JSON.stringify(value.payload),
+  );
   batch.invalid_reason.push(reason);
   batch.invalid_detail.push(detail.isWellFormed() ? detail : detail.toWellFormed());
   batch.date.push(inRange ? utcDate(micros) : null);

@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import { ConfigError } from '../../errors.ts';
-import { isDate, utcDay } from '../dates.ts';
+import { DATE_RANGE_TEXT, isDate, utcDay } from '../dates.ts';
 
 export const DAG_NAME = 'analytics_pipeline';
 
@@ -53,7 +53,7 @@ export function taskIndex(name: string): number {
  * from in the error (`--date`, `date`).
  */
 export function checkLogicalDate(text: string, what: string, nowMs: number): string {
-  if (!isDate(text)) throw new ConfigError(`${what} is ${JSON.stringify(text)}: expected a date YYYY-MM-DD`);
+  if (!isDate(text)) throw new ConfigError(`${what} is ${JSON.stringify(text)}: expected ${DATE_RANGE_TEXT}`);
   const today = utcDay(nowMs);
   if (text > today) {
     throw new ConfigError(

@@ -12,7 +12,7 @@ import type pg from 'pg';
 import { ApiError } from '../../http/errors.ts';
 import { ErrorSchema } from '../../http/schemas.ts';
 import { requireBearerToken } from '../../http/security.ts';
-import { yesterday } from '../dates.ts';
+import { DATE_RANGE_TEXT, isDate, yesterday } from '../dates.ts';
 import { getRunDetail, listRuns, queueRuns } from './run-store.ts';
 import {
   type RunParams,
@@ -69,8 +69,17 @@ export async function dagRoutes(app: FastifyInstance, deps: DagRoutesDeps): Prom
     },
     async (request, reply) => {
       const nowMs = now();
-      // The schema's `date` format has checked the calendar; a day that has not begun cannot run yet.
+      // The schema's `date` format has checked the calendar; the range is the event times'; a day
+      // that has not begun cannot run yet.
       const date = request.body?.date ?? yesterday(nowMs);
+      if (!isDate(date)) {
+        throw new ApiError(400, {
+          error: 'invalid_parameter',
+          parameter: 'date',
+          message: `date is ${JSON.stringify(date)}: expected ${DATE_RANGE_TEXT}`,
+          allowed: DATE_RANGE_TEXT,
+        });
+      }
       const today = new Date(nowMs).toISOString().slice(0, 10);
       if (date > today) {
         throw new ApiError(409, {

@@ -12,7 +12,7 @@ export const TriggerBodySchema = Type.Object(
   {
     date: Type.Optional({
       ...date,
-      description: 'The logical date to process (default: yesterday, UTC); not after today',
+      description: 'The logical date to process (default: yesterday, UTC), from 1970-01-01, not after today',
     }),
   },
   { additionalProperties: false },

@@ -137,8 +137,19 @@ class BatchBuilder {
     this.options = options;
   }
 
-  /** `decoded` is the JSON value when the caller already has it (array elements). */
+  /**
+   * `decoded` is the JSON value when the caller already has it (array elements). A line that makes
+   * the checks themselves fail is refused on its own: the other lines of the request still count.
+   */
   add(line: number, raw: Buffer, result: ParseResult, decoded?: unknown): void {
+    try {
+      this.judge(line, raw, result, decoded);
+    } catch (error) {
+      this.reject(line, raw, 'invalid_event', `could not be checked: ${(error as Error).message}`);
+    }
+  }
+
+  private judge(line: number, raw: Buffer, result: ParseResult, decoded?: unknown): void {
     // Routed by event_type: a commerce type (or, without a known type, a commerce envelope) goes
     // to the commerce contract and topic.
     if (!result.ok && result.reason === 'invalid_event') {

@@ -97,12 +97,35 @@ test('POST /dag/runs queues a run that executes; GET pages and details; bad inpu
   const bad = await app.inject({ method: 'POST', url: '/dag/runs', payload: { date: '2025-13-45' } });
   assert.equal(bad.statusCode, 400);
   assert.equal(bad.json().parameter, 'date');
-  const future = await app.inject({ method: 'POST', url: '/dag/runs', payload: { date: '2999-01-01' } });
+  const future = await app.inject({ method: 'POST', url: '/dag/runs', payload: { date: '2199-01-01' } });
   assert.equal(future.statusCode, 409, 'a day that has not begun cannot run yet');
   assert.equal(future.json().error, 'date_not_begun');
   assert.match(future.json().message, /after today/);
   const feb30 = await app.inject({ method: 'POST', url: '/dag/runs', payload: { date: '2024-02-30' } });
   assert.equal(feb30.statusCode, 400, 'the calendar is checked');
+  // Days outside the event times' range (year 0 made Postgres fail: a 500).
+  for (const date of ['0000-01-01', '1969-12-31', '2200-01-01']) {
+    const out = await app.inject({ method: 'POST', url: '/dag/runs', payload: { date } });
+    assert.equal(out.statusCode, 400, date);
+    assert.match(out.json().message, /from 1970-01-01 to 2199-12-31/);
+  }
+  // A body nested 5,000 deep: a 400, not a crash of the process (its error message recursed).
+  for (const depth of [5_000, 100_000]) {
+    const deep = await app.inject({
+      method: 'POST',
+      url: '/dag/runs',
+      headers: { 'content-type': 'application/json' },
+      payload: `${'['.repeat(depth)}${']'.repeat(depth)}`,
+    });
+    assert.equal(deep.statusCode, 400, `depth ${depth}`);
+    const nested = await app.inject({
+      method: 'POST',
+      url: '/dag/runs',
+      headers: { 'content-type': 'application/json' },
+      payload: `{"date":${'['.repeat(depth)}${']'.repeat(depth)}}`,
+    });
+    assert.equal(nested.statusCode, 400, `date nested ${depth} deep`);
+  }
   const huge = await app.inject({ method: 'GET', url: '/dag/runs?before=428597011179694346974789632' });
   assert.equal(huge.statusCode, 400, 'before beyond a safe integer is refused by the schema');
   for (const [type, payload] of [

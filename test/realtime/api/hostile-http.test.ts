@@ -142,6 +142,32 @@ test('Regression: a deeply nested element of a JSON array is rejected as that el
   }
 });
 
+test('Regression: a line whose event_type breaks String() is refused alone, the valid lines beside it kept', async () => {
+  sink.sent.length = 0;
+  const hostile = [
+    `{"event_id":"h1","ts":"2026-01-01T00:00:00Z","event_type":{"toString":"x"},"stream_id":"s","user_id":"u"}`,
+    `{"event_id":"h2","ts":"2026-01-01T00:00:00Z","event_type":${'['.repeat(6000)}${']'.repeat(6000)},"stream_id":"s","user_id":"u"}`,
+  ];
+  const response = await app.inject({
+    method: 'POST',
+    url: '/events',
+    headers: { 'content-type': 'application/x-ndjson' },
+    payload: [event('v1'), ...hostile, event('v2')].join('\n'),
+  });
+  assert.equal(response.statusCode, 202, response.body);
+  const result = response.json();
+  assert.equal(result.accepted, 2);
+  assert.deepEqual(
+    result.errors.map((e: { line: number; reason: string; detail: string }) => [e.line, e.reason]),
+    [
+      [2, 'invalid_event'],
+      [3, 'invalid_event'],
+    ],
+  );
+  assert.match(result.errors[0].detail, /event_type: an object is not one of/);
+  assert.match(result.errors[1].detail, /event_type: an array is not one of/);
+});
+
 /** Sends raw bytes on a socket and collects what comes back until the server closes it. */
 function rawExchange(bytes: string, holdOpenMs = 0): Promise<{ text: string; ms: number }> {
   const address = app.server.address() as { port: number };
