@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { Bus, SourceOptions } from '../bus/types.ts';
 import type { Config } from '../config/index.ts';
 import {
+  type BusyWatermarks,
   IsolationRestart,
   type ProcessorMetrics,
   type ResultStore,
@@ -37,6 +38,8 @@ export async function startProcessorLoop(deps: {
   logger: Logger;
   owner: string;
   member?: SourceOptions['member'];
+  /** With processor threads: where the threads show each other their busy partitions. */
+  busyWatermarks?: BusyWatermarks;
 }): Promise<ProcessorLoop> {
   const { config, bus, metrics, logger } = deps;
   const processor = new StreamProcessor({
@@ -53,6 +56,7 @@ export async function startProcessorLoop(deps: {
     },
     metrics,
     logger,
+    ...(deps.busyWatermarks !== undefined ? { busyWatermarks: deps.busyWatermarks } : {}),
   });
   const sourceOptions: SourceOptions = {
     topic: config.topic,

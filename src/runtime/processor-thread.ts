@@ -6,7 +6,7 @@
  */
 import type { Config } from '../config/index.ts';
 import { createPool } from '../db/index.ts';
-import { createProcessorMetrics } from '../realtime/processor/index.ts';
+import { BusyWatermarks, createProcessorMetrics } from '../realtime/processor/index.ts';
 import { PostgresResultStore } from '../realtime/serving/index.ts';
 import { startProcessorLoop } from './processor-loop.ts';
 import { runRoleThread } from './role-thread.ts';
@@ -23,6 +23,8 @@ export interface ProcessorThreadData {
   log?: SharedLog;
   /** The embedded log's partitions this thread reads (assignment.ts); absent on Kafka. */
   partitions?: number[] | undefined;
+  /** The threads' busy watermarks (BusyWatermarks.memory), this thread's slot at its index. */
+  busyWatermarks: SharedArrayBuffer;
 }
 
 /** Connections per thread: one commit in flight plus claims and the dead-letter quarantine. */
@@ -45,6 +47,7 @@ await runRoleThread<ProcessorThreadData>(async ({ index, count, data, logger, re
       logger,
       owner: data.owner,
       member: { index, count, partitions: data.partitions },
+      busyWatermarks: new BusyWatermarks(data.busyWatermarks, index),
     });
     return {
       done: loop.done,

@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Bus } from '../bus/types.ts';
 import type { Config } from '../config/index.ts';
-import { createProcessorMetrics } from '../realtime/processor/index.ts';
+import { BusyWatermarks, createProcessorMetrics } from '../realtime/processor/index.ts';
 import type { ProcessorThreadData } from './processor-thread.ts';
 import { type RoleThreads, startRoleThreads } from './role-threads.ts';
 import { dealPartitions, sharedLogFor } from './thread-bus.ts';
@@ -31,6 +31,8 @@ export async function startProcessorThreads(deps: {
 }): Promise<RoleThreads> {
   const log = await sharedLogFor(deps.bus, deps.config, deps.config.topic);
   const dealt = await dealPartitions(deps.bus, deps.config.topic, deps.threads);
+  // An idle partition follows the busiest partition of the process, whichever thread holds it.
+  const busyWatermarks = BusyWatermarks.memory(deps.threads);
   return startRoleThreads({
     what: 'processor thread',
     entry: new URL('./processor-thread.ts', import.meta.url),
@@ -39,6 +41,7 @@ export async function startProcessorThreads(deps: {
       config: deps.config,
       databaseUrl: deps.databaseUrl,
       owner: `${deps.owner}/t${index}`,
+      busyWatermarks,
       ...(log !== undefined ? { log } : {}),
       ...(dealt !== undefined ? { partitions: dealt[index] } : {}),
     }),

@@ -1,3 +1,4 @@
+export { BusyWatermarks } from './busy-watermarks.ts';
 export { createProcessorMetrics, type ProcessorMetrics } from './metrics.ts';
 export { type EngineSettings, type IngestOutcome, PartitionState } from './partition-state.ts';
 export { StreamPresence } from './presence.ts';

@@ -9,6 +9,7 @@ import { BackOff } from '../../bus/back-off.ts';
 import type { BusRecord, SourceHandler } from '../../bus/types.ts';
 import { FencedError, isRetriable, StoreRejectedError } from '../../errors.ts';
 import { MICROS_PER_MS } from '../../events/timestamp.ts';
+import type { BusyWatermarks } from './busy-watermarks.ts';
 import { IsolationRestart, isDataError, type SuspectRange } from './isolation.ts';
 import type { ProcessorMetrics } from './metrics.ts';
 import { type EngineSettings, PartitionState } from './partition-state.ts';
@@ -30,6 +31,8 @@ export interface ProcessorOptions {
   metrics: ProcessorMetrics;
   logger: Logger;
   clock?: () => number;
+  /** With processor threads: the other threads' busy partitions, which idle ones follow too. */
+  busyWatermarks?: BusyWatermarks;
 }
 
 export type ProcessorHealth = 'starting' | 'running' | 'unhealthy';
@@ -120,7 +123,18 @@ export class StreamProcessor implements SourceHandler {
       }
     }
     for (const state of touched) state.compact();
+    if (this.options.busyWatermarks !== undefined) this.options.busyWatermarks.publish(this.busyMaxTs(now));
     if (this.commitDue(now)) await this.commit(false);
+  }
+
+  /** The newest event time among this processor's busy (not idle, not replaying) partitions. */
+  private busyMaxTs(now: number): number {
+    const { idleTimeoutMs } = this.options.settings;
+    let max = Number.NEGATIVE_INFINITY;
+    for (const s of this.partitions.values()) {
+      if (!s.replaying && now - s.lastRecordWallMs < idleTimeoutMs && s.maxTs > max) max = s.maxTs;
+    }
+    return max;
   }
 
   async idle(): Promise<void> {
@@ -206,11 +220,18 @@ export class StreamProcessor implements SourceHandler {
     const { idleTimeoutMs } = this.options.settings;
     const states = [...this.partitions.values()].filter((s) => !s.replaying);
     const busy = states.filter((s) => now - s.lastRecordWallMs < idleTimeoutMs);
+    // The busiest partition of the process: this processor's, or another processor thread's.
+    let busiest = busy.length > 0 ? Math.max(...busy.map((s) => s.maxTs)) : Number.NEGATIVE_INFINITY;
+    const shared = this.options.busyWatermarks;
+    if (shared !== undefined) {
+      shared.publish(busiest);
+      busiest = Math.max(busiest, shared.max());
+    }
     for (const state of states) {
       if (busy.includes(state)) continue;
       // An idle partition follows the busiest other partition; when all are idle, event time
       // moves on with the wall clock, so the last windows still become final (docs/semantics.md, "Watermark and late events").
-      const candidate = busy.length > 0 ? Math.max(...busy.map((s) => s.maxTs)) : state.idleCandidate(now);
+      const candidate = Number.isFinite(busiest) ? busiest : state.idleCandidate(now);
       if (Number.isFinite(candidate) && state.advanceIdle(candidate)) {
         this.options.logger.debug(
           { partition: state.partition, maxTs: candidate },

@@ -13,6 +13,11 @@ import { EmbeddedBus } from '../../../src/bus/embedded/index.ts';
 import { loadConfig } from '../../../src/config/index.ts';
 import { FencedError } from '../../../src/errors.ts';
 import { createEventGenerator, parseWeights } from '../../../src/generator/index.ts';
+import {
+  BusyWatermarks,
+  createProcessorMetrics,
+  StreamProcessor,
+} from '../../../src/realtime/processor/index.ts';
 import { startProcessorRole } from '../../../src/runtime/processor-role.ts';
 import { PostgresResultStore } from '../../../src/realtime/serving/index.ts';
 import { silentLogger } from '../../../src/telemetry/logger.ts';
@@ -271,4 +276,70 @@ test('processor threads: 2 threads over 4 partitions, then 1 thread, equal the o
     await threadsDb.drop();
     await rm(threadsDir, { recursive: true, force: true });
   }
+});
+
+test('processor threads: an idle partition follows the busiest partition of another thread', async () => {
+  // Two processors as two threads hold them: stream "a" on partition 1 (thread 1) goes quiet at
+  // T+3 min, stream "b" on partition 0 (thread 0) runs on to T+10 min. Partition 1 is then idle
+  // and must follow partition 0, as it would on one thread: an "a" event at T+5 min is late.
+  const T = Date.parse('2026-12-01T00:00:00Z');
+  const memory = BusyWatermarks.memory(2);
+  let wallMs = 1_000_000;
+  const make = (index: number) =>
+    new StreamProcessor({
+      store: new PostgresResultStore(db.pool),
+      topic: 'idle-topic',
+      group: 'idle-group',
+      owner: `test/t${index}`,
+      settings: {
+        watermarkDelayMs: 120_000,
+        maxFutureSkewMs: 300_000,
+        idleTimeoutMs: 1_000,
+        flushIntervalMs: 50,
+        maxBatchEvents: 50_000,
+      },
+      metrics: createProcessorMetrics(new Registry()),
+      logger: silentLogger(),
+      clock: () => wallMs,
+      busyWatermarks: new BusyWatermarks(memory, index),
+    });
+  const [busy, quiet] = [make(0), make(1)];
+  await busy.assigned([0]);
+  await quiet.assigned([1]);
+  const offsets = [0, 0];
+  const record = (partition: number, stream: string, atMs: number) => ({
+    partition,
+    offset: offsets[partition]!++,
+    key: stream,
+    value: Buffer.from(
+      JSON.stringify({
+        event_id: `${stream}-${offsets[partition]}`,
+        ts: new Date(atMs).toISOString(),
+        event_type: 'chat_message',
+        stream_id: stream,
+        user_id: 'u',
+      }),
+    ),
+    // Arrived after all of them: the arrival time does not cap their event times.
+    timestamp: T + 11 * 60_000,
+  });
+  const minutes = (from: number, to: number) =>
+    Array.from({ length: to - from + 1 }, (_, i) => T + (from + i) * 60_000);
+  await quiet.records(minutes(0, 3).map((at) => record(1, 'a', at)));
+  await busy.records(minutes(0, 10).map((at) => record(0, 'b', at)));
+  wallMs += 2_000; // partition 1 has been quiet longer than the idle timeout; partition 0 goes on
+  await busy.records([record(0, 'b', T + 10 * 60_000 + 1_000)]);
+  await quiet.idle();
+  const lateOffset = offsets[1]!;
+  await quiet.records([record(1, 'a', T + 5 * 60_000)]);
+  await quiet.close();
+  await busy.close();
+  const { rows } = await db.pool.query<{ partition: number; offset: string; reason: string }>(
+    'SELECT partition, "offset"::text AS offset, reason FROM dead_letter_events WHERE source = \'idle-topic\'',
+  );
+  assert.deepEqual(
+    rows.map((r) => [r.partition, Number(r.offset), r.reason]),
+    [[1, lateOffset, 'late']],
+    "the event behind the other thread's watermark is late",
+  );
 });
