@@ -145,6 +145,22 @@ test('Volume: SKIPPED without data, WARNING without history, PASSED and FAILED a
   assert.equal((await checkOf(env, VOLUME_CHECK, { settings: { volumeThresholdPct: 25 } })).status, 'PASSED');
 });
 
+test('Volume: exactly 20 % off an average that is not a whole number passes', async () => {
+  const env = await fresh();
+  const at = '2025-12-10T23:00:00Z';
+  // 14 against (12 + 12 + 11) / 3 is 20 % above, to the last digit; in floating point it was
+  // 20.000000000000007 % and FAILED.
+  await putEvents(env.pool, env.lake, '2025-12-09', 12, { committedAt: at });
+  await putEvents(env.pool, env.lake, '2025-12-08', 12, { committedAt: at });
+  await putEvents(env.pool, env.lake, '2025-12-07', 11, { committedAt: at });
+  await putEvents(env.pool, env.lake, D, 14, { committedAt: at });
+  const edge = await checkOf(env, VOLUME_CHECK);
+  assert.equal(edge.status, 'PASSED', edge.message);
+  assert.equal(edge.details.deviation_pct, 20);
+  await putEvents(env.pool, env.lake, D, 1, { committedAt: at });
+  assert.equal((await checkOf(env, VOLUME_CHECK)).status, 'FAILED');
+});
+
 test('Null check: SKIPPED without data, FAILED on a null or a missing column, WARNING without warehouse facts', async () => {
   const env = await fresh();
   assert.equal((await checkOf(env, NULL_CHECK)).status, 'SKIPPED');
