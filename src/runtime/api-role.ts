@@ -73,6 +73,7 @@ export async function startApiRole(deps: {
     logger,
     // The feed shows what silver keeps: the same lateness (RTSA_LAKE_LATENESS) as the lake writers.
     allowedLatenessMs: config.lakeLatenessMs,
+    maxFutureSkewMs: config.maxFutureSkewMs,
   });
   await app.register(serving.kpiApi, {
     pool,

@@ -108,6 +108,7 @@ export async function startLakeUnits(deps: {
             allowedLatenessMs: config.lakeLatenessMs,
             sessionGapMs: config.sessionGapMs,
             idleTimeoutMs: config.lakeIdleTimeoutMs,
+            maxFutureSkewMs: config.maxFutureSkewMs,
           },
           { dropped: (reason) => metrics.silverDropped.inc({ reason }) },
         );

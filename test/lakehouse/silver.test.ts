@@ -306,12 +306,13 @@ test('silver equals the oracle across a stop and a crash', { timeout: 180_000 },
 });
 
 /** Partition 0 of a silver layer with the suite's lateness and gap, from an empty state. */
-function openSilver(idleTimeoutMs: number) {
+function openSilver(idleTimeoutMs: number, maxFutureSkewMs?: number) {
   return silverLayer({
     topic: TOPIC,
     allowedLatenessMs: LATENESS_MS,
     sessionGapMs: GAP_MS,
     idleTimeoutMs,
+    ...(maxFutureSkewMs !== undefined ? { maxFutureSkewMs } : {}),
   }).open({ partition: 0, epoch: 1, committedOffset: 0, replayOffset: 0, state: null, unpublished: [] });
 }
 
@@ -482,4 +483,30 @@ test("unknown top-level fields are kept in silver's payload JSON, beside the pay
   const page = { page_url: 'https://example.com/', session_id: 'x', random_number: 1 };
   assert.deepEqual(payloads.get('k-extra'), { ...page, __unexpected_field__: 'should_not_be_here' });
   assert.deepEqual(payloads.get('k-plain'), page);
+});
+
+test('an event stamped far ahead of its arrival is a future_ts dead letter, not a session held until then', () => {
+  const partition = openSilver(60_000, 5 * 60_000);
+  const arrival = Date.parse('2026-12-05T04:00:00Z');
+  const at = (minutes: number) => (arrival + minutes * 60_000) * 1000;
+  // Written straight to the topic (POST /events refuses it already): the year 2199, and 4 minutes
+  // ahead (inside the 5-minute skew, kept).
+  const records = [
+    { user: 'u1', micros: Date.parse('2199-12-31T23:59:59Z') * 1000 },
+    { user: 'u2', micros: at(4) },
+  ].map(({ user, micros }, offset) => ({
+    partition: 0,
+    offset,
+    key: user,
+    value: event(user, micros),
+    timestamp: arrival,
+  }));
+  for (const r of records) partition.ingest(r, arrival);
+  const out = partition.take(arrival);
+  const dead = out.files.filter((f) => f.key.startsWith('dead-letter-queue/'));
+  assert.equal(dead.length, 1);
+  assert.equal(dead[0]!.rows, 1);
+  // Only u2's event is held: the replay starts at its record, not at the year-2199 one.
+  assert.equal(out.replayOffset, 1);
+  assert.equal((out.state as Record<string, unknown>).heldMinTs, at(4));
 });

@@ -77,13 +77,19 @@ const DEFAULT_DEDUP_KEYS = 200_000;
 /** Silver's per-record rules, without sessions: what a record becomes in the feed. */
 export class FeedFilter {
   private readonly latenessMicros: number;
+  private readonly maxFutureSkewMicros: number;
   private readonly dedupKeys: number;
   private readonly maxTs = new Map<number, number>();
   private readonly keys = new Set<string>();
   readonly counters: FeedCounters = { accepted: 0, invalid: 0, late: 0, duplicates: 0 };
 
-  constructor(options: { allowedLatenessMs: number; dedupKeys?: number | undefined }) {
+  constructor(options: {
+    allowedLatenessMs: number;
+    maxFutureSkewMs?: number | undefined;
+    dedupKeys?: number | undefined;
+  }) {
     this.latenessMicros = options.allowedLatenessMs * MICROS_PER_MS;
+    this.maxFutureSkewMicros = (options.maxFutureSkewMs ?? Number.POSITIVE_INFINITY) * MICROS_PER_MS;
     this.dedupKeys = options.dedupKeys ?? DEFAULT_DEDUP_KEYS;
   }
 
@@ -99,6 +105,10 @@ export class FeedFilter {
       return undefined;
     }
     const ts = parsed.timestampMicros;
+    if (ts > record.timestamp * MICROS_PER_MS + this.maxFutureSkewMicros) {
+      c.invalid++; // silver's future_ts
+      return undefined;
+    }
     const max = this.maxTs.get(record.partition) ?? Number.NEGATIVE_INFINITY;
     if (ts < max - this.latenessMicros) {
       c.late++;
@@ -182,9 +192,14 @@ export async function startCommerceFeed(deps: {
   hub: FeedHub;
   logger: Logger;
   allowedLatenessMs: number;
+  maxFutureSkewMs?: number | undefined;
   dedupKeys?: number | undefined;
 }): Promise<CommerceFeed> {
-  const filter = new FeedFilter({ allowedLatenessMs: deps.allowedLatenessMs, dedupKeys: deps.dedupKeys });
+  const filter = new FeedFilter({
+    allowedLatenessMs: deps.allowedLatenessMs,
+    maxFutureSkewMs: deps.maxFutureSkewMs,
+    dedupKeys: deps.dedupKeys,
+  });
   const handler = new FeedHandler(filter, deps.hub, deps.dedupKeys ?? DEFAULT_DEDUP_KEYS);
   const group = `rtsa-feed-${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const source = deps.bus.source({ topic: deps.topic, group, maxBatch: 2_000, idleIntervalMs: 1_000 });

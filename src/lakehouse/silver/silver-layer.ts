@@ -41,6 +41,12 @@ export interface SilverSettings {
   sessionGapMs: number;
   /** A partition without records this long moves its watermark with the wall clock. */
   idleTimeoutMs: number;
+  /**
+   * An event stamped more than this after its record's arrival in the log is a dead letter with
+   * reason `future_ts` (RTSA_MAX_FUTURE_SKEW; unset: no limit). Kept, such an event would hold its
+   * session, and the replay offset with it, open until the wall clock reached its time.
+   */
+  maxFutureSkewMs?: number;
 }
 
 /** What silver keeps in Postgres beside its position (lake.writer_partitions.state). */
@@ -183,6 +189,19 @@ class SilverPartition implements LayerPartition {
       return;
     }
     const ts = parsed.timestampMicros;
+    const skew = this.settings.maxFutureSkewMs;
+    if (skew !== undefined && ts > (record.timestamp + skew) * MICROS_PER_MS) {
+      if (emit) {
+        this.deadLetters.push({
+          record,
+          reason: 'future_ts',
+          detail: `timestamp ${formatMicros(ts)} is more than ${Math.round(skew / 1000)} s after the record reached the log (${formatMicros(record.timestamp * MICROS_PER_MS)})`,
+          rejectedAtMs: nowMs,
+        });
+        this.counters?.dropped('invalid');
+      }
+      return;
+    }
     const watermark = this.watermark;
     if (ts < watermark) {
       if (emit) {
