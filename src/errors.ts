@@ -11,6 +11,7 @@ export const errorCodes = [
   'STORE_FAILED',
   'LOG_CORRUPT',
   'LOG_LOCKED',
+  'LOG_GROUP_LOCKED',
   'LOG_TRUNCATED',
   'BUS_UNAVAILABLE',
   'FENCED',

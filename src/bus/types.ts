@@ -86,5 +86,12 @@ export interface Bus {
   describeTopic(name: string): Promise<TopicInfo | undefined>;
   sink(): Sink;
   source(options: SourceOptions): Source;
+  /**
+   * The embedded log only: holds consumer group `group` of `topic` for this process until released,
+   * or throws (LOG_GROUP_LOCKED) when another live process holds it. On the embedded log every
+   * source takes all its partitions: two processes in one group would take them from each other
+   * (fencing keeps the results right, but the one fenced stops). On Kafka the group shares them.
+   */
+  lockGroup?(topic: string, group: string): { release(): void };
   close(): Promise<void>;
 }

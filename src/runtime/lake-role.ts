@@ -2,12 +2,12 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type pg from 'pg';
 import type { Registry } from 'prom-client';
-import type { Bus } from '../bus/types.ts';
+import type { Bus, TopicInfo } from '../bus/types.ts';
 import type { Config } from '../config/index.ts';
 import { ConfigError } from '../errors.ts';
 import { defaultPartitions } from './bus.ts';
 import { lakeStoreFromConfig } from './lake-store.ts';
-import { lakeLayerNames, lakeMetrics, startLakeUnits } from './lake-units.ts';
+import { lakeGroup, lakeLayerNames, lakeMetrics, startLakeUnits } from './lake-units.ts';
 
 export interface LakeRole {
   /** Where the lake is (a folder or s3://…). */
@@ -31,10 +31,41 @@ export async function startLakeRole(deps: {
   /** Where `pool` connects: lake threads open their own connections (needed for threads > 1). */
   databaseUrl?: string | undefined;
 }): Promise<LakeRole> {
-  const { config, bus, pool } = deps;
+  const { config, bus } = deps;
   const logger = deps.logger.child({ role: 'lake' });
   const topic = config.commerceTopic;
   const info = await bus.ensureTopic(topic, defaultPartitions(config, bus));
+  // On the embedded log, a second lake process would take every partition of a layer from this one.
+  const groupLocks: { release(): void }[] = [];
+  const releaseGroups = () => {
+    for (const lock of groupLocks.splice(0)) lock.release();
+  };
+  try {
+    for (const layer of lakeLayerNames(config)) {
+      const lock = bus.lockGroup?.(topic, lakeGroup(layer));
+      if (lock !== undefined) groupLocks.push(lock);
+    }
+    const role = await startHoldingGroups(deps, logger, info);
+    return {
+      ...role,
+      stop: async () => {
+        await role.stop();
+        releaseGroups();
+      },
+    };
+  } catch (error) {
+    releaseGroups();
+    throw error;
+  }
+}
+
+async function startHoldingGroups(
+  deps: Parameters<typeof startLakeRole>[0],
+  logger: Logger,
+  info: TopicInfo,
+): Promise<LakeRole> {
+  const { config, bus, pool } = deps;
+  const topic = config.commerceTopic;
   const store = lakeStoreFromConfig(config);
   if (
     config.lakeUrl === undefined &&

@@ -21,6 +21,11 @@ export interface LakeUnit {
 }
 
 /** The layers this process runs (RTSA_LAKE_LAYERS). */
+/** The consumer group of a lake layer's writers. */
+export function lakeGroup(layer: LayerName): string {
+  return `rtsa-lake-${layer}`;
+}
+
 export function lakeLayerNames(config: Config): LayerName[] {
   return (['bronze', 'silver'] as const).filter(
     (l) => config.lakeLayers === 'all' || config.lakeLayers === l,
@@ -133,7 +138,7 @@ export async function startLakeUnits(deps: {
       });
       const source = bus.source({
         topic,
-        group: `rtsa-lake-${layer.name}`,
+        group: lakeGroup(unit.layer),
         maxBatch: 10_000,
         idleIntervalMs: 500,
         ...(unit.member !== undefined ? { member: unit.member } : {}),

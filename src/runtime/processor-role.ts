@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type pg from 'pg';
 import type { Registry } from 'prom-client';
-import type { Bus } from '../bus/types.ts';
+import type { Bus, TopicInfo } from '../bus/types.ts';
 import type { Config } from '../config/index.ts';
 import { ConfigError } from '../errors.ts';
 import {
@@ -40,9 +40,26 @@ export interface ProcessorRoleDeps {
  * partitions (processor-threads.ts).
  */
 export async function startProcessorRole(deps: ProcessorRoleDeps): Promise<ProcessorRole> {
-  const { config, bus, pool } = deps;
+  const { config, bus } = deps;
   const logger = deps.logger.child({ role: 'processor' });
   const topic = await bus.ensureTopic(config.topic, defaultPartitions(config, bus));
+  // On the embedded log, a second processor process would take every partition from this one.
+  const groupLock = bus.lockGroup?.(config.topic, config.consumerGroup);
+  try {
+    return await startHoldingGroup(deps, topic, logger, groupLock);
+  } catch (error) {
+    groupLock?.release();
+    throw error;
+  }
+}
+
+async function startHoldingGroup(
+  deps: ProcessorRoleDeps,
+  topic: TopicInfo,
+  logger: Logger,
+  groupLock: { release(): void } | undefined,
+): Promise<ProcessorRole> {
+  const { config, bus, pool } = deps;
   const threads = Math.min(config.processorThreads, topic.partitions);
   if (config.processorThreads > topic.partitions) {
     logger.warn(
@@ -107,6 +124,7 @@ export async function startProcessorRole(deps: ProcessorRoleDeps): Promise<Proce
     stop: async () => {
       await stopRetention();
       await role.stop();
+      groupLock?.release();
     },
   };
 }

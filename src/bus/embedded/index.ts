@@ -41,7 +41,7 @@
  * may read.
  */
 import { stat } from 'node:fs/promises';
-import { ConfigError } from '../../errors.ts';
+import { ConfigError, RtsaError } from '../../errors.ts';
 import { type Logger, silentLogger } from '../../telemetry/logger.ts';
 import { partitionForKey } from '../partitioner.ts';
 import type { Bus, OutgoingMessage, Sink, SourceOptions, TopicInfo } from '../types.ts';
@@ -384,6 +384,23 @@ export class EmbeddedBus implements Bus {
 
   private acquireLock(): void {
     this.lock ??= WriterLock.acquire(this.dir, this.logger);
+  }
+
+  lockGroup(topic: string, group: string): { release(): void } {
+    this.assertOpen();
+    const lock = WriterLock.acquire(this.dir, this.logger, {
+      file: `group.${encodeURIComponent(topic)}.${encodeURIComponent(group)}.lock`,
+      what: 'consumer group',
+      error: (dir, file, who, stop) =>
+        new RtsaError(
+          'LOG_GROUP_LOCKED',
+          `consumer group ${group} of topic ${topic} in the embedded log ${dir} is already run by ${who}: ` +
+            'on the embedded log one process runs a group (its threads share the partitions: raise ' +
+            `--processor-threads or --lake-threads instead). Stop it first${stop}, or use Kafka to spread a group ` +
+            `over processes; if no such process exists, delete ${file}`,
+        ),
+    });
+    return { release: () => lock.release() };
   }
 
   private assertOpen(): void {

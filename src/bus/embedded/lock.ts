@@ -47,9 +47,9 @@ export class WriterLock {
   }
 
   /** Takes the lock of `dir` or throws RtsaError('LOG_LOCKED') naming the holder. */
-  static acquire(dir: string, logger: Logger): WriterLock {
+  static acquire(dir: string, logger: Logger, kind: LockKind = WRITER_LOCK): WriterLock {
     mkdirSync(dir, { recursive: true });
-    const file = path.join(realpathSync(dir), LOCK_FILE);
+    const file = path.join(realpathSync(dir), kind.file);
     for (let attempt = 0; attempt < 5; attempt++) {
       const token = randomUUID();
       const content: LockContent = {
@@ -64,7 +64,7 @@ export class WriterLock {
         fd = openSync(file, 'wx', 0o644);
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-        takeOverIfStale(file, logger);
+        takeOverIfStale(file, logger, kind);
         continue;
       }
       try {
@@ -75,7 +75,7 @@ export class WriterLock {
       heldHere.set(file, token);
       return new WriterLock(file, token);
     }
-    throw lockedError(file, readLock(file));
+    throw lockedError(file, readLock(file), kind);
   }
 
   /** Removes the lock file if it is still ours. */
@@ -95,14 +95,14 @@ export class WriterLock {
 }
 
 /** Returns when the lock at `file` was stale and has been removed; throws LOG_LOCKED when it is held. */
-function takeOverIfStale(file: string, logger: Logger): void {
+function takeOverIfStale(file: string, logger: Logger, kind: LockKind): void {
   const holder = readLock(file);
   if (holder === 'missing') return;
   if (holder === undefined) {
     // Empty or unreadable: a process is writing it right now, or died doing so.
-    if (ageMs(file) < EMPTY_LOCK_STALE_MS) throw lockedError(file, undefined);
+    if (ageMs(file) < EMPTY_LOCK_STALE_MS) throw lockedError(file, undefined, kind);
   } else if (isAlive(file, holder)) {
-    throw lockedError(file, holder);
+    throw lockedError(file, holder, kind);
   }
   const aside = `${file}.stale-${process.pid}-${randomUUID()}`;
   try {
@@ -122,12 +122,12 @@ function takeOverIfStale(file: string, logger: Logger): void {
       // a third process holds it now; either way it is not ours
     }
     unlinkSync(aside);
-    throw lockedError(file, typeof moved === 'object' ? moved : undefined);
+    throw lockedError(file, typeof moved === 'object' ? moved : undefined, kind);
   }
   unlinkSync(aside);
   logger.warn(
     { lock: file, stalePid: holder?.pid },
-    'embedded log: took over a stale writer lock (its process is gone)',
+    `embedded log: took over a stale ${kind.what} lock (its process is gone)`,
   );
 }
 
@@ -143,21 +143,36 @@ function isAlive(file: string, holder: LockContent): boolean {
   }
 }
 
-function lockedError(file: string, holder: LockContent | 'missing' | undefined): RtsaError {
-  const dir = path.dirname(file);
+/** What a lock file guards, and the error a second taker gets. */
+export interface LockKind {
+  file: string;
+  /** For log lines: `writer`, `consumer group`. */
+  what: string;
+  /** `who` holds it (a phrase), `stop` how to stop it (` (kill N)` or empty). */
+  error(dir: string, file: string, who: string, stop: string): RtsaError;
+}
+
+const WRITER_LOCK: LockKind = {
+  file: LOCK_FILE,
+  what: 'writer',
+  error: (dir, file, who, stop) =>
+    new RtsaError(
+      'LOG_LOCKED',
+      `the embedded log in ${dir} is being written by ${who}: only one process may append to it. ` +
+        `Post events to the running API (\`--api-url http://localhost:8000\`) or stop it${stop}; ` +
+        `if no such process exists, delete ${file}`,
+    ),
+};
+
+function lockedError(file: string, holder: LockContent | 'missing' | undefined, kind: LockKind): RtsaError {
   const who =
     typeof holder === 'object'
       ? holder.pid === process.pid
-        ? `another EmbeddedBus in this process (pid ${holder.pid})`
+        ? `another part of this process (pid ${holder.pid})`
         : `another rtsa process (pid ${holder.pid} on ${holder.host}, since ${holder.since})`
       : 'another rtsa process that is starting up';
   const stop = typeof holder === 'object' && holder.pid !== process.pid ? ` (kill ${holder.pid})` : '';
-  return new RtsaError(
-    'LOG_LOCKED',
-    `the embedded log in ${dir} is being written by ${who}: only one process may append to it. ` +
-      `Post events to the running API (\`--api-url http://localhost:8000\`) or stop it${stop}; ` +
-      `if no such process exists, delete ${file}`,
-  );
+  return kind.error(path.dirname(file), file, who, stop);
 }
 
 function readLock(file: string): LockContent | 'missing' | undefined {
