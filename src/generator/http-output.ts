@@ -14,9 +14,9 @@ const NEWLINE = Buffer.from('\n');
 /**
  * Posts events as NDJSON to `<apiUrl>/events` of a running rtsa API. A 2xx (the API answers 202
  * once the valid lines are durable) is success, including when some lines were reported invalid:
- * those are the API's to dead-letter. A network error, a timeout, 408, 429 and 5xx throw a
- * retriable BusUnavailableError; 401/403/404 a ConfigError; another 4xx (every line rejected)
- * a non-retriable RtsaError EVENT_INVALID carrying the server's message.
+ * those are the API's to dead-letter; so is a 400 that lists every line as refused. A network
+ * error, a timeout, 408, 429 and 5xx throw a retriable BusUnavailableError; 401/403/404 a
+ * ConfigError; another 4xx a non-retriable RtsaError EVENT_INVALID carrying the server's message.
  */
 export function httpOutput(apiUrl: string, token?: string, options: HttpOutputOptions = {}): EventOutput {
   const url = eventsUrl(apiUrl);
@@ -43,6 +43,9 @@ export function httpOutput(apiUrl: string, token?: string, options: HttpOutputOp
     }
     const status = response.status;
     if (status >= 200 && status < 300) return;
+    // Every line of the request refused, each with its reason: the API read them and dead-lettered
+    // them, which is delivery (a file's next lines must still go; a 2 MB line alone got here).
+    if (status === 400 && isIngestAnswer(text)) return;
     const detail = serverMessage(text) ?? response.statusText;
     if (status >= 500 || status === 408 || status === 429) {
       throw new BusUnavailableError(`POST ${url} answered ${status}: ${detail}`);
@@ -95,6 +98,23 @@ function eventsUrl(apiUrl: string): string {
 }
 
 /** The message of an error body: `{message}`, `{error}`, or the first of `{errors:[{line,reason,detail}]}`. */
+/** A POST /events answer (accepted, rejected, errors), as opposed to an error about the request. */
+function isIngestAnswer(text: string): boolean {
+  try {
+    const body = JSON.parse(text) as Record<string, unknown> | null;
+    return (
+      typeof body === 'object' &&
+      body !== null &&
+      body.accepted === 0 &&
+      typeof body.rejected === 'number' &&
+      body.rejected > 0 &&
+      Array.isArray(body.errors)
+    );
+  } catch {
+    return false;
+  }
+}
+
 function serverMessage(text: string): string | undefined {
   if (text === '') return undefined;
   try {

@@ -22,7 +22,14 @@ export function generatorFromConfig(config: Config): EventGenerator {
  * start`): live traffic stamped now, or with --from (and --to) history over those days.
  */
 export function commerceGeneratorFromConfig(config: Config): CommerceGenerator {
-  const options = { users: config.users, seed: config.seed, badDataPercentage: config.badDataPercentage };
+  const options = {
+    users: config.users,
+    seed: config.seed,
+    badDataPercentage: config.badDataPercentage,
+    // Posted as NDJSON (--api-url), where an empty line is no event: the seed's empty malformed
+    // value would never reach the dead letters.
+    nonBlank: config.apiUrl !== undefined,
+  };
   if (config.historyFrom === undefined) return createCommerceGenerator(options);
   return createCommerceHistory({
     ...options,

@@ -276,3 +276,30 @@ test('inspectCommerceLine: the key a produced line gets, and whether the contrac
     assert.equal(key, keyless ? '' : m.key, `${m.defect}: ${m.value.toString().slice(0, 80)}`);
   }
 });
+
+test('nonBlank (for NDJSON over HTTP): no empty value, and otherwise the same events', () => {
+  const options = {
+    seed: 3,
+    users: 50,
+    from: '2025-11-01',
+    to: '2025-11-01',
+    eventsPerDay: 2_000,
+    badDataPercentage: 50,
+  };
+  const plain = createCommerceHistory(options).take(2_000);
+  const lines = createCommerceHistory({ ...options, nonBlank: true }).take(2_000);
+  assert.ok(
+    plain.some((m) => m.value.length === 0),
+    'the seed sends an empty malformed value',
+  );
+  assert.ok(
+    lines.every((m) => m.value.toString().trim() !== ''),
+    'not as NDJSON lines',
+  );
+  assert.equal(lines.length, plain.length);
+  for (const [i, m] of lines.entries()) {
+    // A malformed value may be another of the list (the same draw over four choices instead of five).
+    if (plain[i]!.defect === 'malformed_json') assert.equal(m.defect, 'malformed_json');
+    else assert.deepEqual(m.value, plain[i]!.value, `message ${i}`);
+  }
+});

@@ -110,7 +110,8 @@ test('httpOutput: a network error is retriable', async () => {
   );
 });
 
-test('httpOutput: 400 with every line rejected is not retriable and carries the server message', async () => {
+test('httpOutput: 400 listing every line as refused is delivery (the API dead-lettered them)', async () => {
+  // A file's 2 MB line is sent alone and refused: the lines after it must still be sent.
   replies.push({
     status: 400,
     body: {
@@ -122,13 +123,18 @@ test('httpOutput: 400 with every line rejected is not retriable and carries the 
       ],
     },
   });
+  await httpOutput(baseUrl).send(messages);
+});
+
+test('httpOutput: another 400 is not retriable and carries the server message', async () => {
+  replies.push({ status: 400, body: { error: 'empty_body', message: 'the body holds no event' } });
   await assert.rejects(
     httpOutput(baseUrl).send(messages),
     (error: unknown) =>
       error instanceof RtsaError &&
       !isRetriable(error) &&
       error.code === 'EVENT_INVALID' &&
-      error.message.includes('line 1: invalid_event: ts: required (and 1 more)'),
+      error.message.includes('the body holds no event'),
   );
 });
 

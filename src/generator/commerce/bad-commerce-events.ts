@@ -30,6 +30,8 @@ export const COMMERCE_BAD_KIND_REASONS: Readonly<Record<CommerceBadKind, readonl
 const REMOVABLE_FIELDS = ['event_id', 'user_id', 'timestamp', 'event_type', 'schema_version'] as const;
 const BAD_TIMESTAMPS: readonly unknown[] = ['not-a-timestamp', '2024-13-45T99:99:99Z', '', null, 12345];
 const MALFORMED_VALUES = ['{"broken": "json",', 'not json at all', '{"nested": {"too": {"deep":', '', '[]'];
+/** The same without the empty one, for NDJSON (the same number of choices' worth of randomness). */
+const NON_BLANK_MALFORMED_VALUES = MALFORMED_VALUES.filter((v) => v !== '');
 const BAD_PAYLOADS: readonly unknown[] = [
   null,
   'string_instead_of_object',
@@ -45,8 +47,15 @@ export interface CorruptedEvent {
   valid: boolean;
 }
 
-/** Breaks a clean event (modified in place) by one of the five kinds, picked uniformly. */
-export function corruptCommerceEvent(random: Random, event: Record<string, unknown>): CorruptedEvent {
+/**
+ * Breaks a clean event (modified in place) by one of the five kinds, picked uniformly. `nonBlank`:
+ * never the empty value (a blank NDJSON line is no event).
+ */
+export function corruptCommerceEvent(
+  random: Random,
+  event: Record<string, unknown>,
+  nonBlank = false,
+): CorruptedEvent {
   const kind = COMMERCE_BAD_KINDS[randomInt(random, COMMERCE_BAD_KINDS.length)]!;
   switch (kind) {
     case 'missing_field':
@@ -55,8 +64,10 @@ export function corruptCommerceEvent(random: Random, event: Record<string, unkno
     case 'invalid_timestamp':
       event.timestamp = BAD_TIMESTAMPS[randomInt(random, BAD_TIMESTAMPS.length)];
       break;
-    case 'malformed_json':
-      return { kind, value: MALFORMED_VALUES[randomInt(random, MALFORMED_VALUES.length)]!, valid: false };
+    case 'malformed_json': {
+      const values = nonBlank ? NON_BLANK_MALFORMED_VALUES : MALFORMED_VALUES;
+      return { kind, value: values[randomInt(random, values.length)]!, valid: false };
+    }
     case 'extra_fields':
       event.__unexpected_field__ = 'should_not_be_here';
       event.random_number = 1 + randomInt(random, 1_000_000);

@@ -54,6 +54,11 @@ export interface CommerceGeneratorOptions {
   badDataPercentage?: number | undefined;
   /** Relative weight of each event type. Default the seed's 60/10/20/10. */
   weights?: Readonly<Record<CommerceEventType, number>> | undefined;
+  /**
+   * Every value is a non-blank line: for NDJSON over HTTP, where a blank line is no event at all.
+   * The seed's malformed values include the empty string; it is then one of the others.
+   */
+  nonBlank?: boolean | undefined;
 }
 
 export interface LiveCommerceOptions extends CommerceGeneratorOptions {
@@ -124,6 +129,7 @@ interface Options {
   maxUsers: number;
   badRate: number;
   typeCumulative: number[];
+  nonBlank: boolean;
 }
 
 function checkOptions(options: CommerceGeneratorOptions): Options {
@@ -160,6 +166,7 @@ function checkOptions(options: CommerceGeneratorOptions): Options {
     maxUsers,
     badRate: percent / 100,
     typeCumulative,
+    nonBlank: options.nonBlank ?? false,
   };
 }
 
@@ -273,7 +280,7 @@ class CommerceWorld {
     };
     const key = session.user;
     if (this.#options.badRate > 0 && this.random() < this.#options.badRate) {
-      const bad = corruptCommerceEvent(this.random, event);
+      const bad = corruptCommerceEvent(this.random, event, this.#options.nonBlank);
       return {
         key,
         value: Buffer.from(bad.value),
