@@ -152,17 +152,27 @@ export async function startLakeUnits(deps: {
     for (const w of writers) await w.close().catch(() => {});
     throw error;
   }
+  // Lag per partition a writer holds; a partition it gave up loses its series.
+  const shown = sources.map(() => new Set<number>());
   const lagTimer = setInterval(() => {
     for (const [i, source] of sources.entries()) {
       const writer = writers[i]!;
+      const layer = deps.units[i]!.layer;
       source
         .endOffsets()
         .then((ends) => {
           const committed = writer.committedOffsets();
+          for (const p of shown[i]!) {
+            if (!committed.has(p)) {
+              metrics.lag.remove({ layer, partition: String(p) });
+              shown[i]!.delete(p);
+            }
+          }
           for (const [p, end] of ends) {
             const at = committed.get(p);
-            if (at !== undefined)
-              metrics.lag.set({ layer: deps.units[i]!.layer, partition: String(p) }, Math.max(0, end - at));
+            if (at === undefined) continue;
+            metrics.lag.set({ layer, partition: String(p) }, Math.max(0, end - at));
+            shown[i]!.add(p);
           }
         })
         .catch(() => {});

@@ -67,14 +67,25 @@ export async function startProcessorLoop(deps: {
   };
   let source = bus.source(sourceOptions);
   await source.start(processor);
+  // Lag per partition this processor owns; a partition it gave up loses its series (a frozen value
+  // would feed sums and maxima across processors).
+  const shown = new Set<number>();
   const lagTimer = setInterval(() => {
     source
       .endOffsets()
       .then((ends) => {
         const positions = processor.positions();
+        for (const p of shown) {
+          if (!positions.has(p)) {
+            metrics.consumerLag.remove({ partition: String(p) });
+            shown.delete(p);
+          }
+        }
         for (const [p, end] of ends) {
           const at = positions.get(p);
-          if (at !== undefined) metrics.consumerLag.set({ partition: String(p) }, Math.max(0, end - at));
+          if (at === undefined) continue;
+          metrics.consumerLag.set({ partition: String(p) }, Math.max(0, end - at));
+          shown.add(p);
         }
       })
       .catch(() => {});
