@@ -6,6 +6,7 @@
  * the watermark past the present and make every on-time event after it late (the engine also caps
  * each event's watermark contribution at its arrival time, so this keeps the two settings honest).
  */
+import { CronExpressionParser } from 'cron-parser';
 import { ConfigError } from '../errors.ts';
 import { formatDurationMs } from './duration.ts';
 import type { Role } from './commands.ts';
@@ -21,6 +22,12 @@ export function applyCrossChecks(
   given: ReadonlyMap<SettingKey, string>,
 ): void {
   checkIngestToken(given.get('ingestToken'));
+  checkSchedule(config.dagSchedule);
+  if (typeof config.dataDir === 'string' && config.dataDir.trim() === '') {
+    const d = SETTINGS.dataDir;
+    // Empty, the log and Postgres would land in the current folder itself.
+    throw new ConfigError(`${d.env} (--${d.flag}) is empty: give a folder (default ./data)`);
+  }
   const skew = config.maxFutureSkewMs;
   const delay = config.watermarkDelayMs;
   if (typeof skew !== 'number' || typeof delay !== 'number' || skew <= delay) return;
@@ -51,6 +58,23 @@ function checkIngestToken(raw: string | undefined): void {
     throw new ConfigError(
       `${t.env} (--${t.flag}) holds spaces, control or non-ASCII characters: a bearer token is printable ASCII ` +
         'without spaces. Choose another secret.',
+    );
+  }
+}
+
+/**
+ * The DAG's cron expression, parsed as the scheduler (pg-boss, with the same cron-parser) will: a
+ * bad one fails at start naming the setting, not after everything else has started.
+ */
+function checkSchedule(value: unknown): void {
+  if (typeof value !== 'string') return;
+  try {
+    CronExpressionParser.parse(value, { tz: 'UTC' });
+  } catch (error) {
+    const s = SETTINGS.dagSchedule;
+    throw new ConfigError(
+      `${s.env} (--${s.flag}) is ${JSON.stringify(value)}: not a cron expression (${(error as Error).message}). ` +
+        'Five fields, minute hour day-of-month month day-of-week, in UTC: "0 2 * * *" is 02:00 every day.',
     );
   }
 }

@@ -54,6 +54,18 @@ test('a bad value names the setting and what is expected', () => {
   assert.throws(() => loadConfig('start', [], { KAFKA_BROKERS: ' , ' }), /KAFKA_BROKERS.*at least one item/);
 });
 
+test('a bad cron schedule fails at start, naming the setting', () => {
+  assert.throws(
+    () => loadConfig('start', ['--dag-schedule', '99 * * * *'], {}),
+    /RTSA_DAG_SCHEDULE \(--dag-schedule\) is "99 \* \* \* \*": not a cron expression \(Constraint error/,
+  );
+  assert.throws(() => loadConfig('start', [], { RTSA_DAG_SCHEDULE: 'daily' }), /RTSA_DAG_SCHEDULE/);
+  assert.equal(
+    loadConfig('start', ['--dag-schedule', '30 3 * * 1-5'], {}).config.dagSchedule,
+    '30 3 * * 1-5',
+  );
+});
+
 test('unknown flags and flags of other roles are refused', () => {
   assert.throws(() => loadConfig('start', ['--prot', '1'], {}), /Unknown option '--prot'.*rtsa start --help/);
   assert.throws(() => loadConfig('serve', ['--rate', '5'], {}), /Unknown option '--rate'/);
@@ -134,4 +146,8 @@ test('a command with subcommands takes one first, then its flags; the warehouse 
   assert.throws(() => datesToLoad({ from: '2025-01-02' }, now), /go together/);
   assert.throws(() => datesToLoad({ from: '2025-01-02', to: '2025-01-01' }, now), /after --to/);
   assert.throws(() => datesToLoad({ date: '2025-01-01', to: '2025-01-02' }, now), /either --date or --from/);
+});
+
+test('an empty data folder is refused (the log and Postgres would land in the current folder)', () => {
+  assert.throws(() => loadConfig('start', ['--data-dir', ''], {}), /RTSA_DATA_DIR \(--data-dir\) is empty/);
 });
