@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { Bus } from '../bus/types.ts';
+import type { Bus, TopicInfo } from '../bus/types.ts';
 import type { Config } from '../config/index.ts';
 
 /** Kafka when KAFKA_BROKERS is set, else the embedded log in <data-dir>/log. */
@@ -30,4 +30,25 @@ export async function openBus(config: Config, logger: Logger): Promise<Bus> {
 
 export function defaultPartitions(config: Config, bus: Bus): number {
   return config.partitions ?? (bus.kind === 'kafka' ? 6 : 1);
+}
+
+/**
+ * Creates `topic` when missing with RTSA_PARTITIONS (or the default) partitions. An existing topic
+ * keeps its own count: a different RTSA_PARTITIONS given for it is said, not silently ignored.
+ */
+export async function ensureConfiguredTopic(
+  config: Config,
+  bus: Bus,
+  topic: string,
+  logger: Logger,
+): Promise<TopicInfo> {
+  const info = await bus.ensureTopic(topic, defaultPartitions(config, bus));
+  if (config.partitions !== undefined && info.partitions !== config.partitions) {
+    logger.warn(
+      { topic, partitions: info.partitions, requested: config.partitions },
+      `topic ${topic} has ${info.partitions} partition(s), not the ${config.partitions} of RTSA_PARTITIONS (--partitions): ` +
+        'the count is fixed when the topic is created; for another, start from a new data folder (embedded log) or a new topic',
+    );
+  }
+  return info;
 }

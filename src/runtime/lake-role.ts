@@ -5,7 +5,7 @@ import type { Registry } from 'prom-client';
 import type { Bus, TopicInfo } from '../bus/types.ts';
 import type { Config } from '../config/index.ts';
 import { ConfigError } from '../errors.ts';
-import { defaultPartitions } from './bus.ts';
+import { ensureConfiguredTopic } from './bus.ts';
 import { lakeStoreFromConfig } from './lake-store.ts';
 import { lakeGroup, lakeLayerNames, lakeMetrics, startLakeUnits } from './lake-units.ts';
 
@@ -34,7 +34,7 @@ export async function startLakeRole(deps: {
   const { config, bus } = deps;
   const logger = deps.logger.child({ role: 'lake' });
   const topic = config.commerceTopic;
-  const info = await bus.ensureTopic(topic, defaultPartitions(config, bus));
+  const info = await ensureConfiguredTopic(config, bus, topic, logger);
   // On the embedded log, a second lake process would take every partition of a layer from this one.
   const groupLocks: { release(): void }[] = [];
   const releaseGroups = () => {

@@ -10,7 +10,7 @@ import {
   type ResultStore,
 } from '../realtime/processor/index.ts';
 import { PostgresResultStore, startDeadLetterRetention } from '../realtime/serving/index.ts';
-import { defaultPartitions } from './bus.ts';
+import { ensureConfiguredTopic } from './bus.ts';
 import { processorOwner, startProcessorLoop } from './processor-loop.ts';
 
 export interface ProcessorRole {
@@ -42,7 +42,7 @@ export interface ProcessorRoleDeps {
 export async function startProcessorRole(deps: ProcessorRoleDeps): Promise<ProcessorRole> {
   const { config, bus } = deps;
   const logger = deps.logger.child({ role: 'processor' });
-  const topic = await bus.ensureTopic(config.topic, defaultPartitions(config, bus));
+  const topic = await ensureConfiguredTopic(config, bus, config.topic, logger);
   // On the embedded log, a second processor process would take every partition from this one.
   const groupLock = bus.lockGroup?.(config.topic, config.consumerGroup);
   try {

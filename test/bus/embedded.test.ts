@@ -8,6 +8,9 @@ import { createInterface } from 'node:readline';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { balancePartitions } from '../../src/bus/assignment.ts';
+import { loadConfig } from '../../src/config/index.ts';
+import { ensureConfiguredTopic } from '../../src/runtime/bus.ts';
+import { capturingLogger } from '../kafka/kafka-fixture.ts';
 import { EmbeddedBus, type EmbeddedBusOptions, type EmbeddedSource } from '../../src/bus/embedded/index.ts';
 import { partitionForKey } from '../../src/bus/partitioner.ts';
 import { encodeRecords } from '../../src/bus/embedded/record-format.ts';
@@ -542,4 +545,30 @@ describe('embedded log: several readers in one process (processor threads)', () 
     await source.stop();
     await other.source.stop();
   });
+});
+
+test('RTSA_PARTITIONS given for a topic that exists with another count is said, not silently ignored', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'rtsa-partitions-'));
+  const { logger, lines } = capturingLogger();
+  const bus = new EmbeddedBus({ dir, fsync: 'never', retentionMs: 86_400_000, segmentBytes: 1 << 20 });
+  try {
+    const at = (partitions: string[]) => loadConfig('process', partitions, {}).config;
+    assert.equal(
+      (await ensureConfiguredTopic(at(['--partitions', '4']), bus, 'p.topic', logger)).partitions,
+      4,
+    );
+    assert.equal((await ensureConfiguredTopic(at([]), bus, 'p.topic', logger)).partitions, 4);
+    assert.equal(lines().length, 0, 'no word when nothing was asked, or the same');
+    assert.equal(
+      (await ensureConfiguredTopic(at(['--partitions', '8']), bus, 'p.topic', logger)).partitions,
+      4,
+    );
+    assert.match(
+      String(lines()[0]?.msg),
+      /topic p\.topic has 4 partition\(s\), not the 8 of RTSA_PARTITIONS/,
+    );
+  } finally {
+    await bus.close();
+    await rm(dir, { recursive: true, force: true });
+  }
 });
