@@ -68,9 +68,11 @@ export const run: RoleRunner = async ({ config, flags, subcommand, logger, signa
           seconds: Math.round(r.ms) / 1000,
           factsPerSecond: perSecond,
         },
-        r.newEvents === 0 && r.newSessions === 0
-          ? `${date} already loaded: nothing changed`
-          : `${date} loaded`,
+        r.newEvents > 0 || r.newSessions > 0
+          ? `${date} loaded`
+          : r.users > 0
+            ? `${date} already loaded: ${r.users} users recomputed, ${r.rekeyed} facts re-keyed (a rate edited in dim_currency re-priced)`
+            : `${date} already loaded: nothing changed`,
       );
     }
     return 0;
