@@ -16,7 +16,7 @@
  * is switched) and given `-D /proc/self/cwd`, and the binaries are copied, once, to a folder that
  * user can reach when it cannot reach the installed ones. See docs/decisions.md.
  */
-import { execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import {
@@ -114,7 +114,113 @@ export async function startEmbeddedPostgres(
     logger.info({ dir: databaseDir }, 'creating the embedded Postgres database (first run)');
     await initdb(bin, databaseDir, as);
   }
-  const port = options.port ?? (await freePort());
+  const port = options.port ?? (await reusablePort(databaseDir)) ?? (await freePort());
+  const launch = () => launchServer(bin, databaseDir, as, owner, port);
+  const child = await launch();
+  await ensureDatabase(port);
+  await register(users);
+  await writeFile(path.join(path.dirname(databaseDir), PORT_FILE), `${port}\n`).catch(() => {});
+  logger.info({ port, dir: databaseDir }, 'embedded Postgres started');
+  const supervisor = superviseServer(child, launch, port, logger);
+  return {
+    url: embeddedPostgresUrl(port),
+    stop: async () => {
+      supervisor.stop();
+      await release(users, supervisor.pid(), logger);
+    },
+  };
+}
+
+/** The server's port of the last run (`<dataDir>/postgres.port`), if it is free again. */
+const PORT_FILE = 'postgres.port';
+
+/**
+ * The port the server of this folder listened on last time, when it is free: a server started again
+ * (after a crash, or by another rtsa process of a split-role setup) is then where every process that
+ * shares it already connects, and their pools reconnect by themselves.
+ */
+async function reusablePort(databaseDir: string): Promise<number | undefined> {
+  const text = await readFile(path.join(path.dirname(databaseDir), PORT_FILE), 'utf8').catch(() => '');
+  const port = Number(text.trim());
+  if (!Number.isInteger(port) || port <= 0 || port > 65_535) return undefined;
+  return (await portIsFree(port)) ? port : undefined;
+}
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+/**
+ * Restarts the server this process started when it exits on its own (killed, crashed), on the same
+ * port and folder, with back-off (1 s doubling to 30 s): the pools of every process using it
+ * reconnect, and commits retried meanwhile resume (docs/operations.md). Not after `stop`.
+ */
+function superviseServer(
+  first: ChildProcess,
+  launch: () => Promise<ChildProcess>,
+  port: number,
+  logger: Logger,
+): { pid(): number; stop(): void } {
+  let current = first;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const watch = (child: ChildProcess) => {
+    child.once('exit', (code, signal) => {
+      if (stopped) return;
+      logger.warn(
+        { port, code, signal },
+        'embedded Postgres exited on its own; starting it again on the same port',
+      );
+      restart(1_000);
+    });
+  };
+  const restart = (delayMs: number) => {
+    timer = setTimeout(() => {
+      if (stopped) return;
+      launch().then(
+        (child) => {
+          if (stopped) {
+            void stopServer(child.pid!);
+            return;
+          }
+          current = child;
+          watch(child);
+          logger.info({ port }, 'embedded Postgres running again');
+        },
+        (error: unknown) => {
+          logger.error({ err: error, port }, 'embedded Postgres did not start again; retrying');
+          restart(Math.min(delayMs * 2, 30_000));
+        },
+      );
+    }, delayMs);
+    timer.unref();
+  };
+  watch(first);
+  return {
+    pid: () => current.pid!,
+    stop: () => {
+      stopped = true;
+      if (timer !== undefined) clearTimeout(timer);
+    },
+  };
+}
+
+/**
+ * Starts `postgres` on `port` and waits until it accepts connections; its output is appended to
+ * `<dataDir>/postgres.log`. Throws StoreUnavailableError with what Postgres said and what to do.
+ */
+async function launchServer(
+  bin: Binaries,
+  databaseDir: string,
+  as: RunAs,
+  owner: Owner | undefined,
+  port: number,
+): Promise<ChildProcess> {
   const logFile = path.join(path.dirname(databaseDir), 'postgres.log');
   const out = openSync(logFile, 'a');
   const logStart = (await stat(logFile)).size;
@@ -173,11 +279,7 @@ export async function startEmbeddedPostgres(
       { cause: end instanceof Error ? end : undefined },
     );
   }
-  await ensureDatabase(port);
-  await register(users);
-  logger.info({ port, dir: databaseDir }, 'embedded Postgres started');
-  const pid = child.pid!;
-  return { url: embeddedPostgresUrl(port), stop: () => release(users, pid, logger) };
+  return child;
 }
 
 /** `<dataDir>/postgres-users/<pid>`: one empty file per rtsa process using the server. */
@@ -217,7 +319,9 @@ async function release(users: string, pid: number, logger: Logger): Promise<void
     logger.info({ sharedWith: others }, `embedded Postgres left running for rtsa (pid ${others.join(', ')})`);
     return;
   }
-  await stopServer(pid);
+  // The server may have been started again since this process met it (superviseServer).
+  const running = await adoptRunningServer(path.join(path.dirname(users), 'postgres'), 0);
+  await stopServer(running?.pid ?? pid);
 }
 
 interface Owner {
@@ -493,7 +597,10 @@ async function stopServer(pid: number): Promise<void> {
 }
 
 /** The postmaster of a live server on this data folder, if one is running. */
-async function adoptRunningServer(databaseDir: string): Promise<{ pid: number; port: number } | undefined> {
+async function adoptRunningServer(
+  databaseDir: string,
+  connectMs = 3_000,
+): Promise<{ pid: number; port: number } | undefined> {
   let lines: string[];
   try {
     lines = (await readFile(path.join(databaseDir, 'postmaster.pid'), 'utf8')).split('\n');
@@ -508,7 +615,8 @@ async function adoptRunningServer(databaseDir: string): Promise<{ pid: number; p
   } catch {
     return undefined; // stale pid file: Postgres removes it itself on start
   }
-  return (await waitConnectable(port, 3_000)) ? { pid, port } : undefined;
+  if (connectMs === 0) return { pid, port };
+  return (await waitConnectable(port, connectMs)) ? { pid, port } : undefined;
 }
 
 function freePort(): Promise<number> {
