@@ -107,7 +107,7 @@ test('POST /dag/runs queues a run that executes; GET pages and details; bad inpu
   for (const date of ['0000-01-01', '1969-12-31', '2200-01-01']) {
     const out = await app.inject({ method: 'POST', url: '/dag/runs', payload: { date } });
     assert.equal(out.statusCode, 400, date);
-    assert.match(out.json().message, /from 1970-01-01 to 2199-12-31/);
+    assert.equal(out.json().parameter, 'date', out.body);
   }
   // A body nested 5,000 deep: a 400, not a crash of the process (its error message recursed).
   for (const depth of [5_000, 100_000]) {
