@@ -88,6 +88,27 @@ async function rerunEndsClean(db: TestDatabase, killed: readonly number[]): Prom
   assert.deepEqual(await stageSchemas(db), [], "the re-run dropped the killed loads' stage tables");
 }
 
+/** Until a session of the database waits on a lock with a statement LIKE one of `patterns`. */
+async function untilWaitingOnLock(
+  db: TestDatabase,
+  what: string,
+  tail: () => string,
+  patterns: readonly string[],
+): Promise<void> {
+  await until(
+    what,
+    async () => {
+      const { rows } = await db.pool.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE ANY ($1::text[])",
+        [patterns],
+      );
+      return rows[0]!.n > 0 ? true : undefined;
+    },
+    60_000,
+    tail,
+  );
+}
+
 /** The schemas of loads' stage tables (warehouse-load.ts): a load drops its own when it commits. */
 async function stageSchemas(db: TestDatabase): Promise<string[]> {
   const { rows } = await db.pool.query<{ name: string }>(
@@ -113,17 +134,12 @@ test('kill -9 while a date is held mid-transaction: the dates before it stay, th
     // The second date's export takes DuckDB a while: the lock is in place before its transaction.
     await blocker.query('BEGIN');
     await blocker.query('LOCK TABLE warehouse.fact_sessions IN EXCLUSIVE MODE');
-    await until(
+    // The session facts: a new date's partition waits to be attached, a known date to insert.
+    await untilWaitingOnLock(
+      db,
       'the second date to wait on the lock after inserting event facts',
-      async () => {
-        const { rows } = await db.pool.query<{ n: number }>(
-          // The session facts: a new date's partition waits to be attached, a known date to insert.
-          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND (query LIKE '%ATTACH PARTITION warehouse.fact_sessions_%' OR query LIKE '%INSERT INTO warehouse.fact_sessions%')",
-        );
-        return rows[0]!.n > 0 ? true : undefined;
-      },
-      60_000,
       child.tail,
+      ['%ATTACH PARTITION warehouse.fact_sessions_%', '%INSERT INTO warehouse.fact_sessions%'],
     );
     assert.match(child.output(), new RegExp(`${DAYS[1]}: event facts inserted`));
     await child.kill9();
@@ -200,17 +216,9 @@ test('kill -9 while a re-load applies an edited rate: the old prices stay, the r
     await blocker.query('LOCK TABLE warehouse.fact_sessions IN EXCLUSIVE MODE');
     const child = reload();
     killed.push(child.proc.pid as number);
-    await until(
-      'the re-load to wait on the lock after re-pricing',
-      async () => {
-        const { rows } = await db.pool.query<{ n: number }>(
-          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%warehouse.fact_sessions%'",
-        );
-        return rows[0]!.n > 0 ? true : undefined;
-      },
-      60_000,
-      child.tail,
-    );
+    await untilWaitingOnLock(db, 'the re-load to wait on the lock after re-pricing', child.tail, [
+      '%warehouse.fact_sessions%',
+    ]);
     assert.match(child.output(), /rates edited in dim_currency applied/);
     await child.kill9();
   } finally {
