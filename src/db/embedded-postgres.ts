@@ -156,9 +156,10 @@ function portIsFree(port: number): Promise<boolean> {
 }
 
 /**
- * Restarts the server this process started when it exits on its own (killed, crashed), on the same
- * port and folder, with back-off (1 s doubling to 30 s): the pools of every process using it
- * reconnect, and commits retried meanwhile resume (docs/operations.md). Not after `stop`.
+ * Restarts the server this process started when it dies (killed, crashed; a clean shutdown is someone
+ * stopping it on purpose), on the same port and folder, with back-off (1 s doubling to 30 s): the
+ * pools of every process using it reconnect, and commits retried meanwhile resume
+ * (docs/operations.md). Not after `stop`.
  */
 function superviseServer(
   first: ChildProcess,
@@ -172,6 +173,11 @@ function superviseServer(
   const watch = (child: ChildProcess) => {
     child.once('exit', (code, signal) => {
       if (stopped) return;
+      if (code === 0) {
+        // A clean shutdown (pg_ctl stop, SIGINT/SIGTERM): someone stopped it on purpose.
+        logger.warn({ port }, 'embedded Postgres was shut down; not starting it again until rtsa restarts');
+        return;
+      }
       logger.warn(
         { port, code, signal },
         'embedded Postgres exited on its own; starting it again on the same port',
