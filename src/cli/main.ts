@@ -11,7 +11,7 @@ import {
   isCommand,
   loadConfig,
 } from '../config/index.ts';
-import { RtsaError } from '../errors.ts';
+import { ConfigError, RtsaError } from '../errors.ts';
 import { RUNNERS } from '../runtime/index.ts';
 import { createLogger } from '../telemetry/logger.ts';
 
@@ -85,7 +85,12 @@ async function main(argv: string[]): Promise<number> {
       })) ?? 0
     );
   } catch (error) {
-    if (error instanceof RtsaError) {
+    if (error instanceof ConfigError) {
+      // Something the user gave (a flag, a file, a setting): the message says what to fix, and the
+      // cause's stack is no help to them. It stays one --log-level debug away.
+      if (error.cause !== undefined) logger.debug({ err: error.cause }, 'the cause');
+      logger.error({ code: error.code }, error.message);
+    } else if (error instanceof RtsaError) {
       logger.error({ code: error.code, err: error.cause ?? undefined }, error.message);
     } else {
       logger.error({ err: error }, `rtsa ${name} failed`);

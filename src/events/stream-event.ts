@@ -67,6 +67,20 @@ export interface ParsedStreamEvent {
 
 export type InvalidReason = 'too_large' | 'invalid_json' | 'invalid_event';
 
+/**
+ * Every reason a live-stream event is kept in `dead_letter_events` instead of counted: the parse's
+ * own, an event stamped too far ahead of its arrival, one older than the watermark, and one the
+ * store refused and isolated (see processor/isolation.ts).
+ */
+export const STREAM_DEAD_LETTER_REASONS = [
+  'too_large',
+  'invalid_json',
+  'invalid_event',
+  'future_ts',
+  'late',
+  'unstorable',
+] as const;
+
 export type ParseResult =
   | { ok: true; value: ParsedStreamEvent }
   | { ok: false; reason: InvalidReason; detail: string };

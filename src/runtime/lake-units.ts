@@ -11,7 +11,7 @@ import type { Config } from '../config/index.ts';
 import { bronzeLayer } from '../lakehouse/bronze/index.ts';
 import type { LakeStore } from '../lakehouse/lake-store/lake-store.ts';
 import { LakeCommitLog, LakeWriter } from '../lakehouse/lake-writer/index.ts';
-import { silverLayer } from '../lakehouse/silver/index.ts';
+import { SILVER_DROP_REASONS, silverLayer } from '../lakehouse/silver/index.ts';
 
 export type LayerName = 'bronze' | 'silver';
 
@@ -34,7 +34,7 @@ export function lakeLayerNames(config: Config): LayerName[] {
 
 /** The lake writers' metrics; with lake threads, each thread's are merged (role-threads.ts). */
 export function lakeMetrics(registry: Registry) {
-  return {
+  const metrics = {
     records: new Counter({
       name: 'rtsa_lake_records_total',
       help: 'Records committed into the lake, per layer.',
@@ -75,11 +75,14 @@ export function lakeMetrics(registry: Registry) {
     }),
     silverDropped: new Counter({
       name: 'rtsa_lake_silver_dropped_total',
-      help: 'Events silver did not keep, by reason: duplicate (same idempotency_key), late (dead letter), invalid (dead letter).',
+      help: 'Events silver did not keep, by reason: duplicate (same idempotency_key), late (dead letter), invalid (dead letter, future_ts among them).',
       labelNames: ['reason'],
       registers: [registry],
     }),
   };
+  // At 0 from the start, so the first drop of a kind is an increase, not a new series.
+  for (const reason of SILVER_DROP_REASONS) metrics.silverDropped.inc({ reason }, 0);
+  return metrics;
 }
 
 export type LakeMetrics = ReturnType<typeof lakeMetrics>;

@@ -83,6 +83,10 @@ test('commerce events reach bronze; lag drains; a re-sent fact is counted as a s
     },
     60_000,
   );
+  // Kinds that never happened are series at 0, not missing (an alert on increase() sees the first).
+  assert.equal(sample(metrics, 'rtsa_lake_silver_dropped_total{reason="late"}'), 0);
+  assert.equal(sample(metrics, 'rtsa_processor_dead_letter_total{reason="late"}'), 0);
+  assert.equal(sample(metrics, 'rtsa_processor_events_total{event_type="donation"}'), 0);
   const lags = metrics.split('\n').filter((l) => l.startsWith('rtsa_lake_consumer_lag{layer="bronze"'));
   assert.ok(lags.length > 0, 'bronze lag is reported per partition');
   await until('bronze lag drained', async () => {

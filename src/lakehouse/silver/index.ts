@@ -4,6 +4,8 @@ export {
   SILVER_SESSIONS_PATH,
   type SilverCounters,
   type SilverSettings,
+  SILVER_DROP_REASONS,
+  type SilverDropReason,
   sessionIdOf,
   silverLayer,
 } from './silver-layer.ts';

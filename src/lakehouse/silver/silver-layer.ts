@@ -84,9 +84,12 @@ interface DeadLetter {
   rejectedAtMs: number;
 }
 
+export const SILVER_DROP_REASONS = ['duplicate', 'late', 'invalid'] as const;
+export type SilverDropReason = (typeof SILVER_DROP_REASONS)[number];
+
 /** Told of every live (not replayed) event silver does not keep; the lake role counts them. */
 export interface SilverCounters {
-  dropped(reason: 'duplicate' | 'late' | 'invalid'): void;
+  dropped(reason: SilverDropReason): void;
 }
 
 const NONE = Number.NEGATIVE_INFINITY;

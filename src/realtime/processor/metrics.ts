@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { STREAM_DEAD_LETTER_REASONS, STREAM_EVENT_TYPES } from '../../events/stream-event.ts';
 
 /**
  * The processor's own Prometheus metrics, registered on an injected registry. With processor
@@ -7,7 +8,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
  */
 export function createProcessorMetrics(registry: Registry) {
   const registers = [registry];
-  return {
+  const metrics = {
     events: new Counter({
       name: 'rtsa_processor_events_total',
       help: 'Events counted into windows, by event type',
@@ -16,7 +17,7 @@ export function createProcessorMetrics(registry: Registry) {
     }),
     deadLetters: new Counter({
       name: 'rtsa_processor_dead_letter_total',
-      help: 'Events not counted and kept in dead_letter_events, by reason (late, invalid_json, invalid_event, too_large, future_ts)',
+      help: `Events not counted and kept in dead_letter_events, by reason (${STREAM_DEAD_LETTER_REASONS.join(', ')})`,
       labelNames: ['reason'],
       registers,
     }),
@@ -88,6 +89,11 @@ export function createProcessorMetrics(registry: Registry) {
       registers,
     }),
   };
+  // Every series from the start at 0, so a dashboard or an alert on `increase(…)` sees the first
+  // dead letter or event of a kind instead of a series that appears out of nothing.
+  for (const reason of STREAM_DEAD_LETTER_REASONS) metrics.deadLetters.inc({ reason }, 0);
+  for (const type of STREAM_EVENT_TYPES) metrics.events.inc({ event_type: type }, 0);
+  return metrics;
 }
 
 export type ProcessorMetrics = ReturnType<typeof createProcessorMetrics>;

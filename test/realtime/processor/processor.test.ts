@@ -12,6 +12,7 @@ import { Registry } from 'prom-client';
 import { EmbeddedBus } from '../../../src/bus/embedded/index.ts';
 import { loadConfig } from '../../../src/config/index.ts';
 import { FencedError } from '../../../src/errors.ts';
+import { STREAM_DEAD_LETTER_REASONS, STREAM_EVENT_TYPES } from '../../../src/events/stream-event.ts';
 import { createEventGenerator, parseWeights } from '../../../src/generator/index.ts';
 import {
   BusyWatermarks,
@@ -129,6 +130,18 @@ test('processes generated traffic exactly once across a stop and restart', async
   assert.ok(dead.rows[0]!.n > 100, 'invalid generated events are dead-lettered');
   const metrics = await registry.getSingleMetricAsString('rtsa_processor_events_total');
   assert.match(metrics, /event_type="chat_message"/);
+});
+
+test('every dead-letter reason and event type has a series at 0 before the first event', async () => {
+  const registry = new Registry();
+  createProcessorMetrics(registry);
+  const text = await registry.metrics();
+  for (const reason of STREAM_DEAD_LETTER_REASONS) {
+    assert.match(text, new RegExp(`^rtsa_processor_dead_letter_total\\{reason="${reason}"\\} 0$`, 'm'));
+  }
+  for (const type of STREAM_EVENT_TYPES) {
+    assert.match(text, new RegExp(`^rtsa_processor_events_total\\{event_type="${type}"\\} 0$`, 'm'));
+  }
 });
 
 test('a processor that lost its partition cannot commit (fencing)', async () => {
