@@ -42,6 +42,8 @@ interface PropertySchema {
   maxLength?: number;
   format?: string;
   pattern?: string;
+  /** The allowed values in words (an OpenAPI extension), where the keywords say it badly. */
+  'x-allowed'?: string;
   properties?: Record<string, PropertySchema>;
 }
 
@@ -54,6 +56,9 @@ interface VerboseValidationError extends FastifySchemaValidationError {
 /** What a parameter accepts, from its schema: `1..10080`, `a, b, c`, `1..256 characters`. */
 export function describeAllowed(schema: PropertySchema | undefined): { allowed: string; expected: string } {
   if (schema === undefined) return { allowed: 'see the API documentation', expected: 'valid' };
+  if (typeof schema['x-allowed'] === 'string') {
+    return { allowed: schema['x-allowed'], expected: schema['x-allowed'] };
+  }
   if (Array.isArray(schema.enum)) {
     const values = schema.enum.map(String).join(', ');
     return { allowed: values, expected: `one of ${values}` };
@@ -94,9 +99,11 @@ function quote(value: unknown): string {
  */
 export function formatSchemaErrors(errors: FastifySchemaValidationError[], dataVar: string): Error {
   const first = errors[0] as VerboseValidationError | undefined;
-  const where = dataVar === 'querystring' ? 'query parameter' : dataVar;
+  // What one item is called, and what holds them.
+  const where = dataVar === 'querystring' ? 'query parameter' : dataVar === 'body' ? 'body field' : dataVar;
+  const whole = dataVar === 'querystring' ? 'query string' : dataVar;
   if (first === undefined) {
-    return new ApiError(400, { error: 'invalid_request', message: `invalid ${where}` });
+    return new ApiError(400, { error: 'invalid_request', message: `invalid ${whole}` });
   }
   if (first.keyword === 'additionalProperties') {
     const known = Object.keys(first.parentSchema?.properties ?? {});
@@ -120,7 +127,13 @@ export function formatSchemaErrors(errors: FastifySchemaValidationError[], dataV
     const fields = known.map((name) => `"${name}"`).join(', ');
     return new ApiError(400, {
       error: 'invalid_request',
-      message: `the ${where} must be a JSON object${known.length > 0 ? ` with ${fields}` : ''}, got ${quote(first.data)}`,
+      message:
+        `the ${whole} must be a JSON object${known.length > 0 ? ` with ${fields}` : ''}, got ` +
+        (first.data == null
+          ? 'none'
+          : typeof first.data === 'string' && dataVar === 'body'
+            ? 'text: send it with content-type application/json'
+            : quote(first.data)),
       allowed: known.length > 0 ? known.join(', ') : 'see the API documentation',
     });
   }
@@ -168,7 +181,7 @@ export function sendError(error: unknown, request: FastifyRequest, reply: Fastif
   const fastifyError = error as Partial<FastifyError>;
   const status = fastifyError.statusCode;
   if (status !== undefined && status >= 400 && status < 500) {
-    const body = clientErrorBody(fastifyError, status, request.routeOptions.bodyLimit);
+    const body = clientErrorBody(fastifyError, status, request.routeOptions);
     return reply.code(status).send(body);
   }
   request.log.error({ err: error }, 'request failed');
@@ -179,7 +192,11 @@ export function sendError(error: unknown, request: FastifyRequest, reply: Fastif
   });
 }
 
-function clientErrorBody(error: Partial<FastifyError>, status: number, bodyLimit: number): ErrorBody {
+function clientErrorBody(
+  error: Partial<FastifyError>,
+  status: number,
+  { bodyLimit, url }: { bodyLimit: number; url?: string | undefined },
+): ErrorBody {
   switch (error.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return {
@@ -188,12 +205,19 @@ function clientErrorBody(error: Partial<FastifyError>, status: number, bodyLimit
         allowed: `0..${bodyLimit} bytes`,
       };
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return {
-        error: 'unsupported_media_type',
-        message:
-          'send application/json (an event or an array of events) or application/x-ndjson (one event a line)',
-        allowed: 'application/json, application/x-ndjson, text/plain',
-      };
+      // Only POST /events reads NDJSON; every other body is one JSON document.
+      return url === '/events'
+        ? {
+            error: 'unsupported_media_type',
+            message:
+              'send application/json (an event or an array of events) or application/x-ndjson (one event a line)',
+            allowed: 'application/json, application/x-ndjson, text/plain',
+          }
+        : {
+            error: 'unsupported_media_type',
+            message: 'send the body as application/json (curl: -H "content-type: application/json")',
+            allowed: 'application/json',
+          };
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return { error: 'invalid_json', message: error.message ?? 'the body is not valid JSON' };

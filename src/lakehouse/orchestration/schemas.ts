@@ -1,5 +1,6 @@
 /** The DAG routes' schemas: one source for validation, types and the OpenAPI document. */
 import Type, { type Static } from 'typebox';
+import { DATE_RANGE_TEXT } from '../dates.ts';
 
 const date = Type.String({ format: 'date', description: 'A UTC day, YYYY-MM-DD' });
 const time = Type.Union([Type.String({ format: 'date-time' }), Type.Null()]);
@@ -14,6 +15,7 @@ export const TriggerBodySchema = Type.Object(
       ...date,
       // 1970-01-01 .. 2199-12-31, the event times' days (lakehouse/dates.ts), in the document too.
       pattern: '^(19[7-9][0-9]|2[01][0-9]{2})-[0-9]{2}-[0-9]{2}$',
+      'x-allowed': DATE_RANGE_TEXT,
       description: 'The logical date to process (default: yesterday, UTC), from 1970-01-01, not after today',
     }),
   },

@@ -58,6 +58,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
         allErrors: false,
         // Errors carry the failing schema: 400s describe the allowed values from it.
         verbose: true,
+        // An OpenAPI extension a schema may carry: the allowed values in words, for the 400.
+        keywords: ['x-allowed'],
       },
     },
     schemaErrorFormatter: formatSchemaErrors,

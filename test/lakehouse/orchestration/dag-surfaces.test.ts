@@ -108,6 +108,9 @@ test('POST /dag/runs queues a run that executes; GET pages and details; bad inpu
     const out = await app.inject({ method: 'POST', url: '/dag/runs', payload: { date } });
     assert.equal(out.statusCode, 400, date);
     assert.equal(out.json().parameter, 'date', out.body);
+    // It says the range, not a pattern nor "a calendar date" (1969-12-31 is one).
+    assert.equal(out.json().allowed, 'a date YYYY-MM-DD from 1970-01-01 to 2199-12-31', out.body);
+    assert.match(out.json().message, /^date must be a date YYYY-MM-DD from 1970-01-01 to 2199-12-31, got /);
   }
   // A body nested 5,000 deep: a 400, not a crash of the process (its error message recursed).
   for (const depth of [5_000, 100_000]) {
@@ -146,8 +149,32 @@ test('POST /dag/runs queues a run that executes; GET pages and details; bad inpu
       `${type} ${payload}`,
     );
   }
-  const unknown = await app.inject({ method: 'POST', url: '/dag/runs', payload: { day: '2025-11-02' } });
+  const unknown = await app.inject({
+    method: 'POST',
+    url: '/dag/runs',
+    payload: { day: '2025-11-02', x: 1 },
+  });
   assert.equal(unknown.statusCode, 400);
+  assert.equal(unknown.json().message, 'unknown body fields "day", "x"');
+  // JSON sent as text: the fix is named. A type no parser takes: this route's types, not /events'.
+  const text = await app.inject({
+    method: 'POST',
+    url: '/dag/runs',
+    headers: { 'content-type': 'text/plain' },
+    payload: '{"date":"2025-11-02"}',
+  });
+  assert.match(text.json().message, /got text: send it with content-type application\/json$/);
+  for (const type of ['application/x-ndjson', 'application/x-www-form-urlencoded']) {
+    const refused = await app.inject({
+      method: 'POST',
+      url: '/dag/runs',
+      headers: { 'content-type': type },
+      payload: '{}',
+    });
+    assert.equal(refused.statusCode, 415, type);
+    assert.equal(refused.json().allowed, 'application/json', type);
+    assert.doesNotMatch(refused.json().message, /event/, type);
+  }
   assert.equal((await app.inject({ method: 'GET', url: '/dag/runs/999999' })).statusCode, 404);
   const hugeId = await app.inject({ method: 'GET', url: '/dag/runs/99999999999999999999' });
   assert.equal(
@@ -158,7 +185,9 @@ test('POST /dag/runs queues a run that executes; GET pages and details; bad inpu
   assert.equal(hugeId.json().parameter, 'id');
   assert.equal((await app.inject({ method: 'GET', url: '/dag/runs?limit=0' })).statusCode, 400);
   // The body is required by the OpenAPI document (schemathesis holds us to it): {} for yesterday.
-  assert.equal((await app.inject({ method: 'POST', url: '/dag/runs' })).statusCode, 400);
+  const none = await app.inject({ method: 'POST', url: '/dag/runs' });
+  assert.equal(none.statusCode, 400);
+  assert.equal(none.json().message, 'the body must be a JSON object with "date", got none');
   const badStatus = await app.inject({ method: 'GET', url: '/dag/runs?status=bogus' });
   assert.equal(badStatus.statusCode, 400);
   assert.equal(badStatus.json().parameter, 'status');
