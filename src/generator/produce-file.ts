@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { ConfigError, errorMessage } from '../errors.ts';
+import { isCommerceShaped } from '../events/route.ts';
 import { MAX_EVENT_BYTES, validateStreamEvent } from '../events/stream-event.ts';
 import { type Logger, silentLogger } from '../telemetry/logger.ts';
 import { keyOf } from './bad-events.ts';
@@ -34,11 +35,14 @@ export interface ProduceFileOptions {
   logger?: Logger;
   retry?: { initialBackoffMs?: number; maxBackoffMs?: number };
   /**
-   * What the file holds: live-stream events (keyed by stream_id, the default) or commerce events
-   * (keyed by user_id, judged by the commerce contract).
+   * What the file holds: live-stream events (keyed by stream_id, the default), commerce events
+   * (keyed by user_id, judged by the commerce contract), or either, each judged as POST /events
+   * routes it (`routed`, for an API output).
    */
-  domain?: 'live' | 'commerce';
+  domain?: ProduceDomain;
 }
+
+export type ProduceDomain = 'live' | 'commerce' | 'routed';
 
 export interface ProduceFileResult {
   /** Lines handled: sent plus skipped blank lines. */
@@ -212,15 +216,18 @@ export async function produceFile(options: ProduceFileOptions): Promise<ProduceF
 }
 
 /** The partition key and validity of a line, as the contract of its domain would judge it. */
-function inspect(line: Buffer, domain: 'live' | 'commerce'): { key: string; valid: boolean } {
+function inspect(line: Buffer, domain: ProduceDomain): { key: string; valid: boolean } {
   if (domain === 'commerce') return inspectCommerceLine(line);
-  if (line.length > MAX_EVENT_BYTES) return { key: '', valid: false };
+  if (domain === 'live' && line.length > MAX_EVENT_BYTES) return { key: '', valid: false };
   let value: unknown;
   try {
     value = JSON.parse(line.toString('utf8'));
   } catch {
     return { key: '', valid: false };
   }
+  // Over HTTP the API routes each event by its shape; count it by the contract it will meet.
+  if (domain === 'routed' && isCommerceShaped(value)) return inspectCommerceLine(line);
+  if (line.length > MAX_EVENT_BYTES) return { key: '', valid: false };
   return { key: keyOf(value), valid: validateStreamEvent(value).ok };
 }
 

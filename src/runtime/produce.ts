@@ -9,8 +9,10 @@ export const run: RoleRunner = async ({ config, flags, logger, signal }) => {
   if (typeof file !== 'string')
     throw new ConfigError('--file is required: rtsa produce --file events.ndjson');
   const { output, close } = await openEventOutput(config, logger);
-  // The commerce topic holds commerce events: keyed by user_id, judged by their own contract.
-  const domain = config.topic === config.commerceTopic ? 'commerce' : 'live';
+  // The commerce topic holds commerce events: keyed by user_id, judged by their own contract. A
+  // running API takes both kinds and routes each event by its shape, whatever --topic says.
+  const domain =
+    config.apiUrl !== undefined ? 'routed' : config.topic === config.commerceTopic ? 'commerce' : 'live';
   const result = await produceFile({
     domain,
     path: file,
@@ -25,7 +27,8 @@ export const run: RoleRunner = async ({ config, flags, logger, signal }) => {
     },
   });
   if (process.stderr.isTTY) process.stderr.write('\n');
-  logger.info({ ...result, topic: config.topic, domain }, 'file produced');
+  const to = config.apiUrl !== undefined ? { api: config.apiUrl } : { topic: config.topic };
+  logger.info({ ...result, ...to, domain }, 'file produced');
   await close();
   return 0;
 };

@@ -165,3 +165,36 @@ test('produceFile names a missing file', async () => {
     (error: unknown) => error instanceof ConfigError && error.message.includes('nope.ndjson'),
   );
 });
+
+test('produceFile to an API counts each line by the contract POST /events routes it to', async () => {
+  const pageView = JSON.stringify({
+    event_id: 'c1',
+    user_id: 'user_9',
+    timestamp: '2025-12-20T18:34:38Z',
+    event_type: 'page_view',
+    schema_version: 'v1',
+    idempotency_key: 'k1',
+    device_type: 'mobile',
+    ip_address: '10.0.0.1',
+    payload: { page_url: '/home', session_id: 's1' },
+  });
+  const badCommerce = JSON.stringify({ ...JSON.parse(pageView), idempotency_key: '' });
+  const lines = [event('e1', 'stream_1'), pageView, badCommerce, '{"event_type":"chat_message"}', 'not json'];
+  const file = path.join(dir, 'mixed.ndjson');
+  await writeFile(file, `${lines.join('\n')}\n`);
+  const counts = async (domain: 'live' | 'commerce' | 'routed') => {
+    const output = recordingOutput();
+    const result = await produceFile({ path: file, output, domain });
+    assert.equal(output.messages.length, 5, 'every line is sent');
+    return { valid: result.valid, invalid: result.invalid, keys: output.messages.map((m) => m.key) };
+  };
+  // Judged as the API will: the live event and the commerce event pass, the other three do not.
+  assert.deepEqual(await counts('routed'), {
+    valid: 2,
+    invalid: 3,
+    keys: ['stream_1', 'user_9', 'user_9', '', ''],
+  });
+  // One topic's contract for all (the log output): the other kind is invalid there.
+  assert.equal((await counts('live')).valid, 1);
+  assert.equal((await counts('commerce')).valid, 1);
+});

@@ -12,11 +12,10 @@ import {
   type ParseResult,
   parseStreamEvent,
   parseTimestampMicros,
-  STREAM_EVENT_TYPES,
+  isCommerceShaped,
   unstorableTextReason,
 } from '../../events/index.ts';
 import {
-  COMMERCE_EVENT_TYPES,
   type CommerceParseResult,
   parseCommerceEvent,
   validateCommerceEvent,
@@ -156,7 +155,7 @@ class BatchBuilder {
       // The bytes were valid UTF-8 JSON of an allowed size (else the reason would differ): judge
       // the decoded value by the commerce contract without parsing it a third time.
       const value = decoded === undefined ? decodeJson(raw) : decoded;
-      if (isCommerce(value)) {
+      if (isCommerceShaped(value)) {
         this.addCommerce(line, raw, validateCommerceEvent(value, raw.includes(BACKSLASH_U)), value);
         return;
       }
@@ -301,8 +300,6 @@ function parseJson(body: Buffer, batch: BatchBuilder): void {
   });
 }
 
-const COMMERCE_TYPES = new Set<string>(COMMERCE_EVENT_TYPES);
-
 const BACKSLASH_U = Buffer.from('\\u');
 
 function decodeJson(raw: Buffer): unknown {
@@ -311,24 +308,6 @@ function decodeJson(raw: Buffer): unknown {
   } catch {
     return undefined;
   }
-}
-
-const STREAM_TYPES = new Set<string>(STREAM_EVENT_TYPES);
-/** Envelope fields of a commerce event that a live-stream event does not have. */
-const COMMERCE_ONLY_FIELDS = ['idempotency_key', 'payload', 'schema_version', 'timestamp'];
-
-/**
- * Whether a decoded object is a commerce event: it names a commerce event type, or it names no
- * known type (or none) and has a commerce envelope field but no `stream_id`. So a commerce event
- * with a missing or misspelt event_type is judged by the commerce contract, which names the field.
- */
-function isCommerce(value: unknown): boolean {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
-  const record = value as Record<string, unknown>;
-  const type = record.event_type;
-  if (typeof type === 'string' && COMMERCE_TYPES.has(type)) return true;
-  if (typeof type === 'string' && STREAM_TYPES.has(type)) return false;
-  return !('stream_id' in record) && COMMERCE_ONLY_FIELDS.some((f) => f in record);
 }
 
 /** The commerce partition key of a decoded value: its user_id when that is a usable string, else ''. */
