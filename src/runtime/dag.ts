@@ -193,7 +193,14 @@ export const run: RoleRunner = async ({ config, flags, subcommand, logger, signa
     try {
       const finals = await follow(conn.pool, ids, signal, json, runHereIfAlone);
       if (finals === undefined) {
-        if (!json) console.log(`stopped following; runs ${ids.join(', ')} go on (rtsa dag status)`);
+        if (!json) {
+          console.log(
+            inProcess === undefined
+              ? `stopped following; runs ${ids.join(', ')} go on in the running stack (rtsa dag status)`
+              : `stopped; runs ${ids.join(', ')} were running in this process and wait for the next scheduler ` +
+                  'and worker (npm start, or rtsa dag run again), which take them up (rtsa dag status)',
+          );
+        }
         return 130;
       }
       if (json) console.log(JSON.stringify(finals, null, 2));
