@@ -5,6 +5,25 @@ import { storeError } from './errors.ts';
 // bigint columns (offsets, µs timestamps) fit in a double: read them as numbers, not strings.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
+// `timestamp` (without time zone) columns hold UTC wall-clock times (the warehouse's, as the seed's
+// DDL has them). node-pg reads them in the process's own zone (TZ), which shifted every such time
+// by the local offset; read them as UTC, through the `timestamptz` parser.
+const parseTimestamptz = pg.types.getTypeParser(pg.types.builtins.TIMESTAMPTZ);
+pg.types.setTypeParser(pg.types.builtins.TIMESTAMP, (v: string) =>
+  v === 'infinity' || v === '-infinity'
+    ? parseTimestamptz(v)
+    : v.endsWith(' BC')
+      ? parseTimestamptz(`${v.slice(0, -3)}+00 BC`)
+      : parseTimestamptz(`${v}+00`),
+);
+// A `date` likewise: midnight UTC of that day (node-pg makes it local midnight, so under TZ=UTC+14
+// a day read back and printed as ISO was the day before).
+pg.types.setTypeParser(pg.types.builtins.DATE, (v: string) =>
+  v === 'infinity' || v === '-infinity' || v.endsWith(' BC')
+    ? parseTimestamptz(v.endsWith(' BC') ? `${v.slice(0, -3)} 00:00:00+00 BC` : v)
+    : parseTimestamptz(`${v} 00:00:00+00`),
+);
+
 /** How long a transaction may sit idle on the server before Postgres ends its session. */
 export const IDLE_IN_TRANSACTION_TIMEOUT_MS = 10_000;
 
@@ -18,6 +37,10 @@ export function createPool(connectionString: string, max = 10): pg.Pool {
     // frozen or cut-off process (SIGSTOP, a long pause, a network partition): end it on the server
     // so its row locks do not block the processor that took its partitions over.
     idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_TIMEOUT_MS,
+    // Every session in UTC whatever the server's own TimeZone setting: a timestamptz cast to a
+    // date or a timestamp, or truncated to a day, then means the UTC day (the embedded server
+    // runs in UTC already; a distributed one may not).
+    options: '-c TimeZone=UTC',
   });
   // An idle client losing its connection (database restart) must not crash the process.
   pool.on('error', () => {});

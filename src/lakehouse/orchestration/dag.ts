@@ -49,17 +49,42 @@ export function taskIndex(name: string): number {
 }
 
 /**
- * A logical date a user asked for: a real date, not after today (UTC); `what` names where it came
+ * Why a run of `date` cannot be queued yet, or undefined when it can: a run processes a whole
+ * day, and its first task waits until silver is complete for it (its end plus the session gap),
+ * so a run of today (UTC) would hold the one active run slot, and every run behind it, until
+ * after midnight. `what` names where the date came from (`--date`, `date`).
+ */
+export function notYetRunnable(
+  date: string,
+  what: string,
+  nowMs: number,
+): { code: 'date_not_begun' | 'date_not_ended'; message: string } | undefined {
+  const today = utcDay(nowMs);
+  if (date > today) {
+    return {
+      code: 'date_not_begun',
+      message: `${what} is ${date}, after today (${today} UTC): a run processes a day of data that has begun`,
+    };
+  }
+  if (date === today) {
+    return {
+      code: 'date_not_ended',
+      message:
+        `${what} is today (${today} UTC), whose events are still arriving: a run processes a whole day, ` +
+        'so run it after midnight UTC (the schedule does), or choose an earlier date',
+    };
+  }
+  return undefined;
+}
+
+/**
+ * A logical date a user asked for: a real date, before today (UTC); `what` names where it came
  * from in the error (`--date`, `date`).
  */
 export function checkLogicalDate(text: string, what: string, nowMs: number): string {
   if (!isDate(text)) throw new ConfigError(`${what} is ${JSON.stringify(text)}: expected ${DATE_RANGE_TEXT}`);
-  const today = utcDay(nowMs);
-  if (text > today) {
-    throw new ConfigError(
-      `${what} is ${text}, after today (${today} UTC): a run processes a day of data that has begun`,
-    );
-  }
+  const refused = notYetRunnable(text, what, nowMs);
+  if (refused !== undefined) throw new ConfigError(refused.message);
   return text;
 }
 

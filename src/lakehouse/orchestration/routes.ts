@@ -13,6 +13,7 @@ import { ApiError } from '../../http/errors.ts';
 import { ErrorSchema } from '../../http/schemas.ts';
 import { requireBearerToken } from '../../http/security.ts';
 import { DATE_RANGE_TEXT, isDate, yesterday } from '../dates.ts';
+import { notYetRunnable } from './dag.ts';
 import { getRunDetail, listRuns, queueRuns } from './run-store.ts';
 import {
   type RunParams,
@@ -48,7 +49,7 @@ export async function dagRoutes(app: FastifyInstance, deps: DagRoutesDeps): Prom
           'Queues a run of `analytics_pipeline` for `date` (default yesterday, UTC): wait for silver, warehouse load, ' +
           'marts build, marts tests, data quality. Answers 202 at once; the scheduler starts queued runs one at a ' +
           'time, oldest first. 409 when a run of that date is already queued or running (its id is in `run_id`), ' +
-          'or when the date is after today (UTC). When the server has RTSA_INGEST_TOKEN set, it needs ' +
+          'or when the date is today or later (UTC). When the server has RTSA_INGEST_TOKEN set, it needs ' +
           '`Authorization: Bearer <token>` like POST /events (401 otherwise); the GETs stay open.',
         tags: ['dag'],
         body: TriggerBodySchema,
@@ -62,7 +63,7 @@ export async function dagRoutes(app: FastifyInstance, deps: DagRoutesDeps): Prom
             ...ErrorSchema,
             description:
               'A run of that date is already queued or running (`run_active`, with the run as in 202), or the date ' +
-              'has not begun yet (`date_not_begun`).',
+              'has not begun yet (`date_not_begun`) or not ended (today, UTC: `date_not_ended`).',
           },
         },
       },
@@ -80,13 +81,8 @@ export async function dagRoutes(app: FastifyInstance, deps: DagRoutesDeps): Prom
           allowed: DATE_RANGE_TEXT,
         });
       }
-      const today = new Date(nowMs).toISOString().slice(0, 10);
-      if (date > today) {
-        throw new ApiError(409, {
-          error: 'date_not_begun',
-          message: `date ${date} is after today (${today} UTC): a run processes a day of data that has begun`,
-        });
-      }
+      const refused = notYetRunnable(date, 'date', nowMs);
+      if (refused !== undefined) throw new ApiError(409, { error: refused.code, message: refused.message });
       const [made] = await queueRuns(deps.pool, [{ date, trigger: 'manual' }], { nowMs, slaMs: deps.slaMs });
       const run = made!.run;
       const triggered = {

@@ -16,7 +16,8 @@ export const TriggerBodySchema = Type.Object(
       // 1970-01-01 .. 2199-12-31, the event times' days (lakehouse/dates.ts), in the document too.
       pattern: '^(19[7-9][0-9]|2[01][0-9]{2})-[0-9]{2}-[0-9]{2}$',
       'x-allowed': DATE_RANGE_TEXT,
-      description: 'The logical date to process (default: yesterday, UTC), from 1970-01-01, not after today',
+      description:
+        'The logical date to process (default: yesterday, UTC), from 1970-01-01, before today (UTC)',
     }),
   },
   { additionalProperties: false },

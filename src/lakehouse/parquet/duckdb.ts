@@ -14,7 +14,12 @@ export async function openDuckDB(
     // A lake writer shares the machine with Postgres and the API.
     threads: '2',
   });
-  return { instance, connection: await instance.connect() };
+  const connection = await instance.connect();
+  // The lake's times are UTC: a TIMESTAMPTZ formatted (strftime) or cast to a DATE follows
+  // DuckDB's TimeZone, which defaults to the process's own zone (TZ). Every connection of the
+  // instance gets UTC, so no result depends on where the process runs.
+  await connection.run(`SET GLOBAL TimeZone = 'UTC'`);
+  return { instance, connection };
 }
 
 /** A SQL string literal. */

@@ -101,6 +101,12 @@ test('POST /dag/runs queues a run that executes; GET pages and details; bad inpu
   assert.equal(future.statusCode, 409, 'a day that has not begun cannot run yet');
   assert.equal(future.json().error, 'date_not_begun');
   assert.match(future.json().message, /after today/);
+  // Today's run could only wait for midnight, holding the one run slot and every run behind it.
+  const todayUtc = new Date().toISOString().slice(0, 10);
+  const today = await app.inject({ method: 'POST', url: '/dag/runs', payload: { date: todayUtc } });
+  assert.equal(today.statusCode, 409, today.body);
+  assert.equal(today.json().error, 'date_not_ended');
+  assert.match(today.json().message, /is today .* run it after midnight UTC/);
   const feb30 = await app.inject({ method: 'POST', url: '/dag/runs', payload: { date: '2024-02-30' } });
   assert.equal(feb30.statusCode, 400, 'the calendar is checked');
   // Days outside the event times' range (year 0 made Postgres fail: a 500).
@@ -224,6 +230,9 @@ test('the CLI against the running stack: run, runs, status, backfill, a bad date
   assert.equal(backfill.code, 0, backfill.out);
   assert.equal(backfill.out.match(/queued run \d+/g)?.length, 3);
 
+  const notEnded = await runRtsa(['dag', 'run', '--date', new Date().toISOString().slice(0, 10)], { env });
+  assert.equal(notEnded.code, 1);
+  assert.match(notEnded.out, /--date is today .*: a run processes a whole day/);
   const bad = await runRtsa(['dag', 'run', '--date', '2025-02-30'], { env });
   assert.equal(bad.code, 1);
   assert.match(bad.out, /--date is .*2025-02-30.*: expected a date YYYY-MM-DD/);

@@ -553,6 +553,27 @@ test('rtsa warehouse load: a range, a date without data, bad flags', { timeout: 
   }
 });
 
+test('rtsa warehouse load far from UTC (TZ=Pacific/Kiritimati) writes the same tables as in UTC', {
+  timeout: 180_000,
+}, async () => {
+  const tables: Record<string, string>[] = [];
+  for (const TZ of ['UTC', 'Pacific/Kiritimati']) {
+    const db = await freshDb();
+    const env = { DATABASE_URL: db.url, RTSA_LAKE_URL: lake, LOG_FORMAT: 'json', TZ };
+    const loaded = await rtsa(['load', '--from', DAYS[0]!, '--to', DAYS[DAYS.length - 1]!], env);
+    assert.equal(loaded.code, 0, loaded.out);
+    tables.push(await dumpAll(db.pool));
+  }
+  assert.ok(tables[0]!.fact_events!.length > 1000, 'the days hold facts');
+  for (const table of Object.keys(tables[0]!)) {
+    assert.equal(
+      tables[1]![table],
+      tables[0]![table],
+      `${table}: the loading process's time zone changed it`,
+    );
+  }
+});
+
 describe('on an S3 lake', { skip: s3Unavailable() }, () => {
   let s3: S3Server | undefined;
   before(async () => {
