@@ -12,7 +12,7 @@
  * With a `version` of the data (the windows in memory count the changes Postgres announced: see
  * window-feed.ts), an entry also ends with the data it was made from: a change heard since it was
  * made is a miss, so a cached answer lags a commit only by the few milliseconds its notification
- * takes, not by the TTL (freshness does not wait for a timer). Without one (memory off, loading,
+ * takes, not by the TTL (freshness does not wait for a timer). Without one (memory off, loading, behind,
  * the listening connection down) the TTL alone bounds it, as before.
  */
 export class ResponseCache<T> {

@@ -96,6 +96,12 @@ export class WindowFeed {
   private barrierNext: Promise<number> | undefined;
   private retry: NodeJS.Timeout | undefined;
   private retryMs = 500;
+  /**
+   * Barriers that timed out (the store is behind the commits) and have not come back: meanwhile
+   * `version` is undefined, so the response cache cannot keep serving an answer made before a
+   * commit the store has not applied (it falls back to its TTL alone).
+   */
+  private lagging = 0;
   private settleFirst: (served: boolean) => void = () => {};
   private readonly firstAttempt = new Promise<boolean>((resolve) => {
     this.settleFirst = resolve;
@@ -124,7 +130,7 @@ export class WindowFeed {
    * keys on it).
    */
   get version(): number | undefined {
-    return this.ready ? this.changes : undefined;
+    return this.ready && this.lagging === 0 ? this.changes : undefined;
   }
 
   /** Windows held in memory (0 while not serving). */
@@ -145,6 +151,13 @@ export class WindowFeed {
         timer = setTimeout(() => resolve(false), FRESH_TIMEOUT_MS);
       });
       const ok = await Promise.race([caughtUp.then(() => true), timeout]);
+      if (!ok) {
+        this.lagging++;
+        caughtUp.then(
+          () => this.lagging--,
+          () => this.lagging--,
+        );
+      }
       return ok && this.ready ? this.store : undefined;
     } catch {
       return undefined;

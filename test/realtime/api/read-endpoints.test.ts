@@ -12,6 +12,7 @@ import { MAX_ID_LENGTH } from '../../../src/events/index.ts';
 import { ONE_OFF_GZIP_MIN_BYTES } from '../../../src/http/json-body.ts';
 import { encodeCursor } from '../../../src/realtime/api/cursor.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/postgres.ts';
+import { until } from '../../helpers/rtsa-child.ts';
 import { addMinutes, buildTestApi, insertWindows, type SeedWindow, UPDATED_AT } from './fixtures.ts';
 
 const T0 = '2024-03-01T12:00:00.000Z';
@@ -659,6 +660,55 @@ describe('the response cache', () => {
       );
       await db.pool.query(
         `UPDATE stream_state SET active_viewers = active_viewers - 3000 WHERE stream_id = 'gamma'`,
+      );
+      await cached.app.close();
+    }
+  });
+
+  test('memory on, the store held behind a commit for longer than a request waits: the cache is not served', {
+    timeout: 30_000,
+  }, async () => {
+    const cached = await buildTestApi({ pool: db.pool, cacheTtlMs: 60_000 });
+    const writer = await db.pool.connect();
+    const locker = await db.pool.connect();
+    try {
+      const first = await cached.app.inject({ url: '/metrics/latest' });
+      // The change commits, and a lock taken at that instant holds the store's re-read of it back
+      // (its SELECT queues behind the lock) for longer than a request waits for the store (2 s).
+      await writer.query('BEGIN');
+      await writer.query(
+        `UPDATE stream_metrics_minute SET chat_messages = chat_messages + 1000 WHERE stream_id = 'gamma'`,
+      );
+      await locker.query('BEGIN');
+      const locked = locker.query('LOCK TABLE stream_metrics_minute IN ACCESS EXCLUSIVE MODE');
+      await until('the lock waits for the update', async () => {
+        const { rows } = await db.pool.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND mode = 'AccessExclusiveLock'`,
+        );
+        return rows[0]!.n > 0 ? true : undefined;
+      });
+      await writer.query('COMMIT');
+      await locked;
+      const release = setTimeout(() => void locker.query('COMMIT'), 5_000);
+      // This request gives up on the store after 2 s and reads Postgres, which waits for the lock;
+      // the next one, while the store is still behind, must not be answered from the cache.
+      const barrier = cached.app.inject({ url: '/metrics/latest?stream_id=gamma' });
+      await new Promise((resolve) => setTimeout(resolve, 2_500));
+      const after = await cached.app.inject({ url: '/metrics/latest' });
+      clearTimeout(release);
+      await locker.query('COMMIT').catch(() => {});
+      assert.equal(
+        (await barrier).json().rows[0].chat_messages,
+        1014,
+        'the request after the commit sees it',
+      );
+      assert.notEqual(after.body, first.body, 'a cached answer from before the commit is not served');
+    } finally {
+      await locker.query('ROLLBACK').catch(() => {});
+      locker.release();
+      writer.release();
+      await db.pool.query(
+        `UPDATE stream_metrics_minute SET chat_messages = chat_messages - 1000 WHERE stream_id = 'gamma'`,
       );
       await cached.app.close();
     }
