@@ -14,4 +14,11 @@ export {
   migrationStatus,
 } from './migrate.ts';
 export { storeError } from './errors.ts';
-export { createPool, type NamedStatement, query, type RowReader, withTransaction } from './pool.ts';
+export {
+  createPool,
+  type NamedStatement,
+  query,
+  type RowReader,
+  SESSION_OPTIONS,
+  withTransaction,
+} from './pool.ts';

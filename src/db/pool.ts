@@ -24,6 +24,10 @@ pg.types.setTypeParser(pg.types.builtins.DATE, (v: string) =>
     : parseTimestamptz(`${v} 00:00:00+00`),
 );
 
+/** Settings every session of rtsa's starts with (see createPool). */
+export const SESSION_OPTIONS =
+  '-c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=postgres -c search_path=public';
+
 /** How long a transaction may sit idle on the server before Postgres ends its session. */
 export const IDLE_IN_TRANSACTION_TIMEOUT_MS = 10_000;
 
@@ -37,10 +41,12 @@ export function createPool(connectionString: string, max = 10): pg.Pool {
     // frozen or cut-off process (SIGSTOP, a long pause, a network partition): end it on the server
     // so its row locks do not block the processor that took its partitions over.
     idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_TIMEOUT_MS,
-    // Every session in UTC whatever the server's own TimeZone setting: a timestamptz cast to a
-    // date or a timestamp, or truncated to a day, then means the UTC day (the embedded server
-    // runs in UTC already; a distributed one may not).
-    options: '-c TimeZone=UTC',
+    // Every session the same whatever the server's or the role's own settings (the embedded
+    // server has these already; a distributed one may not): UTC, so a timestamptz cast to a date or
+    // truncated to a day means the UTC day; ISO dates, which the code and node-pg parse (a server
+    // with DateStyle 'SQL, DMY' printed 27/11/2026); and the tables where the migrations put them
+    // (a role's search_path without public, or with a schema of its own first, hid or shadowed them).
+    options: SESSION_OPTIONS,
   });
   // An idle client losing its connection (database restart) must not crash the process.
   pool.on('error', () => {});

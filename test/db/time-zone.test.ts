@@ -37,14 +37,31 @@ test('timestamp and date columns read as UTC, whatever TZ is', async () => {
   assert.equal(Number(row.forever), Number.POSITIVE_INFINITY);
 });
 
-test("a session is in UTC whatever the server's TimeZone", async () => {
+test("a session has rtsa's settings whatever the database's or the role's", async () => {
+  // A server configured as real ones are: another zone, SQL/DMY dates, and a search_path where
+  // the tables are hidden behind a schema of the same names.
   await db.pool.query(`ALTER DATABASE ${db.name} SET TimeZone = 'America/Los_Angeles'`);
+  await db.pool.query(`ALTER DATABASE ${db.name} SET DateStyle = 'SQL, DMY'`);
+  await db.pool.query(`ALTER DATABASE ${db.name} SET IntervalStyle = 'sql_standard'`);
+  await db.pool.query(`ALTER DATABASE ${db.name} SET search_path = shadow`);
+  await db.pool.query(`CREATE SCHEMA shadow`);
+  await db.pool.query(`CREATE TABLE shadow.stream_state AS SELECT 'SHADOW' AS stream_id`);
   const pool = createPool(db.url, 1);
   try {
-    const { rows } = await pool.query<{ tz: string; day: string }>(
-      `SELECT current_setting('TimeZone') AS tz, (TIMESTAMPTZ '2026-12-03 02:00:00+00')::date::text AS day`,
+    const { rows } = await pool.query<Record<string, string>>(
+      `SELECT current_setting('TimeZone') AS tz, (TIMESTAMPTZ '2026-12-03 02:00:00+00')::date::text AS day,
+              (TIMESTAMP '2026-11-27 06:29:00')::text AS ts, (interval '1 day 2 hours')::text AS span,
+              current_schemas(false)::text AS path`,
     );
-    assert.deepEqual(rows[0], { tz: 'UTC', day: '2026-12-03' });
+    assert.deepEqual(rows[0], {
+      tz: 'UTC',
+      day: '2026-12-03',
+      ts: '2026-11-27 06:29:00',
+      span: '1 day 02:00:00',
+      path: '{public}',
+    });
+    const state = await pool.query(`SELECT count(*)::int AS n FROM stream_state WHERE stream_id = 'SHADOW'`);
+    assert.equal(state.rows[0].n, 0, 'the migrated table in public, not the shadow');
   } finally {
     await pool.end();
   }

@@ -21,7 +21,7 @@ import { hostname } from 'node:os';
 import { type Clock, type Job, PgBoss } from 'pg-boss';
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { withTransaction } from '../../db/index.ts';
+import { SESSION_OPTIONS, withTransaction } from '../../db/index.ts';
 import { errorMessage } from '../../errors.ts';
 import { type AlertSink, dagAlert } from './alerts.ts';
 import { addDays, dateRange, yesterday } from '../dates.ts';
@@ -117,6 +117,8 @@ export class DagOrchestrator {
     const t = options.tuning ?? {};
     this.boss = new PgBoss({
       connectionString: options.databaseUrl,
+      // The same session settings as rtsa's own pools (UTC, ISO dates, search_path).
+      options: SESSION_OPTIONS,
       schema: BOSS_SCHEMA,
       max: 4,
       application_name: `rtsa-dag ${this.id}`,
