@@ -61,7 +61,10 @@ export const SETTINGS = {
     env: 'DATABASE_URL',
     flag: 'database-url',
     kind: 'string',
-    doc: 'Postgres connection URL. Unset: rtsa starts an embedded Postgres in <data-dir>/postgres.',
+    doc:
+      'Postgres connection URL. Unset: rtsa starts an embedded Postgres in <data-dir>/postgres. Sessions set TimeZone=UTC, ' +
+      'DateStyle=ISO and search_path=public themselves, whatever the server or role says; a process holds up to 10 ' +
+      'connections (16 with the DAG roles), so size max_connections for the processes you run.',
     area: 'database',
     secret: true,
   },
