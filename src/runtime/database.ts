@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type pg from 'pg';
 import type { Config } from '../config/index.ts';
-import { ConfigError, StoreUnavailableError } from '../errors.ts';
+import { ConfigError, RtsaError, StoreUnavailableError } from '../errors.ts';
 import { createPool, migrate, startEmbeddedPostgres } from '../db/index.ts';
 
 export interface Database {
@@ -36,11 +36,7 @@ export async function openDatabase(config: Config, logger: Logger, poolSize = 10
   } catch (error) {
     await pool.end().catch(() => {});
     await stopEmbedded().catch(() => {});
-    const reason = (error as Error).message;
-    throw new StoreUnavailableError(
-      `cannot prepare the database: ${reason}. Check DATABASE_URL and that Postgres is running.`,
-      { cause: error },
-    );
+    throw databaseOpenError(error);
   }
   return {
     pool,
@@ -51,4 +47,29 @@ export async function openDatabase(config: Config, logger: Logger, poolSize = 10
       await stopEmbedded();
     },
   };
+}
+
+/**
+ * Why the database could not be prepared, said for what the user can do: a refused login, a
+ * missing database or a missing right is a setting to fix (no retry helps); anything else may be
+ * Postgres not running yet.
+ */
+function databaseOpenError(error: unknown): Error {
+  const reason = (error as Error).message;
+  const fix: Record<string, string> = {
+    '28P01': 'check the user and password in DATABASE_URL',
+    '28000': 'check the user in DATABASE_URL and pg_hba.conf',
+    '3D000': 'create it (createdb, owned by the role in DATABASE_URL) or fix the name in DATABASE_URL',
+    '42501': "rtsa's role must own its database (or have CREATE on it) to apply its migrations",
+    '53300': 'Postgres has no free connection: raise max_connections or stop other clients, then start again',
+  };
+  const code = error instanceof RtsaError ? error.reason : undefined;
+  const hint = code === undefined ? undefined : fix[code];
+  if (hint !== undefined && code !== '53300') {
+    return new ConfigError(`cannot prepare the database: ${reason}: ${hint}`, { cause: error });
+  }
+  return new StoreUnavailableError(
+    `cannot prepare the database: ${reason}. ${hint ?? 'Check DATABASE_URL and that Postgres is running'}.`,
+    { cause: error },
+  );
 }

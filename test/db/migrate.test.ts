@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { loadConfig } from '../../src/config/index.ts';
 import { loadMigrations, MIGRATION_SETS, migrate, migrateSet } from '../../src/db/index.ts';
+import { ConfigError } from '../../src/errors.ts';
+import { openDatabase } from '../../src/runtime/database.ts';
+import { silentLogger } from '../../src/telemetry/logger.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
 
 let db: TestDatabase;
@@ -51,4 +55,26 @@ test('a failing migration rolls back entirely', async () => {
     `SELECT 1 FROM information_schema.tables WHERE table_name = 'half_done'`,
   );
   assert.equal(rowCount, 0);
+});
+
+test('a refused login or a missing database is a setting to fix, said as such', async () => {
+  const open = (url: string) =>
+    openDatabase(loadConfig('migrate', [], { DATABASE_URL: url }).config, silentLogger());
+  const wrongPassword = new URL(db.url);
+  wrongPassword.password = 'not-the-password';
+  await assert.rejects(open(wrongPassword.toString()), (error: Error) => {
+    assert.ok(error instanceof ConfigError, String(error));
+    assert.match(
+      error.message,
+      /password authentication failed .*: check the user and password in DATABASE_URL$/,
+    );
+    return true;
+  });
+  const missing = new URL(db.url);
+  missing.pathname = '/no_such_database';
+  await assert.rejects(open(missing.toString()), (error: Error) => {
+    assert.ok(error instanceof ConfigError, String(error));
+    assert.match(error.message, /"no_such_database" does not exist: create it/);
+    return true;
+  });
 });
