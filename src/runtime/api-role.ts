@@ -4,7 +4,7 @@ import { Gauge, type Registry } from 'prom-client';
 import type { Bus } from '../bus/types.ts';
 import type { Config } from '../config/index.ts';
 import type { ProcessorHealth } from '../realtime/processor/index.ts';
-import { defaultPartitions } from './bus.ts';
+import { defaultPartitions, sinkWhenFree } from './bus.ts';
 import { watermarkLookup } from './watermark-lookup.ts';
 
 export interface ApiRole {
@@ -29,7 +29,7 @@ export async function startApiRole(deps: {
   // process serves alone (`rtsa serve` before any processor or lake writer ran on the log).
   await bus.ensureTopic(config.topic, defaultPartitions(config, bus));
   await bus.ensureTopic(config.commerceTopic, defaultPartitions(config, bus));
-  const sink = bus.sink();
+  const sink = await sinkWhenFree(bus);
   const app = await buildApi({
     pool,
     sink,

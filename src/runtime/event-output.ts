@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.ts';
 import { type EventOutput, httpOutput, sinkOutput } from '../generator/index.ts';
-import { defaultPartitions, openBus } from './bus.ts';
+import { defaultPartitions, openBus, sinkWhenFree } from './bus.ts';
 
 /** Where `generate` and `produce` send events: a running API (RTSA_API_URL), or the log itself. */
 export async function openEventOutput(
@@ -15,7 +15,7 @@ export async function openEventOutput(
   }
   const bus = await openBus(config, logger);
   await bus.ensureTopic(topic, defaultPartitions(config, bus));
-  const output = sinkOutput(bus.sink(), topic);
+  const output = sinkOutput(await sinkWhenFree(bus), topic);
   return {
     output,
     close: async () => {

@@ -242,6 +242,21 @@ describe('embedded log', () => {
     await assert.rejects(stat(path.join(dir, 'writer.lock')), { code: 'ENOENT' }, 'close releases the lock');
   });
 
+  test('a topic creation waits out a brief hold of the writer lock by another process', async () => {
+    // Roles started together on a fresh folder: one creates its topics while the other starts.
+    const dir = await tempDir();
+    const first = openBus(dir);
+    first.sink();
+    const second = openBus(dir);
+    const waiting = second.ensureTopic('made-by-first', 1);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await first.ensureTopic('made-by-first', 3);
+    await first.close();
+    assert.deepEqual(await waiting, { name: 'made-by-first', partitions: 3 }, 'the topic the other made');
+    assert.deepEqual(await second.ensureTopic('mine', 2), { name: 'mine', partitions: 2 });
+    await second.close();
+  });
+
   test('a second EmbeddedBus in the same process cannot write either', async () => {
     const dir = await tempDir();
     const first = openBus(dir);

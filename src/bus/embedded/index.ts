@@ -49,6 +49,9 @@ import { EmbeddedSource, type SourceContext } from './embedded-source.ts';
 import { WriterLock } from './lock.ts';
 import { type LocalPartitionView, PartitionLog } from './partition-log.ts';
 import { type EncodedBatch, encodeRecords } from './record-format.ts';
+
+/** How long a topic creation waits for another process's brief hold of the writer lock. */
+const LOCK_WAIT_MS = 5_000;
 import { SharedLogView } from './shared-view.ts';
 import { isNotFound, listSegments, segmentPath } from './segment.ts';
 import {
@@ -211,7 +214,25 @@ export class EmbeddedBus implements Bus {
     this.assertOpen();
     const existing = await this.topicMeta(name);
     if (existing) return { name, partitions: existing.partitions };
-    this.acquireLock();
+    // Another process may hold the writer lock for a moment to create topics itself (roles started
+    // together on a fresh folder): wait for it, and take its topic if it made this one.
+    for (const started = Date.now(); this.lock === undefined; ) {
+      try {
+        this.acquireLock();
+      } catch (error) {
+        if (
+          !(error instanceof RtsaError && error.code === 'LOG_LOCKED') ||
+          Date.now() - started > LOCK_WAIT_MS
+        )
+          throw error;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        const made = await readTopicMeta(this.dir, name);
+        if (made) {
+          this.topics.set(name, made);
+          return { name, partitions: made.partitions };
+        }
+      }
+    }
     let creating = this.creating.get(name);
     if (!creating) {
       creating = (async () => {
