@@ -228,7 +228,7 @@ const invalid = (
  * Decodes and validates raw bytes (a topic message, an HTTP body line, a file line). Never
  * throws: an invalid input gives `{ok: false, reason, field, detail}`.
  */
-export function parseCommerceEvent(raw: Buffer | string): CommerceParseResult {
+export function parseCommerceEvent(raw: Buffer | string, maxDepth = MAX_JSON_DEPTH): CommerceParseResult {
   let text: string;
   let escapes: boolean;
   if (typeof raw === 'string') {
@@ -252,19 +252,23 @@ export function parseCommerceEvent(raw: Buffer | string): CommerceParseResult {
   } catch (error) {
     return invalid('malformed_json', null, (error as Error).message);
   }
-  return validateCommerceEvent(value, escapes);
+  return validateCommerceEvent(value, escapes, maxDepth);
 }
 
 /**
  * Validates an already-decoded JSON value. `mayHoldEscapes: false` skips the lone-surrogate and
  * NUL walk: pass it only when the JSON text had no `\u` escape (raw UTF-8 cannot encode either).
  */
-export function validateCommerceEvent(value: unknown, mayHoldEscapes = true): CommerceParseResult {
+export function validateCommerceEvent(
+  value: unknown,
+  mayHoldEscapes = true,
+  maxDepth = MAX_JSON_DEPTH,
+): CommerceParseResult {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return invalid('not_an_object', null, `expected a JSON object, got ${kindOf(value)}`);
   }
   // First: everything after this (messages, the payload's JSON in the lake) may walk the value.
-  const deep = tooDeepPath(value);
+  const deep = tooDeepPath(value, maxDepth);
   if (deep !== undefined) {
     // Named as the other reasons name fields: the top-level one, or `payload.<name>`.
     const [top = '', inner] = deep.split(/[.[]/);
@@ -272,7 +276,7 @@ export function validateCommerceEvent(value: unknown, mayHoldEscapes = true): Co
     return invalid(
       field.startsWith('payload') ? 'invalid_payload' : 'invalid_field',
       field,
-      `${field}: nested more than ${MAX_JSON_DEPTH} levels deep`,
+      `${field}: nested more than ${maxDepth} levels deep`,
     );
   }
   if (!envelopeValidator.Check(value)) return describeEnvelopeError(value as Record<string, unknown>);

@@ -21,7 +21,7 @@ import { LocalLakeStore } from '../../src/lakehouse/lake-store/index.ts';
 import { LakeCommitLog } from '../../src/lakehouse/lake-writer/commit-log.ts';
 import { LakeWriter } from '../../src/lakehouse/lake-writer/lake-writer.ts';
 import { openDuckDB, sqlString } from '../../src/lakehouse/parquet/duckdb.ts';
-import { sessionIdOf, silverLayer } from '../../src/lakehouse/silver/silver-layer.ts';
+import { SILVER_EVENTS_PATH, sessionIdOf, silverLayer } from '../../src/lakehouse/silver/silver-layer.ts';
 import { silentLogger } from '../../src/telemetry/logger.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
 
@@ -509,4 +509,73 @@ test('an event stamped far ahead of its arrival is a future_ts dead letter, not 
   // Only u2's event is held: the replay starts at its record, not at the year-2199 one.
   assert.equal(out.replayOffset, 1);
   assert.equal((out.state as Record<string, unknown>).heldMinTs, at(4));
+});
+
+test('a replay judges what an older rtsa read by its rules: an event it held is written, not lost', () => {
+  // rtsa before rules 2 took a commerce event stamped 20 minutes ahead of its arrival (now a
+  // future_ts dead letter) and held it in an open session when it stopped: its last commit's
+  // state has no `rules`. The upgraded writer replays that record: it must end in silver (or the
+  // dead letters), and stay so through a second restart.
+  const arrival = Date.parse('2026-12-05T04:00:00Z');
+  const at = (minutes: number) => (arrival + minutes * 60_000) * 1000;
+  const record = (offset: number, user: string, micros: number, arrivedMs = arrival) => ({
+    partition: 0,
+    offset,
+    key: user,
+    value: event(user, micros),
+    timestamp: arrivedMs,
+  });
+  // And one nested 70 levels deep (now over the 64-level limit), which that rtsa took too.
+  let deep: unknown = 'bottom';
+  for (let i = 0; i < 70; i++) deep = [deep];
+  const read = [
+    record(0, 'u1', at(20)),
+    record(1, 'u2', at(0)),
+    { ...record(2, 'u4', at(1)), value: eventLine('deep-1', at(1), { user: 'u4', extra: { deep } }) },
+  ];
+  const layer = silverLayer({
+    topic: TOPIC,
+    allowedLatenessMs: LATENESS_MS,
+    sessionGapMs: GAP_MS,
+    idleTimeoutMs: 60_000,
+    maxFutureSkewMs: 5 * 60_000,
+  });
+  const first = layer.open({
+    partition: 0,
+    epoch: 2,
+    committedOffset: 3,
+    replayOffset: 0,
+    state: { replayMaxTs: null, idleMarks: [] },
+    unpublished: [],
+  });
+  for (const r of read) first.replay!(r, arrival);
+  const between = first.take(arrival);
+  assert.equal(between.files.length, 0, 'both sessions are still open');
+  assert.equal(between.replayOffset, 0);
+  assert.deepEqual(
+    [
+      (between.state as Record<string, unknown>).rules,
+      (between.state as Record<string, unknown>).legacyBefore,
+    ],
+    [2, 3],
+  );
+
+  // Restarted again from that state; then a much later event closes both sessions.
+  const second = layer.open({
+    partition: 0,
+    epoch: 3,
+    committedOffset: 3,
+    replayOffset: between.replayOffset,
+    state: between.state,
+    unpublished: [],
+  });
+  for (const r of read) second.replay!(r, arrival);
+  const later = arrival + 300 * 60_000;
+  second.ingest(record(3, 'u3', later * 1000, later), later);
+  const out = second.take(later);
+  const rows = (prefix: string) =>
+    out.files.filter((f) => f.key.startsWith(prefix)).reduce((n, f) => n + f.rows, 0);
+  assert.equal(rows(`${SILVER_EVENTS_PATH}/`), 3, "u1's, u2's and u4's held events are written");
+  assert.equal(rows('dead-letter-queue/'), 0);
+  assert.equal((out.state as Record<string, unknown>).legacyBefore, undefined, 'past the old records');
 });

@@ -67,7 +67,24 @@ interface SilverState {
    * Its watermark stays unset (a history sent later is not late), and it holds nothing.
    */
   empty?: boolean;
+  /** The rules this state was made under (see SILVER_RULES); absent: 1. */
+  rules?: number;
+  /**
+   * Records before this offset were read under rules 1 (an older rtsa): the replay judges them
+   * by those rules (see fold). Kept while the replay offset is below it.
+   */
+  legacyBefore?: number;
 }
+
+/**
+ * The version of silver's per-record rules. A replay must judge the records it re-reads as the
+ * run that first read them did: an event that run accepted and still held in an open session
+ * has no output yet, and rejecting it on replay (without a dead letter, which replays never
+ * write) would lose it. 1: before the future_ts rule and the 64-level nesting limit; 2: with both.
+ */
+export const SILVER_RULES = 2;
+/** The nesting an event of rules 1 is judged with on replay: deep enough for what it took. */
+const RULES_1_MAX_DEPTH = 1_000;
 
 interface Held {
   offset: number;
@@ -136,6 +153,8 @@ class SilverPartition implements LayerPartition {
   private dirty = false;
   private idleCommits = 0;
   private emptyMarked = false;
+  /** See SilverState.legacyBefore. */
+  private readonly legacyBefore: number;
 
   constructor(claim: WriterClaim, settings: SilverSettings, counters: SilverCounters | undefined) {
     this.claim = claim;
@@ -144,6 +163,13 @@ class SilverPartition implements LayerPartition {
     const state = (claim.state ?? { replayMaxTs: null, idleMarks: [] }) as SilverState;
     this.maxTs = state.replayMaxTs ?? NONE;
     this.idleMarks = state.idleMarks ?? [];
+    // A state of rules 1: everything it committed past was read under them.
+    this.legacyBefore =
+      claim.state === null || claim.state === undefined
+        ? 0
+        : (state.rules ?? 1) < 2
+          ? claim.committedOffset
+          : (state.legacyBefore ?? 0);
     this.position = claim.replayOffset;
     this.caughtUp = claim.replayOffset >= claim.committedOffset;
     if (this.caughtUp) this.finishReplay();
@@ -183,7 +209,9 @@ class SilverPartition implements LayerPartition {
   private fold(record: BusRecord, emit: boolean, nowMs: number): void {
     this.applyIdleMarks(record.offset);
     this.position = record.offset + 1;
-    const parsed = parseCommerceEvent(record.value);
+    // Replayed records of an older run are judged by its rules (see SILVER_RULES).
+    const legacy = !emit && record.offset < this.legacyBefore;
+    const parsed = parseCommerceEvent(record.value, legacy ? RULES_1_MAX_DEPTH : undefined);
     if (!parsed.ok) {
       if (emit) {
         this.deadLetters.push({ record, reason: parsed.reason, detail: parsed.detail, rejectedAtMs: nowMs });
@@ -193,7 +221,7 @@ class SilverPartition implements LayerPartition {
     }
     const ts = parsed.timestampMicros;
     const skew = this.settings.maxFutureSkewMs;
-    if (skew !== undefined && ts > (record.timestamp + skew) * MICROS_PER_MS) {
+    if (skew !== undefined && !legacy && ts > (record.timestamp + skew) * MICROS_PER_MS) {
       if (emit) {
         this.deadLetters.push({
           record,
@@ -362,6 +390,8 @@ class SilverPartition implements LayerPartition {
       watermark: Number.isFinite(watermark) ? watermark : null,
       heldMinTs: Number.isFinite(heldMinTs) ? heldMinTs : null,
       ...(this.position === 0 ? { empty: true } : {}),
+      rules: SILVER_RULES,
+      ...(replayOffset < this.legacyBefore ? { legacyBefore: this.legacyBefore } : {}),
     };
     return { files, replayOffset, state };
   }
