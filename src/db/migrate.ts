@@ -65,13 +65,17 @@ function realtimeSet(): MigrationSet {
 /** Applied versions per set, e.g. `{ realtime: [3] }` (empty lists when there was nothing to do). */
 export type MigrationResult = Record<string, number[]>;
 
-/** Applies every set's pending migrations, set after set. */
+/**
+ * Applies every set's pending migrations, set after set. `onNewer` hears of a set whose ledger
+ * holds versions this rtsa does not know (a newer rtsa migrated the database).
+ */
 export async function migrate(
   pool: pg.Pool,
   sets: readonly MigrationSet[] = MIGRATION_SETS,
+  onNewer?: (set: string, versions: number[]) => void,
 ): Promise<MigrationResult> {
   const result: MigrationResult = {};
-  for (const set of sets) result[set.name] = await migrateSet(pool, set);
+  for (const set of sets) result[set.name] = await migrateSet(pool, set, undefined, onNewer);
   return result;
 }
 
@@ -83,6 +87,7 @@ export async function migrateSet(
   pool: pg.Pool,
   set: MigrationSet,
   migrations?: Migration[],
+  onNewer?: (set: string, versions: number[]) => void,
 ): Promise<number[]> {
   const all = migrations ?? (await loadMigrations(set));
   const schema = quoteIdent(set.schema);
@@ -101,6 +106,9 @@ export async function migrateSet(
       `SELECT version FROM ${schema}.schema_migrations`,
     );
     const done = new Set(rows.map((r) => r.version));
+    const known = new Set(all.map((m) => m.version));
+    const newer = [...done].filter((v) => !known.has(v)).sort((a, b) => a - b);
+    if (newer.length > 0) onNewer?.(set.name, newer);
     for (const m of all) {
       if (done.has(m.version)) continue;
       await client.query('BEGIN');

@@ -97,7 +97,15 @@ export async function runDoctor(config: Config, options: DoctorOptions, io: OpsI
           applied: sets.reduce((n, s) => n + s.applied, 0),
           known: sets.reduce((n, s) => n + s.known, 0),
         };
-        if (m.applied < m.known) {
+        const ahead = sets.filter((s) => s.applied > s.known).map((s) => s.set);
+        if (ahead.length > 0) {
+          report({
+            status: 'warn',
+            name: 'Postgres',
+            detail: `reachable, ${m.applied}/${m.known} migrations applied: a newer rtsa migrated ${ahead.join(', ')}`,
+            hint: 'this rtsa is older than the database: upgrade it to the version that migrated the database',
+          });
+        } else if (m.applied < m.known) {
           report({
             status: 'fail',
             name: 'Postgres',

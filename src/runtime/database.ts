@@ -30,7 +30,13 @@ export async function openDatabase(config: Config, logger: Logger, poolSize = 10
   }
   const pool = createPool(url, poolSize);
   try {
-    const applied = await migrate(pool);
+    const applied = await migrate(pool, undefined, (set, versions) =>
+      logger.warn(
+        { set, versions },
+        `the database has ${set} migration(s) ${versions.join(', ')}, which this rtsa does not know: a newer rtsa ` +
+          'migrated it. Run that version (an older one may not keep its new tables up to date)',
+      ),
+    );
     if (Object.values(applied).some((versions) => versions.length > 0))
       logger.info({ applied }, 'database migrated');
   } catch (error) {

@@ -78,3 +78,16 @@ test('a refused login or a missing database is a setting to fix, said as such', 
     return true;
   });
 });
+
+test('a database migrated by a newer rtsa is said (its versions this one does not know)', async () => {
+  await db.pool.query(
+    `INSERT INTO warehouse.schema_migrations (version, name) VALUES (999, 'from_the_future')`,
+  );
+  try {
+    const heard: [string, number[]][] = [];
+    await migrate(db.pool, MIGRATION_SETS, (set, versions) => heard.push([set, versions]));
+    assert.deepEqual(heard, [['warehouse', [999]]]);
+  } finally {
+    await db.pool.query('DELETE FROM warehouse.schema_migrations WHERE version = 999');
+  }
+});
