@@ -227,7 +227,11 @@ export const SummarySchema = Type.Object({
   active_users: Type.Object({
     date: Nullable(Type.String({ format: 'date', description: 'The newest day in the mart.' })),
     count: Count('daily_active_users of that day (0 when the mart is empty).'),
-    previous: Nullable(Count('The day before, for the trend.')),
+    previous: Nullable(
+      Count(
+        'Active users on the calendar day before date (0: none that day; null: the mart has no older day).',
+      ),
+    ),
   }),
   churn: Type.Object({
     high: Count('Users at high churn risk (30+ days).'),

@@ -103,7 +103,7 @@ export class SummaryService {
       active_users: {
         date: newest?.activity_date ?? null,
         count: newest?.count ?? 0,
-        previous: totals?.newestDays[1]?.count ?? null,
+        previous: dayBefore(totals?.newestDays),
       },
       churn: totals?.churn ?? { high: 0, medium: 0, low: 0 },
       feed: {
@@ -219,4 +219,19 @@ function writersCheck(
     level: 'ok',
     detail: `${[...writers.keys()].sort().join(', ')}: last commit ${Math.max(0, Math.round((now - newest) / 1000))} s ago`,
   };
+}
+
+/**
+ * Active users on the calendar day before the newest one: 0 when the mart has an older day but
+ * none that day (a day without activity has no row), null when it has no older day at all.
+ */
+export function dayBefore(
+  days: readonly { activity_date: string; count: number }[] | undefined,
+): number | null {
+  const [newest, older] = days ?? [];
+  if (newest === undefined || older === undefined) return null;
+  const before = new Date(Date.parse(`${newest.activity_date}T00:00:00Z`) - 86_400_000)
+    .toISOString()
+    .slice(0, 10);
+  return older.activity_date === before ? older.count : 0;
 }

@@ -8,10 +8,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
+import { addDays } from '../../../src/lakehouse/dates.ts';
 import { queueRuns } from '../../../src/lakehouse/orchestration/index.ts';
 import { qualityReport, saveQualityRun } from '../../../src/lakehouse/quality/index.ts';
 import { ensureKpiIndexes, kpiApi, postgresPipelineHistory } from '../../../src/lakehouse/serving/index.ts';
 import { selectChurnRisk, selectTopRevenue } from '../../../src/lakehouse/serving/kpi-read-model.ts';
+import { dayBefore } from '../../../src/lakehouse/serving/kpi-summary.ts';
 import { silentLogger } from '../../../src/telemetry/logger.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/postgres.ts';
 import { buildTestApi } from '../../realtime/api/fixtures.ts';
@@ -181,7 +183,10 @@ for (const [mode, headRows] of [
       assert.deepEqual(s.active_users, {
         date: LAST_DAY,
         count: marts.dau.at(-1)?.daily_active_users,
-        previous: marts.dau.at(-2)?.daily_active_users,
+        // The calendar day before (0 when it had no activity, so no row).
+        previous:
+          marts.dau.find((d) => d.activity_date === addDays(LAST_DAY, -1))?.daily_active_users ??
+          (marts.dau.length > 1 ? 0 : null),
       });
       const count = (level: string) => marts.churn.filter((c) => c.churn_risk_level === level).length;
       assert.deepEqual(s.churn, { high: count('high'), medium: count('medium'), low: count('low') });
@@ -509,4 +514,13 @@ describe('KPI query plans at scale', () => {
     }
     assert.deepEqual(bad, []);
   });
+});
+
+test("the summary's trend compares with the calendar day before, not the last day with activity", () => {
+  const day = (activity_date: string, count: number) => ({ activity_date, count });
+  assert.equal(dayBefore([day('2026-12-04', 5), day('2026-12-03', 4)]), 4);
+  assert.equal(dayBefore([day('2026-12-04', 5), day('2026-12-01', 3)]), 0, 'no row on 12-03: nobody active');
+  assert.equal(dayBefore([day('2026-03-01', 5), day('2026-02-28', 2)]), 2, 'across a month end');
+  assert.equal(dayBefore([day('2026-12-04', 5)]), null, 'nothing older to compare with');
+  assert.equal(dayBefore([]), null);
 });

@@ -24,6 +24,9 @@ const fmtClock = new Intl.DateTimeFormat(undefined, {
 });
 const fmtDay = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric', timeZone: 'UTC' });
 
+const SEEN_MAX = 1000;
+const GET_TIMEOUT_MS = 10_000;
+
 const state = {
   source: null,
   retryMs: 1000,
@@ -33,12 +36,22 @@ const state = {
   chartsAt: 0,
   charts: null,
   dau: null,
+  /** state.dau with the days without activity filled in (the chart's points). */
+  dauDays: [],
   revenue: null,
+  seen: new Set(),
+  seenOrder: [],
   summaryOk: false,
 };
 
 async function getJson(url) {
-  const response = await fetch(url, { headers: { accept: 'application/json' } });
+  // A request that cannot even start (six tabs of these pages hold every connection the browser
+  // allows per host, each its live feed) fails after a while instead of freezing the figures
+  // under a "Live" badge.
+  const response = await fetch(url, {
+    headers: { accept: 'application/json' },
+    signal: AbortSignal.timeout(GET_TIMEOUT_MS),
+  });
   const body = await response.json().catch(() => null);
   if (!response.ok) {
     const error = new Error(body?.message ?? `HTTP ${response.status}`);
@@ -297,11 +310,23 @@ function makeChart(el, caption, options) {
       legend: { show: false },
       cursor: { y: false, drag: { x: false, y: false }, points: { size: 7, fill: color } },
       scales: {
-        x: { time: false, range: (_u, min, max) => [min - options.pad, max + options.pad] },
+        // No data: a range of its own (uPlot's would be around 0, the epoch for a time axis).
+        x: {
+          time: false,
+          range: (_u, min, max) =>
+            min === null || max === null ? [0, 1] : [min - options.pad, max + options.pad],
+        },
         y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.12 : 1] },
       },
       axes: [
-        { ...axis, size: 32, space: 60, values: (_u, ticks) => ticks.map(options.xLabel) },
+        // Ticks on whole units only (a day, a rank), so a label stands under its point.
+        {
+          ...axis,
+          size: 32,
+          space: 60,
+          incrs: [1, 2, 3, 5, 7, 10, 14, 20, 30, 50, 100],
+          values: (_u, ticks) => ticks.map(options.xLabel),
+        },
         { ...axis, size: 52, values: (_u, ticks) => ticks.map(options.yLabel) },
       ],
       series: [
@@ -347,11 +372,15 @@ function ensureCharts() {
     dau: makeChart(dauEl, $('dau-value'), {
       color: '--viewers',
       label: 'Daily active users',
-      pad: 43200,
-      xLabel: (t) => fmtDay.format(new Date(t * 1000)),
+      // x is the day's index in state.dauDays (days without activity included, at 0).
+      pad: 0.5,
+      xLabel: (i) => {
+        const day = Number.isInteger(i) ? state.dauDays[i] : undefined;
+        return day ? fmtDay.format(new Date(`${day.activity_date}T00:00:00Z`)) : '';
+      },
       yLabel: (v) => fmtCompact.format(v),
       hover: (i) => {
-        const r = state.dau?.[i];
+        const r = state.dauDays[i];
         return r
           ? `${r.activity_date} · ${fmtInt.format(r.daily_active_users)} users · ${fmtInt.format(r.total_events)} events`
           : '';
@@ -362,7 +391,7 @@ function ensureCharts() {
       label: 'Revenue',
       bars: true,
       pad: 0.6,
-      xLabel: (v) => (Number.isInteger(v) ? `#${v}` : ''),
+      xLabel: (v) => (Number.isInteger(v) && v >= 1 && v <= (state.revenue?.length ?? 0) ? `#${v}` : ''),
       yLabel: (v) => `$${fmtCompact.format(v)}`,
       hover: (i) => {
         const r = state.revenue?.[i];
@@ -383,15 +412,31 @@ const resizer = new ResizeObserver(() => {
   }
 });
 
+/** The mart's rows (days with activity) with the days between them at 0, oldest first. */
+function everyDay(rows) {
+  if (rows.length === 0) return [];
+  const byDay = new Map(rows.map((r) => [r.activity_date, r]));
+  const out = [];
+  const last = Date.parse(`${rows[rows.length - 1].activity_date}T00:00:00Z`);
+  for (let t = Date.parse(`${rows[0].activity_date}T00:00:00Z`); t <= last; t += 86_400_000) {
+    const day = new Date(t).toISOString().slice(0, 10);
+    out.push(byDay.get(day) ?? { activity_date: day, daily_active_users: 0, total_events: 0 });
+  }
+  return out;
+}
+
 function drawCharts() {
   const charts = ensureCharts();
   if (state.dau !== null) {
     const rows = state.dau;
+    state.dauDays = everyDay(rows);
     const newest = rows[rows.length - 1];
     charts.dau.update(
-      rows.map((r) => Date.parse(`${r.activity_date}T00:00:00Z`) / 1000),
-      rows.map((r) => r.daily_active_users),
-      newest ? `${newest.activity_date} · ${fmtInt.format(newest.daily_active_users)}` : '',
+      state.dauDays.map((_r, i) => i),
+      state.dauDays.map((r) => r.daily_active_users),
+      newest
+        ? `${newest.activity_date} · ${fmtInt.format(newest.daily_active_users)}`
+        : 'no activity in the marts yet',
     );
     charts.dau.el.setAttribute(
       'aria-label',
@@ -468,16 +513,38 @@ function feedItem(e) {
   badge.textContent = TYPE_NAMES[e.event_type] ?? e.event_type;
   const who = document.createElement('span');
   who.className = 'feed-who mono';
-  who.textContent = `${e.user_id} · ${e.device_type}`;
-  const what = document.createElement('span');
+  // The user id isolated: right-to-left text or a stray direction override in it must not
+  // reorder the device beside it.
+  const user = document.createElement('bdi');
+  user.textContent = e.user_id;
+  who.append(user, ` · ${e.device_type}`);
+  who.title = `${e.user_id} · ${e.device_type}`;
+  const what = document.createElement('bdi');
   what.className = 'feed-what';
-  what.textContent = `${describe(e)} · ${fmtClock.format(new Date(e.timestamp))}`;
-  li.append(badge, who, what);
+  what.textContent = describe(e);
+  what.title = what.textContent;
+  const time = document.createElement('span');
+  time.className = 'feed-time';
+  time.textContent = fmtClock.format(new Date(e.timestamp));
+  li.append(badge, who, what, time);
   li.dataset.eventId = e.event_id;
   return li;
 }
 
-function addEvents(events) {
+/**
+ * Whether the feed showed `id` already (remembering the last SEEN_MAX): a reconnection's `recent`
+ * frame repeats the newest events, which must not show twice.
+ */
+function seenBefore(id) {
+  if (state.seen.has(id)) return true;
+  state.seen.add(id);
+  state.seenOrder.push(id);
+  if (state.seenOrder.length > SEEN_MAX) state.seen.delete(state.seenOrder.shift());
+  return false;
+}
+
+function addEvents(all) {
+  const events = all.filter((e) => !seenBefore(e.event_id));
   if (events.length === 0) return;
   const list = $('feed-list');
   for (const empty of list.querySelectorAll('li.empty')) empty.remove();
