@@ -194,6 +194,14 @@ test('rtsa lake: Ctrl-C while Postgres is gone stops it; the next start writes t
   await until('bronze to commit the first records', async () =>
     (await lakeCommitted(db.pool, 'bronze')) === 1000 ? true : undefined,
   );
+  // And to move them into place: Postgres gone during that step, the writer retries the move
+  // (not a commit) first, which is not what this test is about.
+  await until('the committed files moved into place', async () => {
+    const { rows } = await db.pool.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM lake.files WHERE NOT published',
+    );
+    return rows[0]!.n === 0 ? true : undefined;
+  });
   await proxy.down();
   await send(messages.slice(1000));
   await until(
