@@ -49,9 +49,6 @@ import { EmbeddedSource, type SourceContext } from './embedded-source.ts';
 import { WriterLock } from './lock.ts';
 import { type LocalPartitionView, PartitionLog } from './partition-log.ts';
 import { type EncodedBatch, encodeRecords } from './record-format.ts';
-
-/** How long a topic creation waits for another process's brief hold of the writer lock. */
-const LOCK_WAIT_MS = 5_000;
 import { SharedLogView } from './shared-view.ts';
 import { isNotFound, listSegments, segmentPath } from './segment.ts';
 import {
@@ -62,6 +59,9 @@ import {
   validatePartitionCount,
   validateTopicName,
 } from './topic-meta.ts';
+
+/** How long a topic creation waits for another process's brief hold of the writer lock. */
+const LOCK_WAIT_MS = 5_000;
 
 export { EmbeddedSource } from './embedded-source.ts';
 
