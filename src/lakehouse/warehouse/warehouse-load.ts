@@ -200,6 +200,8 @@ async function reloadWithNothingNew(options: LoadOptions, date: string): Promise
       options.pool,
       async (client) => {
         await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [LOCK]);
+        // A killed load's stage tables go here too, not only on the full path.
+        await dropAbandonedStages(client);
         // A rate edited in dim_currency since: the full path applies it.
         if ((await rateEdits(client)).length > 0) return undefined;
         await client.query(SQL.reloadKeys);

@@ -396,6 +396,20 @@ test('a load that fails while staging changes nothing and leaves no stage tables
   }
 });
 
+test("a killed load's stage tables are dropped by the next load, also when it has nothing new", async () => {
+  const { pool } = await freshDb();
+  await load(pool, [DAYS[0]!]);
+  // What a load killed after its second connection committed its stage tables leaves.
+  await pool.query('CREATE SCHEMA rtsa_load_999999_dead');
+  await pool.query('CREATE TABLE rtsa_load_999999_dead.stg_events (x int)');
+  const [again] = await load(pool, [DAYS[0]!]);
+  assert.equal(again!.newEvents, 0, 'the re-load found nothing new');
+  const { rows } = await pool.query(
+    "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, 'rtsa_load_')",
+  );
+  assert.deepEqual(rows, []);
+});
+
 test('a date loaded before its late rows came: the re-load adds them, as one load of all would', async () => {
   // A copy of the lake in which the second date's silver files hold only some of their rows.
   const partial = await mkdtemp(path.join(tmpdir(), 'rtsa-wh-partial-'));
