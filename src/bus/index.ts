@@ -1,4 +1,5 @@
 export { BackOff } from './back-off.ts';
+export { whileLogLocked } from './embedded/lock.ts';
 export { partitionForKey } from './partitioner.ts';
 export type {
   Bus,

@@ -5,24 +5,19 @@ import { storeError } from './errors.ts';
 // bigint columns (offsets, µs timestamps) fit in a double: read them as numbers, not strings.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
-// `timestamp` (without time zone) columns hold UTC wall-clock times (the warehouse's, as the seed's
-// DDL has them). node-pg reads them in the process's own zone (TZ), which shifted every such time
-// by the local offset; read them as UTC, through the `timestamptz` parser.
+// `timestamp` (without time zone) and `date` columns hold UTC wall-clock times and days (the
+// warehouse's, as the seed's DDL has them). node-pg reads them in the process's own zone (TZ), which
+// shifted every such time by the local offset (a day read back under UTC+14 was the day before);
+// read them as UTC, through the `timestamptz` parser, with `time` added to a date.
 const parseTimestamptz = pg.types.getTypeParser(pg.types.builtins.TIMESTAMPTZ);
-pg.types.setTypeParser(pg.types.builtins.TIMESTAMP, (v: string) =>
+const asUtc = (v: string, time = '') =>
   v === 'infinity' || v === '-infinity'
     ? parseTimestamptz(v)
     : v.endsWith(' BC')
-      ? parseTimestamptz(`${v.slice(0, -3)}+00 BC`)
-      : parseTimestamptz(`${v}+00`),
-);
-// A `date` likewise: midnight UTC of that day (node-pg makes it local midnight, so under TZ=UTC+14
-// a day read back and printed as ISO was the day before).
-pg.types.setTypeParser(pg.types.builtins.DATE, (v: string) =>
-  v === 'infinity' || v === '-infinity' || v.endsWith(' BC')
-    ? parseTimestamptz(v.endsWith(' BC') ? `${v.slice(0, -3)} 00:00:00+00 BC` : v)
-    : parseTimestamptz(`${v} 00:00:00+00`),
-);
+      ? parseTimestamptz(`${v.slice(0, -3)}${time}+00 BC`)
+      : parseTimestamptz(`${v}${time}+00`);
+pg.types.setTypeParser(pg.types.builtins.TIMESTAMP, (v: string) => asUtc(v));
+pg.types.setTypeParser(pg.types.builtins.DATE, (v: string) => asUtc(v, ' 00:00:00'));
 
 /** Settings every session of rtsa's starts with (see createPool). */
 export const SESSION_OPTIONS =

@@ -80,6 +80,7 @@ export const STREAM_DEAD_LETTER_REASONS = [
   'late',
   'unstorable',
 ] as const;
+export type StreamDeadLetterReason = (typeof STREAM_DEAD_LETTER_REASONS)[number];
 
 export type ParseResult =
   | { ok: true; value: ParsedStreamEvent }

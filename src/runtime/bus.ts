@@ -1,8 +1,8 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { whileLogLocked } from '../bus/index.ts';
 import type { Bus, Sink, TopicInfo } from '../bus/types.ts';
 import type { Config } from '../config/index.ts';
-import { RtsaError } from '../errors.ts';
 
 /** Kafka when KAFKA_BROKERS is set, else the embedded log in <data-dir>/log. */
 export async function openBus(config: Config, logger: Logger): Promise<Bus> {
@@ -54,19 +54,7 @@ export async function ensureConfiguredTopic(
   return info;
 }
 
-/**
- * `bus.sink()`, waiting up to `waitMs` while another process holds the embedded log's writer lock
- * for a moment (a processor or lake writer creating topics as it starts beside this one). A
- * process that keeps the lock (another API) still fails, with its message, after the wait.
- */
-export async function sinkWhenFree(bus: Bus, waitMs = 5_000): Promise<Sink> {
-  for (const started = Date.now(); ; ) {
-    try {
-      return bus.sink();
-    } catch (error) {
-      if (!(error instanceof RtsaError && error.code === 'LOG_LOCKED') || Date.now() - started > waitMs)
-        throw error;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
+/** `bus.sink()`, waiting out another process's brief hold of the embedded log's writer lock. */
+export function sinkWhenFree(bus: Bus): Promise<Sink> {
+  return whileLogLocked(() => bus.sink());
 }

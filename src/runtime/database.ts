@@ -62,20 +62,21 @@ export async function openDatabase(config: Config, logger: Logger, poolSize = 10
  */
 function databaseOpenError(error: unknown): Error {
   const reason = (error as Error).message;
-  const fix: Record<string, string> = {
-    '28P01': 'check the user and password in DATABASE_URL',
-    '28000': 'check the user in DATABASE_URL and pg_hba.conf',
-    '3D000': 'create it (createdb, owned by the role in DATABASE_URL) or fix the name in DATABASE_URL',
-    '42501': "rtsa's role must own its database (or have CREATE on it) to apply its migrations",
-    '53300': 'Postgres has no free connection: raise max_connections or stop other clients, then start again',
-  };
   const code = error instanceof RtsaError ? error.reason : undefined;
-  const hint = code === undefined ? undefined : fix[code];
-  if (hint !== undefined && code !== '53300') {
-    return new ConfigError(`cannot prepare the database: ${reason}: ${hint}`, { cause: error });
-  }
-  return new StoreUnavailableError(
-    `cannot prepare the database: ${reason}. ${hint ?? 'Check DATABASE_URL and that Postgres is running'}.`,
-    { cause: error },
-  );
+  const fix = code === undefined ? undefined : SETTING_FIXES[code];
+  if (fix !== undefined)
+    return new ConfigError(`cannot prepare the database: ${reason}: ${fix}`, { cause: error });
+  const hint =
+    code === '53300'
+      ? 'Postgres has no free connection: raise max_connections or stop other clients, then start again'
+      : 'Check DATABASE_URL and that Postgres is running';
+  return new StoreUnavailableError(`cannot prepare the database: ${reason}. ${hint}.`, { cause: error });
 }
+
+/** What to fix for the Postgres errors (SQLSTATE) that no retry helps. */
+const SETTING_FIXES: Record<string, string> = {
+  '28P01': 'check the user and password in DATABASE_URL',
+  '28000': 'check the user in DATABASE_URL and pg_hba.conf',
+  '3D000': 'create it (createdb, owned by the role in DATABASE_URL) or fix the name in DATABASE_URL',
+  '42501': "rtsa's role must own its database (or have CREATE on it) to apply its migrations",
+};

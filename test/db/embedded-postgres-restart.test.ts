@@ -14,6 +14,7 @@ import { after, test } from 'node:test';
 import pg from 'pg';
 import { startEmbeddedPostgres } from '../../src/db/index.ts';
 import { silentLogger } from '../../src/telemetry/logger.ts';
+import { postgresAnswers } from '../helpers/postgres.ts';
 
 let dataDir: string | undefined;
 after(async () => {
@@ -22,20 +23,6 @@ after(async () => {
 
 async function postmasterPid(dir: string): Promise<number> {
   return Number((await readFile(path.join(dir, 'postgres', 'postmaster.pid'), 'utf8')).split('\n')[0]);
-}
-
-async function answers(url: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1_000 });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-    await client.query('SELECT 1');
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => {});
-  }
 }
 
 test('a killed embedded Postgres is started again on its port; a later start takes the same port', {
@@ -50,7 +37,7 @@ test('a killed embedded Postgres is started again on its port; a later start tak
     const killed = await postmasterPid(dataDir);
     process.kill(killed, 'SIGKILL');
     const deadline = Date.now() + 60_000;
-    while (!(await answers(first.url))) {
+    while (!(await postgresAnswers(first.url, 1_000))) {
       assert.ok(Date.now() < deadline, 'the server did not come back on its port within 60 s');
       await new Promise((r) => setTimeout(r, 200));
     }

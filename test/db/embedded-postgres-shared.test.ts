@@ -12,9 +12,9 @@ import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import pg from 'pg';
 import { startEmbeddedPostgres } from '../../src/db/index.ts';
 import { silentLogger } from '../../src/telemetry/logger.ts';
+import { postgresAnswers } from '../helpers/postgres.ts';
 import { cleanEnv, runRtsa } from '../helpers/rtsa-child.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -53,20 +53,6 @@ async function otherProcess(): Promise<{ child: ChildProcess; url: string }> {
   return { child, url };
 }
 
-async function answers(url: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-    await client.query('SELECT 1');
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
-
 function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) resolve();
@@ -83,15 +69,23 @@ test('a second process shares the running server, and the last one to stop stops
     const guest = await startEmbeddedPostgres(dataDir, silentLogger());
     assert.equal(guest.url, other.url);
     await guest.stop();
-    assert.equal(await answers(other.url), true, 'the other process lost its Postgres');
+    assert.equal(await postgresAnswers(other.url), true, 'the other process lost its Postgres');
 
     // The first process stops while the second still uses the server: it stays up for the second.
     const second = await startEmbeddedPostgres(dataDir, silentLogger());
     other.child.kill('SIGINT');
     await exited(other.child);
-    assert.equal(await answers(second.url), true, 'the server stopped under the process still using it');
+    assert.equal(
+      await postgresAnswers(second.url),
+      true,
+      'the server stopped under the process still using it',
+    );
     await second.stop();
-    assert.equal(await answers(second.url), false, 'the last process to stop left the server running');
+    assert.equal(
+      await postgresAnswers(second.url),
+      false,
+      'the last process to stop left the server running',
+    );
   } finally {
     other.child.kill('SIGKILL');
   }
@@ -103,11 +97,11 @@ test('a server left by a process killed with -9 is used, and stopped, by the nex
   const other = await otherProcess();
   other.child.kill('SIGKILL');
   await exited(other.child);
-  assert.equal(await answers(other.url), true);
+  assert.equal(await postgresAnswers(other.url), true);
   const next = await startEmbeddedPostgres(dataDir, silentLogger());
   assert.equal(next.url, other.url);
   await next.stop();
-  assert.equal(await answers(other.url), false);
+  assert.equal(await postgresAnswers(other.url), false);
 });
 
 test('a role that fails while starting stops the embedded Postgres it started', {

@@ -59,3 +59,18 @@ export async function createTestDatabase(
     },
   };
 }
+
+/** Whether a Postgres at `url` accepts a connection and a query within `timeoutMs`. */
+export async function postgresAnswers(url: string, timeoutMs = 2_000): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: timeoutMs });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}

@@ -46,7 +46,7 @@ import { type Logger, silentLogger } from '../../telemetry/logger.ts';
 import { partitionForKey } from '../partitioner.ts';
 import type { Bus, OutgoingMessage, Sink, SourceOptions, TopicInfo } from '../types.ts';
 import { EmbeddedSource, type SourceContext } from './embedded-source.ts';
-import { WriterLock } from './lock.ts';
+import { WriterLock, whileLogLocked } from './lock.ts';
 import { type LocalPartitionView, PartitionLog } from './partition-log.ts';
 import { type EncodedBatch, encodeRecords } from './record-format.ts';
 import { SharedLogView } from './shared-view.ts';
@@ -59,9 +59,6 @@ import {
   validatePartitionCount,
   validateTopicName,
 } from './topic-meta.ts';
-
-/** How long a topic creation waits for another process's brief hold of the writer lock. */
-const LOCK_WAIT_MS = 5_000;
 
 export { EmbeddedSource } from './embedded-source.ts';
 
@@ -214,24 +211,16 @@ export class EmbeddedBus implements Bus {
     this.assertOpen();
     const existing = await this.topicMeta(name);
     if (existing) return { name, partitions: existing.partitions };
-    // Another process may hold the writer lock for a moment to create topics itself (roles started
-    // together on a fresh folder): wait for it, and take its topic if it made this one.
-    for (const started = Date.now(); this.lock === undefined; ) {
-      try {
-        this.acquireLock();
-      } catch (error) {
-        if (
-          !(error instanceof RtsaError && error.code === 'LOG_LOCKED') ||
-          Date.now() - started > LOCK_WAIT_MS
-        )
-          throw error;
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        const made = await readTopicMeta(this.dir, name);
-        if (made) {
-          this.topics.set(name, made);
-          return { name, partitions: made.partitions };
-        }
-      }
+    // Another process may hold the writer lock for a moment to create topics itself: wait for it,
+    // and take its topic if it made this one.
+    const made = await whileLogLocked(async () => {
+      const meta = await readTopicMeta(this.dir, name);
+      if (meta === undefined) this.acquireLock();
+      return meta;
+    });
+    if (made !== undefined) {
+      this.topics.set(name, made);
+      return { name, partitions: made.partitions };
     }
     let creating = this.creating.get(name);
     if (!creating) {

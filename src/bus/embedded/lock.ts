@@ -22,6 +22,27 @@ import { RtsaError } from '../../errors.ts';
 import type { Logger } from '../../telemetry/logger.ts';
 
 export const LOCK_FILE = 'writer.lock';
+
+/** How long a writer waits out another process's brief hold of the writer lock. */
+const LOCK_WAIT_MS = 5_000;
+
+/**
+ * Runs `attempt` again every 50 ms while it throws LOG_LOCKED, for up to `waitMs`: another process
+ * may hold the writer lock for a moment (roles started together on a fresh folder create their
+ * topics). A process that keeps the lock still gets its LOG_LOCKED, after the wait.
+ */
+export async function whileLogLocked<T>(attempt: () => T | Promise<T>, waitMs = LOCK_WAIT_MS): Promise<T> {
+  for (const started = Date.now(); ; ) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (!(error instanceof RtsaError && error.code === 'LOG_LOCKED') || Date.now() - started > waitMs) {
+        throw error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
 /** A lock file still empty after this long was left by a process that died while creating it. */
 const EMPTY_LOCK_STALE_MS = 10_000;
 

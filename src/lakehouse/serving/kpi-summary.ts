@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { query } from '../../db/index.ts';
 import { errorMessage, RtsaError } from '../../errors.ts';
 import { JsonBody } from '../../http/json-body.ts';
+import { addDays } from '../dates.ts';
 import type { FeedHub } from './feed-hub.ts';
 import {
   ensureKpiIndexes,
@@ -230,8 +231,5 @@ export function dayBefore(
 ): number | null {
   const [newest, older] = days ?? [];
   if (newest === undefined || older === undefined) return null;
-  const before = new Date(Date.parse(`${newest.activity_date}T00:00:00Z`) - 86_400_000)
-    .toISOString()
-    .slice(0, 10);
-  return older.activity_date === before ? older.count : 0;
+  return older.activity_date === addDays(newest.activity_date, -1) ? older.count : 0;
 }

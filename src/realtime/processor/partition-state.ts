@@ -12,7 +12,7 @@
  * final windows are written one last time with is_final and dropped from memory.
  */
 import type { BusRecord } from '../../bus/types.ts';
-import { MAX_EVENT_BYTES, parseStreamEvent } from '../../events/stream-event.ts';
+import { MAX_EVENT_BYTES, parseStreamEvent, type StreamDeadLetterReason } from '../../events/stream-event.ts';
 import { MICROS_PER_MINUTE, MICROS_PER_MS, minuteFloor, minuteIndex } from '../../events/timestamp.ts';
 import { StreamPresence } from './presence.ts';
 import type { ClaimedPartition, DeadLetterRow, IdleMark, PartitionCommit, WindowRow } from './types.ts';
@@ -252,7 +252,7 @@ export class PartitionState {
 
   private deadLetter(
     record: BusRecord,
-    reason: string,
+    reason: StreamDeadLetterReason,
     detail: string,
     eventId: string | undefined,
     streamId: string | undefined,
