@@ -37,9 +37,10 @@ for (const [role, table, extra] of [
     const args = [role, '--data-dir', dir, ...extra];
     const first = spawnRtsa(args, { env });
     cleanups.push(() => first.kill9());
+    // All of them (2: two partitions, or one per lake layer), not the first of them only.
     await until(
       'the first to claim its partitions',
-      async () => ((await claims(db, table)) > 0 ? true : undefined),
+      async () => ((await claims(db, table)) >= 2 ? true : undefined),
       60_000,
       first.tail,
     );
