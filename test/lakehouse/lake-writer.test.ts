@@ -362,6 +362,50 @@ function protocolSuite(name: string, openStore: () => Promise<LakeStore>, skip?:
       await inner.close();
     });
 
+    test('a source that has caught up commits a tenth of a batch at once; less waits for the interval', async () => {
+      const inner = await openStore();
+      let puts = 0;
+      const store = withPut(inner, async (key, bytes) => {
+        puts++;
+        await inner.put(key, bytes);
+      });
+      const log = new LakeCommitLog(db.pool, 'caught', TOPIC);
+      let now = 1_000_000;
+      const writer = new LakeWriter({
+        layer: ndjsonLayer('caught'),
+        store,
+        log,
+        owner: 'test',
+        flushIntervalMs: 3_600_000,
+        maxBatchRecords: 100,
+        logger: silentLogger(),
+        clock: () => now,
+      });
+      await writer.assigned([0, 1]);
+      const fed = [...records].sort((a, b) => a.offset - b.offset || a.partition - b.partition).slice(0, 10);
+      // 9 records (under a tenth of 100), then nothing more to read: they wait for the interval.
+      await writer.records(fed.slice(0, 9));
+      now += 500;
+      await writer.idle();
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(puts, 0, 'nine records wait for the flush interval');
+      // A tenth of a batch, then the source is idle: committed without waiting for the hour.
+      await writer.records(fed.slice(9));
+      assert.equal(puts, 0, 'records() alone does not commit before the interval');
+      now += 500;
+      await writer.idle();
+      assert.ok(puts > 0, 'committed once caught up');
+      const deadline = Date.now() + 10_000;
+      while ((await log.files()).reduce((n, f) => n + f.rows, 0) < 10) {
+        assert.ok(Date.now() < deadline, 'the commit lands');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await writer.close();
+      const lake = await readLake(inner, 'caught');
+      assert.deepEqual(lake.seen, expectedLines(fed));
+      await inner.close();
+    });
+
     test('a commit whose I/O fails for good: the next call throws it, nothing half-visible', async () => {
       const inner = await openStore();
       const broken = withPut(inner, async () => {

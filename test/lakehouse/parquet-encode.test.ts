@@ -117,3 +117,43 @@ test('statistics: none for a distinct column unless asked for, min/max for the o
     await rm(file, { force: true });
   }
 });
+
+test('a unique column is written PLAIN without a dictionary trial, and reads back whole', async () => {
+  const strings = values();
+  const repeated = strings.map((_, i) => `same-${i % 4}`);
+  const bytes = encodeParquet([
+    { name: 'text', kind: 'string', values: strings, unique: true },
+    // Values that would take a dictionary: `unique` is an order, not a hint.
+    { name: 'forced', kind: 'string', values: repeated, unique: true },
+    { name: 'sampled', kind: 'string', values: repeated, distinct: true },
+  ]);
+  const file = path.join(tmpdir(), `rtsa-encode-unique-${process.pid}.parquet`);
+  await writeFile(file, bytes);
+  const duck = await openDuckDB();
+  try {
+    const meta = (
+      await duck.connection.runAndReadAll(
+        `SELECT path_in_schema AS name, encodings, stats_min_value AS min FROM parquet_metadata(${sqlString(file)})`,
+      )
+    ).getRowObjects() as { name: string; encodings: string; min: string | null }[];
+    const of = (name: string) => meta.find((m) => m.name === name)!;
+    assert.equal(of('text').encodings, 'PLAIN');
+    assert.equal(of('forced').encodings, 'PLAIN');
+    assert.match(of('sampled').encodings, /DICTIONARY/);
+    assert.equal(of('text').min, null, 'no statistics by default');
+    const rows = (
+      await duck.connection.runAndReadAll(`SELECT text, forced FROM read_parquet(${sqlString(file)})`)
+    ).getRowObjects() as { text: string | null; forced: string }[];
+    assert.deepEqual(
+      rows.map((r) => r.text),
+      strings,
+    );
+    assert.deepEqual(
+      rows.map((r) => r.forced),
+      repeated,
+    );
+  } finally {
+    duck.connection.closeSync();
+    await rm(file, { force: true });
+  }
+});

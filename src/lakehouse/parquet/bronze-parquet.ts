@@ -72,6 +72,11 @@ function hyparquetColumns(batch: BronzeBatch, rows: readonly number[]): ColumnSo
     type: 'STRING',
     statistics,
   });
+  // No two values alike: PLAIN without the writer's dictionary trial (see encode.ts, `unique`).
+  const unique = (name: string, values: readonly (string | null)[]): ColumnSource => ({
+    ...distinct(name, values),
+    encoding: 'PLAIN',
+  });
   const micros = (name: string, values: readonly (number | null)[] | number): ColumnSource => ({
     name,
     data: typeof values === 'number' ? rows.map(() => BigInt(values)) : rows.map((i) => toBigInt(values[i]!)),
@@ -86,15 +91,21 @@ function hyparquetColumns(batch: BronzeBatch, rows: readonly number[]): ColumnSo
     },
     broker_timestamp: micros('broker_timestamp', batch.broker_timestamp),
     kafka_key: distinct('kafka_key', batch.kafka_key, true),
-    raw_value: { name: 'raw_value', data: take(batch.raw_value), type: 'BYTE_ARRAY', statistics: false },
-    event_id: distinct('event_id', batch.event_id),
-    idempotency_key: distinct('idempotency_key', batch.idempotency_key),
+    raw_value: {
+      name: 'raw_value',
+      data: take(batch.raw_value),
+      type: 'BYTE_ARRAY',
+      statistics: false,
+      encoding: 'PLAIN',
+    },
+    event_id: unique('event_id', batch.event_id),
+    idempotency_key: unique('idempotency_key', batch.idempotency_key),
     user_id: distinct('user_id', batch.user_id, true),
     event_timestamp: micros('event_timestamp', batch.event_timestamp),
     device_type: text('device_type', batch.device_type),
     ip_address: distinct('ip_address', batch.ip_address),
     schema_version: text('schema_version', batch.schema_version),
-    payload: distinct('payload', batch.payload),
+    payload: unique('payload', batch.payload),
     invalid_reason: text('invalid_reason', batch.invalid_reason),
     invalid_detail: text('invalid_detail', batch.invalid_detail),
     ingestion_time: micros('ingestion_time', batch.ingestion_time),

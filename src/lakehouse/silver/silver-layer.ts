@@ -479,8 +479,8 @@ function encodeEvents(rows: readonly { held: Held; sessionId: string }[], partit
   const e = rows.map((r) => r.held.event);
   const p = payloadColumns(e);
   const columns: Column[] = [
-    { name: 'event_id', kind: 'string', values: e.map((x) => x.event_id), distinct: true },
-    { name: 'idempotency_key', kind: 'string', values: e.map((x) => x.idempotency_key), distinct: true },
+    { name: 'event_id', kind: 'string', values: e.map((x) => x.event_id), unique: true },
+    { name: 'idempotency_key', kind: 'string', values: e.map((x) => x.idempotency_key), unique: true },
     { name: 'user_id', kind: 'string', values: e.map((x) => x.user_id), distinct: true, statistics: true },
     { name: 'session_id', kind: 'string', values: rows.map((r) => r.sessionId), distinct: true },
     { name: 'event_type', kind: 'string', values: e.map((x) => x.event_type) },
@@ -488,10 +488,10 @@ function encodeEvents(rows: readonly { held: Held; sessionId: string }[], partit
     { name: 'device_type', kind: 'string', values: e.map((x) => x.device_type) },
     { name: 'ip_address', kind: 'string', values: e.map((x) => x.ip_address), distinct: true },
     { name: 'schema_version', kind: 'string', values: e.map((x) => x.schema_version) },
-    { name: 'payload', kind: 'string', values: e.map(payloadJson), distinct: true },
+    { name: 'payload', kind: 'string', values: e.map(payloadJson), unique: true },
     { name: 'page_url', kind: 'string', values: p('page_url').map(str) },
     { name: 'product_id', kind: 'string', values: p('product_id').map(str) },
-    { name: 'transaction_id', kind: 'string', values: p('transaction_id').map(str), distinct: true },
+    { name: 'transaction_id', kind: 'string', values: p('transaction_id').map(str), unique: true },
     { name: 'quantity', kind: 'int32', values: p('quantity').map(int) },
     { name: 'unit_price', kind: 'double', values: p('unit_price').map(num) },
     { name: 'total_amount', kind: 'double', values: p('total_amount').map(num) },
@@ -502,8 +502,8 @@ function encodeEvents(rows: readonly { held: Held; sessionId: string }[], partit
     { name: 'failure_reason', kind: 'string', values: p('failure_reason').map(str) },
     { name: 'plan_type', kind: 'string', values: p('plan_type').map(str) },
     { name: 'signup_source', kind: 'string', values: p('signup_source').map(str) },
-    { name: 'email', kind: 'string', values: p('email').map(str), distinct: true },
-    { name: 'username', kind: 'string', values: p('username').map(str), distinct: true },
+    { name: 'email', kind: 'string', values: p('email').map(str), unique: true },
+    { name: 'username', kind: 'string', values: p('username').map(str), unique: true },
     { name: 'source_partition', kind: 'int32', values: rows.map(() => partition) },
     { name: 'source_offset', kind: 'int64', values: rows.map((r) => r.held.offset) },
   ];
@@ -524,7 +524,7 @@ function encodeSessions(
       }, 0) * 100,
     ) / 100;
   const columns: Column[] = [
-    { name: 'session_id', kind: 'string', values: sessions.map((s) => s.sessionId), distinct: true },
+    { name: 'session_id', kind: 'string', values: sessions.map((s) => s.sessionId), unique: true },
     {
       name: 'user_id',
       kind: 'string',
@@ -558,7 +558,7 @@ function encodeSessions(
       name: 'first_event_id',
       kind: 'string',
       values: sessions.map((s) => s.events[0]!.event.event_id),
-      distinct: true,
+      unique: true,
     },
     {
       name: 'duration_seconds',
