@@ -469,7 +469,7 @@ export const SETTINGS = {
     kind: 'duration',
     default: '10s',
     min: 1,
-    doc: 'Most time between lake commits (each commit writes at least one Parquet file per partition and folder it touches).',
+    doc: 'Most time between lake commits (each commit writes at least one Parquet file per partition and folder it touches). Sooner when a batch fills (`RTSA_LAKE_MAX_BATCH`), or when the input has been quiet for 500 ms and a tenth of a batch waits (the end of a backlog).',
     area: 'lake',
   },
   lakeLayers: {
