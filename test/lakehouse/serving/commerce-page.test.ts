@@ -146,7 +146,9 @@ describe('commerce page in a browser', { skip: skipWithout('chromium') }, () => 
       topic: TOPIC,
       hub,
       logger: silentLogger(),
-      allowedLatenessMs: 600_000,
+      // A year: the page must show an event of an earlier day sent among live ones (lateness
+      // itself is the feed's own test).
+      allowedLatenessMs: 366 * DAY,
     });
     app = (await buildTestApi({ pool: db.pool })).app;
     await app.register(kpiApi, {
@@ -330,6 +332,28 @@ describe('commerce page in a browser', { skip: skipWithout('chromium') }, () => 
     assert.ok((await page.locator('#feed-list li').count()) <= 30);
     assert.equal((await text('#feed-list .badge[data-type="purchase"] ~ .feed-what')) ?? '', '+$49.50');
     assert.match((await text('#feed-list .feed-time')) ?? '', /\d/);
+    // An event of an earlier day (a history sent now) shows its day, not only a clock time.
+    const old = {
+      event_id: randomUUID(),
+      idempotency_key: randomUUID(),
+      user_id: 'user_history',
+      timestamp: new Date(Date.now() - 3 * DAY).toISOString().replace(/T.*/, 'T09:15:00.000Z'),
+      event_type: 'page_view',
+      device_type: 'desktop',
+      ip_address: '10.1.2.3',
+      schema_version: 'v1',
+      payload: { page_url: 'https://example.com/products/old', session_id: 's0' },
+    };
+    await bus.sink().send(TOPIC, [{ key: old.user_id, value: JSON.stringify(old) }]);
+    const oldTime = page.locator(`#feed-list li[data-event-id="${old.event_id}"] .feed-time`);
+    await oldTime.waitFor({ timeout: 10_000 });
+    const day = new Date(old.timestamp).toLocaleDateString('en-US', {
+      month: 'short',
+      day: 'numeric',
+      timeZone: 'UTC',
+    });
+    assert.match((await oldTime.textContent()) ?? '', new RegExp(`^${day}, 9:15:00\\sAM$`));
+    assert.equal(await oldTime.getAttribute('datetime'), old.timestamp);
     // The connections cut under the page, with no new event meanwhile: it reconnects, the
     // `recent` frame brings the newest events again, and none is shown (or counted) twice.
     const shown = () =>

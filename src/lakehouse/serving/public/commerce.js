@@ -22,6 +22,13 @@ const fmtClock = new Intl.DateTimeFormat(undefined, {
   minute: '2-digit',
   second: '2-digit',
 });
+const fmtDayClock = new Intl.DateTimeFormat(undefined, {
+  month: 'short',
+  day: 'numeric',
+  hour: 'numeric',
+  minute: '2-digit',
+  second: '2-digit',
+});
 const fmtDay = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric', timeZone: 'UTC' });
 
 const SEEN_MAX = 1000;
@@ -523,12 +530,21 @@ function feedItem(e) {
   what.className = 'feed-what';
   what.textContent = describe(e);
   what.title = what.textContent;
-  const time = document.createElement('span');
+  const time = document.createElement('time');
   time.className = 'feed-time';
-  time.textContent = fmtClock.format(new Date(e.timestamp));
+  time.dateTime = e.timestamp;
+  time.title = e.timestamp;
+  time.textContent = eventTime(e.timestamp);
   li.append(badge, who, what, time);
   li.dataset.eventId = e.event_id;
   return li;
+}
+
+/** An event's time: the clock for today's, with the day for older ones (a history sent now). */
+function eventTime(timestamp) {
+  const at = new Date(timestamp);
+  if (Number.isNaN(at.getTime())) return timestamp;
+  return (at.toDateString() === new Date().toDateString() ? fmtClock : fmtDayClock).format(at);
 }
 
 /**
