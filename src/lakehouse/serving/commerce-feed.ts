@@ -134,7 +134,8 @@ export class FeedFilter {
 
 /**
  * Publishes what the filter keeps of the records appended after the start, having read up to
- * `warmRecords` records before them (spread over the partitions) into the filter alone.
+ * `warmRecords` records before them (spread over the partitions) into the filter, and what it kept
+ * of those into the hub's recent events (a viewer after a restart sees the newest at once).
  */
 class FeedHandler implements SourceHandler {
   source: Source | undefined;
@@ -166,11 +167,14 @@ class FeedHandler implements SourceHandler {
 
   async records(batch: readonly BusRecord[]): Promise<void> {
     const events: FeedEvent[] = [];
+    const earlier: FeedEvent[] = [];
     for (const record of batch) {
       const live = record.offset >= (this.liveFrom.get(record.partition) ?? 0);
       const e = this.filter.accept(record, live);
-      if (e !== undefined && live) events.push(e);
+      if (e !== undefined) (live ? events : earlier).push(e);
     }
+    // Read before the start: not news, but what a viewer who joins now should see first.
+    if (earlier.length > 0) this.hub.remember(earlier);
     if (events.length > 0) this.hub.publish(events);
   }
 }
@@ -184,7 +188,8 @@ export interface CommerceFeed {
 
 /**
  * Starts reading `topic` for the feed. The consumer group is unique to this process
- * (`rtsa-feed-<host>-<pid>-<random>`) and commits nothing: a restart shows from the end again.
+ * (`rtsa-feed-<host>-<pid>-<random>`) and commits nothing: a restart publishes from the end again,
+ * with the newest events before it as the recent ones.
  */
 export async function startCommerceFeed(deps: {
   bus: Bus;
@@ -207,7 +212,7 @@ export async function startCommerceFeed(deps: {
   await source.start(handler);
   deps.logger.info(
     { topic: deps.topic, group },
-    'commerce feed showing what is appended from now on (the records before it read for dedup and lateness)',
+    'commerce feed showing what is appended from now on (the records before it read for dedup, lateness and the recent events)',
   );
   const done = source.done;
   done.catch((error: unknown) => deps.logger.error({ err: error }, 'commerce feed stopped'));

@@ -9,7 +9,8 @@
  *   buffering them; when it drains, it first gets an `event: skipped` naming how many events it
  *   missed, then the live frames again. One that has not drained for `slowClientMs` is closed (the
  *   browser reconnects by itself). So a slow viewer costs at most about maxBufferedBytes, never more.
- * - The newest `recentSize` events are kept so a viewer who joins sees something at once.
+ * - The newest `recentSize` events are kept so a viewer who joins sees something at once, after a
+ *   restart too (`remember`: the events the feed read from the log before its start).
  * - An `event: heartbeat` every `heartbeatMs` keeps proxies from closing an idle-looking connection
  *   and tells the browser the connection is alive while no event arrives.
  */
@@ -133,6 +134,16 @@ export class FeedHub {
     this.stats.events += events.length;
     for (const e of events) this.pending.push(JSON.stringify(e));
     this.timer ??= setTimeout(() => this.flush(), this.frameIntervalMs);
+  }
+
+  /**
+   * Events that were shown before this process started (the feed re-reads the log's tail at start):
+   * kept as the newest `recent` ones for viewers who join, neither sent as a frame nor counted.
+   */
+  remember(events: readonly FeedEvent[]): void {
+    if (this.closed || events.length === 0) return;
+    for (const e of events.slice(-this.recentSize)) this.recent.push(JSON.stringify(e));
+    if (this.recent.length > this.recentSize) this.recent = this.recent.slice(-this.recentSize);
   }
 
   /** A new viewer: its event stream, already holding the newest `recent` events. Throws FeedFullError at a cap. */

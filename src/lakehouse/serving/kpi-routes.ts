@@ -227,7 +227,7 @@ export async function kpiApi(app: FastifyInstance, deps: KpiApiDeps): Promise<vo
         description:
           "text/event-stream. Every viewer gets every valid, first-seen commerce event (silver's rules), about " +
           '10 frames a second: `data: {"seq", "events": [...]}`. First an `event: recent` with the newest `recent` ' +
-          'events. A viewer that does not keep up skips frames and then gets `event: skipped` with ' +
+          "events (after a restart too: the feed reads the log's tail at start). A viewer that does not keep up skips frames and then gets `event: skipped` with " +
           '`skipped_events`; one that does not read for 30 s is closed. An `event: heartbeat` every 15 s.',
         tags: ['kpi'],
         querystring: FeedQuerySchema,

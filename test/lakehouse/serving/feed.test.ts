@@ -140,9 +140,14 @@ test('a feed started on a log with events: a copy or a late event of them is kep
     const sendAll = (events: Record<string, unknown>[]) => sendTo(bus, events);
     // What an earlier run of the API already showed.
     const earlier = commerceEvent('u1', now);
-    await sendAll([commerceEvent('u1', now - 60_000), earlier, commerceEvent('u2', now)]);
+    const before = [commerceEvent('u1', now - 60_000), earlier, commerceEvent('u2', now)];
+    await sendAll(before);
     const shown: FeedEvent[] = [];
-    const hub = { publish: (events: readonly FeedEvent[]) => shown.push(...events) } as unknown as FeedHub;
+    const remembered: FeedEvent[] = [];
+    const hub = {
+      publish: (events: readonly FeedEvent[]) => shown.push(...events),
+      remember: (events: readonly FeedEvent[]) => remembered.push(...events),
+    } as unknown as FeedHub;
     feed = await feedOf(bus, hub);
     const copy = { ...earlier, event_id: randomUUID() };
     const late = commerceEvent('u1', now - 2 * LATENESS_MS);
@@ -157,6 +162,11 @@ test('a feed started on a log with events: a copy or a late event of them is kep
       'only what came after the start, and of that only what silver keeps',
     );
     assert.deepEqual([feed.counters.accepted, feed.counters.duplicates, feed.counters.late], [1, 1, 1]);
+    // What was shown before the restart is the recent events a viewer joining now sees first.
+    assert.deepEqual(
+      remembered.map((e) => e.event_id),
+      before.map((e) => e.event_id),
+    );
   } finally {
     await feed?.stop();
     await bus.close();
@@ -276,6 +286,24 @@ describe('FeedHub: a viewer that does not read', () => {
     });
     return { text: () => text };
   }
+
+  test('remembered events (read before a restart) greet a viewer as recent, and are neither sent live nor counted', async () => {
+    const hub = new FeedHub({ logger: silentLogger(), frameIntervalMs: 5, recentSize: 3 });
+    const live = drain(hub.join({ recent: 0 }));
+    hub.remember(events(5, 'before'));
+    const joined = drain(hub.join({ recent: 10 }));
+    await new Promise((r) => setTimeout(r, 30));
+    const recentFrame = joined.text().match(/event: recent\ndata: (.*)\n/);
+    assert.ok(recentFrame, joined.text());
+    assert.deepEqual(
+      (JSON.parse(recentFrame[1]!) as { events: FeedEvent[] }).events.map((e) => e.event_id),
+      ['before-2', 'before-3', 'before-4'],
+      'the newest, at most recentSize',
+    );
+    assert.doesNotMatch(live.text(), /before-/, 'not sent to a viewer already there');
+    assert.equal(hub.stats.events, 0, 'not counted as published');
+    hub.close();
+  });
 
   test('skips frames while its buffer is full, then says how many events it missed; memory stays bounded', async () => {
     const max = 64 * 1024;
