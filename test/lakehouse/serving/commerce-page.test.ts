@@ -315,6 +315,14 @@ describe('commerce page in a browser', { skip: skipWithout('chromium') }, () => 
       (await rendered!.evaluate((e) => !e.isConnected)) ? true : undefined,
     );
     assert.equal(await tasks.count(), 6, 'still open after a refresh');
+    // The keyboard focus stays on the run's toggle across a refresh (the rows are made anew).
+    const focusedRun = () => page.evaluate<string | undefined>('document.activeElement?.dataset?.run');
+    assert.equal(await focusedRun(), '40', 'the clicked toggle has the focus');
+    const refreshed = await page.locator('#runs-body tr.run').first().elementHandle();
+    await until('another summary refresh', async () =>
+      (await refreshed!.evaluate((e) => !e.isConnected)) ? true : undefined,
+    );
+    assert.equal(await focusedRun(), '40', 'and keeps it after a refresh');
     assert.equal(await page.locator('#dq-body tr').count(), 3);
 
     // Charts: 30 days of DAU, the top 20 customers.

@@ -251,6 +251,8 @@ function renderRuns(runs) {
   const body = $('runs-body');
   if (!runs.available) return body.replaceChildren(emptyRow(4, runs.detail ?? 'Not available yet.'));
   if (runs.rows.length === 0) return body.replaceChildren(emptyRow(4, 'No run yet.'));
+  // The rows are made anew at every refresh (and toggle): the keyboard focus stays on its run.
+  const focused = document.activeElement?.closest?.('#runs-body .run-toggle')?.dataset.run;
   body.replaceChildren(
     ...runs.rows.flatMap((r) => {
       const tr = document.createElement('tr');
@@ -262,6 +264,7 @@ function renderRuns(runs) {
       const toggle = document.createElement('button');
       toggle.type = 'button';
       toggle.className = 'run-toggle';
+      toggle.dataset.run = r.run_id;
       toggle.textContent = `${open ? '▾' : '▸'} ${r.run_id}`;
       toggle.setAttribute('aria-expanded', String(open));
       toggle.title = 'Show or hide its tasks';
@@ -276,6 +279,8 @@ function renderRuns(runs) {
       return open ? [tr, tasksRow(r)] : [tr];
     }),
   );
+  if (focused !== undefined)
+    [...body.querySelectorAll('.run-toggle')].find((b) => b.dataset.run === focused)?.focus();
 }
 
 function renderDq(results) {
