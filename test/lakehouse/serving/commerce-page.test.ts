@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { type Browser, chromium, type ConsoleMessage } from 'playwright-core';
+import { type Browser, chromium, type ConsoleMessage, type Page } from 'playwright-core';
 import { EmbeddedBus } from '../../../src/bus/embedded/index.ts';
 import {
   COMMERCE_PAGE_CSP,
@@ -171,8 +171,25 @@ describe('commerce page in a browser', { skip: skipWithout('chromium') }, () => 
     await db?.drop();
   });
 
+  function launchChromium(): Promise<Browser> {
+    return chromium.launch({
+      executablePath: requireBinary('chromium'),
+      args: [
+        '--no-sandbox',
+        '--headless',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+  }
+
   /** Appends a few commerce events of each type every 200 ms, as the generator would. */
   function startWriter(): void {
+    clearInterval(writer);
     const rand = random(3);
     const sink = bus.sink();
     const types = ['page_view', 'page_view', 'purchase', 'user_signup', 'payment_failed'] as const;
@@ -227,19 +244,7 @@ describe('commerce page in a browser', { skip: skipWithout('chromium') }, () => 
     timeout: 120_000,
   }, async () => {
     startWriter();
-    browser = await chromium.launch({
-      executablePath: requireBinary('chromium'),
-      args: [
-        '--no-sandbox',
-        '--headless',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser ??= await launchChromium();
     const context = await browser.newContext({
       viewport: { width: 1440, height: 1000 },
       colorScheme: 'light',
@@ -425,6 +430,47 @@ describe('commerce page in a browser', { skip: skipWithout('chromium') }, () => 
 
     assert.deepEqual(offOrigin, [], 'nothing loaded from another origin');
     assert.deepEqual(problems, [], 'no console errors, page errors or failed requests');
+    await context.close();
+  });
+
+  test('a hidden tab lets go of its feed: a seventh tab still loads, a shown one reconnects', {
+    timeout: 90_000,
+  }, async () => {
+    startWriter();
+    browser ??= await launchChromium();
+    const context = await browser.newContext({ viewport: { width: 1000, height: 800 } });
+    // What a browser does when the user switches away from a tab (headless pages all count as shown).
+    const setHidden = (page: Page, hidden: boolean) =>
+      page.evaluate(
+        `Object.defineProperty(document, 'visibilityState', { value: ${hidden ? "'hidden'" : "'visible'"}, configurable: true });` +
+          "document.dispatchEvent(new Event('visibilitychange'));",
+      );
+    const viewersBefore = hub.viewerCount;
+    // Over HTTP/1.1 Chromium opens at most 6 connections to a host: six tabs that each kept their
+    // feed open would leave the seventh waiting for its page.
+    const count = (page: Page) => page.locator('#feed-list').getAttribute('data-count').then(Number);
+    const tabs: Page[] = [];
+    for (let i = 0; i < 6; i++) {
+      const tab = await context.newPage();
+      await tab.goto(`${base}/commerce`);
+      await until(`tab ${i}'s feed`, async () => ((await count(tab)) > 0 ? true : undefined));
+      await setHidden(tab, true);
+      tabs.push(tab);
+    }
+    await until('the hidden tabs let go', async () => (hub.viewerCount === viewersBefore ? true : undefined));
+    assert.equal(await tabs[0]!.locator('#conn').getAttribute('data-state'), 'paused');
+    const seventh = await context.newPage();
+    await seventh.goto(`${base}/commerce`, { timeout: 15_000 });
+    await until("the seventh tab's feed", async () => ((await count(seventh)) > 0 ? true : undefined));
+    // Shown again: a tab reconnects and its feed moves on.
+    await setHidden(seventh, true);
+    await setHidden(tabs[0]!, false);
+    const shownAt = await count(tabs[0]!);
+    await until('the shown tab reconnects', async () =>
+      (await count(tabs[0]!)) > shownAt ? true : undefined,
+    );
+    assert.equal(hub.viewerCount, viewersBefore + 1);
+    clearInterval(writer);
     await context.close();
   });
 });

@@ -531,6 +531,28 @@ describe('dashboard in a browser', { skip: skipWithout('chromium') }, () => {
     await shows(leader);
     await page.getByRole('button', { name: 'Donations', exact: true }).click();
 
+    // A hidden tab lets go of its connection (six open tabs would starve a seventh: over HTTP/1.1 a
+    // browser keeps 6 connections to a host) and reconnects when shown.
+    const setHidden = (hidden: boolean) =>
+      page.evaluate(
+        `Object.defineProperty(document, 'visibilityState', { value: ${hidden ? "'hidden'" : "'visible'"}, configurable: true });` +
+          "document.dispatchEvent(new Event('visibilitychange'));",
+      );
+    await setHidden(true);
+    assert.equal(await attr('#conn', 'data-state'), 'paused');
+    const hiddenSeq = await attr('body', 'data-seq');
+    await new Promise((r) => setTimeout(r, 1_500));
+    assert.equal(await attr('body', 'data-seq'), hiddenSeq, 'no frame while hidden');
+    await setHidden(false);
+    await until(
+      'live again',
+      async () =>
+        (await attr('#conn', 'data-state')) === 'live' && (await attr('body', 'data-seq')) !== hiddenSeq
+          ? true
+          : undefined,
+      15_000,
+    );
+
     await mkdir(ARTIFACTS, { recursive: true });
     const desktop = path.join(ARTIFACTS, 'dashboard.png');
     await page.screenshot({ path: desktop, fullPage: true });

@@ -610,14 +610,34 @@ function connectFeed() {
     if (source.readyState === EventSource.CLOSED) {
       source.close();
       state.source = null;
-      setTimeout(connectFeed, state.retryMs);
+      state.retryTimer = setTimeout(connectFeed, state.retryMs);
       state.retryMs = Math.min(state.retryMs * 2, MAX_RETRY_MS);
     }
     setConnection('reconnecting', 'Reconnecting…');
   };
 }
 
+/**
+ * A hidden tab lets go of its feed connection, and takes a new one when shown (its `recent` frame
+ * refills the feed; events already shown are not shown twice). Over HTTP/1.1 a browser keeps at
+ * most 6 connections to a host: six open tabs of rtsa's pages would otherwise leave a seventh (or
+ * any request of theirs) waiting for ever.
+ */
+function onVisibility() {
+  if (document.visibilityState === 'hidden') {
+    clearTimeout(state.retryTimer);
+    if (state.source !== null) state.source.close();
+    state.source = null;
+    setConnection('paused', 'Paused while the tab is hidden');
+  } else if (state.source === null) {
+    state.retryMs = 1000;
+    connectFeed();
+    updateConnection();
+  }
+}
+
 function updateConnection() {
+  if (document.visibilityState === 'hidden') return setConnection('paused', 'Paused while the tab is hidden');
   const feedOpen = state.source !== null && state.source.readyState === EventSource.OPEN;
   if (feedOpen && state.summaryOk) setConnection('live', `Live · updated ${fmtClock.format(new Date())}`);
   else if (state.summaryOk) setConnection('stale', 'Feed connecting…');
@@ -632,7 +652,10 @@ function start() {
   refreshSummary();
   setInterval(refreshSummary, SUMMARY_EVERY_MS);
   setInterval(watchdog, 5000);
-  connectFeed();
+  document.addEventListener('visibilitychange', onVisibility);
+  // A tab opened in the background connects when first shown.
+  if (document.visibilityState === 'hidden') onVisibility();
+  else connectFeed();
 }
 
 start();

@@ -79,6 +79,23 @@ function connect() {
   };
 }
 
+/**
+ * A hidden tab lets go of its connection, and takes a new one when shown (its first frame is a
+ * whole snapshot). Over HTTP/1.1 a browser keeps at most 6 connections to a host: six open tabs of
+ * rtsa's pages would otherwise leave a seventh (or any request of theirs) waiting for ever.
+ */
+function onVisibility() {
+  if (document.visibilityState === 'hidden') {
+    clearTimeout(state.retryTimer);
+    if (state.source !== null) state.source.close();
+    state.source = null;
+    setConnection('paused', 'Paused while the tab is hidden');
+  } else if (state.source === null) {
+    state.retryMs = 1000;
+    connect();
+  }
+}
+
 function scheduleReconnect() {
   if (state.source !== null) state.source.close();
   state.source = null;
@@ -478,7 +495,10 @@ function start() {
   }
   window.matchMedia('(prefers-color-scheme: dark)').addEventListener('change', rebuildCharts);
   setInterval(watchdog, 1000);
-  connect();
+  document.addEventListener('visibilitychange', onVisibility);
+  // A tab opened in the background connects when first shown.
+  if (document.visibilityState === 'hidden') onVisibility();
+  else connect();
 }
 
 start();
