@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { type Browser, chromium, type ConsoleMessage, type Page } from 'playwright-core';
+import type { Browser, ConsoleMessage, Page } from 'playwright-core';
+import { launchChromium, refuseOtherOrigins, setTabHidden } from '../../helpers/browser.ts';
 import { EmbeddedBus } from '../../../src/bus/embedded/index.ts';
 import {
   COMMERCE_PAGE_CSP,
@@ -24,7 +25,7 @@ import {
 } from '../../../src/lakehouse/serving/index.ts';
 import { silentLogger } from '../../../src/telemetry/logger.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/postgres.ts';
-import { requireBinary, skipWithout } from '../../helpers/system-binaries.ts';
+import { skipWithout } from '../../helpers/system-binaries.ts';
 import { buildTestApi } from '../../realtime/api/fixtures.ts';
 import { computeMarts, createMarts, generateEvents, type Marts, random } from './marts-fixture.ts';
 
@@ -171,22 +172,6 @@ describe('commerce page in a browser', { skip: skipWithout('chromium') }, () => 
     await db?.drop();
   });
 
-  function launchChromium(): Promise<Browser> {
-    return chromium.launch({
-      executablePath: requireBinary('chromium'),
-      args: [
-        '--no-sandbox',
-        '--headless',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
-  }
-
   /** Appends a few commerce events of each type every 200 ms, as the generator would. */
   function startWriter(): void {
     clearInterval(writer);
@@ -252,13 +237,8 @@ describe('commerce page in a browser', { skip: skipWithout('chromium') }, () => 
       timezoneId: 'UTC',
     });
     const problems: string[] = [];
-    const offOrigin: string[] = [];
-    await context.route('**/*', (route) => {
-      const url = route.request().url();
-      if (url.startsWith(`${base}/`)) return route.continue();
-      offOrigin.push(url);
-      return route.abort();
-    });
+    // Nothing may come from elsewhere: anything not from the app is refused and reported.
+    const offOrigin = await refuseOtherOrigins(context, base);
     const page = await context.newPage();
     page.on('console', (msg: ConsoleMessage) => {
       if (msg.type() === 'error' || msg.type() === 'warning')
@@ -439,12 +419,6 @@ describe('commerce page in a browser', { skip: skipWithout('chromium') }, () => 
     startWriter();
     browser ??= await launchChromium();
     const context = await browser.newContext({ viewport: { width: 1000, height: 800 } });
-    // What a browser does when the user switches away from a tab (headless pages all count as shown).
-    const setHidden = (page: Page, hidden: boolean) =>
-      page.evaluate(
-        `Object.defineProperty(document, 'visibilityState', { value: ${hidden ? "'hidden'" : "'visible'"}, configurable: true });` +
-          "document.dispatchEvent(new Event('visibilitychange'));",
-      );
     const viewersBefore = hub.viewerCount;
     // Over HTTP/1.1 Chromium opens at most 6 connections to a host: six tabs that each kept their
     // feed open would leave the seventh waiting for its page.
@@ -454,7 +428,7 @@ describe('commerce page in a browser', { skip: skipWithout('chromium') }, () => 
       const tab = await context.newPage();
       await tab.goto(`${base}/commerce`);
       await until(`tab ${i}'s feed`, async () => ((await count(tab)) > 0 ? true : undefined));
-      await setHidden(tab, true);
+      await setTabHidden(tab, true);
       tabs.push(tab);
     }
     await until('the hidden tabs let go', async () => (hub.viewerCount === viewersBefore ? true : undefined));
@@ -463,8 +437,8 @@ describe('commerce page in a browser', { skip: skipWithout('chromium') }, () => 
     await seventh.goto(`${base}/commerce`, { timeout: 15_000 });
     await until("the seventh tab's feed", async () => ((await count(seventh)) > 0 ? true : undefined));
     // Shown again: a tab reconnects and its feed moves on.
-    await setHidden(seventh, true);
-    await setHidden(tabs[0]!, false);
+    await setTabHidden(seventh, true);
+    await setTabHidden(tabs[0]!, false);
     const shownAt = await count(tabs[0]!);
     await until('the shown tab reconnects', async () =>
       (await count(tabs[0]!)) > shownAt ? true : undefined,

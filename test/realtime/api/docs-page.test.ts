@@ -7,13 +7,14 @@ import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium, refuseOtherOrigins } from '../../helpers/browser.ts';
 import { Registry } from 'prom-client';
 import type { Sink } from '../../../src/bus/types.ts';
 import { buildApi } from '../../../src/realtime/api/index.ts';
 import { silentLogger } from '../../../src/telemetry/logger.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/postgres.ts';
-import { requireBinary, skipWithout } from '../../helpers/system-binaries.ts';
+import { skipWithout } from '../../helpers/system-binaries.ts';
 
 const sink: Sink = { send: async () => {}, close: async () => {} };
 
@@ -46,24 +47,10 @@ describe('the /docs page in Chromium', { skip: skipWithout('chromium') }, () => 
   test('lists every endpoint and opens one, with no console error or CSP violation', {
     timeout: 60_000,
   }, async () => {
-    browser = await chromium.launch({
-      executablePath: requireBinary('chromium'),
-      args: [
-        '--no-sandbox',
-        '--headless',
-        '--disable-gpu',
-        '--no-first-run',
-        '--disable-background-networking',
-      ],
-    });
+    browser = await launchChromium();
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    const offOrigin: string[] = [];
-    await context.route('**/*', (route) => {
-      const url = route.request().url();
-      if (url.startsWith(`${base}/`)) return route.continue();
-      offOrigin.push(url);
-      return route.abort();
-    });
+    // Nothing may come from elsewhere: anything not from the app is refused and reported.
+    const offOrigin = await refuseOtherOrigins(context, base);
     const page = await context.newPage();
     const problems: string[] = [];
     page.on('console', (msg) => {

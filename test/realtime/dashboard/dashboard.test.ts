@@ -11,9 +11,10 @@ import type { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
-import { type Browser, chromium, type ConsoleMessage } from 'playwright-core';
+import type { Browser, ConsoleMessage } from 'playwright-core';
+import { launchChromium, refuseOtherOrigins, setTabHidden } from '../../helpers/browser.ts';
 import { type LiveSnapshot, PAGE_CSP } from '../../../src/realtime/dashboard/index.ts';
-import { requireBinary, skipWithout } from '../../helpers/system-binaries.ts';
+import { skipWithout } from '../../helpers/system-binaries.ts';
 import { buildSeries } from '../../../src/realtime/dashboard/live-snapshot.ts';
 import type { SeriesRow } from '../../../src/realtime/serving/index.ts';
 import { deadPool } from '../api/fixtures.ts';
@@ -436,19 +437,7 @@ describe('dashboard in a browser', { skip: skipWithout('chromium') }, () => {
   });
 
   test('charts draw, values update live, no console errors, fits a phone', { timeout: 90_000 }, async () => {
-    browser = await chromium.launch({
-      executablePath: requireBinary('chromium'),
-      args: [
-        '--no-sandbox',
-        '--headless',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
     const context = await browser.newContext({
       viewport: { width: 1440, height: 1000 },
       colorScheme: 'light',
@@ -456,14 +445,8 @@ describe('dashboard in a browser', { skip: skipWithout('chromium') }, () => {
       timezoneId: 'UTC',
     });
     const problems: string[] = [];
-    const offOrigin: string[] = [];
     // Nothing may come from elsewhere: anything not from the app is refused and reported.
-    await context.route('**/*', (route) => {
-      const url = route.request().url();
-      if (url.startsWith(`${base}/`)) return route.continue();
-      offOrigin.push(url);
-      return route.abort();
-    });
+    const offOrigin = await refuseOtherOrigins(context, base);
     const page = await context.newPage();
     page.on('console', (msg: ConsoleMessage) => {
       if (msg.type() === 'error' || msg.type() === 'warning')
@@ -533,11 +516,7 @@ describe('dashboard in a browser', { skip: skipWithout('chromium') }, () => {
 
     // A hidden tab lets go of its connection (six open tabs would starve a seventh: over HTTP/1.1 a
     // browser keeps 6 connections to a host) and reconnects when shown.
-    const setHidden = (hidden: boolean) =>
-      page.evaluate(
-        `Object.defineProperty(document, 'visibilityState', { value: ${hidden ? "'hidden'" : "'visible'"}, configurable: true });` +
-          "document.dispatchEvent(new Event('visibilitychange'));",
-      );
+    const setHidden = (hidden: boolean) => setTabHidden(page, hidden);
     await setHidden(true);
     assert.equal(await attr('#conn', 'data-state'), 'paused');
     const hiddenSeq = await attr('body', 'data-seq');
