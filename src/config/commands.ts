@@ -35,6 +35,7 @@ export const COMMANDS = {
       'api',
       'token',
       'edge',
+      'clock',
       'pipeline',
       'processor',
       'embedded',
@@ -47,15 +48,28 @@ export const COMMANDS = {
   },
   process: {
     summary: 'run a stream processor (one member of the consumer group)',
-    areas: ['general', 'database', 'bus', 'listen', 'metrics', 'edge', 'pipeline', 'processor'],
+    areas: ['general', 'database', 'bus', 'listen', 'metrics', 'clock', 'pipeline', 'processor'],
   },
   lake: {
     summary: 'run the lake writers: commerce events from events_raw into bronze and silver Parquet',
-    areas: ['general', 'database', 'bus', 'listen', 'metrics', 'lake'],
+    // clock: silver judges future_ts as the ingest edge and the processors do (one log, one silver).
+    areas: ['general', 'database', 'bus', 'listen', 'metrics', 'clock', 'lake'],
   },
   serve: {
     summary: 'run the HTTP API (stateless; any number of replicas)',
-    areas: ['general', 'database', 'bus', 'listen', 'api', 'token', 'edge', 'pipeline', 'lake', 'dag'],
+    areas: [
+      'general',
+      'database',
+      'bus',
+      'listen',
+      'api',
+      'token',
+      'edge',
+      'clock',
+      'pipeline',
+      'lake',
+      'dag',
+    ],
   },
   generate: {
     summary:

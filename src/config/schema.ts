@@ -37,6 +37,8 @@ export const AREAS = {
   client: 'Commands that talk to a running rtsa',
   token: 'Authentication of POST /events (servers check it, clients send it)',
   edge: 'What the ingest edge accepts',
+  clock:
+    "How far ahead of its arrival an event's time may be (the ingest edge, the processors and the lake judge alike)",
   pipeline: 'The live-stream processors as a group (read by the API and ops too)',
   processor: 'The live-stream processor',
   embedded: '`rtsa start`: what runs in its one process',
@@ -217,8 +219,8 @@ export const SETTINGS = {
     flag: 'max-future-skew',
     kind: 'duration',
     default: '5m',
-    doc: 'Events stamped more than this after their arrival in the log are invalid (reason future_ts). At most RTSA_WATERMARK_DELAY (a larger value is refused at start; the default shrinks to it).',
-    area: 'edge',
+    doc: 'Events stamped more than this after their arrival in the log are invalid (reason future_ts), at the ingest edge, in the live-stream processors and in silver. At most RTSA_WATERMARK_DELAY (a larger value is refused at start; the default shrinks to it).',
+    area: 'clock',
   },
   deadLetterRetentionMs: {
     env: 'RTSA_DEAD_LETTER_RETENTION',

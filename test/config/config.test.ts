@@ -151,3 +151,11 @@ test('a command with subcommands takes one first, then its flags; the warehouse 
 test('an empty data folder is refused (the log and Postgres would land in the current folder)', () => {
   assert.throws(() => loadConfig('start', ['--data-dir', ''], {}), /RTSA_DATA_DIR \(--data-dir\) is empty/);
 });
+
+test('the lake reads RTSA_MAX_FUTURE_SKEW as the edge and the processors do: one log, one silver', () => {
+  assert.equal(loadConfig('lake', [], {}).config.maxFutureSkewMs, 300_000);
+  assert.equal(loadConfig('lake', ['--max-future-skew', '2m'], {}).config.maxFutureSkewMs, 120_000);
+  assert.equal(loadConfig('lake', [], { RTSA_MAX_FUTURE_SKEW: '1m' }).config.maxFutureSkewMs, 60_000);
+  for (const role of ['start', 'process', 'serve'] as const)
+    assert.equal(loadConfig(role, [], {}).config.maxFutureSkewMs, 300_000, role);
+});
