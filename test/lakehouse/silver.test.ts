@@ -19,9 +19,14 @@ import { parseCommerceEvent } from '../../src/events/commerce-event.ts';
 import { createCommerceHistory } from '../../src/generator/commerce/index.ts';
 import { LocalLakeStore } from '../../src/lakehouse/lake-store/index.ts';
 import { LakeCommitLog } from '../../src/lakehouse/lake-writer/commit-log.ts';
-import { LakeWriter } from '../../src/lakehouse/lake-writer/lake-writer.ts';
+import { type LayerFile, LakeWriter } from '../../src/lakehouse/lake-writer/lake-writer.ts';
 import { openDuckDB, sqlString } from '../../src/lakehouse/parquet/duckdb.ts';
-import { SILVER_EVENTS_PATH, sessionIdOf, silverLayer } from '../../src/lakehouse/silver/silver-layer.ts';
+import {
+  SILVER_EVENTS_PATH,
+  SILVER_RULES,
+  sessionIdOf,
+  silverLayer,
+} from '../../src/lakehouse/silver/silver-layer.ts';
 import { silentLogger } from '../../src/telemetry/logger.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
 
@@ -553,11 +558,8 @@ test('a replay judges what an older rtsa read by its rules: an event it held is 
   assert.equal(between.files.length, 0, 'both sessions are still open');
   assert.equal(between.replayOffset, 0);
   assert.deepEqual(
-    [
-      (between.state as Record<string, unknown>).rules,
-      (between.state as Record<string, unknown>).legacyBefore,
-    ],
-    [2, 3],
+    [(between.state as Record<string, unknown>).rules, (between.state as Record<string, unknown>).legacy],
+    [SILVER_RULES, [{ before: 3, rules: 1 }]],
   );
 
   // Restarted again from that state; then a much later event closes both sessions.
@@ -577,5 +579,107 @@ test('a replay judges what an older rtsa read by its rules: an event it held is 
     out.files.filter((f) => f.key.startsWith(prefix)).reduce((n, f) => n + f.rows, 0);
   assert.equal(rows(`${SILVER_EVENTS_PATH}/`), 3, "u1's, u2's and u4's held events are written");
   assert.equal(rows('dead-letter-queue/'), 0);
-  assert.equal((out.state as Record<string, unknown>).legacyBefore, undefined, 'past the old records');
+  assert.equal((out.state as Record<string, unknown>).legacy, undefined, 'past the old records');
+});
+
+/** The idempotency keys of the silver events in `files` (each commit's events files). */
+async function readEvents(files: readonly LayerFile[]): Promise<{ idempotency_key: string }[]> {
+  const rows: { idempotency_key: string }[] = [];
+  for (const f of files.filter((f) => f.key.startsWith(`${SILVER_EVENTS_PATH}/`)))
+    rows.push(...((await readColumns(f.bytes, ['idempotency_key'])) as { idempotency_key: string }[]));
+  return rows;
+}
+
+/** A record of partition 0 that reached the log when its event happened. */
+function rec(offset: number, value: Buffer, micros: number) {
+  return { partition: 0, offset, key: 'k', value, timestamp: Math.floor(micros / 1000) };
+}
+
+/**
+ * A key used again hours later (a retried purchase re-stamped): its first event, a stream of another
+ * user's page views moving the watermark past that event's session, then the copy.
+ */
+function reusedKeyLog(): ReturnType<typeof rec>[] {
+  const t0 = Date.parse('2026-12-01T08:00:00Z') * 1000;
+  const out = [rec(0, eventLine('K-RETRY', t0, { user: 'buyer', type: 'purchase' }), t0)];
+  for (let i = 1; i <= 200; i++) out.push(rec(i, event('walker', t0 + i * MIN), t0 + i * MIN));
+  const again = t0 + 201 * MIN;
+  out.push(rec(201, eventLine('K-RETRY', again, { user: 'buyer', type: 'purchase' }), again));
+  return out;
+}
+
+test('a key used again after its first session may close: the same silver however commits fall', () => {
+  const log = reusedKeyLog();
+  const run = (commitEvery: number) => {
+    const partition = openSilver(60_000);
+    const files: LayerFile[] = [];
+    log.forEach((r, i) => {
+      partition.ingest(r, r.timestamp);
+      if ((i + 1) % commitEvery === 0) files.push(...partition.take(r.timestamp).files);
+    });
+    // Much later: everything closes.
+    const end = log.at(-1)!.timestamp + 600 * 60_000;
+    partition.ingest(rec(log.length, event('late-comer', end * 1000), end * 1000), end);
+    files.push(...partition.take(end).files);
+    return files;
+  };
+  const keysOf = async (files: LayerFile[]) => (await readEvents(files)).map((e) => e.idempotency_key).sort();
+  return (async () => {
+    const once = await keysOf(run(10_000));
+    const often = await keysOf(run(50));
+    assert.deepEqual(once, often, 'one commit at the end or one every 50 records: the same rows');
+    assert.equal(once.filter((k) => k === 'K-RETRY').length, 2, 'both uses of the key, in every run');
+  })();
+});
+
+test('a copy while its first session cannot close yet is dropped, however commits fall', async () => {
+  const t0 = Date.parse('2026-12-01T08:00:00Z') * 1000;
+  const log = [rec(0, eventLine('K-1', t0, { user: 'buyer' }), t0)];
+  for (let i = 1; i <= 5; i++) log.push(rec(i, event('walker', t0 + i * MIN), t0 + i * MIN));
+  log.push(rec(6, eventLine('K-1', t0 + 6 * MIN, { user: 'buyer' }), t0 + 6 * MIN));
+  for (const commitEvery of [1, 3, 100]) {
+    const partition = openSilver(60_000);
+    const files: LayerFile[] = [];
+    log.forEach((r, i) => {
+      partition.ingest(r, r.timestamp);
+      if ((i + 1) % commitEvery === 0) files.push(...partition.take(r.timestamp).files);
+    });
+    const end = t0 / 1000 + 600 * 60_000;
+    partition.ingest(rec(7, event('late-comer', end * 1000), end * 1000), end);
+    files.push(...partition.take(end).files);
+    const keys = (await readEvents(files)).map((e) => e.idempotency_key);
+    assert.equal(keys.filter((k) => k === 'K-1').length, 1, `commit every ${commitEvery}`);
+  }
+});
+
+test('a replay of what rules 2 read judges a reused key by rules 2: the copy it dropped stays dropped', () => {
+  // Rules 2 dropped the copy (offset 201) because its first event was still held when it came;
+  // the upgraded writer replays that range and must drop it too, then write what was held.
+  const log = reusedKeyLog();
+  const layer = silverLayer({
+    topic: TOPIC,
+    allowedLatenessMs: LATENESS_MS,
+    sessionGapMs: GAP_MS,
+    idleTimeoutMs: 60_000,
+  });
+  const upgraded = layer.open({
+    partition: 0,
+    epoch: 2,
+    committedOffset: log.length,
+    replayOffset: 0,
+    state: { replayMaxTs: null, idleMarks: [], rules: 2 },
+    unpublished: [],
+  });
+  for (const r of log) upgraded.replay!(r, r.timestamp);
+  const between = upgraded.take(log.at(-1)!.timestamp);
+  assert.deepEqual((between.state as Record<string, unknown>).legacy, [{ before: log.length, rules: 2 }]);
+  const end = log.at(-1)!.timestamp + 600 * 60_000;
+  upgraded.ingest(rec(log.length, event('late-comer', end * 1000), end * 1000), end);
+  return readEvents(upgraded.take(end).files).then((rows) => {
+    assert.equal(
+      rows.filter((e) => e.idempotency_key === 'K-RETRY').length,
+      0,
+      'the held range was written before',
+    );
+  });
 });

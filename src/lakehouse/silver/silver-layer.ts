@@ -70,19 +70,29 @@ interface SilverState {
   /** The rules this state was made under (see SILVER_RULES); absent: 1. */
   rules?: number;
   /**
-   * Records before this offset were read under rules 1 (an older rtsa): the replay judges them
-   * by those rules (see fold). Kept while the replay offset is below it.
+   * Records read under older rules (an older rtsa), oldest first: those before `before` (and past
+   * the entry before it) under `rules`. The replay judges them by those rules (see fold). An entry
+   * is kept while the replay offset is below its `before`.
    */
+  legacy?: LegacyRange[];
+  /** Written by rules 2: records before it were read under rules 1. */
   legacyBefore?: number;
+}
+
+interface LegacyRange {
+  before: number;
+  rules: number;
 }
 
 /**
  * The version of silver's per-record rules. A replay must judge the records it re-reads as the
  * run that first read them did: an event that run accepted and still held in an open session
  * has no output yet, and rejecting it on replay (without a dead letter, which replays never
- * write) would lose it. 1: before the future_ts rule and the 64-level nesting limit; 2: with both.
+ * write) would lose it. 1: before the future_ts rule and the 64-level nesting limit; 2: with both;
+ * 3: a copy of a key whose first event's session may close already (by the watermark) is judged
+ * as a new event, whether or not a commit has closed that session yet (see fold).
  */
-export const SILVER_RULES = 2;
+export const SILVER_RULES = 3;
 /** The nesting an event of rules 1 is judged with on replay: deep enough for what it took. */
 const RULES_1_MAX_DEPTH = 1_000;
 
@@ -153,8 +163,8 @@ class SilverPartition implements LayerPartition {
   private dirty = false;
   private idleCommits = 0;
   private emptyMarked = false;
-  /** See SilverState.legacyBefore. */
-  private readonly legacyBefore: number;
+  /** See SilverState.legacy. */
+  private legacy: LegacyRange[];
 
   constructor(claim: WriterClaim, settings: SilverSettings, counters: SilverCounters | undefined) {
     this.claim = claim;
@@ -163,13 +173,12 @@ class SilverPartition implements LayerPartition {
     const state = (claim.state ?? { replayMaxTs: null, idleMarks: [] }) as SilverState;
     this.maxTs = state.replayMaxTs ?? NONE;
     this.idleMarks = state.idleMarks ?? [];
-    // A state of rules 1: everything it committed past was read under them.
-    this.legacyBefore =
-      claim.state === null || claim.state === undefined
-        ? 0
-        : (state.rules ?? 1) < 2
-          ? claim.committedOffset
-          : (state.legacyBefore ?? 0);
+    // A state of older rules: everything it committed past was read under them.
+    this.legacy =
+      state.legacy ?? (state.legacyBefore !== undefined ? [{ before: state.legacyBefore, rules: 1 }] : []);
+    const fresh = claim.state === null || claim.state === undefined;
+    if (!fresh && (state.rules ?? 1) < SILVER_RULES)
+      this.legacy = [...this.legacy, { before: claim.committedOffset, rules: state.rules ?? 1 }];
     this.position = claim.replayOffset;
     this.caughtUp = claim.replayOffset >= claim.committedOffset;
     if (this.caughtUp) this.finishReplay();
@@ -210,7 +219,10 @@ class SilverPartition implements LayerPartition {
     this.applyIdleMarks(record.offset);
     this.position = record.offset + 1;
     // Replayed records of an older run are judged by its rules (see SILVER_RULES).
-    const legacy = !emit && record.offset < this.legacyBefore;
+    const rules = emit
+      ? SILVER_RULES
+      : (this.legacy.find((l) => record.offset < l.before)?.rules ?? SILVER_RULES);
+    const legacy = rules < 2;
     const parsed = parseCommerceEvent(record.value, legacy ? RULES_1_MAX_DEPTH : undefined);
     if (!parsed.ok) {
       if (emit) {
@@ -247,7 +259,12 @@ class SilverPartition implements LayerPartition {
       return;
     }
     const key = parsed.event.idempotency_key;
-    if (this.keys.has(key)) {
+    const first = this.keys.get(key);
+    // The first event's key is forgotten once its session is written, and when that happens
+    // depends on when commits come. So a copy counts as one while that session cannot close yet
+    // (by the watermark): after that, it is judged as a new event in every run, however the records
+    // were batched (before rules 3, a commit in between decided). A copy of the same time is late.
+    if (first !== undefined && (rules < 3 || !this.mayClose(first))) {
       if (emit) this.counters?.dropped('duplicate');
       return;
     }
@@ -262,6 +279,17 @@ class SilverPartition implements LayerPartition {
     // One clock cannot run the watermark ahead of time: an event counts at most up to its arrival.
     const contribution = Math.min(ts, record.timestamp * MICROS_PER_MS);
     if (contribution > this.maxTs) this.maxTs = contribution;
+  }
+
+  /** Whether the watermark lets the session holding `held` close (as closeSessions would). */
+  private mayClose(held: Held): boolean {
+    const events = [...(this.users.get(held.event.user_id) ?? [held])].sort(byTimeThenKey);
+    const gap = this.settings.sessionGapMs * MICROS_PER_MS;
+    let last = held.ts;
+    for (let i = events.indexOf(held) + 1; i < events.length && events[i]!.ts - last < gap; i++) {
+      last = events[i]!.ts;
+    }
+    return this.watermark >= last + gap;
   }
 
   tick(nowMs: number): void {
@@ -317,7 +345,11 @@ class SilverPartition implements LayerPartition {
             for (const held of session) this.closedEvents.push({ held, sessionId });
             this.closedSessions.push({ sessionId, userId, events: session });
           }
-          for (const held of session) this.keys.delete(held.event.idempotency_key);
+          for (const held of session) {
+            // A later copy judged as a new event (see fold) holds the key now: it stays.
+            if (this.keys.get(held.event.idempotency_key) === held)
+              this.keys.delete(held.event.idempotency_key);
+          }
         } else {
           kept ??= [];
           kept.push(...session);
@@ -391,7 +423,9 @@ class SilverPartition implements LayerPartition {
       heldMinTs: Number.isFinite(heldMinTs) ? heldMinTs : null,
       ...(this.position === 0 ? { empty: true } : {}),
       rules: SILVER_RULES,
-      ...(replayOffset < this.legacyBefore ? { legacyBefore: this.legacyBefore } : {}),
+      ...(this.legacy.some((l) => replayOffset < l.before)
+        ? { legacy: this.legacy.filter((l) => replayOffset < l.before) }
+        : {}),
     };
     return { files, replayOffset, state };
   }
