@@ -362,6 +362,25 @@ function protocolSuite(name: string, openStore: () => Promise<LakeStore>, skip?:
       await inner.close();
     });
 
+    test('a read batch larger than the max batch is committed in commits of at most the max', async () => {
+      const store = await openStore();
+      const log = new LakeCommitLog(db.pool, 'bounded', TOPIC);
+      const writer = writerOn(store, ndjsonLayer('bounded'), log);
+      await writer.assigned([0, 1]);
+      const part0 = records.filter((r) => r.partition === 0).slice(0, 130);
+      await writer.records(part0);
+      await writer.close();
+      const files = await log.files();
+      assert.deepEqual(
+        files.map((f) => f.rows),
+        [50, 50, 30],
+        'one file per commit of partition 0, none above 50',
+      );
+      const lake = await readLake(store, 'bounded');
+      assert.deepEqual(lake.seen, expectedLines(part0));
+      await store.close();
+    });
+
     test('a source that has caught up commits a tenth of a batch at once; less waits for the interval', async () => {
       const inner = await openStore();
       let puts = 0;

@@ -235,7 +235,8 @@ export class LakeWriter implements SourceHandler {
       slot.first ??= record.offset;
       slot.last = record.offset;
       slot.records++;
-      this.recordsSinceCommit++;
+      // A read batch may hold more records than a commit may: the commit comes at the limit.
+      if (++this.recordsSinceCommit >= this.options.maxBatchRecords) await this.commit();
     }
     if (this.commitDue(now)) await this.commit();
   }
