@@ -9,14 +9,9 @@ import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import type { Browser } from 'playwright-core';
 import { launchChromium, refuseOtherOrigins } from '../../helpers/browser.ts';
-import { Registry } from 'prom-client';
-import type { Sink } from '../../../src/bus/types.ts';
-import { buildApi } from '../../../src/realtime/api/index.ts';
-import { silentLogger } from '../../../src/telemetry/logger.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/postgres.ts';
 import { skipWithout } from '../../helpers/system-binaries.ts';
-
-const sink: Sink = { send: async () => {}, close: async () => {} };
+import { buildTestApi } from './fixtures.ts';
 
 describe('the /docs page in Chromium', { skip: skipWithout('chromium') }, () => {
   let db: TestDatabase;
@@ -26,14 +21,7 @@ describe('the /docs page in Chromium', { skip: skipWithout('chromium') }, () => 
 
   before(async () => {
     db = await createTestDatabase('docs_page');
-    app = await buildApi({
-      pool: db.pool,
-      sink,
-      topic: 'stream.events',
-      registry: new Registry(),
-      logger: silentLogger(),
-      cacheTtlMs: 0,
-    });
+    app = (await buildTestApi({ pool: db.pool })).app;
     await app.listen({ host: '127.0.0.1', port: 0 });
     base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   });

@@ -628,12 +628,11 @@ function onVisibility() {
     clearTimeout(state.retryTimer);
     if (state.source !== null) state.source.close();
     state.source = null;
-    setConnection('paused', 'Paused while the tab is hidden');
   } else if (state.source === null) {
     state.retryMs = 1000;
     connectFeed();
-    updateConnection();
   }
+  updateConnection();
 }
 
 function updateConnection() {
@@ -653,9 +652,8 @@ function start() {
   setInterval(refreshSummary, SUMMARY_EVERY_MS);
   setInterval(watchdog, 5000);
   document.addEventListener('visibilitychange', onVisibility);
-  // A tab opened in the background connects when first shown.
-  if (document.visibilityState === 'hidden') onVisibility();
-  else connectFeed();
+  // Connects now, or (a tab opened in the background) when first shown.
+  onVisibility();
 }
 
 start();

@@ -496,9 +496,8 @@ function start() {
   window.matchMedia('(prefers-color-scheme: dark)').addEventListener('change', rebuildCharts);
   setInterval(watchdog, 1000);
   document.addEventListener('visibilitychange', onVisibility);
-  // A tab opened in the background connects when first shown.
-  if (document.visibilityState === 'hidden') onVisibility();
-  else connect();
+  // Connects now, or (a tab opened in the background) when first shown.
+  onVisibility();
 }
 
 start();
